@@ -1,0 +1,64 @@
+// Package peertest finds the real peers that integration tests talk to (php-fpm,
+// python3 with Django or Flask, Chromium, nmap, ...). When a peer is missing the test
+// is skipped with a one-line reason, unless GANTRY_REQUIRE_PEERS=1, when it fails:
+// CI sets that so that no integration test can silently skip.
+package peertest
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Required reports whether missing peers fail tests instead of skipping them.
+func Required() bool { return os.Getenv("GANTRY_REQUIRE_PEERS") == "1" }
+
+// Missing skips or fails t because the peer named what is unavailable.
+func Missing(t testing.TB, what, why string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("peer %s unavailable (GANTRY_REQUIRE_PEERS=1): %s", what, why)
+	}
+	t.Skipf("peer %s unavailable: %s (scripts/install-peers.sh installs it)", what, why)
+}
+
+// Binary returns the path of the first of names found on PATH or as an absolute path.
+func Binary(t testing.TB, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	Missing(t, names[0], "not found on PATH")
+	return ""
+}
+
+// Python returns a Python 3 interpreter that can import every module named. Debian's
+// /usr/bin/python3 is tried first: it is the one that has python3-django and
+// python3-flask, while the python3 first on PATH on these machines may not.
+func Python(t testing.TB, modules ...string) string {
+	t.Helper()
+	candidates := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	var lastErr string
+	for _, py := range candidates {
+		if _, err := os.Stat(py); err != nil {
+			continue
+		}
+		code := "import sys"
+		for _, m := range modules {
+			code += "; import " + m
+		}
+		out, err := exec.Command(py, "-c", code).CombinedOutput()
+		if err == nil {
+			return py
+		}
+		lastErr = strings.TrimSpace(string(out))
+	}
+	Missing(t, "python3 with "+strings.Join(modules, ", "), lastErr)
+	return ""
+}
