@@ -1,0 +1,226 @@
+// Package config reads gantry's TOML configuration: strict decoding (an unknown or
+// misplaced key is an error naming file:line), then defaults, then one fast validation
+// pass that reports every problem at once.
+package config
+
+import "time"
+
+// Config is a whole gantry configuration.
+type Config struct {
+	// File is the path the config was read from ("" when built from flags).
+	File string `toml:"-"`
+	// Text is the file's content, shown on the dashboard's config tab.
+	Text string `toml:"-"`
+
+	Server    Server    `toml:"server"`
+	Admin     Admin     `toml:"admin"`
+	Telescope Telescope `toml:"telescope"`
+	Sites     []Site    `toml:"site"`
+}
+
+// Server holds the listeners and limits shared by every site.
+type Server struct {
+	// Listen lists the addresses to accept HTTP on. Default ["127.0.0.1:8080"].
+	Listen []string `toml:"listen"`
+	// User: when started as root, bind the listeners, then run as this user; spawned
+	// children (CGI scripts, workers) run as it too. Default: keep running as root.
+	User string `toml:"user"`
+	// AccessLog is "stdout" (default), "off", or a file path (reopened on SIGUSR1).
+	AccessLog string `toml:"access_log"`
+	// LogFormat is "combined" (Apache/nginx Combined Log Format, default) or "json".
+	LogFormat string `toml:"log_format"`
+	// ErrorLog is "stderr" (default) or a file path for gantry's own log lines.
+	ErrorLog string `toml:"error_log"`
+	// ReadHeaderTimeout bounds the time to read a request's headers (slowloris). Default 10s.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included. Default 5m, so that
+	// uploads on slow links still work; lower it if you accept no large uploads.
+	ReadTimeout Duration `toml:"read_timeout"`
+	// WriteTimeout bounds writing a response. Default 0 (none): streaming responses and
+	// large downloads would otherwise be cut; gateways have their own timeouts.
+	WriteTimeout Duration `toml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Default 120s.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// ShutdownTimeout is how long in-flight requests may finish on SIGTERM. Default 30s.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// MaxBody is the largest request body accepted; larger ones get 413. Default 100MB.
+	MaxBody Size `toml:"max_body"`
+	// MaxHeader is the largest request header block; larger ones get 431. Default 64KB.
+	MaxHeader Size `toml:"max_header"`
+}
+
+// Admin configures the dashboard, JSON API and /metrics listener.
+type Admin struct {
+	// Listen is the admin address, default "127.0.0.1:2020"; "off" disables it.
+	Listen string `toml:"listen"`
+	// PasswordHash (from `gantry hash-password`) is required when Listen is not loopback.
+	PasswordHash string `toml:"password_hash"`
+}
+
+// Telescope configures the unsolicited-traffic sensors.
+type Telescope struct {
+	// Enabled turns the sensors on. Default true: the HTTP sensor costs little.
+	Enabled *bool `toml:"enabled"`
+	// Interface, e.g. "eth0", is captured live (AF_PACKET; needs CAP_NET_RAW).
+	Interface string `toml:"interface"`
+	// Dark lists CIDRs watched as dark space, e.g. ["203.0.113.0/24"].
+	Dark []string `toml:"dark"`
+	// DarkPorts lists ports to listen on, record and never answer: "23/tcp",
+	// "631/udp", "127.0.0.1:2323/tcp".
+	DarkPorts []string `toml:"dark_ports"`
+	// Scan and DoS thresholds for the packet sensor; 0 means the documented default
+	// (Zeek's scan policy and Corsaro's DoS rules, see `gantry telescope analyze -h`).
+	ScanHosts   int      `toml:"scan_hosts"`
+	ScanPorts   int      `toml:"scan_ports"`
+	ScanIdle    Duration `toml:"scan_idle"`
+	DoSPackets  int      `toml:"dos_packets"`
+	DoSDuration Duration `toml:"dos_duration"`
+	DoSPPM      int      `toml:"dos_ppm"`
+}
+
+// On reports whether the telescope is enabled.
+func (t Telescope) On() bool { return t.Enabled == nil || *t.Enabled }
+
+// Site is a virtual host.
+type Site struct {
+	// Hosts are the names this site answers to: exact names or "*.example.com".
+	// A site without hosts is the default site, used for any other Host.
+	Hosts []string `toml:"hosts"`
+	// Root is the document root for static, cgi and php routes, and for a site with no
+	// routes (then everything is served as static files from it).
+	Root   string  `toml:"root"`
+	Routes []Route `toml:"route"`
+}
+
+// Route maps a path pattern to one handler.
+type Route struct {
+	// Path: "/x/" prefix, "/x" exact, "*.php" or "/blog/*.php" suffix. Longest wins.
+	Path string `toml:"path"`
+
+	// Exactly one handler.
+	Static     string   `toml:"static"`
+	CGI        string   `toml:"cgi"`
+	FastCGI    string   `toml:"fastcgi"`
+	FastCGICmd []string `toml:"fastcgi_command"`
+	WSGI       string   `toml:"wsgi"`
+	Proxy      string   `toml:"proxy"`
+	Redirect   string   `toml:"redirect"`
+
+	// Options; which apply depends on the handler (see routeKeys).
+	Timeout           Duration          `toml:"timeout"`
+	Env               map[string]string `toml:"env"`
+	Processes         int               `toml:"processes"`
+	Threads           int               `toml:"threads"`
+	MaxRequests       int               `toml:"max_requests"`
+	MaxProcesses      int               `toml:"max_processes"`
+	Python            string            `toml:"python"`
+	Chdir             string            `toml:"chdir"`
+	Mode              string            `toml:"mode"`
+	Reload            string            `toml:"reload"`
+	PassAuthorization bool              `toml:"pass_authorization"`
+	User              string            `toml:"user"`
+	Index             []string          `toml:"index"`
+	Split             []string          `toml:"split"`
+	Root              string            `toml:"root"`
+	AllowDotfiles     bool              `toml:"allow_dotfiles"`
+	Status            int               `toml:"status"`
+	// Optional: when the handler cannot start (say php-cgi is not installed), log why
+	// and answer 503 on this route instead of refusing to start. Default false.
+	Optional bool `toml:"optional"`
+}
+
+// Handler kinds.
+const (
+	KindStatic   = "static"
+	KindCGI      = "cgi"
+	KindFastCGI  = "fastcgi"
+	KindWSGI     = "wsgi"
+	KindProxy    = "proxy"
+	KindRedirect = "redirect"
+)
+
+// Kind names the route's handler ("" when none or several are set).
+func (r *Route) Kind() string {
+	kinds := r.kinds()
+	if len(kinds) != 1 {
+		return ""
+	}
+	return kinds[0]
+}
+
+func (r *Route) kinds() []string {
+	var k []string
+	if r.Static != "" {
+		k = append(k, KindStatic)
+	}
+	if r.CGI != "" {
+		k = append(k, KindCGI)
+	}
+	if r.FastCGI != "" || len(r.FastCGICmd) > 0 {
+		k = append(k, KindFastCGI)
+	}
+	if r.WSGI != "" {
+		k = append(k, KindWSGI)
+	}
+	if r.Proxy != "" {
+		k = append(k, KindProxy)
+	}
+	if r.Redirect != "" {
+		k = append(k, KindRedirect)
+	}
+	return k
+}
+
+// Target is the handler's main value, for display.
+func (r *Route) Target() string {
+	switch r.Kind() {
+	case KindStatic:
+		return r.Static
+	case KindCGI:
+		return r.CGI
+	case KindFastCGI:
+		if r.FastCGI != "" {
+			return r.FastCGI
+		}
+		return joinArgs(r.FastCGICmd)
+	case KindWSGI:
+		return r.WSGI
+	case KindProxy:
+		return r.Proxy
+	case KindRedirect:
+		return r.Redirect
+	}
+	return ""
+}
+
+func joinArgs(a []string) string {
+	s := ""
+	for i, x := range a {
+		if i > 0 {
+			s += " "
+		}
+		s += x
+	}
+	return s
+}
+
+// routeKeys lists, per handler kind, the route keys that apply to it besides "path"
+// and the handler key itself.
+var routeKeys = map[string][]string{
+	KindStatic:   {"index", "allow_dotfiles"},
+	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
+	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command"},
+	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "user"},
+	KindProxy:    {"timeout"},
+	KindRedirect: {"status"},
+}
+
+// fastcgiCommandKeys apply only when fastcgi_command spawns the processes.
+var fastcgiCommandKeys = []string{"processes", "max_requests", "env", "user"}
+
+// Defaults used when a key is absent.
+const (
+	DefaultListen      = "127.0.0.1:8080"
+	DefaultAdminListen = "127.0.0.1:2020"
+	DefaultTimeout     = 60 * time.Second
+)

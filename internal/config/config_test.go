@@ -1,0 +1,107 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		toml string
+		want []string // each must appear in the error text
+	}{
+		{"unknown key with line", "[server]\nlisten = [\"127.0.0.1:0\"]\nlistn = 1\n", []string{"cfg.toml:3: unknown key \"listn\" in [server] (did you mean \"listen\"?)"}},
+		{"misplaced key", "[admin]\nmax_body = \"1MB\"\n", []string{"cfg.toml:2: unknown key \"max_body\" in [admin] (it belongs in [server])"}},
+		{"type mismatch has a line", "[server]\n\nidle_timeout = 5\n", []string{"cfg.toml:3:"}},
+		{"bad duration", "[server]\nidle_timeout = \"5 minutes\"\n", []string{"cfg.toml:2:", "invalid duration"}},
+		{"key not for handler", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n  threads = 4\n", []string{"cfg.toml:6: key \"threads\" does not apply to a static route", "it applies to: wsgi"}},
+		{"fastcgi_command keys need the command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  processes = 2\n", []string{"cfg.toml:6: key \"processes\" does not apply"}},
+		{"no handler", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/x\"\n", []string{"cfg.toml:3: route \"/x\" has no handler"}},
+		{"two handlers", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/x\"\n  proxy = \"http://127.0.0.1:1\"\n  static = \"" + dir + "\"\n", []string{"sets several handlers (static, proxy)"}},
+		{"all errors at once", "[server]\nlog_format = \"xml\"\n[admin]\nlisten = \"0.0.0.0:2020\"\n[[site]]\nroot = \"/nonexistent/gantry\"\n", []string{"cfg.toml:2: [server] log_format", "cfg.toml:4: [admin] listen \"0.0.0.0:2020\" is not loopback", "site root \"/nonexistent/gantry\": no such file or directory"}},
+		{"bad route path", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"php\"\n  static = \"" + dir + "\"\n", []string{"cfg.toml:4: route path \"php\""}},
+		{"two default sites", "[[site]]\nroot = \"" + dir + "\"\n[[site]]\nroot = \"" + dir + "\"\n", []string{"two sites without hosts"}},
+		{"bad dark port", "[telescope]\ndark_ports = [\"23/sctp\"]\n", []string{"cfg.toml:2: [telescope] dark_ports"}},
+		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("cfg.toml", tc.toml)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%s\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	dir := t.TempDir()
+	text := "[[site]]\nhosts = [\"Example.com\"]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app:application\"\n  env = { DJANGO_SETTINGS_MODULE = \"x.settings\" }\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n"
+	c, err := Parse("cfg.toml", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Server.Listen; len(got) != 1 || got[0] != DefaultListen {
+		t.Errorf("listen = %v", got)
+	}
+	if c.Server.ReadHeaderTimeout.D() != 10*time.Second || c.Server.MaxBody != 100<<20 || c.Admin.Listen != DefaultAdminListen {
+		t.Errorf("server defaults: %+v admin %+v", c.Server, c.Admin)
+	}
+	w := c.Sites[0].Routes[0]
+	if w.Processes != 2 || w.Threads != 4 || w.Timeout.D() != 60*time.Second || w.Env["DJANGO_SETTINGS_MODULE"] != "x.settings" || w.Kind() != KindWSGI {
+		t.Errorf("wsgi route defaults: %+v", w)
+	}
+	p := c.Sites[0].Routes[1]
+	if p.Processes != 2 || p.Index[0] != "index.php" || p.Split[0] != ".php" {
+		t.Errorf("fastcgi route defaults: %+v", p)
+	}
+}
+
+func TestExampleConfigsParse(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*/gantry.toml")
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			if _, err := Load(f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"100MB": 100 << 20, "512kb": 512 << 10, "1G": 1 << 30, "1024": 1024, "7 B": 7} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1MB", "10XB", "99999999999999999GB"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	// A full config, a broken table header, inline tables, and arrays of tables.
+	seed, _ := os.ReadFile("testdata/full.toml")
+	f.Add(string(seed))
+	f.Add("[server\nlisten=1")
+	f.Add("[[site]]\n[[site.route]]\npath=\"/\"\nenv={A=\"1\",B={C=2}}\n")
+	f.Add("[[site.route]]\n[[site]]\nhosts=[\"*.\"]\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := Parse("fuzz.toml", text)
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}

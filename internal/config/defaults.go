@@ -1,0 +1,88 @@
+package config
+
+import "time"
+
+func (c *Config) setDefaults() {
+	s := &c.Server
+	if len(s.Listen) == 0 {
+		s.Listen = []string{DefaultListen}
+	}
+	if s.AccessLog == "" {
+		s.AccessLog = "stdout"
+	}
+	if s.LogFormat == "" {
+		s.LogFormat = "combined"
+	}
+	if s.ErrorLog == "" {
+		s.ErrorLog = "stderr"
+	}
+	setDur(&s.ReadHeaderTimeout, 10*time.Second)
+	setDur(&s.ReadTimeout, 5*time.Minute)
+	setDur(&s.IdleTimeout, 120*time.Second)
+	setDur(&s.ShutdownTimeout, 30*time.Second)
+	if s.MaxBody == 0 {
+		s.MaxBody = 100 << 20
+	}
+	if s.MaxHeader == 0 {
+		s.MaxHeader = 64 << 10
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if len(c.Sites) == 0 {
+		c.Sites = []Site{{Root: "."}}
+	}
+	for si := range c.Sites {
+		for ri := range c.Sites[si].Routes {
+			c.Sites[si].Routes[ri].setDefaults()
+		}
+	}
+}
+
+func (r *Route) setDefaults() {
+	switch r.Kind() {
+	case KindStatic:
+		if len(r.Index) == 0 {
+			r.Index = []string{"index.html"}
+		}
+	case KindCGI:
+		setDur(&r.Timeout, DefaultTimeout)
+		if r.MaxProcesses == 0 {
+			r.MaxProcesses = 64
+		}
+	case KindFastCGI:
+		setDur(&r.Timeout, DefaultTimeout)
+		if len(r.Index) == 0 {
+			r.Index = []string{"index.php"}
+		}
+		if len(r.Split) == 0 {
+			r.Split = []string{".php"}
+		}
+		if len(r.FastCGICmd) > 0 && r.Processes == 0 {
+			r.Processes = 2
+		}
+	case KindWSGI:
+		setDur(&r.Timeout, DefaultTimeout)
+		if r.Processes == 0 {
+			r.Processes = 2
+		}
+		if r.Threads == 0 {
+			r.Threads = 4
+		}
+		if r.Mode == "" {
+			r.Mode = "daemon"
+		}
+	case KindProxy:
+		setDur(&r.Timeout, DefaultTimeout)
+	case KindRedirect:
+		if r.Status == 0 {
+			r.Status = 302
+		}
+	}
+}
+
+func setDur(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
