@@ -34,12 +34,13 @@ func (c *Config) setDefaults() {
 	}
 	for si := range c.Sites {
 		for ri := range c.Sites[si].Routes {
-			c.Sites[si].Routes[ri].setDefaults()
+			c.Sites[si].Routes[ri].SetDefaults()
 		}
 	}
 }
 
-func (r *Route) setDefaults() {
+// SetDefaults fills the defaults of the route's handler kind.
+func (r *Route) SetDefaults() {
 	switch r.Kind() {
 	case KindStatic:
 		if len(r.Index) == 0 {

@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"gantry/internal/config"
+	"gantry/internal/server"
+)
+
+type serveFlags struct {
+	config, listen, admin, accessLog string
+	wsgi, python, php                string
+	cgi                              multiFlag
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&f.config, "c", "", "config file")
+	fs.StringVar(&f.listen, "listen", "", "address to listen on (default 127.0.0.1:8080 without a config)")
+	fs.StringVar(&f.admin, "admin", "", "admin listener address, or off (default 127.0.0.1:2020)")
+	fs.StringVar(&f.accessLog, "access-log", "", "stdout, off, or a file")
+	fs.StringVar(&f.wsgi, "wsgi", "", "serve a WSGI app, MODULE:CALLABLE")
+	fs.StringVar(&f.python, "python", "", "python interpreter for --wsgi (a venv's python selects the venv)")
+	fs.StringVar(&f.php, "php", "", "serve *.php through FastCGI at ADDR, or auto")
+	fs.Var(&f.cgi, "cgi", "serve PREFIX as CGI scripts from DIR (PREFIX=DIR; repeatable)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return fmt.Errorf("gantry serve: one directory at most, got %q", pos)
+	}
+	cfg, err := serveConfig(f, pos)
+	if err != nil {
+		return err
+	}
+	log, closeLog, err := openErrorLog(cfg.Server.ErrorLog, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: version()})
+	if err != nil {
+		return err
+	}
+	if err := dropPrivileges(cfg.Server.User); err != nil {
+		srv.Shutdown(context.Background())
+		return err
+	}
+	extras, err := startExtras(ctx, srv, cfg, log)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		return err
+	}
+	srv.Serve()
+	for _, a := range srv.Addrs() {
+		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File)
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			srv.Reload(ctx)
+		case syscall.SIGUSR1:
+			if err := srv.ReopenLogs(); err != nil {
+				log.Error("reopen logs", "err", err)
+			}
+		default:
+			log.Info("shutting down: finishing in-flight requests", "signal", sig.String(), "timeout", cfg.Server.ShutdownTimeout.D())
+			sctx, scancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+			err := srv.Shutdown(sctx)
+			extras.close()
+			scancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// serveConfig reads -c FILE, or builds the conventions for DIR, then applies flags.
+func serveConfig(f serveFlags, pos []string) (*config.Config, error) {
+	var cfg *config.Config
+	switch {
+	case f.config != "":
+		if len(pos) > 0 {
+			return nil, fmt.Errorf("gantry serve: give either -c FILE or a directory, not both")
+		}
+		c, err := config.Load(f.config)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+		if f.wsgi != "" || f.php != "" || len(f.cgi) > 0 {
+			return nil, fmt.Errorf("gantry serve: --wsgi, --php and --cgi are for serving a directory; with -c put routes in %s", f.config)
+		}
+	case len(pos) == 0 && fileExists("gantry.toml") && f.wsgi == "" && f.php == "" && len(f.cgi) == 0:
+		c, err := config.Load("gantry.toml")
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	default:
+		dir := "."
+		if len(pos) == 1 {
+			dir = pos[0]
+		}
+		c, err := dirConfig(dir, f)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	}
+	if f.listen != "" {
+		cfg.Server.Listen = []string{f.listen}
+	}
+	if f.admin != "" {
+		cfg.Admin.Listen = f.admin
+	}
+	if f.accessLog != "" {
+		cfg.Server.AccessLog = f.accessLog
+	}
+	if f.listen != "" || f.admin != "" || f.accessLog != "" {
+		// flags may have made the config invalid (a public admin address without a
+		// password): check again.
+		if err := cfg.Complete(); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// dirConfig serves dir by convention: its files, cgi-bin/ as CGI, *.php through
+// FastCGI with --php, and a WSGI app with --wsgi or Django's layout.
+func dirConfig(dir string, f serveFlags) (*config.Config, error) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("gantry serve: %s is not a directory: give the folder to serve, or -c FILE", dir)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	site := config.Site{Root: abs}
+	if fi, err := os.Stat(filepath.Join(abs, "cgi-bin")); err == nil && fi.IsDir() {
+		site.Routes = append(site.Routes, config.Route{Path: "/cgi-bin/", CGI: filepath.Join(abs, "cgi-bin")})
+	}
+	for _, c := range f.cgi {
+		prefix, d, ok := strings.Cut(c, "=")
+		if !ok || !strings.HasPrefix(prefix, "/") {
+			return nil, fmt.Errorf("gantry serve: --cgi %q: want PREFIX=DIR, like /cgi-bin/=/srv/cgi", c)
+		}
+		if !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		site.Routes = append(site.Routes, config.Route{Path: prefix, CGI: d})
+	}
+	routes, err := conventionRoutes(abs, f)
+	if err != nil {
+		return nil, err
+	}
+	site.Routes = append(site.Routes, routes...)
+	cfg := &config.Config{Sites: []config.Site{site}}
+	if err := cfg.Complete(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func openErrorLog(dest string, stderr io.Writer) (*slog.Logger, func(), error) {
+	w, closeFn := stderr, func() {}
+	if dest != "" && dest != "stderr" {
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("error log: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})), closeFn, nil
+}

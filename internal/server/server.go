@@ -1,0 +1,228 @@
+// Package server runs gantry's HTTP listeners: it picks the site by Host and the
+// route by path, hands the request to the route's handler, logs it, and reloads the
+// configuration atomically (SIGHUP) without closing a listener or dropping a request.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gantry/internal/accesslog"
+	"gantry/internal/config"
+)
+
+// Options are what the command line gives the server besides the config.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+}
+
+// Observer is called after every request with its record; it must be quick and must
+// not keep rec or rec.Request.
+type Observer func(rec *accesslog.Record)
+
+// Server is a running gantry.
+type Server struct {
+	log     *slog.Logger
+	version string
+	started time.Time
+
+	state     atomic.Pointer[state]
+	accessLog atomic.Pointer[accesslog.Logger]
+	requests  atomic.Uint64
+	observers []Observer
+
+	reloadMu   sync.Mutex
+	lastReload ReloadResult
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	servers   []*http.Server
+	admin     *http.Server
+	closing   bool
+}
+
+// ReloadResult says how the last reload went.
+type ReloadResult struct {
+	Time  time.Time `json:"time"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
+}
+
+// New binds the listeners of cfg, so that a port in use is reported before anything
+// starts, then builds the handlers (starting their worker processes). It serves
+// nothing until Serve.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log, version: opts.Version, started: time.Now()}
+	if err := s.listen(cfg); err != nil {
+		return nil, err
+	}
+	al, err := accesslog.Open(cfg.Server.AccessLog, cfg.Server.LogFormat)
+	if err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	st, err := s.build(ctx, cfg, nil)
+	if err != nil {
+		s.closeListeners()
+		al.Close()
+		return nil, err
+	}
+	s.accessLog.Store(al)
+	s.state.Store(st)
+	return s, nil
+}
+
+// Observe registers an observer; call it before Serve.
+func (s *Server) Observe(o Observer) { s.observers = append(s.observers, o) }
+
+// Config returns the config now in force.
+func (s *Server) Config() *config.Config { return s.state.Load().cfg }
+
+func (s *Server) listen(cfg *config.Config) error {
+	var lc net.ListenConfig
+	for _, addr := range cfg.Server.Listen {
+		ln, err := lc.Listen(context.Background(), "tcp", addr)
+		if err != nil {
+			s.closeListeners()
+			return listenError(addr, err)
+		}
+		s.listeners = append(s.listeners, ln)
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	s.listeners = nil
+}
+
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen %s: address already in use: another server runs there; stop it or pick another address (--listen or [server] listen)", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen %s: permission denied: ports below 1024 need root (or CAP_NET_BIND_SERVICE); run as root with [server] user, or use a port above 1024", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("listen %s: this machine has no such address; use 0.0.0.0 for all or 127.0.0.1 for local", addr)
+	}
+	return fmt.Errorf("listen %s: %w", addr, err)
+}
+
+// Addrs returns the bound listener addresses (useful with port 0).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// Serve serves every bound listener until Shutdown. It returns at once; errors of a
+// listener are logged.
+func (s *Server) Serve() {
+	cfg := s.Config().Server
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ln := range s.listeners {
+		hs := &http.Server{
+			Handler:           s,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
+			ReadTimeout:       cfg.ReadTimeout.D(),
+			WriteTimeout:      cfg.WriteTimeout.D(),
+			IdleTimeout:       cfg.IdleTimeout.D(),
+			MaxHeaderBytes:    int(cfg.MaxHeader),
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		s.servers = append(s.servers, hs)
+		go func(ln net.Listener) {
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}(ln)
+	}
+}
+
+// ServeAdmin serves h on the admin listener (unless it is "off") and returns the
+// bound address.
+func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
+	addr := s.Config().Admin.Listen
+	if addr == "off" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, listenError(addr, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	s.mu.Lock()
+	s.admin = hs
+	s.mu.Unlock()
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin listener stopped", "addr", addr, "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends, then stops
+// the handlers' workers.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	servers := append([]*http.Server(nil), s.servers...)
+	if s.admin != nil {
+		servers = append(servers, s.admin)
+	}
+	listeners := s.listeners
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	var errs []error
+	var emu sync.Mutex
+	for _, hs := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Shutdown(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+				hs.Close()
+			}
+		}()
+	}
+	if len(servers) == 0 {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	wg.Wait()
+	if err := s.state.Load().shutdown(ctx, nil); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.accessLog.Load().Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ReopenLogs reopens the access log file (SIGUSR1, after log rotation).
+func (s *Server) ReopenLogs() error { return s.accessLog.Load().Reopen() }

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"time"
+)
+
+// Status is a snapshot of the server for the admin API.
+type Status struct {
+	Version       string       `json:"version"`
+	Started       time.Time    `json:"started"`
+	UptimeS       float64      `json:"uptime_s"`
+	RequestsTotal uint64       `json:"requests_total"`
+	ConfigFile    string       `json:"config_file"`
+	LastReload    ReloadResult `json:"last_reload"`
+	Sites         []SiteStatus `json:"sites"`
+}
+
+// SiteStatus describes one virtual host.
+type SiteStatus struct {
+	Name   string        `json:"name"`
+	Hosts  []string      `json:"hosts"`
+	Routes []RouteStatus `json:"routes"`
+}
+
+// RouteStatus describes one route.
+type RouteStatus struct {
+	Path   string `json:"path"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+}
+
+// Status returns a snapshot of the server.
+func (s *Server) Status() Status {
+	st := s.state.Load()
+	s.reloadMu.Lock()
+	last := s.lastReload
+	s.reloadMu.Unlock()
+	out := Status{
+		Version: s.version, Started: s.started, UptimeS: time.Since(s.started).Seconds(),
+		RequestsTotal: s.requests.Load(), ConfigFile: st.cfg.File, LastReload: last,
+	}
+	for _, si := range st.sites {
+		ss := SiteStatus{Name: si.name, Hosts: si.hosts}
+		if ss.Hosts == nil {
+			ss.Hosts = []string{}
+		}
+		for _, r := range si.routes {
+			ss.Routes = append(ss.Routes, RouteStatus{Path: r.path, Kind: r.kind, Target: r.target})
+		}
+		out.Sites = append(out.Sites, ss)
+	}
+	return out
+}
+
+// ConfigText returns the loaded config file's text, for the dashboard's config tab.
+func (s *Server) ConfigText() string { return s.state.Load().cfg.Text }
