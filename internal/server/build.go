@@ -208,4 +208,3 @@ func restartOnly(a, b *config.Config) []string {
 	}
 	return out
 }
-
