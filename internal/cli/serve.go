@@ -58,17 +58,24 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: version()})
+	extras, err := newExtras(cfg, log)
 	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: version(), WrapListener: extras.wrapListener})
+	if err != nil {
+		extras.close()
+		return err
+	}
+	// The telescope's listeners and the admin listener bind before privileges drop.
+	if err := extras.start(ctx, srv); err != nil {
+		srv.Shutdown(context.Background())
+		extras.close()
 		return err
 	}
 	if err := dropPrivileges(cfg.Server.User); err != nil {
 		srv.Shutdown(context.Background())
-		return err
-	}
-	extras, err := startExtras(ctx, srv, cfg, log)
-	if err != nil {
-		srv.Shutdown(context.Background())
+		extras.close()
 		return err
 	}
 	srv.Serve()

@@ -23,6 +23,9 @@ import (
 type Options struct {
 	Logger  *slog.Logger
 	Version string
+	// WrapListener, when set, wraps every HTTP listener (the telescope's HTTP sensor
+	// uses it to see bytes that are not HTTP at all).
+	WrapListener func(net.Listener) net.Listener
 }
 
 // Observer is called after every request with its record; it must be quick and must
@@ -66,7 +69,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{log: log, version: opts.Version, started: time.Now()}
-	if err := s.listen(cfg); err != nil {
+	if err := s.listen(cfg, opts.WrapListener); err != nil {
 		return nil, err
 	}
 	al, err := accesslog.Open(cfg.Server.AccessLog, cfg.Server.LogFormat)
@@ -91,13 +94,16 @@ func (s *Server) Observe(o Observer) { s.observers = append(s.observers, o) }
 // Config returns the config now in force.
 func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 
-func (s *Server) listen(cfg *config.Config) error {
+func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener) error {
 	var lc net.ListenConfig
 	for _, addr := range cfg.Server.Listen {
 		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			s.closeListeners()
 			return listenError(addr, err)
+		}
+		if wrap != nil {
+			ln = wrap(ln)
 		}
 		s.listeners = append(s.listeners, ln)
 	}
