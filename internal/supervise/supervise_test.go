@@ -1,0 +1,423 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the worker program: SUPERVISE_HELPER selects its role.
+func TestMain(m *testing.M) {
+	switch os.Getenv("SUPERVISE_HELPER") {
+	case "":
+		os.Exit(m.Run())
+	case "serve":
+		helperServe(os.Args[len(os.Args)-1])
+	case "fail":
+		fmt.Fprintln(os.Stderr, "Traceback (most recent call last):")
+		fmt.Fprintln(os.Stderr, "ModuleNotFoundError: No module named 'mysite'")
+		os.Exit(3)
+	}
+}
+
+// helperServe listens on sock and answers every connection with its pid. With
+// SUPERVISE_IGNORE_TERM it ignores SIGTERM; with SUPERVISE_CHILD it forks a sleeper
+// that writes its pid to that file.
+func helperServe(sock string) {
+	if os.Getenv("SUPERVISE_IGNORE_TERM") != "" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	if f := os.Getenv("SUPERVISE_CHILD"); f != "" {
+		c := exec.Command("sleep", "300")
+		if err := c.Start(); err != nil {
+			os.Exit(5)
+		}
+		os.WriteFile(f, []byte(strconv.Itoa(c.Process.Pid)), 0o644)
+	}
+	if f := os.Getenv("SUPERVISE_FAIL_IF"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			fmt.Fprintln(os.Stderr, "startup failure requested")
+			os.Exit(4)
+		}
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		os.Exit(6)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			os.Exit(7)
+		}
+		fmt.Fprintf(c, "%d\n", os.Getpid())
+		c.Close()
+	}
+}
+
+type harness struct {
+	t     *testing.T
+	dir   string
+	mu    sync.Mutex
+	spawn []time.Time
+	env   []string
+}
+
+func newHarness(t *testing.T, env ...string) *harness {
+	return &harness{t: t, dir: t.TempDir(), env: env}
+}
+
+func (h *harness) options(mode string) Options {
+	return Options{
+		Name: "test",
+		Size: 2,
+		Command: func(w *Worker) (*exec.Cmd, error) {
+			h.mu.Lock()
+			h.spawn = append(h.spawn, time.Now())
+			h.mu.Unlock()
+			sock := filepath.Join(h.dir, fmt.Sprintf("w%d-%d.sock", w.Slot, w.Generation))
+			w.Data = sock
+			cmd := exec.Command(os.Args[0], "-test.run=^$", sock)
+			cmd.Env = append(append(os.Environ(), "SUPERVISE_HELPER="+mode), h.env...)
+			return cmd, nil
+		},
+		Ready: func(ctx context.Context, w *Worker) error {
+			return WaitDial(ctx, "unix", w.Data.(string))
+		},
+		Exited:       func(w *Worker) { os.Remove(w.Data.(string)) },
+		StopTimeout:  200 * time.Millisecond,
+		StartTimeout: 20 * time.Second,
+		BackoffMin:   20 * time.Millisecond,
+	}
+}
+
+func (h *harness) spawns() []time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Time(nil), h.spawn...)
+}
+
+func start(t *testing.T, opts Options) *Pool {
+	t.Helper()
+	p, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+	})
+	return p
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// A zombie still has a /proc entry; its state field is Z.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || !strings.HasPrefix(s[i+1:], " Z")
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func pids(p *Pool) map[int]string {
+	m := map[int]string{}
+	for _, w := range p.Workers() {
+		m[w.PID] = w.State
+	}
+	return m
+}
+
+func TestStartAcquireRelease(t *testing.T) {
+	h := newHarness(t)
+	opts := h.options("serve")
+	opts.Concurrency = 2
+	p := start(t, opts)
+	infos := p.Workers()
+	if len(infos) != 2 {
+		t.Fatalf("got %d workers, want 2", len(infos))
+	}
+	for _, wi := range infos {
+		if wi.State != StateReady || wi.PID == 0 || wi.RSSKB <= 0 || wi.Started.IsZero() {
+			t.Errorf("worker info %+v: want ready with pid, rss and start time", wi)
+		}
+	}
+	var got []*Worker
+	per := map[int]int{}
+	for range 4 {
+		w, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, w)
+		per[w.Slot]++
+	}
+	if per[0] != 2 || per[1] != 2 {
+		t.Errorf("load spread %v, want 2 per worker", per)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire on a full pool = %v, want deadline exceeded", err)
+	}
+	waited := make(chan *Worker)
+	go func() {
+		w, _ := p.Acquire(context.Background())
+		waited <- w
+	}()
+	p.Release(got[0], OK)
+	if w := <-waited; w != got[0] {
+		t.Errorf("waiter got worker %v, want the released one", w)
+	}
+	for _, w := range got {
+		p.Release(w, OK)
+	}
+}
+
+func TestStartupErrorIsReportedOnceWithoutRespawn(t *testing.T) {
+	h := newHarness(t)
+	opts := h.options("fail")
+	_, err := Start(context.Background(), opts)
+	var se *StartError
+	if !errors.As(err, &se) {
+		t.Fatalf("Start = %v, want *StartError", err)
+	}
+	if !strings.Contains(se.Output, "ModuleNotFoundError: No module named 'mysite'") ||
+		!strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("error %q lacks the worker's output or exit status", err)
+	}
+	if n := len(h.spawns()); n != opts.Size {
+		t.Errorf("%d spawns, want %d (no respawn after a startup error)", n, opts.Size)
+	}
+}
+
+func TestCrashRespawns(t *testing.T) {
+	h := newHarness(t)
+	p := start(t, h.options("serve"))
+	before := p.Workers()[0]
+	syscall.Kill(before.PID, syscall.SIGKILL)
+	eventually(t, "respawn", func() bool {
+		ws := p.Workers()
+		return len(ws) == 2 && ws[0].PID != before.PID && ws[0].State == StateReady && ws[0].Restarts == 1
+	})
+	// The pool still serves from both slots.
+	w1, _ := p.Acquire(context.Background())
+	w2, _ := p.Acquire(context.Background())
+	if w1.Slot == w2.Slot {
+		t.Errorf("both requests went to slot %d", w1.Slot)
+	}
+	p.Release(w1, OK)
+	p.Release(w2, OK)
+}
+
+func TestFailingRespawnBacksOff(t *testing.T) {
+	h := newHarness(t)
+	flag := filepath.Join(h.dir, "fail")
+	h.env = append(h.env, "SUPERVISE_FAIL_IF="+flag)
+	opts := h.options("serve")
+	opts.Size = 1
+	p := start(t, opts)
+	os.WriteFile(flag, nil, 0o644)
+	syscall.Kill(p.Workers()[0].PID, syscall.SIGKILL)
+	eventually(t, "four failed respawns", func() bool { return len(h.spawns()) >= 5 })
+	s := h.spawns()
+	// Each retry waits at least twice as long as the one before: never a tight loop.
+	for i := 3; i < len(s); i++ {
+		prev, gap := s[i-1].Sub(s[i-2]), s[i].Sub(s[i-1])
+		if gap < opts.BackoffMin<<(i-3) {
+			t.Errorf("retry %d came %v after the previous one (gap before %v): backoff not growing", i, gap, prev)
+		}
+	}
+	// Fixing the cause brings the worker back.
+	os.Remove(flag)
+	eventually(t, "recovery", func() bool {
+		ws := p.Workers()
+		return len(ws) == 1 && ws[0].State == StateReady
+	})
+}
+
+func TestMaxRequestsRecyclesWithoutLosingCapacity(t *testing.T) {
+	h := newHarness(t)
+	opts := h.options("serve")
+	opts.Size = 1
+	opts.MaxRequests = 4
+	p := start(t, opts)
+	first := p.Workers()[0].PID
+	for range 5 { // the limit is drawn from [4, 5]
+		w, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Release(w, OK)
+	}
+	eventually(t, "recycled worker", func() bool {
+		ws := p.Workers()
+		return len(ws) == 1 && ws[0].PID != first && ws[0].State == StateReady
+	})
+	eventually(t, "old worker gone", func() bool { return !alive(first) })
+}
+
+func TestReloadReplacesOneByOneAndDrains(t *testing.T) {
+	h := newHarness(t)
+	p := start(t, h.options("serve"))
+	old := pids(p)
+	held, _ := p.Acquire(context.Background())
+	heldPID := held.PID
+	if err := p.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now := pids(p)
+	if now[heldPID] != StateRetiring || !alive(heldPID) {
+		t.Fatalf("worker with a request in flight: state %q alive %v, want retiring and alive", now[heldPID], alive(heldPID))
+	}
+	for pid := range old {
+		if pid != heldPID {
+			eventually(t, "idle old worker stopped", func() bool { return !alive(pid) })
+		}
+	}
+	// New requests only reach new workers.
+	for range 4 {
+		w, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, wasOld := old[w.PID]; wasOld {
+			t.Errorf("request routed to old worker %d after reload", w.PID)
+		}
+		p.Release(w, OK)
+	}
+	p.Release(held, OK)
+	eventually(t, "drained worker stopped", func() bool { return !alive(heldPID) })
+}
+
+func TestReloadFailureKeepsOldWorkers(t *testing.T) {
+	h := newHarness(t)
+	flag := filepath.Join(h.dir, "fail")
+	h.env = append(h.env, "SUPERVISE_FAIL_IF="+flag)
+	p := start(t, h.options("serve"))
+	old := pids(p)
+	os.WriteFile(flag, nil, 0o644)
+	err := p.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "startup failure requested") {
+		t.Fatalf("Reload = %v, want the startup error", err)
+	}
+	for pid, state := range pids(p) {
+		if _, ok := old[pid]; !ok || state != StateReady {
+			t.Errorf("after failed reload: worker %d %s, want the old ready workers", pid, state)
+		}
+	}
+}
+
+func TestStuckWorkerKilledAndReplaced(t *testing.T) {
+	h := newHarness(t, "SUPERVISE_IGNORE_TERM=1")
+	opts := h.options("serve")
+	opts.Size = 1
+	opts.Concurrency = 2
+	opts.StopTimeout = time.Hour // only SIGKILL can stop it in time
+	p := start(t, opts)
+	a, _ := p.Acquire(context.Background())
+	b, _ := p.Acquire(context.Background())
+	pid := a.PID
+	p.Release(a, Stuck)
+	// The other request in flight keeps its worker alive until it is done.
+	if !alive(pid) {
+		t.Fatal("stuck worker killed while another request was in flight")
+	}
+	eventually(t, "replacement", func() bool {
+		for p2, st := range pids(p) {
+			if p2 != pid && st == StateReady {
+				return true
+			}
+		}
+		return false
+	})
+	p.Release(b, OK)
+	eventually(t, "stuck worker killed", func() bool { return !alive(pid) })
+	// The replacement ignores SIGTERM too: only a forced shutdown ends it quickly.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	p.Shutdown(ctx)
+}
+
+func TestShutdownWaitsForInflightAndKillsGroup(t *testing.T) {
+	h := newHarness(t)
+	child := filepath.Join(h.dir, "child.pid")
+	h.env = append(h.env, "SUPERVISE_CHILD="+child)
+	opts := h.options("serve")
+	opts.Size = 1
+	p, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(child)
+	childPID, _ := strconv.Atoi(string(b))
+	if childPID == 0 || !alive(childPID) {
+		t.Fatal("helper's child not running")
+	}
+	w, _ := p.Acquire(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	if _, err := p.Acquire(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Acquire during shutdown = %v, want ErrClosed", err)
+	}
+	select {
+	case <-done:
+		t.Fatal("Shutdown returned with a request in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if !alive(w.PID) {
+		t.Fatal("worker stopped with a request in flight")
+	}
+	p.Release(w, OK)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if alive(w.PID) {
+		t.Error("worker alive after Shutdown")
+	}
+	eventually(t, "worker's child killed with its process group", func() bool { return !alive(childPID) })
+}
+
+func TestShutdownContextForcesKill(t *testing.T) {
+	h := newHarness(t, "SUPERVISE_IGNORE_TERM=1")
+	opts := h.options("serve")
+	opts.StopTimeout = time.Hour
+	p, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := p.Workers()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := p.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want deadline exceeded", err)
+	}
+	for _, w := range ws {
+		if alive(w.PID) {
+			t.Errorf("worker %d survived forced shutdown", w.PID)
+		}
+	}
+}
