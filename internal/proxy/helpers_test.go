@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -165,13 +166,18 @@ func rawRoundTrip(t *testing.T, addr, raw string) string {
 	return string(b)
 }
 
-// statusOf returns the status codes of every response in a raw byte stream.
+// statusLines parses a raw stream of HTTP/1.1 responses and returns their
+// status lines ("200 OK") in order.
 func statusLines(raw string) []string {
 	var out []string
-	for _, line := range strings.Split(raw, "\r\n") {
-		if strings.HasPrefix(line, "HTTP/1.") {
-			out = append(out, line)
+	br := bufio.NewReader(strings.NewReader(raw))
+	for {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return out
 		}
+		out = append(out, res.Status)
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
 	}
-	return out
 }

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -193,6 +195,9 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	if h.host != "" {
 		out.Host = h.host
 	}
+	if out.Body != nil {
+		out.Body = &clientBody{ReadCloser: out.Body}
+	}
 	// httpoxy: a "Proxy" request header means nothing to an HTTP server
 	// and is read as HTTP_PROXY by CGI-style apps behind this one.
 	out.Header.Del("Proxy")
@@ -277,7 +282,16 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	status := http.StatusBadGateway
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	var tooBig *http.MaxBytesError
+	if cb, ok := r.Body.(*clientBody); ok && cb.failed() != nil {
+		// The request body, not the upstream, is what broke: a bad chunk,
+		// a client that stopped sending, or the server's max_body limit.
+		err = cb.failed()
+		status = http.StatusBadRequest
+		if errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+		}
+	} else if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		status = http.StatusGatewayTimeout
 	}
 	h.log.Error("proxy: upstream failed", "upstream", h.upstream, "status", status,
@@ -286,6 +300,28 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "%d %s\n", status, http.StatusText(status))
+}
+
+// clientBody remembers a failure reading the client's request body, which
+// the transport reports to ReverseProxy as if the upstream had failed.
+type clientBody struct {
+	io.ReadCloser
+	err atomic.Pointer[error]
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+func (b *clientBody) failed() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Shutdown closes idle upstream connections and waits for upgraded
@@ -344,12 +380,6 @@ func (u *upgradeWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(u.ResponseWriter).Hijack()
 	if err != nil {
-		return nil, nil, err
-	}
-	// The server's read and write deadlines were meant for one request; a
-	// WebSocket may stay open for hours.
-	if err := conn.SetDeadline(time.Time{}); err != nil {
-		conn.Close()
 		return nil, nil, err
 	}
 	tc := &trackedConn{Conn: conn, h: u.h}

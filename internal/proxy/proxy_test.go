@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -453,6 +454,43 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			_, err := New(tc.opts, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "proxy: ") {
 				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The server enforces max_body with http.MaxBytesReader; a proxied request
+// over the limit must be 413 for the client, not an upstream 502.
+func TestBodyOverServerLimitIs413(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(echoHandler))
+	h, err := New(Options{Upstream: up, Route: "/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1000)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	tests := []struct {
+		name string
+		size int
+		want int
+	}{
+		{"under the limit", 1000, http.StatusOK},
+		{"over the limit", 100_000, http.StatusRequestEntityTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// An unknown length (chunked) so the limit trips while streaming.
+			body := io.MultiReader(strings.NewReader(strings.Repeat("x", tc.size)))
+			res, err := client(t).Post(s.URL+"/", "text/plain", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Errorf("status %d, want %d", res.StatusCode, tc.want)
 			}
 		})
 	}
