@@ -314,6 +314,8 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 	}
 	err = cmd.Start()
 	if err == nil {
+		w.PID = cmd.Process.Pid
+		w.Started = time.Now()
 		p.live[w] = struct{}{}
 	}
 	p.mu.Unlock()
@@ -335,8 +337,6 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 	if err != nil {
 		return nil, startErr(fmt.Errorf("start %s: %w", cmd.Path, err))
 	}
-	w.PID = cmd.Process.Pid
-	w.Started = time.Now()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
