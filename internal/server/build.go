@@ -122,7 +122,7 @@ func (st *state) shutdown(ctx context.Context, next *state) error {
 	}
 	var errs []error
 	for key, h := range st.handlers {
-		if next != nil && next.handlers[key] == h {
+		if _, kept := next.handlerByKey(key); kept {
 			continue
 		}
 		if sd, ok := h.(interface{ Shutdown(context.Context) error }); ok {
@@ -207,4 +207,12 @@ func restartOnly(a, b *config.Config) []string {
 		}
 	}
 	return out
+}
+
+func (st *state) handlerByKey(key string) (http.Handler, bool) {
+	if st == nil {
+		return nil, false
+	}
+	h, ok := st.handlers[key]
+	return h, ok
 }
