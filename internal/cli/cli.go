@@ -59,7 +59,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "reload":
 		err = reload(args[1:], stdout)
 	case "telescope":
-		return telescope(args[1:], stdout, stderr)
+		return telescopeCmd(args[1:], stdout, stderr)
 	case "hash-password":
 		err = hashPassword(stdin, stdout)
 	case "version", "--version", "-version":

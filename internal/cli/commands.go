@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gantry/internal/config"
+	"gantry/internal/telescope"
 )
 
 func check(args []string, stdout io.Writer) error {
@@ -72,9 +73,12 @@ func reload(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func telescope(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "gantry telescope: not available in this build yet")
-	return 1
+func telescopeCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "analyze" {
+		fmt.Fprintln(stderr, "gantry telescope: usage: gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]")
+		return 1
+	}
+	return telescope.AnalyzeCommand(args[1:], stdout, stderr)
 }
 
 func hashPassword(stdin io.Reader, stdout io.Writer) error {
