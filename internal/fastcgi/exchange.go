@@ -1,0 +1,254 @@
+package fastcgi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+
+	"gantry/internal/supervise"
+)
+
+// exchange is one request on one connection: it sends the request, then reads
+// records, turning STDOUT into the HTTP response as it arrives and STDERR into log
+// lines, until END_REQUEST.
+type exchange struct {
+	h      *Handler
+	w      http.ResponseWriter
+	r      *http.Request
+	c      *conn
+	script string
+
+	head        []byte // STDOUT until the header block is complete
+	gotStdout   bool
+	wroteHeader bool
+	unflushed   bool
+	stderr      []byte // an incomplete STDERR line
+}
+
+// result is how an exchange ended. err is nil on success.
+type result struct {
+	err        error
+	status     int               // the status to answer with, when nothing was sent yet
+	reusable   bool              // the connection may carry another request
+	outcome    supervise.Outcome // Failed: the backend misbehaved or died; Stuck: it timed out
+	retry      bool              // the connection failed before the backend answered anything
+	clientGone bool
+}
+
+type stdinResult struct{ bodyErr, connErr error }
+
+func (e *exchange) run(req []byte, body *reqBody) result {
+	c, timeout := e.c, e.h.opts.Timeout
+	// A client that goes away cancels the request context: wake whatever is blocked.
+	stop := context.AfterFunc(e.r.Context(), c.interrupt)
+	defer stop()
+
+	if err := c.write(req, timeout); err != nil {
+		return e.connFailed(err, nil)
+	}
+	var stdin chan stdinResult
+	if !body.inline() {
+		stdin = make(chan stdinResult, 1)
+		go func() {
+			bodyErr, connErr := c.streamStdin(body.reader(), timeout)
+			if bodyErr != nil {
+				c.interrupt()
+			}
+			stdin <- stdinResult{bodyErr, connErr}
+		}()
+	}
+	// waitStdin collects the writer; after END_REQUEST, or on an error, the backend
+	// no longer reads, so the writer is woken rather than left blocked.
+	waitStdin := func(force bool) (stdinResult, bool) {
+		if stdin == nil {
+			return stdinResult{}, true
+		}
+		if force {
+			c.interrupt()
+		}
+		s := <-stdin
+		stdin = nil
+		return s, s.bodyErr == nil && s.connErr == nil
+	}
+
+	for {
+		hdr, content, err := c.readRecord(timeout)
+		if err != nil {
+			s, _ := waitStdin(true)
+			return e.connFailed(err, &s)
+		}
+		if hdr.ID != requestID {
+			waitStdin(true)
+			return e.protocolError(fmt.Errorf("fastcgi: %s record for request %d, want %d", hdr.Type, hdr.ID, requestID))
+		}
+		switch hdr.Type {
+		case typeStdout:
+			if len(content) == 0 {
+				continue
+			}
+			e.gotStdout = true
+			if err := e.stdout(content); err != nil {
+				waitStdin(true)
+				return err.(resultError).result
+			}
+			if e.unflushed && c.br.Buffered() == 0 {
+				// About to block on the backend: let the client have what came so far.
+				if err := http.NewResponseController(e.w).Flush(); err != nil {
+					waitStdin(true)
+					return result{err: err, clientGone: true}
+				}
+				e.unflushed = false
+			}
+		case typeStderr:
+			e.logStderr(content, false)
+		case typeEndRequest:
+			e.logStderr(nil, true)
+			end, err := parseEndRequest(content)
+			if err != nil {
+				waitStdin(true)
+				return e.protocolError(err)
+			}
+			// The backend is done; a body it did not read leaves the connection out
+			// of step, so it is closed rather than reused.
+			var stdinOK bool
+			select {
+			case s := <-stdin:
+				stdin, stdinOK = nil, s.bodyErr == nil && s.connErr == nil
+			default:
+				_, stdinOK = waitStdin(stdin != nil)
+			}
+			return e.finish(end, stdinOK)
+		default:
+			waitStdin(true)
+			return e.protocolError(fmt.Errorf("fastcgi: unexpected %s record", hdr.Type))
+		}
+	}
+}
+
+type resultError struct{ result }
+
+func (r resultError) Error() string { return r.err.Error() }
+
+// stdout handles one STDOUT record's content.
+func (e *exchange) stdout(b []byte) error {
+	if !e.wroteHeader {
+		e.head = append(e.head, b...)
+		n := headerEnd(e.head)
+		if n < 0 {
+			if len(e.head) > maxHeaderBlock {
+				return resultError{e.protocolError(fmt.Errorf("fastcgi: response header block over %d bytes", maxHeaderBlock))}
+			}
+			return nil
+		}
+		status, hdr, err := parseHeaderBlock(e.head[:n])
+		if err != nil {
+			// The script's fault, not the process's: it stays in service.
+			return resultError{result{err: err, status: http.StatusBadGateway}}
+		}
+		dst := e.w.Header()
+		for k, v := range hdr {
+			dst[k] = v
+		}
+		e.w.WriteHeader(status)
+		e.wroteHeader = true
+		b = e.head[n:]
+		if len(b) == 0 {
+			return nil
+		}
+	}
+	if _, err := e.w.Write(b); err != nil {
+		return resultError{result{err: fmt.Errorf("fastcgi: writing response: %w", err), clientGone: true}}
+	}
+	e.unflushed = true
+	return nil
+}
+
+// finish completes the exchange at END_REQUEST.
+func (e *exchange) finish(end endRequest, stdinOK bool) result {
+	switch end.ProtocolStatus {
+	case statusRequestComplete:
+	case statusOverloaded, statusCantMpxConn:
+		return result{err: fmt.Errorf("fastcgi: backend refused the request (protocol status %d)", end.ProtocolStatus),
+			status: http.StatusServiceUnavailable}
+	default:
+		return e.protocolError(fmt.Errorf("fastcgi: backend refused the request (protocol status %d)", end.ProtocolStatus))
+	}
+	if !e.wroteHeader {
+		if len(e.head) == 0 {
+			return e.protocolError(errors.New("fastcgi: backend sent no response"))
+		}
+		return e.protocolError(errors.New("fastcgi: response ended inside its header block"))
+	}
+	return result{reusable: stdinOK && !e.c.interrupted.Load() && e.c.br.Buffered() == 0}
+}
+
+func (e *exchange) protocolError(err error) result {
+	return result{err: err, status: http.StatusBadGateway, outcome: supervise.Failed}
+}
+
+// connFailed classifies a failed read or write on the connection.
+func (e *exchange) connFailed(err error, s *stdinResult) result {
+	switch {
+	case e.r.Context().Err() != nil:
+		e.c.abort()
+		return result{err: context.Cause(e.r.Context()), clientGone: true}
+	case s != nil && s.bodyErr != nil:
+		e.c.abort()
+		return result{err: fmt.Errorf("fastcgi: request body: %w", s.bodyErr), status: bodyStatus(s.bodyErr)}
+	case isTimeout(err):
+		return result{err: fmt.Errorf("fastcgi: %s: no response within %s: %w", e.c.addr, e.h.opts.Timeout, err),
+			status: http.StatusGatewayTimeout, outcome: supervise.Stuck}
+	}
+	if s != nil && s.connErr != nil && errors.Is(err, errInterrupted) {
+		err = s.connErr
+	}
+	res := result{err: fmt.Errorf("fastcgi: %s: %w", e.c.addr, err), status: http.StatusBadGateway, outcome: supervise.Failed}
+	res.retry = !e.gotStdout && isConnLoss(err)
+	return res
+}
+
+// isConnLoss reports a connection that the backend closed or reset: the request may
+// not have been seen at all, so it is safe to send again.
+func isConnLoss(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// logStderr logs the backend's STDERR line by line; final logs a last partial line.
+func (e *exchange) logStderr(b []byte, final bool) {
+	e.stderr = append(e.stderr, b...)
+	for {
+		i := indexNewline(e.stderr)
+		if i < 0 {
+			break
+		}
+		e.logLine(e.stderr[:i])
+		e.stderr = e.stderr[i+1:]
+	}
+	if len(e.stderr) > 0 && (final || len(e.stderr) > 8<<10) {
+		e.logLine(e.stderr)
+		e.stderr = e.stderr[:0]
+	}
+}
+
+func (e *exchange) logLine(line []byte) {
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if len(line) == 0 {
+		return
+	}
+	e.h.log.Warn("fastcgi stderr", "script", e.script, "msg", string(line))
+}
+
+func indexNewline(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}

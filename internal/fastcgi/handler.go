@@ -1,0 +1,427 @@
+// Package fastcgi is gantry's FastCGI gateway: an own client (records, name-value
+// pairs, a bounded pool of kept-alive connections per backend), PHP-style routing
+// (index.php, the split into SCRIPT_NAME and PATH_INFO), and, for fastcgi_command,
+// FastCGI processes that gantry spawns and supervises itself, as mod_fcgid does.
+package fastcgi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"gantry/internal/cgienv"
+	"gantry/internal/supervise"
+)
+
+// Options configures a FastCGI route.
+type Options struct {
+	// Address is a running FastCGI server: "unix:/path.sock" or "host:port".
+	Address string
+	// Command, instead of Address, is a FastCGI program that gantry spawns Processes
+	// copies of, each on a private unix socket (php-cgi is started with -b SOCKET).
+	Command []string
+	// Processes is how many copies of Command run (default 2).
+	Processes int
+	// MaxRequests recycles a spawned process after about that many requests (0 = never).
+	MaxRequests int
+	// Env is added to the spawned processes' environment.
+	Env map[string]string
+
+	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
+	// before mapping to Root) or "/".
+	Route string
+	// Root is the document root that scripts are looked up in (SCRIPT_FILENAME).
+	Root string
+	// Index lists the scripts tried for a directory (default ["index.php"]).
+	Index []string
+	// Split lists the extensions at which a path splits into script and PATH_INFO
+	// (default [".php"]).
+	Split []string
+
+	// Timeout bounds the silence between two reads from (or writes to) the backend
+	// (default 60s); past it the client gets 504.
+	Timeout time.Duration
+	// DialTimeout bounds connecting to the backend (default 5s).
+	DialTimeout time.Duration
+	// MaxConns bounds the connections to Address (default: the FCGI_MAX_CONNS the
+	// server reports, else 8). php-fpm pins a worker to each kept-alive connection, so
+	// this should not exceed pm.max_children.
+	MaxConns int
+	// IdleTimeout closes connections idle that long, freeing the workers they pin
+	// (default 2s).
+	IdleTimeout time.Duration
+	// ServerSoftware is SERVER_SOFTWARE (default "gantry").
+	ServerSoftware string
+}
+
+// Handler serves a FastCGI route.
+type Handler struct {
+	opts  Options
+	log   *slog.Logger
+	rt    router
+	src   source
+	sup   *supervise.Pool // nil unless Command
+	bufs  sync.Pool       // *reqBuf
+	close sync.Once
+}
+
+// reqBuf holds one request's scratch memory, reused across requests.
+type reqBuf struct {
+	vars  []cgienv.Var
+	pairs []byte
+	out   []byte
+}
+
+// memBodyMax is the largest request body read into memory before the request is
+// sent: such a body goes out in the same write as the params and can be replayed on
+// a retry. Larger bodies are streamed.
+const memBodyMax = 64 << 10
+
+// New checks opts, opens the document root and connects to (or spawns) the backend.
+func New(opts Options, logger *slog.Logger) (*Handler, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if (opts.Address == "") == (len(opts.Command) == 0) {
+		return nil, errors.New("fastcgi: set exactly one of an address and a command")
+	}
+	if opts.Root == "" {
+		return nil, errors.New("fastcgi: no document root")
+	}
+	root, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return nil, fmt.Errorf("fastcgi: root %s: %w", opts.Root, err)
+	}
+	opts.Root = root
+	if len(opts.Index) == 0 {
+		opts.Index = []string{"index.php"}
+	}
+	if len(opts.Split) == 0 {
+		opts.Split = []string{".php"}
+	}
+	for _, s := range opts.Split {
+		if !strings.HasPrefix(s, ".") || len(s) < 2 || strings.ContainsAny(s, "/") || !isASCII(s) {
+			return nil, fmt.Errorf("fastcgi: split extension %q: want an ASCII extension like \".php\"", s)
+		}
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 60 * time.Second
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Second
+	}
+	if opts.Processes <= 0 {
+		opts.Processes = 2
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("fastcgi: document root: %w", err)
+	}
+	h := &Handler{opts: opts, log: logger, rt: router{root: r, index: opts.Index}}
+	for _, s := range opts.Split {
+		h.rt.split = append(h.rt.split, asciiLower(s))
+	}
+	if strings.HasSuffix(opts.Route, "/") && !strings.Contains(opts.Route, "*") {
+		h.rt.prefix = strings.TrimSuffix(opts.Route, "/")
+	}
+	h.bufs.New = func() any { return &reqBuf{} }
+	if opts.Address != "" {
+		network, addr, err := parseAddress(opts.Address)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		if h.opts.MaxConns <= 0 {
+			h.opts.MaxConns = discoverMaxConns(network, addr, opts.DialTimeout, logger)
+		}
+		h.src = newAddrPool(network, addr, h.opts.MaxConns, opts.DialTimeout, opts.IdleTimeout)
+		return h, nil
+	}
+	src, sup, err := spawn(&h.opts, logger)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	h.src, h.sup = src, sup
+	return h, nil
+}
+
+// defaultMaxConns is used when the server does not say how many connections it takes.
+const defaultMaxConns = 8
+
+// discoverMaxConns asks the server for FCGI_MAX_CONNS, which php-fpm answers with
+// pm.max_children: the number of connections it can serve at once.
+func discoverMaxConns(network, addr string, timeout time.Duration, log *slog.Logger) int {
+	nc, err := dial(context.Background(), network, addr, timeout)
+	if err != nil {
+		log.Warn("fastcgi server not reachable yet; assuming its connection limit",
+			"addr", network+":"+addr, "max_conns", defaultMaxConns, "err", err)
+		return defaultMaxConns
+	}
+	defer nc.Close()
+	vals, err := getValues(nc, timeout, "FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS")
+	if err != nil {
+		log.Debug("FCGI_GET_VALUES unanswered", "addr", network+":"+addr, "err", err)
+		return defaultMaxConns
+	}
+	var n int
+	if _, err := fmt.Sscan(vals["FCGI_MAX_CONNS"], &n); err != nil || n <= 0 {
+		return defaultMaxConns
+	}
+	return min(n, 1024)
+}
+
+// Workers describes the spawned processes for the dashboard; nil when the route talks
+// to a server it did not start.
+func (h *Handler) Workers() []supervise.WorkerInfo {
+	if h.sup == nil {
+		return nil
+	}
+	return h.sup.Workers()
+}
+
+// Shutdown lets requests in flight finish (up to ctx), then closes the connections
+// and stops the spawned processes.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	var err error
+	h.close.Do(func() {
+		err = h.src.shutdown(ctx)
+		h.rt.root.Close()
+	})
+	return err
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t, st := h.rt.resolve(r.URL.Path)
+	switch {
+	case st == routeBadPath:
+		h.log.Info("bad request path", "path", r.URL.Path)
+		http.Error(w, "400 bad request", http.StatusBadRequest)
+		return
+	case st == routeNotFound:
+		http.NotFound(w, r)
+		return
+	case t.redirect != "":
+		u := url.URL{Path: t.redirect, RawQuery: r.URL.RawQuery}
+		http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+		return
+	}
+	body, status, err := readBody(r)
+	if err != nil {
+		h.log.Info("reading request body", "path", r.URL.Path, "err", err)
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	defer body.close()
+
+	buf := h.bufs.Get().(*reqBuf)
+	defer h.bufs.Put(buf)
+	buf.out = h.encodeRequest(buf, r, t, body)
+	h.roundTrip(w, r, t, buf.out, body)
+}
+
+// encodeRequest encodes BEGIN_REQUEST, the params and, when the body is in memory,
+// STDIN, so that a typical request is one write.
+func (h *Handler) encodeRequest(buf *reqBuf, r *http.Request, t target, body *reqBody) []byte {
+	o := cgienv.Options{
+		ScriptName:     t.scriptName,
+		PathInfo:       t.pathInfo,
+		ScriptFilename: filepath.Join(h.opts.Root, filepath.FromSlash(t.file)),
+		DocumentRoot:   h.opts.Root,
+		// PHP applications rely on it (PHP_AUTH_USER, bearer tokens); nginx's and
+		// Caddy's FastCGI setups pass it too.
+		PassAuthorization: true,
+		ServerSoftware:    h.opts.ServerSoftware,
+	}
+	req := r
+	if r.ContentLength != body.length {
+		req = new(http.Request)
+		*req = *r
+		req.ContentLength = body.length
+	}
+	buf.vars = cgienv.Append(buf.vars[:0], req, &o)
+	// What nginx's fastcgi_params add beyond RFC 3875; REDIRECT_STATUS lets php-cgi
+	// run with its default cgi.force_redirect.
+	buf.vars = append(buf.vars, cgienv.Var{Name: "DOCUMENT_URI", Value: t.docURI},
+		cgienv.Var{Name: "REDIRECT_STATUS", Value: "200"})
+
+	pairs := buf.pairs[:0]
+	for _, v := range buf.vars {
+		pairs = appendPair(pairs, v.Name, v.Value)
+	}
+	buf.pairs = pairs
+	out := appendBeginRequest(buf.out[:0], requestID, true)
+	out = appendStream(out, typeParams, requestID, pairs)
+	out = appendRecord(out, typeParams, requestID, nil)
+	if body.inline() {
+		out = appendStream(out, typeStdin, requestID, body.mem)
+		out = appendRecord(out, typeStdin, requestID, nil)
+	}
+	clear(buf.vars)
+	return out
+}
+
+// roundTrip runs the request, retrying once on a fresh connection when the backend
+// failed before answering anything and the request can be sent again.
+func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, req []byte, body *reqBody) {
+	ctx := r.Context()
+	for attempt := 0; ; attempt++ {
+		c, err := h.src.get(ctx, attempt > 0)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				h.log.Debug("client went away while waiting for a backend", "path", r.URL.Path)
+			case isTimeout(err):
+				h.fail(w, r, http.StatusGatewayTimeout, err)
+			default:
+				h.fail(w, r, http.StatusBadGateway, err)
+			}
+			return
+		}
+		ex := exchange{h: h, w: w, r: r, c: c, script: t.scriptName}
+		res := ex.run(req, body)
+		h.src.put(c, res.reusable, res.outcome)
+		if res.err == nil {
+			return
+		}
+		if res.retry && attempt == 0 && body.replayable() {
+			h.log.Info("fastcgi connection failed before any response; retrying on a new one",
+				"addr", c.addr, "err", res.err)
+			if err := body.rewind(); err == nil {
+				continue
+			}
+		}
+		switch {
+		case res.clientGone:
+			h.log.Info("client went away; request aborted", "path", r.URL.Path, "err", res.err)
+		case ex.wroteHeader:
+			h.log.Error("fastcgi response cut short", "addr", c.addr, "path", r.URL.Path, "err", res.err)
+			// The status line is gone: breaking the connection is the only way to
+			// tell the client that the body is incomplete.
+			panic(http.ErrAbortHandler)
+		default:
+			h.fail(w, r, res.status, res.err)
+		}
+		return
+	}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+	h.log.Error("fastcgi request failed", "status", status, "path", r.URL.Path, "err", err)
+	http.Error(w, http.StatusText(status), status)
+}
+
+// reqBody is a request body ready to send: in memory, spooled to a file, or streamed
+// from the client.
+type reqBody struct {
+	mem    []byte
+	file   *os.File
+	stream io.Reader
+	length int64
+}
+
+func (b *reqBody) inline() bool     { return b.file == nil && b.stream == nil }
+func (b *reqBody) replayable() bool { return b.stream == nil }
+
+func (b *reqBody) reader() io.Reader {
+	if b.file != nil {
+		return b.file
+	}
+	return b.stream
+}
+
+func (b *reqBody) rewind() error {
+	if b.file != nil {
+		_, err := b.file.Seek(0, io.SeekStart)
+		return err
+	}
+	return nil
+}
+
+func (b *reqBody) close() {
+	if b.file != nil {
+		b.file.Close()
+	}
+}
+
+// readBody prepares r's body. php-fpm needs CONTENT_LENGTH, so a body of unknown
+// length (chunked) is spooled first to learn it: in memory while small, then to an
+// unlinked temporary file. It returns the status to answer with on error.
+func readBody(r *http.Request) (*reqBody, int, error) {
+	b := &reqBody{length: r.ContentLength}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		b.length = max(b.length, 0)
+		return b, 0, nil
+	}
+	if r.ContentLength > memBodyMax {
+		b.stream = r.Body
+		return b, 0, nil
+	}
+	var mem bytes.Buffer
+	n, err := io.Copy(&mem, io.LimitReader(r.Body, memBodyMax+1))
+	if err != nil {
+		return nil, bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
+	}
+	if r.ContentLength >= 0 {
+		if n != r.ContentLength {
+			return nil, http.StatusBadRequest, fmt.Errorf("fastcgi: request body: %d bytes, want %d", n, r.ContentLength)
+		}
+		b.mem = mem.Bytes()
+		return b, 0, nil
+	}
+	if n <= memBodyMax {
+		b.mem, b.length = mem.Bytes(), n
+		return b, 0, nil
+	}
+	f, err := os.CreateTemp("", "gantry-fastcgi-body-*")
+	if err != nil {
+		return nil, http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
+	}
+	os.Remove(f.Name())
+	b.file = f
+	if _, err := f.Write(mem.Bytes()); err != nil {
+		f.Close()
+		return nil, http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
+	}
+	rest, err := io.Copy(f, r.Body)
+	if err != nil {
+		f.Close()
+		return nil, bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
+	}
+	b.length = n + rest
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
+	}
+	return b, 0, nil
+}
+
+func bodyStatus(err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,144 @@
+package fastcgi
+
+// PHP-style routing: which file a URL runs, and how the path splits around it, like
+// Caddy's php_fastcgi and nginx's try_files + fastcgi_split_path_info, minus their
+// historical holes (CVE-2019-11043, cgi.fix_pathinfo, Unicode case folding).
+
+import (
+	"os"
+	"path"
+	"strings"
+)
+
+// target is where a request goes.
+type target struct {
+	// redirect, when set, is the path to redirect to (a directory without its slash).
+	redirect string
+	// scriptName is the URL path of the script (SCRIPT_NAME), pathInfo the rest.
+	scriptName, pathInfo string
+	// file is the script's path relative to the document root, without a leading "/".
+	file string
+	// docURI is the normalized request path (nginx's $document_uri).
+	docURI string
+}
+
+// router maps URL paths to scripts under a document root.
+type router struct {
+	root   *os.Root
+	prefix string   // the prefix route's path without its trailing slash; "" otherwise
+	split  []string // lower-case ASCII extensions
+	index  []string
+}
+
+// routeStatus says why a path has no target.
+type routeStatus int
+
+const (
+	routeOK routeStatus = iota
+	routeBadPath
+	routeNotFound
+)
+
+// resolve finds the script for the decoded URL path p.
+func (rt *router) resolve(p string) (target, routeStatus) {
+	if p == "" || p[0] != '/' {
+		return target{}, routeBadPath
+	}
+	for i := 0; i < len(p); i++ {
+		// NUL would truncate the name in C; other control bytes (the %0a of
+		// CVE-2019-11043) have no business in a path and only feed parser confusion.
+		if p[i] < ' ' || p[i] == 0x7f {
+			return target{}, routeBadPath
+		}
+	}
+	rel := p
+	if rt.prefix != "" {
+		rel = strings.TrimPrefix(p, rt.prefix)
+		if rel == "" {
+			rel = "/"
+		}
+	}
+	clean := path.Clean(rel)
+	if strings.HasSuffix(rel, "/") && clean != "/" {
+		clean += "/"
+	}
+	if t, ok := rt.split1(clean); ok {
+		return t, routeOK
+	}
+	fi, err := rt.root.Stat(fileName(clean))
+	if err != nil || !fi.IsDir() {
+		return target{}, routeNotFound
+	}
+	if !strings.HasSuffix(p, "/") {
+		// From the cleaned path: "//evil.example" must not become a redirect off-site.
+		return target{redirect: rt.prefix + strings.TrimSuffix(clean, "/") + "/"}, routeOK
+	}
+	dir := strings.TrimSuffix(clean, "/") + "/"
+	for _, idx := range rt.index {
+		if rt.isFile(fileName(dir + idx)) {
+			return target{scriptName: rt.prefix + dir + idx, file: fileName(dir + idx), docURI: rt.prefix + clean}, routeOK
+		}
+	}
+	return target{}, routeNotFound
+}
+
+// split1 splits clean at the first split extension that ends a path segment, names
+// more than the bare extension and is an existing regular file under the root.
+// Matching lower-cases ASCII letters only, byte for byte, so an index found in the
+// folded copy is always the same index in the original.
+func (rt *router) split1(clean string) (target, bool) {
+	folded := asciiLower(clean)
+	for _, ext := range rt.split {
+		for from := 0; ; {
+			i := strings.Index(folded[from:], ext)
+			if i < 0 {
+				break
+			}
+			end := from + i + len(ext)
+			from = end
+			if end < len(clean) && clean[end] != '/' {
+				continue
+			}
+			if clean[end-len(ext)-1] == '/' {
+				continue // "/uploads/x.jpg/.php": no name before the extension
+			}
+			script := clean[:end]
+			if !rt.isFile(fileName(script)) {
+				continue
+			}
+			return target{scriptName: rt.prefix + script, pathInfo: clean[end:], file: fileName(script),
+				docURI: rt.prefix + clean}, true
+		}
+	}
+	return target{}, false
+}
+
+// isFile reports whether name is a regular file inside the root; os.Root refuses
+// names and symlinks that lead out of it.
+func (rt *router) isFile(name string) bool {
+	fi, err := rt.root.Stat(name)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func fileName(clean string) string {
+	name := strings.Trim(clean, "/")
+	if name == "" {
+		return "."
+	}
+	return name
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}

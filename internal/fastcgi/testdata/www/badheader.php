@@ -1,0 +1,3 @@
+<?php
+header('Bad Name: x');
+echo "should not be seen";

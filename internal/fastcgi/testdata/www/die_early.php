@@ -1,0 +1,3 @@
+<?php
+// The worker dies before sending a byte.
+posix_kill(getmypid(), 9);

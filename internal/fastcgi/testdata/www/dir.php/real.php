@@ -1,0 +1,2 @@
+<?php
+echo "real ", $_SERVER['SCRIPT_NAME'];

@@ -1,0 +1,3 @@
+<?php
+sleep(5);
+echo "late";

@@ -1,0 +1,3 @@
+<?php
+error_log('marker-from-stderr-php');
+echo "ok";
