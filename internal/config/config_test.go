@@ -105,3 +105,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "site", "public"), 0o755)
+	file := filepath.Join(dir, "site", "gantry.toml")
+	os.WriteFile(file, []byte("[server]\naccess_log = \"logs/access.log\"\n[[site]]\nroot = \"public\"\n"), 0o644)
+	c, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "site", "public"); c.Sites[0].Root != want {
+		t.Errorf("root = %q, want %q", c.Sites[0].Root, want)
+	}
+	if want := filepath.Join(dir, "site", "logs", "access.log"); c.Server.AccessLog != want {
+		t.Errorf("access_log = %q, want %q", c.Server.AccessLog, want)
+	}
+}
