@@ -1,0 +1,291 @@
+// Package static serves files from a directory, the way nginx's root/alias does,
+// as an http.Handler.
+//
+// Safety: every file is opened through an os.Root, so neither ".." nor a symlink can
+// reach outside the directory; request paths with "..", "." or empty segments, NUL
+// or backslashes are refused before any file system call; segments that start with
+// "." (.git, .env, .htpasswd) are 404 unless allowed, except /.well-known/.
+//
+// Speed: files up to CacheMaxFileSize are kept in memory with their response
+// headers prebuilt, so a hit costs a map lookup and one write. The cache notices
+// changes by re-checking an entry (open+fstat of the file, stat of its
+// precompressed siblings) at most once per Revalidate interval (default 1s), on the
+// first request after the interval; until then a changed file may be served stale
+// for up to that long. Polling was chosen over inotify because it needs no
+// goroutine or watch descriptors (inotify's per-user watch limit is easily reached
+// by large trees), works on every file system (NFS, overlayfs, bind mounts where
+// inotify misses changes) and sees atomic renames and symlink swaps the same way.
+// The same check notices when Root itself now names another directory (a deploy
+// that swaps a "current" symlink) and reopens it.
+//
+// Larger files are opened per request and sent with io.Copy from the *os.File,
+// which lets net/http use sendfile(2).
+package static
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Options configures a Handler. Zero values mean the defaults given per field.
+type Options struct {
+	// Root is the directory served.
+	Root string
+	// Route is the route path the handler is mounted on. For a prefix route
+	// ("/static/") that prefix is stripped before mapping to Root, like nginx's
+	// alias: /static/a.css → Root/a.css. For any other route ("/x", "*.css") the
+	// whole request path is mapped. Empty means "/".
+	Route string
+	// Index names the files tried, in order, for a request ending in "/".
+	// Default ["index.html"].
+	Index []string
+	// AllowDotfiles serves path segments that start with "."; by default they
+	// are 404 (except .well-known).
+	AllowDotfiles bool
+	// CacheMaxBytes bounds the memory used for cached file contents. Default
+	// 32 MB; negative disables the cache.
+	CacheMaxBytes int64
+	// CacheMaxFileSize is the largest file kept in memory; larger files are
+	// sent from disk with sendfile. Default 256 KB.
+	CacheMaxFileSize int64
+	// Revalidate is how long a cached file is trusted before it is checked for
+	// changes again. Default 1s.
+	Revalidate time.Duration
+	// MaxRanges is the most byte ranges one request may ask for; a Range header
+	// with more is ignored and the whole file sent with 200 (as Apache's
+	// MaxRanges does). Default 100.
+	MaxRanges int
+	// CacheControl, when set, is sent as the Cache-Control header of every
+	// file response (e.g. "public, max-age=3600").
+	CacheControl string
+}
+
+const (
+	defaultCacheMaxBytes    = 32 << 20
+	defaultCacheMaxFileSize = 256 << 10
+	defaultRevalidate       = time.Second
+	defaultMaxRanges        = 100
+)
+
+// Handler serves the files under Options.Root.
+type Handler struct {
+	opts   Options
+	log    *slog.Logger
+	prefix int // bytes of the request path to strip: len(Route)-1 for a prefix route
+	// stripPrefix is Route without its trailing slash, checked when prefix > 0.
+	stripPrefix  string
+	revalidateNS int64
+	cacheControl []string // nil when Options.CacheControl is empty
+	state        atomic.Pointer[rootState]
+}
+
+// rootState is an opened Root and the cache of files read through it: when Root
+// is found to name another directory both are replaced together.
+type rootState struct {
+	root    *os.Root
+	dev     uint64
+	ino     uint64
+	checked atomic.Int64 // UnixNano of the last check that Root still names this directory
+	cache   *cache
+}
+
+// New opens opts.Root and returns a Handler serving it.
+func New(opts Options, logger *slog.Logger) (*Handler, error) {
+	if opts.Root == "" {
+		return nil, errors.New("static: root directory not set")
+	}
+	if opts.Route == "" {
+		opts.Route = "/"
+	}
+	if len(opts.Index) == 0 {
+		opts.Index = []string{"index.html"}
+	}
+	for _, idx := range opts.Index {
+		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || idx == "." || idx == ".." {
+			return nil, fmt.Errorf("static: index name %q: must be a plain file name", idx)
+		}
+	}
+	if opts.CacheMaxBytes == 0 {
+		opts.CacheMaxBytes = defaultCacheMaxBytes
+	}
+	if opts.CacheMaxFileSize <= 0 {
+		opts.CacheMaxFileSize = defaultCacheMaxFileSize
+	}
+	if opts.Revalidate <= 0 {
+		opts.Revalidate = defaultRevalidate
+	}
+	if opts.MaxRanges <= 0 {
+		opts.MaxRanges = defaultMaxRanges
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{opts: opts, log: logger, revalidateNS: int64(opts.Revalidate)}
+	if opts.CacheControl != "" {
+		h.cacheControl = []string{opts.CacheControl}
+	}
+	if strings.HasSuffix(opts.Route, "/") && strings.HasPrefix(opts.Route, "/") {
+		h.prefix = len(opts.Route) - 1
+		h.stripPrefix = opts.Route[:h.prefix]
+	}
+	st, err := h.openRoot(time.Now().UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	h.state.Store(st)
+	return h, nil
+}
+
+func (h *Handler) openRoot(now int64) (*rootState, error) {
+	root, err := os.OpenRoot(h.opts.Root)
+	if err != nil {
+		return nil, fmt.Errorf("static: open root %s: %w", h.opts.Root, err)
+	}
+	fi, err := root.Stat(".")
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("static: stat root %s: %w", h.opts.Root, err)
+	}
+	if !fi.IsDir() {
+		root.Close()
+		return nil, fmt.Errorf("static: root %s: not a directory", h.opts.Root)
+	}
+	st := &rootState{root: root, cache: newCache(h.opts.CacheMaxBytes, h.opts.CacheMaxFileSize)}
+	st.dev, st.ino = devIno(fi)
+	st.checked.Store(now)
+	return st, nil
+}
+
+// current returns the root state, first checking (at most once per Revalidate
+// interval, by one request) whether opts.Root now names another directory. The
+// replaced os.Root is closed by its finalizer once in-flight requests drop it.
+func (h *Handler) current(now int64) *rootState {
+	st := h.state.Load()
+	last := st.checked.Load()
+	if now-last < h.revalidateNS || !st.checked.CompareAndSwap(last, now) {
+		return st
+	}
+	fi, err := os.Stat(h.opts.Root)
+	if err != nil {
+		// Keep serving what is open: a root that vanished mid-deploy usually
+		// comes back, and the open directory is still consistent.
+		h.log.Warn("static: root no longer reachable, serving the directory opened before", "root", h.opts.Root, "err", err)
+		return st
+	}
+	if dev, ino := devIno(fi); dev == st.dev && ino == st.ino {
+		return st
+	}
+	nst, err := h.openRoot(now)
+	if err != nil {
+		h.log.Warn("static: root changed but cannot be reopened", "root", h.opts.Root, "err", err)
+		return st
+	}
+	h.log.Info("static: root now names another directory, reopened", "root", h.opts.Root)
+	h.state.Store(nst)
+	return nst
+}
+
+func devIno(fi os.FileInfo) (dev, ino uint64) {
+	if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(s.Dev), s.Ino
+	}
+	return 0, 0
+}
+
+var allowHeader = []string{"GET, HEAD"}
+
+// ServeHTTP answers GET and HEAD with the file the request path names.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header()["Allow"] = allowHeader
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	rel, ok := h.relPath(r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	now := time.Now().UnixNano()
+	st := h.current(now)
+	// A key is only ever stored after validPath accepted it, and validation
+	// depends on nothing but the key, so a hit needs no second check.
+	if e := st.cache.get(rel); e != nil {
+		if last := e.checked.Load(); now-last >= h.revalidateNS && e.checked.CompareAndSwap(last, now) {
+			e = h.revalidate(st, e, rel)
+		}
+		if e != nil {
+			h.serveEntry(w, r, e)
+			return
+		}
+	}
+	if status, why := h.validPath(rel); status != 0 {
+		level := slog.LevelDebug // dotfile probes are constant scanner noise
+		if status == http.StatusBadRequest {
+			level = slog.LevelInfo
+		}
+		h.log.Log(r.Context(), level, "static: request path refused", "path", r.URL.Path, "status", status, "why", why)
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	h.serveMiss(w, r, st, rel)
+}
+
+// relPath returns the part of the request path that maps into Root, starting with
+// "/". For a prefix route the prefix is stripped; the prefix without its slash
+// ("/static") maps to "" so it is redirected to the directory.
+func (h *Handler) relPath(p string) (string, bool) {
+	if h.prefix == 0 {
+		return p, strings.HasPrefix(p, "/")
+	}
+	if !strings.HasPrefix(p, h.stripPrefix) {
+		return "", false
+	}
+	rel := p[h.prefix:]
+	if rel != "" && rel[0] != '/' {
+		return "", false // "/staticfoo" under "/static/"
+	}
+	return rel, true
+}
+
+// validPath checks a request path (as decoded by net/http, so %2f is already "/"
+// and %2e%2e already ".."; decoding once means %252e stays a literal "%2e") before it
+// reaches the file system. Empty segments are merged later, as nginx does. It returns 0, or the
+// status to answer with and why.
+func (h *Handler) validPath(rel string) (int, string) {
+	if rel == "" {
+		return 0, ""
+	}
+	if strings.IndexByte(rel, 0) >= 0 {
+		return http.StatusBadRequest, "NUL byte in path"
+	}
+	if strings.IndexByte(rel, '\\') >= 0 {
+		// Not a separator on Unix, but a file named "..\x" is never what a
+		// client means, and refusing it keeps Windows-style traversal probes
+		// from ever reaching a file system call.
+		return http.StatusBadRequest, "backslash in path"
+	}
+	segs := rel[1:]
+	for segs != "" {
+		var seg string
+		if i := strings.IndexByte(segs, '/'); i >= 0 {
+			seg, segs = segs[:i], segs[i+1:]
+		} else {
+			seg, segs = segs, ""
+		}
+		switch {
+		case seg == "..", seg == ".":
+			return http.StatusBadRequest, "dot segment in path"
+		case seg != "" && seg[0] == '.' && !h.opts.AllowDotfiles && seg != ".well-known":
+			return http.StatusNotFound, "dotfile"
+		}
+	}
+	return 0, ""
+}
