@@ -1,0 +1,517 @@
+// Package cgi runs CGI scripts (RFC 3875), one process per request.
+//
+// It is its own host rather than net/http/cgi, which passes Authorization, decodes
+// PATH_INFO, leaves PATH_TRANSLATED unset and copies script headers with control bytes
+// through. Here the meta-variables come from internal/cgienv; the script's path is
+// found through os.Root so nothing outside the script directory can run; the script
+// is exec'd directly in its own process group with only stdin, stdout and stderr open
+// and an environment of the meta-variables, the route's env and PATH; its response
+// header is validated before any of it reaches the client; and a timeout, a client
+// that goes away or a shutdown kill the whole group.
+package cgi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gantry/internal/cgienv"
+)
+
+// Options configures a Handler. The server fills it from a route with `cgi = PATH`.
+type Options struct {
+	// Path is a directory of scripts (the first path segment below Route naming a
+	// file in it is the script) or one executable file (every request under Route
+	// runs it).
+	Path string
+	// Route is the route's path: "/cgi-bin/" (a prefix, stripped to find the script),
+	// "/x" (exact) or "*.cgi", "/app/*.cgi" (suffix; the whole URL path maps into
+	// Path). Default "/".
+	Route string
+	// DocumentRoot is the site's root, for DOCUMENT_ROOT and PATH_TRANSLATED.
+	DocumentRoot string
+	// Timeout bounds a script's run; past it the client gets 504 and the script's
+	// process group is killed. Default 60s.
+	Timeout time.Duration
+	// Env holds extra variables; they win over those derived from the request.
+	Env map[string]string
+	// PassAuthorization passes the Authorization header as HTTP_AUTHORIZATION.
+	PassAuthorization bool
+	// MaxProcesses caps concurrently running scripts. Default 64.
+	MaxProcesses int
+	// QueueTimeout is how long a request waits for a free process slot before it
+	// gets 503. Default 5s.
+	QueueTimeout time.Duration
+	// User runs scripts as this user when gantry runs as root.
+	User string
+	// ServerSoftware is SERVER_SOFTWARE.
+	ServerSoftware string
+	// Redirect serves a script's local redirect (a "Location: /path" without Status,
+	// RFC 3875 §6.2.2) through the server's routes. When nil the redirect is served
+	// by this handler.
+	Redirect func(w http.ResponseWriter, r *http.Request)
+}
+
+const (
+	defaultTimeout      = 60 * time.Second
+	defaultMaxProcesses = 64
+	defaultQueueTimeout = 5 * time.Second
+	defaultKillGrace    = 3 * time.Second // SIGTERM to SIGKILL, as Apache's mod_cgi
+	defaultPath         = "/usr/local/bin:/usr/bin:/bin"
+	maxLocalRedirects   = 10
+	// Chunked request bodies are kept in memory up to this size, then in a temp file.
+	spoolMemory = 1 << 20
+)
+
+// Handler is an http.Handler that runs CGI scripts.
+type Handler struct {
+	opts      Options
+	log       *slog.Logger
+	route     route
+	root      *os.Root // directory mode; nil in single-file mode
+	dir       string   // the script directory, or the one script, absolute
+	nph       bool     // single-file mode: the script's name starts with "nph-"
+	cred      *syscall.Credential
+	devNull   *os.File
+	slots     chan struct{}
+	killGrace time.Duration
+
+	mu     sync.Mutex
+	procs  map[*proc]struct{}
+	closed bool
+	wg     sync.WaitGroup // requests in flight and their stderr readers
+}
+
+// New checks opts and returns a Handler.
+func New(opts Options, logger *slog.Logger) (*Handler, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Path == "" {
+		return nil, errors.New("cgi: no script path")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultTimeout
+	}
+	if opts.MaxProcesses <= 0 {
+		opts.MaxProcesses = defaultMaxProcesses
+	}
+	if opts.QueueTimeout <= 0 {
+		opts.QueueTimeout = defaultQueueTimeout
+	}
+	abs, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("cgi: %s: %w", opts.Path, err)
+	}
+	h := &Handler{
+		opts:      opts,
+		log:       logger,
+		route:     parseRoute(opts.Route),
+		dir:       abs,
+		slots:     make(chan struct{}, opts.MaxProcesses),
+		killGrace: defaultKillGrace,
+		procs:     map[*proc]struct{}{},
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("cgi: %w", err)
+	}
+	switch {
+	case fi.IsDir():
+		if h.root, err = os.OpenRoot(abs); err != nil {
+			return nil, fmt.Errorf("cgi: %w", err)
+		}
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("cgi: %s is neither a directory nor a regular file", abs)
+	case fi.Mode().Perm()&0o111 == 0:
+		return nil, fmt.Errorf("cgi: %s is not executable (chmod +x it)", abs)
+	default:
+		h.nph = strings.HasPrefix(filepath.Base(abs), "nph-")
+	}
+	if opts.User != "" && os.Geteuid() == 0 {
+		if h.cred, err = credential(opts.User); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("cgi: user %q: %w", opts.User, err)
+		}
+	}
+	if h.devNull, err = os.Open(os.DevNull); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("cgi: %w", err)
+	}
+	// Scripts must get only stdin, stdout and stderr. Go opens everything
+	// close-on-exec, but descriptors gantry inherited from whoever started it do
+	// not have the flag; set it so they never reach a script.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		h.log.Warn("cgi: cannot mark inherited descriptors close-on-exec", "err", err)
+	}
+	return h, nil
+}
+
+// Close releases the handler's descriptors. Shutdown calls it.
+func (h *Handler) Close() {
+	if h.root != nil {
+		h.root.Close()
+	}
+	if h.devNull != nil {
+		h.devNull.Close()
+	}
+}
+
+func credential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, err
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, err
+	}
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			c.Groups = append(c.Groups, uint32(n))
+		}
+	}
+	return c, nil
+}
+
+// Shutdown stops taking requests, lets running scripts finish until ctx ends, then
+// terminates the process groups still running (SIGTERM, SIGKILL after a grace
+// period) and waits until every script has been reaped.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.mu.Lock()
+		n := len(h.procs)
+		for p := range h.procs {
+			p.terminate(killShutdown)
+		}
+		h.mu.Unlock()
+		if n > 0 {
+			h.log.Warn("cgi: shutdown: terminating running scripts", "count", n)
+		}
+		select {
+		case <-done:
+		case <-time.After(h.killGrace + 5*time.Second):
+			err = errors.New("cgi: shutdown: requests still running after their scripts were killed")
+		}
+	}
+	h.Close()
+	return err
+}
+
+type redirectDepthKey struct{}
+
+// ServeHTTP runs the script the request's path names.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "503 service unavailable: shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	t, rerr := h.resolve(r.URL.Path)
+	if rerr != nil {
+		h.refuse(w, r, rerr)
+		return
+	}
+	h.run(w, r, t)
+}
+
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, e *resolveError) {
+	if e.status == http.StatusMovedPermanently {
+		u := (&url.URL{Path: r.URL.Path + "/"}).EscapedPath()
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, u, http.StatusMovedPermanently)
+		return
+	}
+	level := slog.LevelInfo
+	if e.status != http.StatusNotFound {
+		level = slog.LevelWarn
+	}
+	h.log.Log(r.Context(), level, "cgi: refused", "path", r.URL.Path, "status", e.status, "reason", e.Error(), "remote", r.RemoteAddr)
+	http.Error(w, strconv.Itoa(e.status)+" "+strings.ToLower(http.StatusText(e.status)), e.status)
+}
+
+// stdinSource is where a script's stdin comes from.
+type stdinSource struct {
+	fd     uintptr   // given to the child as stdin
+	r      io.Reader // streamed into a pipe while the script runs; nil when fd says all
+	file   *os.File  // a spooled body, closed after the script starts
+	length int64     // CONTENT_LENGTH when the request had none
+}
+
+func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
+	in, status, err := h.stdin(r, t)
+	if err != nil {
+		h.log.Warn("cgi: reading request body", "script", t.scriptName, "err", err)
+		http.Error(w, strconv.Itoa(status)+" "+strings.ToLower(http.StatusText(status)), status)
+		return
+	}
+	if in.file != nil {
+		defer in.file.Close()
+	}
+	envReq := r
+	if in.length >= 0 {
+		rc := *r
+		rc.ContentLength = in.length
+		envReq = &rc
+	}
+	env, err := h.environ(envReq, t)
+	if err != nil {
+		h.log.Warn("cgi: refused", "path", r.URL.Path, "status", 400, "reason", err.Error())
+		http.Error(w, "400 bad request", http.StatusBadRequest)
+		return
+	}
+
+	if !h.acquire(r.Context()) {
+		h.log.Warn("cgi: too many scripts running", "script", t.scriptName, "max_processes", h.opts.MaxProcesses)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "503 service unavailable: too many CGI processes", http.StatusServiceUnavailable)
+		return
+	}
+	defer func() { <-h.slots }()
+
+	var pipeW *os.File
+	if in.r != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			h.log.Error("cgi: stdin pipe", "err", err)
+			http.Error(w, "500 internal server error", http.StatusInternalServerError)
+			return
+		}
+		in.fd, pipeW = pr.Fd(), pw
+		defer pr.Close()
+	}
+	p, err := spawn(t.file, env, in.fd, h.cred)
+	if err != nil {
+		if pipeW != nil {
+			pipeW.Close()
+		}
+		h.log.Error("cgi: cannot run script", "script", t.scriptName, "err", err)
+		http.Error(w, "500 internal server error", http.StatusInternalServerError)
+		return
+	}
+	s := &session{h: h, w: w, rc: http.NewResponseController(w), r: r, t: t, p: p}
+	p.grace = h.killGrace
+	p.onTerminate = func() {
+		if s.wroteHeader.Load() {
+			s.rc.SetWriteDeadline(time.Now())
+		}
+	}
+	h.track(p, true)
+	defer h.track(p, false)
+	p.mu.Lock()
+	p.timeout = time.AfterFunc(h.opts.Timeout, func() { p.terminate(killTimeout) })
+	p.mu.Unlock()
+
+	h.wg.Add(1)
+	go h.logStderr(p.stderr, t.scriptName)
+
+	var bodyDone chan struct{}
+	var bodyErr error
+	if pipeW != nil {
+		bodyDone = make(chan struct{})
+		go func() {
+			defer close(bodyDone)
+			bodyErr = copyBody(pipeW, in.r)
+			pipeW.Close()
+			if bodyErr != nil {
+				if errors.As(bodyErr, new(*http.MaxBytesError)) {
+					p.terminate(killBody)
+				} else {
+					p.terminate(killClient)
+				}
+			}
+		}()
+	}
+	stop := context.AfterFunc(r.Context(), func() { p.terminate(killClient) })
+
+	s.serve()
+	stop()
+
+	p.stdout.Close()
+	ws := p.reap()
+	// A child the script left behind may still hold stderr; give it a moment to
+	// finish its line, then stop listening.
+	p.stderr.SetReadDeadline(time.Now().Add(time.Second))
+	if bodyDone != nil {
+		select {
+		case <-bodyDone:
+		default:
+			// The client is still sending a body the script no longer reads:
+			// unblock the read so that the body is never used after we return.
+			http.NewResponseController(w).SetReadDeadline(time.Now())
+			<-bodyDone
+		}
+	}
+	s.finish(ws, bodyErr)
+}
+
+func (h *Handler) track(p *proc, add bool) {
+	h.mu.Lock()
+	if add {
+		h.procs[p] = struct{}{}
+	} else {
+		delete(h.procs, p)
+	}
+	closed := h.closed
+	h.mu.Unlock()
+	if add && closed {
+		// Shutdown's deadline may have passed while this script was starting.
+		p.terminate(killShutdown)
+	}
+}
+
+// acquire takes a process slot, waiting up to QueueTimeout for one.
+func (h *Handler) acquire(ctx context.Context) bool {
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(h.opts.QueueTimeout)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// stdin decides how the request body reaches the script. A body of known length
+// streams through a pipe. A chunked body (no length) is spooled first — to memory,
+// then a temp file — because CONTENT_LENGTH must be set before the script starts;
+// an nph- script's body is spooled too, because its output goes straight to the
+// connection, which then can no longer be read.
+func (h *Handler) stdin(r *http.Request, t target) (stdinSource, int, error) {
+	in := stdinSource{fd: h.devNull.Fd(), length: -1}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		if r.ContentLength < 0 {
+			in.length = 0
+		}
+		return in, 0, nil
+	}
+	if r.ContentLength > 0 && !t.nph {
+		in.r = r.Body
+		return in, 0, nil
+	}
+	mem, file, n, err := spool(r.Body, spoolMemory)
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return in, http.StatusRequestEntityTooLarge, err
+		}
+		return in, http.StatusBadRequest, err
+	}
+	in.length = n
+	switch {
+	case file != nil:
+		in.file, in.fd = file, file.Fd()
+	case n > 0:
+		in.r = strings.NewReader(string(mem))
+	}
+	return in, 0, nil
+}
+
+// environ renders the script's environment: the meta-variables, the route's env and
+// PATH, and nothing of gantry's own environment.
+func (h *Handler) environ(r *http.Request, t target) ([]string, error) {
+	o := cgienv.Options{
+		ScriptName:        t.scriptName,
+		PathInfo:          t.pathInfo,
+		ScriptFilename:    t.file,
+		DocumentRoot:      h.opts.DocumentRoot,
+		PassAuthorization: h.opts.PassAuthorization,
+		ServerSoftware:    h.opts.ServerSoftware,
+		Env:               h.opts.Env,
+	}
+	vars := cgienv.Append(make([]cgienv.Var, 0, 32), r, &o)
+	if _, ok := h.opts.Env["PATH"]; !ok {
+		vars = append(vars, cgienv.Var{Name: "PATH", Value: defaultPath})
+	}
+	for _, v := range vars {
+		if strings.IndexByte(v.Value, 0) >= 0 {
+			return nil, fmt.Errorf("NUL byte in %s", v.Name)
+		}
+	}
+	return cgienv.Environ(vars), nil
+}
+
+// copyBody streams the request body into the script's stdin. A script that exits
+// without reading all of it is not an error.
+func copyBody(dst *os.File, src io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return nil
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// logStderr sends each line the script writes to stderr to the error log.
+func (h *Handler) logStderr(f *os.File, script string) {
+	defer h.wg.Done()
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 4096)
+	for {
+		line, err := br.ReadSlice('\n')
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) > 0 {
+			h.log.Warn("cgi: script stderr", "script", script, "line", string(line))
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
