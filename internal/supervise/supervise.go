@@ -345,11 +345,11 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		// Whatever the worker forked goes with it.
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		w.exitErr = err
-		close(w.done)
 		if p.opts.Exited != nil {
 			p.opts.Exited(w)
 		}
 		p.exited(w)
+		close(w.done)
 	}()
 
 	rctx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
