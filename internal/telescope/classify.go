@@ -630,16 +630,8 @@ func (c *Classifier) attackReport(k flowKey, v *vectorState) (Attack, bool) {
 		MaxPPM:   uint64(v.maxPPM),
 		Ports:    v.ports.all(),
 	}
-	if n := c.size(k.a.is4()); n > 0 {
-		// Moore et al.: a victim answers spoofed sources drawn uniformly from the
-		// address space, so the telescope sees n/2^32 of its replies.
-		space := 4294967296.0
-		if !k.a.is4() {
-			space = 3.402823669209385e38
-		}
-		rate := float64(v.packets) / (float64(v.end-v.start) / 1e9)
-		a.EstPPS = rate * space / n
-	}
+	a.rate = float64(v.packets) / (float64(v.end-v.start) / 1e9)
+	a.v6 = !k.a.is4()
 	return a, true
 }
 
@@ -696,6 +688,17 @@ func (c *Classifier) Report() Report {
 	for i := range c.vectors.vals {
 		if a, ok := c.attackReport(c.vectors.keys[i], &c.vectors.vals[i]); ok {
 			r.Attacks = append(r.Attacks, a)
+		}
+	}
+	n4, n6 := c.size(true), c.size(false)
+	for i := range r.Attacks {
+		// Moore et al.: a victim answers spoofed sources drawn uniformly from the
+		// address space, so a telescope of n addresses sees n/2^32 of its replies.
+		a := &r.Attacks[i]
+		if !a.v6 && n4 > 0 {
+			a.EstPPS = a.rate * 4294967296.0 / n4
+		} else if a.v6 && n6 > 0 {
+			a.EstPPS = a.rate * 3.402823669209385e38 / n6
 		}
 	}
 	slices.SortFunc(r.Scans, func(a, b Scan) int {

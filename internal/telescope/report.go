@@ -34,6 +34,8 @@ type Report struct {
 	// Sources and Victims are the entries in the state tables now.
 	Sources int `json:"sources"`
 	Victims int `json:"victims"`
+	// KernelDrops counts packets a live capture lost because it fell behind.
+	KernelDrops uint64 `json:"kernel_drops"`
 }
 
 // Classes counts packets by class; they add up to Report.Packets.
@@ -68,6 +70,11 @@ type Attack struct {
 	MaxPPM   uint64    `json:"max_ppm"`
 	EstPPS   float64   `json:"est_pps"`
 	Ports    []uint16  `json:"ports"`
+
+	// The observed rate and family, kept so that est_pps uses the telescope size
+	// known when the report is made, not when the attack ended.
+	rate float64
+	v6   bool
 }
 
 const timeFormat = time.RFC3339Nano

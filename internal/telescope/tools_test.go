@@ -1,0 +1,183 @@
+package telescope
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"gantry/internal/peertest"
+)
+
+// Captures made here with real scanners between two network namespaces, then analysed
+// like any capture file. Each tool's published fingerprint must name it.
+func TestRealToolCaptures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-tool captures take seconds each; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	type want struct {
+		source, kind, protocol, tool string
+		ports                        []uint16
+		minTargets                   uint64
+	}
+	cases := []struct {
+		name   string
+		binary string
+		args   func(l *lab) []string
+		flags  []string
+		scan   *want
+		attack *Attack // Victim, Protocol, Ports, minimum Packets
+	}{
+		{
+			name:   "nmap vertical SYN scan",
+			binary: "nmap",
+			args: func(l *lab) []string {
+				return []string{"nmap", "-sS", "-Pn", "-n", "-T5", "--max-retries", "0", "-p", "1-40", "10.202.0.5"}
+			},
+			flags: []string{"--scan-ports", "15"},
+			scan:  &want{labAddrB, "vertical", "tcp", "nmap", nil, 1},
+		},
+		{
+			name:   "nmap horizontal SYN scan",
+			binary: "nmap",
+			args: func(l *lab) []string {
+				return []string{"nmap", "-sS", "-Pn", "-n", "-T5", "--max-retries", "0", "-p", "445", "10.202.0.0/27"}
+			},
+			scan: &want{labAddrB, "horizontal", "tcp", "nmap", []uint16{445}, 32},
+		},
+		{
+			name:   "masscan strobe",
+			binary: "masscan",
+			args: func(l *lab) []string {
+				return []string{"masscan", "10.202.0.0/26", "-p80,443,8080", "--rate", "2000", "--wait", "0",
+					"-e", l.ifB, "--adapter-ip", labAddrB, "--router-mac", l.macA}
+			},
+			scan: &want{labAddrB, "strobe", "tcp", "masscan", []uint16{80, 443, 8080}, 64},
+		},
+		{
+			name:   "zmap horizontal",
+			binary: "zmap",
+			args: func(l *lab) []string {
+				empty := filepath.Join(l.t.TempDir(), "blocklist")
+				os.WriteFile(empty, nil, 0o644)
+				return []string{"zmap", "-p", "23", "-i", l.ifB, "-S", labAddrB, "-G", l.macA, "-r", "2000",
+					"-c", "0", "-b", empty, "-q", "-o", "/dev/null", "10.202.0.0/26"}
+			},
+			scan: &want{labAddrB, "horizontal", "tcp", "zmap", []uint16{23}, 64},
+		},
+		{
+			name:   "hping3 SYN-ACK backscatter",
+			binary: "hping3",
+			args: func(l *lab) []string {
+				// A victim at B answering a SYN flood spoofed from the dark prefix.
+				return []string{"hping3", "-q", "-I", l.ifB, "--rand-dest", "-S", "-A", "-s", "80", "-k", "-p", "4000",
+					"-i", "u20000", "-c", "120", "10.202.0.x"}
+			},
+			flags:  []string{"--dos-duration", "1s", "--dos-packets", "25", "--dos-ppm", "25"},
+			attack: &Attack{Victim: labAddrB, Protocol: "tcp", Ports: []uint16{80}, Packets: 40},
+		},
+		{
+			name:   "hping3 ICMP port unreachable backscatter",
+			binary: "hping3",
+			args: func(l *lab) []string {
+				// Port unreachables quoting UDP packets spoofed from the telescope to a
+				// victim: the victim is the quoted destination, not the ICMP sender.
+				return []string{"hping3", "-q", "-I", l.ifB, "--rand-dest", "-1", "-C", "3", "-K", "3",
+					"--icmp-ipproto", "17", "--icmp-ipsrc", "10.202.0.9", "--icmp-ipdst", "10.203.0.7",
+					"--icmp-dstport", "53", "-i", "u20000", "-c", "80", "10.202.0.x"}
+			},
+			flags:  []string{"--dos-duration", "1s", "--dos-packets", "25", "--dos-ppm", "25"},
+			attack: &Attack{Victim: "10.203.0.7", Protocol: "udp", Ports: []uint16{53}, Packets: 30},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			peertest.Binary(t, tc.binary)
+			l := newLab(t)
+			file := l.capture(func() { l.execB(ctx, tc.args(l)...) })
+			r := analyzeJSON(t, append([]string{file, "--dark", labDark}, tc.flags...)...)
+			t.Logf("%d packets: %+v other=%v", r.Packets, r.Classes, r.OtherReasons)
+			if r.OtherReasons["not-dark"] < 1 {
+				t.Errorf("the sentinel outside --dark was not counted as not-dark: %v", r.OtherReasons)
+			}
+			if w := tc.scan; w != nil {
+				if len(r.Scans) != 1 {
+					t.Fatalf("want one scan, got %+v", r.Scans)
+				}
+				s := r.Scans[0]
+				if s.Source != w.source || s.Kind != w.kind || s.Protocol != w.protocol || s.Tool != w.tool {
+					t.Errorf("scan = %s %s %s tool %q; want %s %s %s tool %q", s.Source, s.Kind, s.Protocol, s.Tool,
+						w.source, w.kind, w.protocol, w.tool)
+				}
+				if w.ports != nil && !slices.Equal(s.Ports, w.ports) {
+					t.Errorf("ports = %v, want %v", s.Ports, w.ports)
+				}
+				if s.Targets < w.minTargets {
+					t.Errorf("targets = %d, want ≥ %d", s.Targets, w.minTargets)
+				}
+			}
+			if w := tc.attack; w != nil {
+				if len(r.Attacks) != 1 {
+					t.Fatalf("want one attack, got %+v", r.Attacks)
+				}
+				a := r.Attacks[0]
+				if a.Victim != w.Victim || a.Protocol != w.Protocol || !slices.Equal(a.Ports, w.Ports) || a.Packets < w.Packets {
+					t.Errorf("attack = %+v, want victim %s %s ports %v ≥%d packets", a, w.Victim, w.Protocol, w.Ports, w.Packets)
+				}
+				if len(r.Scans) != 0 {
+					t.Errorf("a source that only answers was called a scanner: %+v", r.Scans)
+				}
+				// est_pps = observed rate × 2^32 / n, n = 128 addresses in --dark.
+				rate := float64(a.Packets) / a.End.Sub(a.Start).Seconds()
+				if want := rate * (1 << 32) / 128; a.EstPPS < want*0.99 || a.EstPPS > want*1.01 {
+					t.Errorf("est_pps = %g, want %g", a.EstPPS, want)
+				}
+			}
+		})
+	}
+}
+
+// The live capture test: an AF_PACKET socket inside the telescope's namespace sees
+// nmap's scan as it happens, and Snapshot reports it while the capture runs.
+func TestLiveCaptureInNetns(t *testing.T) {
+	nmap := peertest.Binary(t, "nmap")
+	l := newLab(t)
+	dark, _ := ParsePrefix(labDark)
+	var live *Live
+	err := inNetns(t, l.a, func() error {
+		var err error
+		live, err = StartLive(context.Background(), l.ifA, Options{Dark: []netip.Prefix{dark}}, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("StartLive: %v", err)
+	}
+	t.Cleanup(func() { live.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l.execB(ctx, nmap, "-sS", "-Pn", "-n", "-T5", "--max-retries", "0", "-p", "20-60", "10.202.0.9")
+	var r Report
+	waitFor(t, 20*time.Second, "the live capture to report the scan", func() bool {
+		r = live.Snapshot()
+		return len(r.Scans) == 1
+	})
+	s := r.Scans[0]
+	if s.Source != labAddrB || s.Kind != "vertical" || s.Tool != "nmap" || len(s.Ports) != 41 {
+		t.Errorf("live scan = %+v", s)
+	}
+	if r.Classes.Scan < 41 {
+		t.Errorf("scan packets = %d, want ≥ 41", r.Classes.Scan)
+	}
+	if err := live.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := live.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
