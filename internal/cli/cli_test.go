@@ -1,0 +1,222 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var gantryBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gantry-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	gantryBin = filepath.Join(dir, "gantry")
+	out, err := exec.Command("go", "build", "-o", gantryBin, "gantry/cmd/gantry").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building gantry: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestPlainErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[server]\nlisten = [\"127.0.0.1:0\"]\nlistn = 3\n[[site]]\nroot = \"/nonexistent/x\"\n"), 0o644)
+	tests := []struct {
+		name   string
+		args   []string
+		stderr []string
+	}{
+		{"unknown flag", []string{"serve", "--bogus"}, []string{"gantry serve: flag provided but not defined: -bogus"}},
+		{"unknown command", []string{"srve"}, []string{`unknown command "srve"`}},
+		{"missing directory", []string{"serve", filepath.Join(dir, "nope")}, []string{"is not a directory"}},
+		{"missing config", []string{"serve", "-c", filepath.Join(dir, "nope.toml")}, []string{"no such file"}},
+		{"check lists every problem with its line", []string{"check", "-c", bad}, []string{bad + ":3: unknown key \"listn\"", "site root \"/nonexistent/x\"", "2 problem(s)"}},
+		{"bad --cgi", []string{"serve", dir, "--cgi", "nodir"}, []string{"want PREFIX=DIR"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := run(t, "", tc.args...)
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
+				}
+			}
+			if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+				t.Errorf("stderr has a Go trace: %s", stderr)
+			}
+		})
+	}
+}
+
+func TestCheckOK(t *testing.T) {
+	out, _, code := run(t, "", "check", "-c", "../../examples/demo/gantry.toml")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("check demo: %d %q", code, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := run(t, "", "version")
+	if code != 0 || !regexp.MustCompile(`^gantry \S+\n$`).MatchString(out) {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// proc is a running gantry binary.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	addr   string
+}
+
+var servingRE = regexp.MustCompile(`msg=serving addr=http://(\S+)`)
+
+// startGantry runs the gantry binary and waits for its "serving" log line.
+func startGantry(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(gantryBin, args...)
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("gantry exited before serving: %s", p.stderr)
+			}
+			p.stderr.WriteString(l + "\n")
+			if m := servingRE.FindStringSubmatch(l); m != nil {
+				p.addr = m[1]
+				go func() {
+					for l := range lines {
+						p.stderr.WriteString(l + "\n")
+					}
+				}()
+				return p
+			}
+		case <-timeout:
+			t.Fatalf("gantry did not start: %s", p.stderr)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, stderr, code := run(t, "", "serve", t.TempDir(), "--listen", ln.Addr().String(), "--admin", "off")
+	if code != 1 || !strings.Contains(stderr, "address already in use") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q: want one line naming the address in use", code, stderr)
+	}
+}
+
+func TestServeDirSignals(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("v1"), 0o644)
+	conf := filepath.Join(dir, "gantry.toml")
+	logFile := filepath.Join(dir, "access.log")
+	write := func(root string) {
+		os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\naccess_log=%q\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n", freePort(t), logFile, root)), 0o644)
+	}
+	pub2 := filepath.Join(dir, "v2")
+	os.MkdirAll(pub2, 0o755)
+	os.WriteFile(filepath.Join(pub2, "index.html"), []byte("v2"), 0o644)
+	write(dir)
+	p := startGantry(t, "serve", "-c", conf)
+	body := func() string {
+		resp, err := http.Get("http://" + p.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if b := body(); b != "v1" {
+		t.Fatalf("got %q", b)
+	}
+	// SIGHUP: the new root serves; listen changes only on restart, so the old
+	// address keeps working.
+	write(pub2)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return body() == "v2" }, "reload by SIGHUP")
+	// SIGUSR1 reopens the access log after rotation.
+	os.Rename(logFile, logFile+".1")
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	waitFor(t, func() bool {
+		body()
+		b, _ := os.ReadFile(logFile)
+		return bytes.Contains(b, []byte(`"GET / HTTP/1.1" 200`))
+	}, "access log reopened")
+	// SIGTERM: a clean exit.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, p.stderr)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
