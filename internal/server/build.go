@@ -91,7 +91,7 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 		}
 	}
 	log := s.log.With("component", cr.Kind(), "route", cr.Path)
-	h, err := newHandler(ctx, cs, cr, log, s.version)
+	h, err := s.newHandler(ctx, cs, cr, log)
 	if err != nil {
 		if cr.Optional {
 			log.Warn("route disabled: its handler could not start; answering 503 (the route is optional)", "err", err)
