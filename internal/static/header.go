@@ -166,8 +166,10 @@ var siblingSuffix = [numEncodings]string{encIdentity: "", encGzip: ".gz", encBro
 // to identity, gzip and br. An absent header accepts only identity (RFC 9110
 // §12.5.3 lets a server assume any coding, but a client that sends nothing is most
 // often a tool that cannot decode). "*" covers codings not named; "x-gzip" is gzip.
+// Identity not named is acceptable but ranks below any coding the client names:
+// a client listing gzip wants it, whatever q it gives.
 func acceptedQ(s string, present bool) (q [numEncodings]int) {
-	q[encIdentity] = 1000
+	q[encIdentity] = 1
 	if !present {
 		return q
 	}

@@ -163,19 +163,21 @@ func (h *Handler) serveDisk(w http.ResponseWriter, r *http.Request, st *rootStat
 	f, fi, enc := loc.f, loc.fi, encIdentity
 	defer func() { f.Close() }()
 	ctype := contentType(loc.name, sniffHead(loc.name, loc.f))
-	vary := false
-	if ae, present := headerValue(r.Header, "Accept-Encoding"); present {
-		var sibs [numEncodings]*os.File
-		var infos [numEncodings]os.FileInfo
-		avail := uint8(1 << encIdentity)
-		for _, e := range [...]int{encGzip, encBrotli} {
-			if sf, sfi, ok := sibling(st.root, loc.name, e); ok {
-				sibs[e], infos[e] = sf, sfi
-				avail |= 1 << e
-			}
+	// Siblings are probed even when the client accepts no coding, so that Vary
+	// is the same for every client, as it is for cached files.
+	var sibs [numEncodings]*os.File
+	var infos [numEncodings]os.FileInfo
+	avail := uint8(1 << encIdentity)
+	for _, e := range [...]int{encGzip, encBrotli} {
+		if sf, sfi, ok := sibling(st.root, loc.name, e); ok {
+			sibs[e], infos[e] = sf, sfi
+			avail |= 1 << e
 		}
-		vary = avail != 1<<encIdentity
-		if c := chooseEncoding(ae, true, avail); c > encIdentity {
+	}
+	vary := avail != 1<<encIdentity
+	if vary {
+		ae, present := headerValue(r.Header, "Accept-Encoding")
+		if c := chooseEncoding(ae, present, avail); c > encIdentity {
 			f.Close()
 			f, fi, enc = sibs[c], infos[c], c
 			sibs[c] = nil
