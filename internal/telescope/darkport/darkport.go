@@ -78,7 +78,7 @@ type Ports struct {
 	pcs     []net.PacketConn
 	table   map[key]*entry
 	active  map[net.Conn]struct{} // being read; nil once closed
-	perPort map[string]uint64 // "23/tcp" -> hits
+	perPort map[string]uint64     // "23/tcp" -> hits
 	evicted uint64
 }
 
