@@ -2,6 +2,8 @@ package server
 
 import (
 	"time"
+
+	"gantry/internal/supervise"
 )
 
 // Status is a snapshot of the server for the admin API.
@@ -13,6 +15,25 @@ type Status struct {
 	ConfigFile    string       `json:"config_file"`
 	LastReload    ReloadResult `json:"last_reload"`
 	Sites         []SiteStatus `json:"sites"`
+	Pools         []PoolStatus `json:"pools"`
+}
+
+// PoolStatus lists the worker processes of one route (wsgi, fastcgi_command).
+type PoolStatus struct {
+	Site    string         `json:"site"`
+	Route   string         `json:"route"`
+	Kind    string         `json:"kind"`
+	Workers []WorkerStatus `json:"workers"`
+}
+
+// WorkerStatus is one worker process.
+type WorkerStatus struct {
+	PID      int       `json:"pid"`
+	State    string    `json:"state"`
+	Requests uint64    `json:"requests"`
+	RSSKB    int64     `json:"rss_kb"`
+	Started  time.Time `json:"started"`
+	Restarts int       `json:"restarts"`
 }
 
 // SiteStatus describes one virtual host.
@@ -37,7 +58,7 @@ func (s *Server) Status() Status {
 	s.reloadMu.Unlock()
 	out := Status{
 		Version: s.version, Started: s.started, UptimeS: time.Since(s.started).Seconds(),
-		RequestsTotal: s.requests.Load(), ConfigFile: st.cfg.File, LastReload: last,
+		RequestsTotal: s.requests.Load(), ConfigFile: st.cfg.File, LastReload: last, Pools: []PoolStatus{},
 	}
 	for _, si := range st.sites {
 		ss := SiteStatus{Name: si.name, Hosts: si.hosts}
@@ -46,6 +67,14 @@ func (s *Server) Status() Status {
 		}
 		for _, r := range si.routes {
 			ss.Routes = append(ss.Routes, RouteStatus{Path: r.path, Kind: r.kind, Target: r.target})
+			if p, ok := r.handler.(interface{ Workers() []supervise.WorkerInfo }); ok {
+				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}}
+				for _, w := range p.Workers() {
+					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,
+						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts})
+				}
+				out.Pools = append(out.Pools, ps)
+			}
 		}
 		out.Sites = append(out.Sites, ss)
 	}
