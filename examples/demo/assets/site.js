@@ -145,6 +145,8 @@ function initTables() {
   });
 }
 
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
 // Modal dialogs on native <dialog>: showModal() makes the page inert and keeps
 // focus inside; Escape closes; focus goes back to the button that opened it.
 function initDialogs() {
@@ -162,6 +164,16 @@ function initDialogs() {
   $$("dialog").forEach(dlg => {
     dlg.addEventListener("click", e => { if (e.target === dlg) dlg.close(); }); // backdrop
     dlg.addEventListener("close", () => dlg.opener && dlg.opener.focus());
+    // A modal <dialog> lets Tab escape to the browser's own controls; keep
+    // it cycling through the dialog instead.
+    dlg.addEventListener("keydown", e => {
+      if (e.key !== "Tab") return;
+      const f = $$(FOCUSABLE, dlg).filter(el => el.getClientRects().length);
+      if (!f.length) return;
+      const first = f[0], last = f[f.length - 1];
+      if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+      else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+    });
     $$("[data-close]", dlg).forEach(b => b.addEventListener("click", () => dlg.close()));
   });
 }
