@@ -175,7 +175,7 @@ func (c *Classifier) Packet(ts int64, link uint32, frame []byte) {
 	}
 	c.classify(ts, p)
 	c.sinceSweep++
-	if ts >= c.sweepAt && c.sinceSweep >= c.scans.len()/8+c.vectors.len()/8 {
+	if ts >= c.sweepAt && c.sinceSweep >= 64+c.scans.len()/8+c.vectors.len()/8 {
 		c.sweep()
 	}
 }

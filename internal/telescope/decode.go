@@ -222,8 +222,10 @@ func decodeIP(b []byte, p *packet) decodeResult {
 					return decodeMalformed
 				}
 				fo := binary.BigEndian.Uint16(rest[2:])
-				p.frag = fo != 0 // offset or more-fragments
-				p.firstFrg = fo&0xfff8 == 0
+				// Like IPv4's filter, only a later fragment counts as one: the first
+				// holds the transport header.
+				p.frag = fo&0xfff8 != 0
+				p.firstFrg = !p.frag
 				nh, rest = rest[0], rest[8:]
 				if !p.firstFrg {
 					p.proto = nh

@@ -75,7 +75,7 @@ type ngIface struct {
 
 // NewReader detects the format from the magic number and reads the file header.
 func NewReader(r io.Reader) (*Reader, error) {
-	rd := &Reader{r: r, buf: make([]byte, 1<<20)}
+	rd := &Reader{r: r, buf: make([]byte, 256<<10)}
 	if err := rd.fill(24); err != nil && rd.end-rd.pos < 4 {
 		return nil, ErrNotCapture
 	}

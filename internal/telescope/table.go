@@ -7,6 +7,7 @@ type table[K comparable, V any] struct {
 	idx  map[K]int32
 	keys []K
 	vals []V
+	last int // index of the last entry found: floods repeat one victim or source
 }
 
 func newTable[K comparable, V any]() table[K, V] {
@@ -16,7 +17,13 @@ func newTable[K comparable, V any]() table[K, V] {
 func (t *table[K, V]) len() int { return len(t.keys) }
 
 func (t *table[K, V]) find(k K) (int, bool) {
+	if t.last < len(t.keys) && t.keys[t.last] == k {
+		return t.last, true
+	}
 	i, ok := t.idx[k]
+	if ok {
+		t.last = int(i)
+	}
 	return int(i), ok
 }
 

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Times `gantry telescope analyze` against `tcpdump -r FILE -w /dev/null` (which only
+# copies the packets) on one large capture: backscatter.trace repeated to PACKETS
+# packets (default 2,000,000) with shifted timestamps. Runs alternate, ROUNDS times
+# each (default 5), so drift on this shared machine hits both alike; the medians give
+# Mpps, the speed ratio analyze/tcpdump, and peak RSS.
+#
+#   bench/telescope.sh            PACKETS=500000 ROUNDS=3 bench/telescope.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PACKETS=${PACKETS:-2000000}
+ROUNDS=${ROUNDS:-5}
+command -v tcpdump >/dev/null || { echo "telescope.sh: tcpdump not found (scripts/install-peers.sh installs it)" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+go test -c -o "$work/telescope.test" ./internal/telescope
+GANTRY_TELESCOPE_REPEAT=$PACKETS "$work/telescope.test" internal/telescope/testdata/backscatter.trace "$work/big.pcap"
+echo "capture: $PACKETS packets, $(du -m "$work/big.pcap" | cut -f1) MiB"
+
+# The test binary stands in for the command until cmd/gantry has it; when it does,
+# the real binary is timed as well.
+runners=(analyze tcpdump)
+go build -o "$work/gantry" ./cmd/gantry 2>/dev/null && timeout 10 "$work/gantry" telescope analyze --format json \
+	internal/telescope/testdata/port_scan.pcap 2>/dev/null | grep -q '"packets": 10' && runners+=(gantry)
+
+run() { # name -> the command line for that runner
+	case $1 in
+	analyze) echo env GANTRY_TELESCOPE_ANALYZE=1 "$work/telescope.test" "$work/big.pcap" --format json ;;
+	gantry) echo "$work/gantry" telescope analyze "$work/big.pcap" --format json ;;
+	tcpdump) echo tcpdump -r "$work/big.pcap" -w /dev/null ;;
+	esac
+}
+
+# measure NAME: one timed run; appends "start end rss_kib" to $work/res.NAME.
+measure() {
+	local name=$1 cmd start end rss
+	read -r -a cmd <<<"$(run "$name")"
+	if [ -x /usr/bin/time ]; then
+		start=$(date +%s.%N)
+		/usr/bin/time -f '%M' -o "$work/rss" "${cmd[@]}" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
+		end=$(date +%s.%N)
+		rss=$(tail -1 "$work/rss")
+	else
+		# No /usr/bin/time: poll the high-water mark while the process runs.
+		start=$(date +%s.%N)
+		"${cmd[@]}" >/dev/null 2>"$work/stderr" &
+		local pid=$! hwm
+		rss=0
+		while hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null); do
+			[ -n "$hwm" ] && [ "$hwm" -gt "$rss" ] && rss=$hwm
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.01
+		done
+		wait "$pid" || { cat "$work/stderr" >&2; exit 1; }
+		end=$(date +%s.%N)
+	fi
+	echo "$start $end $rss" >>"$work/res.$name"
+}
+
+for ((i = 0; i < ROUNDS; i++)); do
+	for r in "${runners[@]}"; do measure "$r"; done
+done
+
+python3 - "$work" "$PACKETS" "${runners[@]}" <<'EOF'
+import statistics, sys
+work, packets, runners = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+res = {}
+for r in runners:
+    rows = [l.split() for l in open(f"{work}/res.{r}")]
+    res[r] = (statistics.median(float(e) - float(s) for s, e, _ in rows), max(int(m) for _, _, m in rows))
+base = res["tcpdump"][0]
+label = {"analyze": "analyze (test binary)", "gantry": "gantry telescope analyze", "tcpdump": "tcpdump -r -w /dev/null"}
+print(f"{'runner':28} {'median s':>9} {'Mpps':>7} {'speed vs tcpdump':>17} {'peak RSS MiB':>13}")
+for r in runners:
+    s, rss = res[r]
+    print(f"{label[r]:28} {s:9.3f} {packets / s / 1e6:7.2f} {base / s:16.2f}x {rss / 1024:13.1f}")
+EOF
