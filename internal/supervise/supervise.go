@@ -559,6 +559,20 @@ func (p *Pool) Acquire(ctx context.Context) (*Worker, error) {
 	}
 }
 
+// TryAcquire is Acquire without waiting: nil when no worker has a free slot now.
+func (p *Pool) TryAcquire() *Worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.waiters) > 0 {
+		return nil
+	}
+	w := p.pickLocked()
+	if w != nil {
+		w.inflight++
+	}
+	return w
+}
+
 // pickLocked returns the least busy ready worker with a free slot, or nil.
 func (p *Pool) pickLocked() *Worker {
 	var best *Worker

@@ -1,0 +1,310 @@
+// Package wsgi runs a Python WSGI application (PEP 3333) in daemon mode: a supervised
+// pool of Python processes, each running gantry's own stdlib-only worker (worker.py,
+// embedded in the binary) with a number of threads, reached over private unix sockets
+// with the frame protocol of protocol.go.
+//
+// gantry reads small request bodies before it takes a worker (so a slow client never
+// holds a Python thread), streams large ones, sends the environ in marshal format,
+// and streams the response back as the application produces it. wsgi.file_wrapper
+// hands regular files back to gantry, which sends them with sendfile.
+package wsgi
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gantry/internal/supervise"
+)
+
+//go:embed worker.py
+var workerSource string
+
+// Options configures one WSGI route.
+type Options struct {
+	// App is "module:callable" (callable defaults to "application") or a path to a
+	// .py file that defines application.
+	App string
+	// Python is the interpreter; a virtualenv's python selects the venv. Default:
+	// python3 on PATH.
+	Python string
+	// Chdir is the workers' working directory, first on sys.path.
+	Chdir string
+	// Processes is the number of worker processes (default 2).
+	Processes int
+	// Threads is how many requests each process serves at once (default 4).
+	Threads int
+	// MaxRequests recycles a worker after about that many requests (0 = never).
+	MaxRequests uint64
+	// Timeout bounds a request: waiting for a worker, for the response to start, and
+	// each pause in a streamed response (default 60s). A worker that overruns it is
+	// replaced; the client gets 504.
+	Timeout time.Duration
+	// Env is added to the workers' process environment (DJANGO_SETTINGS_MODULE).
+	Env map[string]string
+	// AutoReload restarts the workers when a .py file under Chdir changes.
+	AutoReload bool
+	// Route is the route's path: a prefix route mounts the app there (SCRIPT_NAME is
+	// the prefix without its trailing slash, PATH_INFO the rest).
+	Route string
+	// DocumentRoot is the site's root, for DOCUMENT_ROOT.
+	DocumentRoot string
+	// ServerSoftware is SERVER_SOFTWARE.
+	ServerSoftware string
+}
+
+// inlineBody is the largest request body read whole before a worker is taken.
+const inlineBody = 64 << 10
+
+// Handler serves one WSGI application.
+type Handler struct {
+	opts     Options
+	log      *slog.Logger
+	pool     *supervise.Pool
+	dir      string
+	prefix   string // route prefix to strip, without trailing slash
+	static   []byte // marshal of the environ keys that never change
+	bufs     sync.Pool
+	stopAuto context.CancelFunc
+	autoDone chan struct{}
+}
+
+// New starts the workers and returns once all of them imported the application, or
+// with an error that carries the Python traceback and a hint.
+func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.App == "" {
+		return nil, errors.New("wsgi: no application (wsgi = \"module:callable\")")
+	}
+	if opts.Python == "" {
+		opts.Python = "python3"
+	}
+	python, err := exec.LookPath(opts.Python)
+	if err != nil {
+		return nil, fmt.Errorf("wsgi: python %q not found: %w (install python3 or set python = \"/path/to/venv/bin/python\")", opts.Python, err)
+	}
+	opts.Python = python
+	if opts.Chdir == "" {
+		if opts.Chdir, err = os.Getwd(); err != nil {
+			return nil, fmt.Errorf("wsgi: working directory: %w", err)
+		}
+	}
+	if st, err := os.Stat(opts.Chdir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("wsgi: chdir %q is not a directory", opts.Chdir)
+	}
+	if opts.Processes <= 0 {
+		opts.Processes = 2
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = 4
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 60 * time.Second
+	}
+	dir, err := os.MkdirTemp("", "gantry-wsgi-")
+	if err != nil {
+		return nil, fmt.Errorf("wsgi: socket directory: %w", err)
+	}
+	h := &Handler{opts: opts, log: logger, dir: dir}
+	if p := strings.TrimSuffix(opts.Route, "/"); strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "*") {
+		h.prefix = p
+	}
+	h.static = appendStatic(nil, opts)
+	env := os.Environ()
+	for k, v := range opts.Env {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "PYTHONUNBUFFERED=1")
+	h.pool, err = supervise.Start(ctx, supervise.Options{
+		Name:        fmt.Sprintf("wsgi %s", opts.App),
+		Size:        opts.Processes,
+		Concurrency: opts.Threads,
+		MaxRequests: opts.MaxRequests,
+		Logger:      logger,
+		Command: func(w *supervise.Worker) (*exec.Cmd, error) {
+			return h.command(w, env)
+		},
+		Ready: func(ctx context.Context, w *supervise.Worker) error {
+			return w.Data.(*workerData).waitReady(ctx)
+		},
+		Exited: func(w *supervise.Worker) {
+			w.Data.(*workerData).close()
+		},
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, startError(opts, err)
+	}
+	if opts.AutoReload {
+		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.stopAuto, h.autoDone = cancel, make(chan struct{})
+		go h.autoReload(actx)
+	}
+	return h, nil
+}
+
+// startError turns a worker's startup failure into one message with the traceback
+// and what to check.
+func startError(o Options, err error) error {
+	var se *supervise.StartError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("wsgi: %s: %w", o.App, err)
+	}
+	out := se.Output
+	hint := "check python (a virtualenv's python selects the venv), chdir and the app's module:callable"
+	module := strings.SplitN(strings.SplitN(o.App, ":", 2)[0], ".", 2)[0]
+	switch {
+	case strings.Contains(out, "needs Python 3.8"):
+		hint = "gantry's worker needs Python 3.8 or newer: set python to a newer interpreter"
+	case strings.Contains(out, "No module named '"+module+"'") || strings.Contains(out, "No such file or directory"):
+		hint = fmt.Sprintf("chdir (%s) must be the directory that contains %q; set chdir", o.Chdir, module)
+	case strings.Contains(out, "ModuleNotFoundError"):
+		hint = fmt.Sprintf("%s cannot import a module the app needs: is this the right python? "+
+			"Point python at your virtualenv's interpreter (e.g. /srv/app/venv/bin/python)", o.Python)
+	case strings.Contains(out, "DJANGO_SETTINGS_MODULE") || strings.Contains(out, "ImproperlyConfigured"):
+		hint = "Django's settings are not found or invalid: set env = { DJANGO_SETTINGS_MODULE = \"mysite.settings\" } and check chdir"
+	}
+	return fmt.Errorf("wsgi: cannot start %q with %s in %s: %v\n%s\nhint: %s",
+		o.App, o.Python, o.Chdir, se.Err, out, hint)
+}
+
+// workerData is what gantry keeps about one worker process.
+type workerData struct {
+	sock  string
+	ready *os.File
+	mu    sync.Mutex
+	idle  []*wconn
+	gone  bool
+}
+
+type wconn struct {
+	c  *net.UnixConn
+	fr *frameReader
+}
+
+func (h *Handler) command(w *supervise.Worker, env []string) (*exec.Cmd, error) {
+	sock := filepath.Join(h.dir, fmt.Sprintf("w%d-%d.sock", w.Slot, w.Generation))
+	os.Remove(sock)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", sock, err)
+	}
+	l.SetUnlinkOnClose(false)
+	lf, err := l.File()
+	l.Close()
+	if err != nil {
+		os.Remove(sock)
+		return nil, fmt.Errorf("listener %s: %w", sock, err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		lf.Close()
+		os.Remove(sock)
+		return nil, fmt.Errorf("ready pipe: %w", err)
+	}
+	w.Data = &workerData{sock: sock, ready: pr}
+	cmd := exec.Command(h.opts.Python, "-c", workerSource, h.opts.App, strconv.Itoa(h.opts.Threads))
+	cmd.Dir = h.opts.Chdir
+	cmd.Env = env
+	cmd.ExtraFiles = []*os.File{lf, pw}
+	return cmd, nil
+}
+
+func (d *workerData) waitReady(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { d.ready.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, 16)
+	n, err := io.ReadAtLeast(d.ready, buf, 6)
+	if err == nil && string(buf[:n]) == "ready\n" {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("worker exited before the application was ready")
+}
+
+func (d *workerData) get(ctx context.Context) (*wconn, error) {
+	d.mu.Lock()
+	if n := len(d.idle); n > 0 {
+		c := d.idle[n-1]
+		d.idle = d.idle[:n-1]
+		d.mu.Unlock()
+		return c, nil
+	}
+	d.mu.Unlock()
+	var dl net.Dialer
+	c, err := dl.DialContext(ctx, "unix", d.sock)
+	if err != nil {
+		return nil, fmt.Errorf("wsgi: dial worker %s: %w", d.sock, err)
+	}
+	uc := c.(*net.UnixConn)
+	return &wconn{c: uc, fr: newFrameReader(uc)}, nil
+}
+
+func (d *workerData) put(c *wconn) {
+	d.mu.Lock()
+	if !d.gone {
+		d.idle = append(d.idle, c)
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	c.close()
+}
+
+func (d *workerData) close() {
+	d.mu.Lock()
+	idle := d.idle
+	d.idle, d.gone = nil, true
+	d.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+	d.ready.Close()
+	os.Remove(d.sock)
+}
+
+func (c *wconn) close() {
+	c.fr.closeFDs()
+	c.c.Close()
+}
+
+// Shutdown lets in-flight requests finish, then stops the workers.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	if h.stopAuto != nil {
+		h.stopAuto()
+		<-h.autoDone
+	}
+	err := h.pool.Shutdown(ctx)
+	os.RemoveAll(h.dir)
+	if err != nil {
+		return fmt.Errorf("wsgi: %w", err)
+	}
+	return nil
+}
+
+// Reload replaces the workers one by one, each new one ready before the old one
+// stops taking requests; if the new code fails to import, the old workers stay.
+func (h *Handler) Reload(ctx context.Context) error {
+	if err := h.pool.Reload(ctx); err != nil {
+		return startError(h.opts, err)
+	}
+	return nil
+}
+
+// Workers returns a snapshot of the worker processes for the dashboard.
+func (h *Handler) Workers() []supervise.WorkerInfo { return h.pool.Workers() }
