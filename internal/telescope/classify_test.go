@@ -96,6 +96,11 @@ func TestClassifyPackets(t *testing.T) {
 		{"runt Ethernet frame", LinkEthernet, []byte{1, 2, 3}, "other", "malformed", nil, nil},
 		{"unknown link type", 9999, syn4(src, dst, 23), "other", "unknown-link-type", nil, nil},
 		{"raw IPv4", LinkRaw, ip4Hdr{src: src, dst: dst, proto: protoTCP}.packet(tcpHdr{sport: 1, dport: 22, flags: flagSYN}.bytes()), "scan", "", nil, key(src, pTCP)},
+		{"IPv6 payload length past the capture (fuzz crasher ba2834e3)", LinkIPv6, func() []byte {
+			b := ip6Packet("2001:db8::9", "2001:db8:1::1", protoUDP, udpBytes(5, 500, nil))
+			b[4], b[5] = 0xff, 0xff
+			return b
+		}(), "scan", "", nil, key("2001:db8::9", pUDP)},
 		{"raw IPv6", LinkIPv6, ip6Packet("2001:db8::9", "2001:db8:1::1", protoUDP, udpBytes(5, 500, nil)), "scan", "", nil, key("2001:db8::9", pUDP)},
 	}
 	for _, tc := range cases {
@@ -402,7 +407,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	}
 	f.Add(uint32(LinkRaw), ip6Packet("2001:db8::1", "2001:db8::2", 0, []byte{protoTCP, 200, 0, 0})) // hop-by-hop longer than the packet
-	f.Add(uint32(LinkSLL2), make([]byte, 20))                                                    // cooked header only
+	f.Add(uint32(LinkSLL2), make([]byte, 20))                                                       // cooked header only
 	f.Add(uint32(LinkEthernet), ether(ip4Hdr{src: "1.2.3.4", dst: "5.6.7.8", proto: protoICMP}.packet(icmpBytes(3, 1, []byte{0x4f}))))
 	f.Fuzz(func(t *testing.T, link uint32, frame []byte) {
 		c := NewClassifier(Options{})

@@ -78,7 +78,7 @@ type packet struct {
 	proto    uint8 // transport protocol after IPv6 extension headers
 	ttl      uint8
 	ipID     uint16
-	ipLen    uint16 // IPv4 total length / IPv6 payload length + 40
+	ipLen    int    // IPv4 total length / IPv6 payload length + 40
 	frag     bool   // a non-first fragment, more-fragments, or the reserved flag
 	firstFrg bool   // more fragments follow, but this one holds the transport header
 
@@ -169,7 +169,7 @@ func decodeIP(b []byte, p *packet) decodeResult {
 			return decodeMalformed
 		}
 		p.v6 = false
-		p.ipLen = binary.BigEndian.Uint16(b[2:])
+		p.ipLen = int(binary.BigEndian.Uint16(b[2:]))
 		p.ipID = binary.BigEndian.Uint16(b[4:])
 		off := binary.BigEndian.Uint16(b[6:])
 		p.frag = off&0x9fff != 0
@@ -178,7 +178,7 @@ func decodeIP(b []byte, p *packet) decodeResult {
 		p.proto = b[9]
 		p.src = addr4(binary.BigEndian.Uint32(b[12:]))
 		p.dst = addr4(binary.BigEndian.Uint32(b[16:]))
-		end := int(p.ipLen)
+		end := p.ipLen
 		if end < ihl || end > len(b) {
 			end = len(b) // snapped capture or a lying length: use what was captured
 		}
@@ -192,7 +192,7 @@ func decodeIP(b []byte, p *packet) decodeResult {
 			return decodeMalformed
 		}
 		p.v6 = true
-		p.ipLen = binary.BigEndian.Uint16(b[4:]) + 40
+		p.ipLen = int(binary.BigEndian.Uint16(b[4:])) + 40
 		p.ipID = 0
 		p.ttl = b[7]
 		p.src = addr16(b[8:])
@@ -201,7 +201,7 @@ func decodeIP(b []byte, p *packet) decodeResult {
 		p.firstFrg = true
 		nh := b[6]
 		rest := b[40:]
-		if end := int(p.ipLen) - 40; end < len(rest) {
+		if end := p.ipLen - 40; end < len(rest) {
 			rest = rest[:end]
 		}
 	exts:

@@ -495,3 +495,27 @@ func (s *Sensor) Snapshot(top int) Snapshot {
 	}
 	return out
 }
+
+// CategoryTotal returns the number of requests that got category so far.
+func (s *Sensor) CategoryTotal(category string) uint64 {
+	var n uint64
+	for i := range s.rules {
+		if s.rules[i].Category == category {
+			n += s.counts[i].Load()
+		}
+	}
+	return n
+}
+
+// Latest returns the most recent unsolicited event of category.
+func (s *Sensor) Latest(category string) (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.recent)
+	for i := 0; i < n; i++ {
+		if e := s.recent[(s.recentAt+n-1-i)%n]; e.Category == category {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
