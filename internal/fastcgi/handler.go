@@ -54,8 +54,9 @@ type Options struct {
 	// DialTimeout bounds connecting to the backend (default 5s).
 	DialTimeout time.Duration
 	// MaxConns bounds the connections to Address (default: the FCGI_MAX_CONNS the
-	// server reports, else 8). php-fpm pins a worker to each kept-alive connection, so
-	// this should not exceed pm.max_children.
+	// server reports, else 2). php-fpm pins a worker to each kept-alive connection and
+	// does not report FCGI_MAX_CONNS, so this must not exceed pm.max_children (Debian's
+	// pool starts 2): one connection more would wait for a worker that never frees.
 	MaxConns int
 	// IdleTimeout closes connections idle that long, freeing the workers they pin
 	// (default 2s).
@@ -159,8 +160,9 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	return h, nil
 }
 
-// defaultMaxConns is used when the server does not say how many connections it takes.
-const defaultMaxConns = 8
+// defaultMaxConns is used when the server does not say how many connections it
+// takes, as php-fpm does not: small enough for the smallest php-fpm pool.
+const defaultMaxConns = 2
 
 // discoverMaxConns asks the server for FCGI_MAX_CONNS, which php-fpm answers with
 // pm.max_children: the number of connections it can serve at once.

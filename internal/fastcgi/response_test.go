@@ -83,7 +83,7 @@ func TestHeaderEnd(t *testing.T) {
 // FuzzParseHeaderBlock: no input panics, and nothing accepted can carry a control
 // byte into a response header.
 func FuzzParseHeaderBlock(f *testing.F) {
-	f.Add([]byte("Content-type: text/html\r\n\r\n"))           // PHP's usual
+	f.Add([]byte("Content-type: text/html\r\n\r\n"))          // PHP's usual
 	f.Add([]byte("Status: 302 Found\r\nLocation: /\r\n\r\n")) // redirect
 	f.Add([]byte("X: a\r\n b\r\n\r\n"))                       // obs-fold
 	f.Add([]byte("Status: 20\r\n\r\n"))                       // short status
