@@ -74,15 +74,10 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 		Ready: func(ctx context.Context, w *supervise.Worker) error {
 			return supervise.WaitDial(ctx, "unix", w.Data.(string))
 		},
+		Stopping: s.dropIdle,
 		Exited: func(w *supervise.Worker) {
 			os.Remove(w.Data.(string))
-			s.mu.Lock()
-			c := s.idle[w]
-			delete(s.idle, w)
-			s.mu.Unlock()
-			if c != nil {
-				c.nc.Close()
-			}
+			s.dropIdle(w)
 		},
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
 		Logger:      log,
@@ -93,6 +88,17 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 	}
 	s.sup = sup
 	return s, sup, nil
+}
+
+// dropIdle closes the idle connection to w, if any.
+func (s *cmdSource) dropIdle(w *supervise.Worker) {
+	s.mu.Lock()
+	c := s.idle[w]
+	delete(s.idle, w)
+	s.mu.Unlock()
+	if c != nil {
+		c.nc.Close()
+	}
 }
 
 func (s *cmdSource) get(ctx context.Context, fresh bool) (*conn, error) {

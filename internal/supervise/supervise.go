@@ -78,6 +78,11 @@ type Options struct {
 	Ready func(ctx context.Context, w *Worker) error
 	// Exited runs after the process has exited and been reaped (close its sockets here).
 	Exited func(w *Worker)
+	// Stopping, when set, runs just before a worker is signalled to stop (recycled,
+	// replaced, shut down), with the pool's lock held: it must not call the pool. A
+	// gateway that keeps idle connections to the worker closes them here, so that a
+	// worker blocked reading one (php-cgi) sees its SIGTERM at once.
+	Stopping func(w *Worker)
 	// Credential, when set, runs workers as that user and group.
 	Credential *syscall.Credential
 	// StartTimeout bounds the time from start to ready (default 60s).
@@ -500,6 +505,9 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 		return
 	}
 	w.state = StateStopping
+	if p.opts.Stopping != nil {
+		p.opts.Stopping(w)
+	}
 	if kill {
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		return

@@ -1,0 +1,134 @@
+package fastcgi
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"gantry/internal/peertest"
+	"gantry/internal/supervise"
+)
+
+func TestSpawnedPHPCGI(t *testing.T) {
+	bin := peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	srv, h, _ := serve(t, Options{Command: []string{bin}, Processes: 2, MaxRequests: 4, Route: "*.php"}, nil)
+	workers := h.Workers()
+	if len(workers) != 2 {
+		t.Fatalf("%d workers, want 2", len(workers))
+	}
+	first := map[int]bool{}
+	for _, w := range workers {
+		if w.State != supervise.StateReady || w.PID == 0 {
+			t.Fatalf("worker %+v not ready", w)
+		}
+		first[w.PID] = true
+	}
+
+	t.Run("serves PHP", func(t *testing.T) {
+		resp, body := get(t, srv.URL+"/env.php/x?a=b")
+		env := parseEnv(body)
+		if resp.StatusCode != 200 || env["SCRIPT_NAME"] != "/env.php" || env["PATH_INFO"] != "/x" || env["QUERY_STRING"] != "a=b" {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("a killed process is replaced and requests keep working", func(t *testing.T) {
+		victim := h.Workers()[0].PID
+		syscall.Kill(victim, syscall.SIGKILL)
+		for i := 0; i < 6; i++ {
+			if resp, body := get(t, srv.URL+"/hello.php"); resp.StatusCode != 200 {
+				t.Fatalf("request %d after the kill: %d %q", i, resp.StatusCode, body)
+			}
+		}
+		waitFor(t, "a replacement process", func() bool {
+			ws := h.Workers()
+			ready := 0
+			for _, w := range ws {
+				if w.PID == victim {
+					return false
+				}
+				if w.State == supervise.StateReady {
+					ready++
+				}
+			}
+			return ready == 2
+		})
+	})
+	t.Run("max_requests recycles processes", func(t *testing.T) {
+		for i := 0; i < 12; i++ {
+			if resp, _ := get(t, srv.URL+"/hello.php"); resp.StatusCode != 200 {
+				t.Fatalf("request %d: %d", i, resp.StatusCode)
+			}
+		}
+		waitFor(t, "recycled processes", func() bool {
+			for _, w := range h.Workers() {
+				if first[w.PID] {
+					return false
+				}
+			}
+			return true
+		})
+	})
+	t.Run("shutdown stops every process", func(t *testing.T) {
+		var pids []int
+		for _, w := range h.Workers() {
+			pids = append(pids, w.PID)
+		}
+		if err := h.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, 0); err == nil {
+				t.Errorf("process %d still running after Shutdown", pid)
+			}
+		}
+	})
+}
+
+func TestDetectPHP(t *testing.T) {
+	dir := t.TempDir()
+	old := fpmSocketGlob
+	t.Cleanup(func() { fpmSocketGlob = old })
+	fpmSocketGlob = filepath.Join(dir, "php*-fpm.sock")
+
+	// A stale socket file nobody listens on is skipped.
+	stale := filepath.Join(dir, "php9.9-fpm.sock")
+	if ln, err := net.Listen("unix", stale); err == nil {
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		ln.Close()
+	}
+	live := filepath.Join(dir, "php8.2-fpm.sock")
+	ln, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr, cmd, err := DetectPHP()
+	if err != nil || addr != "unix:"+live || cmd != nil {
+		t.Fatalf("DetectPHP = %q %q %v, want the live socket", addr, cmd, err)
+	}
+
+	ln.Close()
+	os.Remove(live)
+	addr, cmd, err = DetectPHP()
+	if _, lookErr := lookPHPCGI(); lookErr != nil {
+		if err == nil || !strings.Contains(err.Error(), "php-cgi") {
+			t.Fatalf("without PHP: %q %q %v", addr, cmd, err)
+		}
+		return
+	}
+	if err != nil || addr != "" || len(cmd) != 1 || !strings.Contains(filepath.Base(cmd[0]), "php-cgi") {
+		t.Fatalf("DetectPHP = %q %q %v, want php-cgi", addr, cmd, err)
+	}
+}
