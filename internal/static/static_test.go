@@ -2,6 +2,7 @@ package static
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -564,4 +565,52 @@ func TestLargeFileGoesToSendfile(t *testing.T) {
 			t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
 		}
 	})
+}
+
+func TestConcurrentRequestsWhileFilesChange(t *testing.T) {
+	site := newSite(t)
+	name := filepath.Join(site, "v.txt")
+	versions := []string{"version one\n", "version two, longer\n", strings.Repeat("three ", 100)}
+	writeFile(t, name, versions[0])
+	h := newHandler(t, Options{Root: site, Revalidate: time.Millisecond})
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tmp := name + ".tmp"
+			os.WriteFile(tmp, []byte(versions[i%len(versions)]), 0o644)
+			os.Rename(tmp, name)
+		}
+	}()
+	valid := map[string]bool{}
+	for _, v := range versions {
+		valid[v] = true
+	}
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 300; i++ {
+				w := do(h, "GET", "/v.txt")
+				body := w.Body.String()
+				if w.Code != 200 || !valid[body] || w.Header().Get("Content-Length") != strconv.Itoa(len(body)) {
+					errs <- fmt.Sprintf("status %d, Content-Length %s, body %q", w.Code, w.Header().Get("Content-Length"), body)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	close(stop)
+	<-writerDone
 }
