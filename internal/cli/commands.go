@@ -11,10 +11,12 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"gantry/internal/config"
+	"gantry/internal/dashboard"
 	"gantry/internal/telescope"
 )
 
@@ -86,8 +88,16 @@ func hashPassword(stdin io.Reader, stdout io.Writer) error {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("gantry hash-password: %w", err)
 	}
-	_ = line
-	return fmt.Errorf("gantry hash-password: not available in this build yet")
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return fmt.Errorf("gantry hash-password: no password on stdin: echo 'a long passphrase' | gantry hash-password")
+	}
+	h, err := dashboard.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("gantry hash-password: %w", err)
+	}
+	fmt.Fprintln(stdout, h)
+	return nil
 }
 
 // dropPrivileges switches to name's uid and gid when gantry runs as root, after the

@@ -178,6 +178,10 @@ func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	// Long-lived responses (the dashboard's event streams) must end for Shutdown to finish.
+	if c, ok := h.(interface{ Close() }); ok {
+		hs.RegisterOnShutdown(c.Close)
+	}
 	s.mu.Lock()
 	s.admin = hs
 	s.mu.Unlock()

@@ -1,0 +1,291 @@
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"gantry/internal/telescope"
+	"gantry/internal/telescope/darkport"
+	"gantry/internal/telescope/httpsensor"
+)
+
+//go:embed assets
+var assets embed.FS
+
+func (d *Dashboard) routes() {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
+	mux.HandleFunc("GET /{$}", d.page("index.html"))
+	mux.HandleFunc("GET /login", d.page("login.html"))
+	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("POST /logout", d.logout)
+	mux.HandleFunc("GET /api/session", d.sessionInfo)
+	mux.HandleFunc("GET /api/status", d.status)
+	mux.HandleFunc("GET /api/telescope", d.telescope)
+	mux.HandleFunc("GET /api/events", d.events)
+	mux.HandleFunc("GET /api/history", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, d.hist.list()) })
+	mux.HandleFunc("GET /api/alerts", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, d.currentAlerts()) })
+	mux.HandleFunc("GET /api/log", d.logAPI)
+	mux.HandleFunc("GET /api/config", d.config)
+	mux.HandleFunc("POST /api/reload", d.reload)
+	mux.Handle("GET /metrics", d.metrics.handler)
+	d.mux = mux
+}
+
+// ServeHTTP guards every route: Host check, login, CSRF; then the route.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	now := time.Now()
+	if d.auth.hash == nil && !loopbackHost(r.Host) {
+		http.Error(w, "403 forbidden: without [admin] password_hash the dashboard answers only to 127.0.0.1 and localhost (DNS rebinding protection)", http.StatusForbidden)
+		return
+	}
+	public := strings.HasPrefix(r.URL.Path, "/assets/") || r.URL.Path == "/login"
+	if !public && !d.authorized(r, now) {
+		switch {
+		case r.URL.Path == "/metrics":
+			h.Set("WWW-Authenticate", `Basic realm="gantry"`)
+			http.Error(w, "401 unauthorized: scrape with basic_auth (any user name, the dashboard password)", http.StatusUnauthorized)
+		case strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet:
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "log in first", "login": "/login"})
+		default:
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+		}
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != "/login" && !d.csrfOK(r, now) {
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "cross-site request refused (missing or wrong X-CSRF-Token, or foreign Origin)"})
+		return
+	}
+	d.mux.ServeHTTP(w, r)
+}
+
+// cliReload is `gantry reload`: a POST from this machine carrying X-Gantry-CLI, a
+// header no cross-site form can send (a browser asks first, and is never allowed).
+func (d *Dashboard) cliReload(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/api/reload" && r.Header.Get("X-Gantry-CLI") == "1" &&
+		remoteIP(r).IsLoopback() && sameOrigin(r) && (d.auth.hash == nil || loopbackHost(r.Host))
+}
+
+func (d *Dashboard) authorized(r *http.Request, now time.Time) bool {
+	if d.auth.hash == nil || d.cliReload(r) {
+		return true
+	}
+	if d.auth.session(r, now) != nil {
+		return true
+	}
+	return d.auth.basicOK(r, now)
+}
+
+// csrfOK accepts a state-changing request only from the dashboard itself: same
+// origin (Sec-Fetch-Site, Origin), and the session's token in X-CSRF-Token. The
+// session cookie is SameSite=Strict besides. Non-browser clients (gantry reload, a
+// script with Basic credentials) send X-Gantry-CLI instead of the token.
+func (d *Dashboard) csrfOK(r *http.Request, now time.Time) bool {
+	if !sameOrigin(r) {
+		return false
+	}
+	if d.cliReload(r) {
+		return true
+	}
+	tok := r.Header.Get("X-CSRF-Token")
+	if s := d.auth.session(r, now); s != nil {
+		return tok != "" && tok == s.csrf
+	}
+	if d.auth.hash == nil {
+		return tok == d.auth.csrf || r.Header.Get("X-Gantry-CLI") == "1"
+	}
+	// Basic credentials: the browser may replay them, so insist on a custom header
+	return r.Header.Get("X-Gantry-CLI") == "1"
+}
+
+func (d *Dashboard) page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if name == "login.html" && d.auth.hash == nil {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		b, err := assets.ReadFile("assets/" + name)
+		if err != nil {
+			http.Error(w, "500 dashboard asset missing", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(b)
+	}
+}
+
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
+	if d.auth.hash == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if !sameOrigin(r) {
+		http.Error(w, "403 forbidden: cross-site login refused", http.StatusForbidden)
+		return
+	}
+	now := time.Now()
+	src := remoteIP(r)
+	if ok, wait := d.auth.allow(src, now); !ok {
+		d.log.Warn("admin login rate-limited", "source", src.String())
+		w.Header().Set("Retry-After", retryAfter(wait))
+		http.Redirect(w, r, "/login?error=wait&s="+retryAfter(wait), http.StatusSeeOther)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	pw := r.PostFormValue("password")
+	if pw == "" || !d.auth.hash.verify(pw) {
+		d.log.Warn("admin login failed", "source", src.String())
+		http.Redirect(w, r, "/login?error=bad", http.StatusSeeOther)
+		return
+	}
+	id, _ := d.auth.newSession(now)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(d.auth.lifetime.Seconds())})
+	d.log.Info("admin login", "source", src.String())
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	d.auth.endSession(r)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+func (d *Dashboard) sessionInfo(w http.ResponseWriter, r *http.Request) {
+	csrf := d.auth.csrf
+	if s := d.auth.session(r, time.Now()); s != nil {
+		csrf = s.csrf
+	} else if d.auth.hash != nil {
+		csrf = "" // Basic credentials: no token, use X-Gantry-CLI
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"login_required": d.auth.hash != nil, "csrf": csrf})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	enc.Encode(v)
+}
+
+func (d *Dashboard) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, d.opts.Server.Status())
+}
+
+// TelescopeStatus is the body of GET /api/telescope.
+type TelescopeStatus struct {
+	HTTP      *httpsensor.Snapshot `json:"http"`
+	DarkPorts *darkport.Snapshot   `json:"dark_ports"`
+	// Packets is the live capture's report (the shape of `gantry telescope analyze
+	// --format json`), null when no interface is captured.
+	Packets   *telescope.Report `json:"packets"`
+	Interface string            `json:"interface,omitempty"`
+}
+
+func (d *Dashboard) telescope(w http.ResponseWriter, r *http.Request) {
+	top := 50
+	if n, err := strconv.Atoi(r.URL.Query().Get("top")); err == nil && n > 0 && n <= 1000 {
+		top = n
+	}
+	var out TelescopeStatus
+	if d.opts.Sensor != nil {
+		s := d.opts.Sensor.Snapshot(top)
+		out.HTTP = &s
+	}
+	if d.opts.Dark != nil {
+		s := d.opts.Dark.Snapshot(top)
+		out.DarkPorts = &s
+	}
+	if d.opts.Packets != nil {
+		rep := d.opts.Packets.Snapshot()
+		out.Packets = &rep
+		out.Interface = d.opts.Interface
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Dashboard) logAPI(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := logLen
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n < logLen {
+		limit = n
+	}
+	after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
+	writeJSON(w, http.StatusOK, d.accessLog(after, limit))
+}
+
+func (d *Dashboard) config(w http.ResponseWriter, r *http.Request) {
+	st := d.opts.Server.Status()
+	writeJSON(w, http.StatusOK, map[string]any{"file": st.ConfigFile, "text": d.opts.Server.ConfigText(), "last_reload": st.LastReload})
+}
+
+func (d *Dashboard) reload(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	defer cancel()
+	err := d.opts.Server.Reload(ctx)
+	last := d.opts.Server.Status().LastReload
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"ok": false, "error": err.Error(), "time": last.Time})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "time": last.Time})
+}
+
+// events streams one Sample per second as server-sent events until the client goes.
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
+	ch, ok := d.hist.subscribe()
+	if !ok {
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "503 too many event streams open", http.StatusServiceUnavailable)
+		return
+	}
+	defer d.hist.unsubscribe(ch)
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte("retry: 2000\n\n"))
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-d.stop:
+			return
+		case s := <-ch:
+			b, err := json.Marshal(s)
+			if err != nil {
+				d.log.Error("events: encode", "err", err)
+				return
+			}
+			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := w.Write(append(append([]byte("data: "), b...), '\n', '\n')); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package dashboard
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gantry/internal/accesslog"
+)
+
+// metrics is gantry's own Prometheus registry (not the global one: a test or a
+// library must not see or change it).
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	handler  http.Handler
+}
+
+// codes holds the label value of every status code, so counting a request does not
+// format a number.
+var codes = func() [600]string {
+	var c [600]string
+	for i := range c {
+		c[i] = strconv.Itoa(i)
+	}
+	return c
+}()
+
+func newMetrics(d *Dashboard) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gantry_http_requests_total", Help: "HTTP requests answered, by site, route and status code.",
+	}, []string{"site", "route", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gantry_http_request_duration_seconds", Help: "Time from request to the end of the response, by site and route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"site", "route"})
+	m.reg.MustRegister(m.requests, m.duration, &collector{d: d},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: nil})
+	return m
+}
+
+func (m *metrics) observe(rec *accesslog.Record) {
+	site, route := rec.Site, rec.Route
+	if site == "" {
+		site = "none"
+	}
+	if route == "" {
+		route = "none"
+	}
+	code := "other"
+	if rec.Status >= 0 && rec.Status < len(codes) {
+		code = codes[rec.Status]
+	}
+	m.requests.WithLabelValues(site, route, code).Inc()
+	m.duration.WithLabelValues(site, route).Observe(rec.Duration.Seconds())
+}
+
+// collector reads the worker pools and the telescope when Prometheus scrapes.
+type collector struct{ d *Dashboard }
+
+var (
+	descWorkers     = prometheus.NewDesc("gantry_workers", "Worker processes of a pool, by state.", []string{"site", "route", "kind", "state"}, nil)
+	descWorkerReqs  = prometheus.NewDesc("gantry_worker_requests_total", "Requests served by the pool's current workers.", []string{"site", "route", "kind"}, nil)
+	descWorkerRSS   = prometheus.NewDesc("gantry_worker_rss_bytes", "Resident memory of the pool's workers.", []string{"site", "route", "kind"}, nil)
+	descWorkerResta = prometheus.NewDesc("gantry_worker_restarts_total", "Worker restarts (crashes, recycling) of the pool.", []string{"site", "route", "kind"}, nil)
+	descHTTPSensor  = prometheus.NewDesc("gantry_telescope_http_unsolicited_total", "Unsolicited HTTP requests and connections, by category and rule.", []string{"category", "rule"}, nil)
+	descHTTPSources = prometheus.NewDesc("gantry_telescope_http_sources", "Sources in the HTTP sensor's table.", nil, nil)
+	descDarkHits    = prometheus.NewDesc("gantry_telescope_darkport_hits_total", "Connections and datagrams to dark ports, by port.", []string{"port"}, nil)
+	descEvicted     = prometheus.NewDesc("gantry_telescope_evicted_total", "Entries dropped from full telescope tables.", []string{"sensor"}, nil)
+	descPackets     = prometheus.NewDesc("gantry_telescope_packets_total", "Captured packets, by class.", []string{"class"}, nil)
+	descScans       = prometheus.NewDesc("gantry_telescope_scans", "Scans in the packet telescope's report.", nil, nil)
+	descAttacks     = prometheus.NewDesc("gantry_telescope_attacks", "DoS attacks in the packet telescope's report.", nil, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerRSS, descWorkerResta, descHTTPSensor,
+		descHTTPSources, descDarkHits, descEvicted, descPackets, descScans, descAttacks} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d
+	for _, p := range d.opts.Server.Status().Pools {
+		states := map[string]float64{}
+		var reqs, rss, restarts float64
+		for _, w := range p.Workers {
+			states[w.State]++
+			reqs += float64(w.Requests)
+			rss += float64(w.RSSKB) * 1024
+			restarts += float64(w.Restarts)
+		}
+		for st, n := range states {
+			ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, n, p.Site, p.Route, p.Kind, st)
+		}
+		ch <- prometheus.MustNewConstMetric(descWorkerReqs, prometheus.CounterValue, reqs, p.Site, p.Route, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, rss, p.Site, p.Route, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descWorkerResta, prometheus.CounterValue, restarts, p.Site, p.Route, p.Kind)
+	}
+	if s := d.opts.Sensor; s != nil {
+		for _, rc := range s.Counts() {
+			ch <- prometheus.MustNewConstMetric(descHTTPSensor, prometheus.CounterValue, float64(rc.Count), rc.Category, rc.Name)
+		}
+		snap := s.Snapshot(1)
+		ch <- prometheus.MustNewConstMetric(descHTTPSources, prometheus.GaugeValue, float64(snap.TrackedSources))
+		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(snap.Evicted), "http")
+	}
+	if p := d.opts.Dark; p != nil {
+		snap := p.Snapshot(1)
+		for port, n := range snap.Ports {
+			ch <- prometheus.MustNewConstMetric(descDarkHits, prometheus.CounterValue, float64(n), port)
+		}
+		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(snap.Evicted), "darkport")
+	}
+	if p := d.opts.Packets; p != nil {
+		r := p.Snapshot()
+		for class, n := range map[string]uint64{"backscatter": r.Classes.Backscatter, "scan": r.Classes.Scan, "other": r.Classes.Other} {
+			ch <- prometheus.MustNewConstMetric(descPackets, prometheus.CounterValue, float64(n), class)
+		}
+		ch <- prometheus.MustNewConstMetric(descScans, prometheus.GaugeValue, float64(len(r.Scans)))
+		ch <- prometheus.MustNewConstMetric(descAttacks, prometheus.GaugeValue, float64(len(r.Attacks)))
+		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(r.Evicted), "packets")
+	}
+}
