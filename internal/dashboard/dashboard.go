@@ -181,6 +181,7 @@ func (d *Dashboard) sampler() {
 	var lastPk telescope.Classes
 	if d.opts.Sensor != nil {
 		lastUns = d.opts.Sensor.Total()
+		a.exploits = []point{{last, d.opts.Sensor.CategoryTotal(httpsensor.Exploit)}}
 	}
 	if d.opts.Dark != nil {
 		lastDark = d.opts.Dark.Total()
