@@ -281,7 +281,7 @@ func (h *Handler) encodeRequest(buf *reqBuf, r *http.Request, t target, body *re
 func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, req []byte, body *reqBody) {
 	ctx := r.Context()
 	for attempt := 0; ; attempt++ {
-		c, err := h.src.get(ctx, attempt > 0)
+		c, err := h.src.get(ctx, attempt > 0, !body.replayable())
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:

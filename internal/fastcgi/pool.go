@@ -17,8 +17,11 @@ import (
 // (fastcgi_command).
 type source interface {
 	// get returns a connection; fresh asks for a new one rather than an idle one (a
-	// retry after a connection failed). Every get that succeeds needs one put.
-	get(ctx context.Context, fresh bool) (*conn, error)
+	// retry after a connection failed). check asks to verify that an idle one is still
+	// open first: needed when the request could not be sent again, a wasted system
+	// call otherwise, as a request that finds its connection closed is retried. Every
+	// get that succeeds needs one put.
+	get(ctx context.Context, fresh, check bool) (*conn, error)
 	// put ends a request on c: kept for the next request when reusable, else closed.
 	// outcome says whether the backend failed (died, spoke garbage) or timed out.
 	put(c *conn, reusable bool, outcome supervise.Outcome)
@@ -75,7 +78,7 @@ func parseAddress(s string) (network, addr string, err error) {
 
 var errClosed = errors.New("fastcgi: handler shut down")
 
-func (p *addrPool) get(ctx context.Context, fresh bool) (*conn, error) {
+func (p *addrPool) get(ctx context.Context, fresh, check bool) (*conn, error) {
 	select {
 	case <-p.sem:
 	case <-ctx.Done():
@@ -96,7 +99,7 @@ func (p *addrPool) get(ctx context.Context, fresh bool) (*conn, error) {
 	// The token covers one open connection, so an idle one that is not reused is
 	// closed: kept open, it would pin a worker that the new connection then waits for.
 	if c != nil {
-		if !fresh && c.alive() {
+		if !fresh && (!check || c.alive()) {
 			return c, nil
 		}
 		c.nc.Close()

@@ -101,7 +101,7 @@ func (s *cmdSource) dropIdle(w *supervise.Worker) {
 	}
 }
 
-func (s *cmdSource) get(ctx context.Context, fresh bool) (*conn, error) {
+func (s *cmdSource) get(ctx context.Context, fresh, check bool) (*conn, error) {
 	w, err := s.sup.Acquire(ctx)
 	if err != nil {
 		if errors.Is(err, supervise.ErrClosed) {
@@ -114,7 +114,7 @@ func (s *cmdSource) get(ctx context.Context, fresh bool) (*conn, error) {
 	delete(s.idle, w)
 	s.mu.Unlock()
 	if c != nil {
-		if !fresh && c.alive() {
+		if !fresh && (!check || c.alive()) {
 			return c, nil
 		}
 		c.nc.Close()

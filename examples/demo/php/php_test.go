@@ -1,0 +1,162 @@
+package php_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gantry/internal/fastcgi"
+	"gantry/internal/peertest"
+)
+
+// demo serves this directory at /php/ through a php-cgi that the handler spawns, as
+// the demo config does, with its data in a temp dir.
+func demo(t *testing.T) (*httptest.Server, *http.Client, string) {
+	t.Helper()
+	bin := peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	root, _ := filepath.Abs(".")
+	data := t.TempDir()
+	h, err := fastcgi.New(fastcgi.Options{Command: []string{bin}, Processes: 1, Route: "/php/", Root: root,
+		Env: map[string]string{"DEMO_DATA_DIR": data}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Shutdown(ctx)
+	})
+	jar, _ := cookiejar.New(nil)
+	return srv, &http.Client{Jar: jar}, data
+}
+
+var tokenRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`)
+
+func page(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func token(t *testing.T, body string) string {
+	t.Helper()
+	m := tokenRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token in the form:\n%s", body)
+	}
+	return m[1]
+}
+
+func TestContactForm(t *testing.T) {
+	srv, c, data := demo(t)
+	tok := token(t, page(t, c, srv.URL+"/php/"))
+	tests := []struct {
+		name   string
+		form   url.Values
+		status int
+		saved  bool
+		shows  string
+	}{
+		{"no token is refused", url.Values{"action": {"contact"}, "name": {"A"}, "email": {"a@example.com"}, "message": {"hi"}}, 403, false, ""},
+		{"wrong token is refused", url.Values{"csrf": {strings.Repeat("0", 64)}, "action": {"contact"}, "name": {"A"}, "email": {"a@example.com"}, "message": {"hi"}}, 403, false, ""},
+		{"invalid email is reported", url.Values{"csrf": {tok}, "action": {"contact"}, "name": {"A"}, "email": {"nope"}, "message": {"hi"}}, 200, false, "Email: a valid address"},
+		{"valid message is saved and shown escaped", url.Values{"csrf": {tok}, "action": {"contact"}, "name": {"Ada <b>"}, "email": {"ada@example.com"}, "message": {"Hello <script>"}}, 200, true, "Hello &lt;script&gt;"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := c.PostForm(srv.URL+"/php/", tt.form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			if tt.shows != "" && !strings.Contains(string(b), tt.shows) {
+				t.Errorf("page after the redirect lacks %q", tt.shows)
+			}
+			saved, _ := os.ReadFile(filepath.Join(data, "messages.jsonl"))
+			if got := bytes.Contains(saved, []byte(`"ada@example.com"`)); got != tt.saved {
+				t.Errorf("messages file: %q", saved)
+			}
+		})
+	}
+}
+
+func TestImageUpload(t *testing.T) {
+	srv, c, data := demo(t)
+	tok := token(t, page(t, c, srv.URL+"/php/"))
+	var img bytes.Buffer
+	m := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	m.Set(1, 1, color.RGBA{255, 0, 0, 255})
+	png.Encode(&img, m)
+	upload := func(filename string, content []byte) string {
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		w.WriteField("csrf", tok)
+		w.WriteField("action", "upload")
+		fw, _ := w.CreateFormFile("image", filename)
+		fw.Write(content)
+		w.Close()
+		resp, err := c.Post(srv.URL+"/php/", w.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if body := upload("evil.php", []byte("<?php echo 'PWNED';")); !strings.Contains(body, "Only PNG, JPEG, GIF and WebP") {
+		t.Fatalf("PHP disguised as an upload not refused:\n%s", body)
+	}
+	body := upload("../../x.png", img.Bytes())
+	if !strings.Contains(body, "Image added to the gallery") {
+		t.Fatalf("PNG upload failed:\n%s", body)
+	}
+	files, _ := filepath.Glob(filepath.Join(data, "gallery", "*"))
+	if len(files) != 1 || !regexp.MustCompile(`^[0-9a-f]{16}\.png$`).MatchString(filepath.Base(files[0])) {
+		t.Fatalf("gallery holds %q, want one randomly named .png", files)
+	}
+	src := regexp.MustCompile(`<img src="(image\.php\?f=[^"]+)"`).FindStringSubmatch(body)
+	if src == nil {
+		t.Fatalf("gallery does not show the image:\n%s", body)
+	}
+	resp, err := c.Get(srv.URL + "/php/" + src[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !bytes.Equal(got, img.Bytes()) {
+		t.Fatalf("image.php: %d %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(got))
+	}
+	if resp, _ := c.Get(srv.URL + "/php/image.php?f=../lib.php"); resp.StatusCode != 404 {
+		t.Fatalf("image.php served a path: %d", resp.StatusCode)
+	}
+}
