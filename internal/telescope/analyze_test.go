@@ -145,6 +145,21 @@ func TestSharedCaptures(t *testing.T) {
 	}
 }
 
+// A later capture given first must not expire the earlier capture's state at once:
+// the attacks found do not depend on the order of the files.
+func TestFileOrderDoesNotSplitAttacks(t *testing.T) {
+	alone := analyzeJSON(t, "testdata/backscatter.trace", "--dos-ppm", "5")
+	after := analyzeJSON(t, "testdata/port_scan.pcap", "testdata/backscatter.trace", "--dos-ppm", "5")
+	if len(alone.Attacks) == 0 || len(after.Attacks) != len(alone.Attacks) {
+		t.Fatalf("attacks alone %d, after a 2017 capture %d", len(alone.Attacks), len(after.Attacks))
+	}
+	for i := range alone.Attacks {
+		if a, b := alone.Attacks[i], after.Attacks[i]; a.Packets != b.Packets || !a.Start.Equal(b.Start) || !a.End.Equal(b.End) {
+			t.Errorf("attack %d: alone %+v, after %+v", i, a, b)
+		}
+	}
+}
+
 // Golden outputs in the three formats; -update rewrites them.
 func TestGoldenOutputs(t *testing.T) {
 	cases := []struct{ name, format string }{

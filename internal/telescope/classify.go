@@ -107,7 +107,11 @@ type Classifier struct {
 	dosIdle  int64
 	packets  uint64
 	first    int64
-	last     int64 // also the watermark that expires idle state
+	last     int64
+	// clock is the timestamp of the latest packet, which expires idle state. It is
+	// not the newest timestamp seen: with captures given out of time order, the
+	// newest would expire everything of the older captures at once.
+	clock int64
 	classes  [3]uint64
 	other    [numReasons]uint64
 	dsts     distinctCounter
@@ -118,7 +122,7 @@ type Classifier struct {
 	dropped  uint64
 	evicted  uint64
 
-	sweepAt    int64
+	sweptAt    int64 // clock at the last sweep
 	sinceSweep int
 	rng        uint64
 	pkt        packet
@@ -148,6 +152,7 @@ func (c *Classifier) Packet(ts int64, link uint32, frame []byte) {
 	if c.packets == 1 || ts > c.last {
 		c.last = ts
 	}
+	c.clock = ts
 	p := &c.pkt
 	switch decodeFrame(link, frame, p) {
 	case decodeOK:
@@ -175,7 +180,7 @@ func (c *Classifier) Packet(ts int64, link uint32, frame []byte) {
 	}
 	c.classify(ts, p)
 	c.sinceSweep++
-	if ts >= c.sweepAt && c.sinceSweep >= 64+c.scans.len()/8+c.vectors.len()/8 {
+	if c.sinceSweep >= 64+c.scans.len()/8+c.vectors.len()/8 {
 		c.sweep()
 	}
 }
@@ -505,23 +510,24 @@ func (c *Classifier) evictVector() {
 	c.evicted++
 }
 
-// sweep ends the scans and vectors that have been idle past their timeout at the
-// newest timestamp seen. It runs at most every 10 s of capture time and only after
-// enough packets to pay for the walk.
+// sweep ends the scans and vectors whose idle timeout the clock has passed (either
+// way: the clock runs backwards through a capture that is not in time order). It
+// walks the tables at most once per 10 s of capture time, and Packet calls it only
+// after enough packets to pay for the walk.
 func (c *Classifier) sweep() {
-	if c.last < c.sweepAt {
+	if d := c.clock - c.sweptAt; d < dosSlotNs && d > -dosSlotNs {
 		return
 	}
-	c.sweepAt = c.last + dosSlotNs
+	c.sweptAt = c.clock
 	c.sinceSweep = 0
 	for i := c.scans.len() - 1; i >= 0; i-- {
-		if s := &c.scans.vals[i]; c.last-s.end > c.idleNs {
+		if s := &c.scans.vals[i]; c.clock > s.end+c.idleNs || c.clock < s.start-c.idleNs {
 			c.finishScan(c.scans.keys[i], s)
 			c.scans.remove(i)
 		}
 	}
 	for i := c.vectors.len() - 1; i >= 0; i-- {
-		if v := &c.vectors.vals[i]; c.last-v.end > c.dosIdle {
+		if v := &c.vectors.vals[i]; c.clock > v.end+c.dosIdle || c.clock < v.start-c.dosIdle {
 			c.finishAttack(c.vectors.keys[i], v)
 			c.vectors.remove(i)
 		}
@@ -531,8 +537,8 @@ func (c *Classifier) sweep() {
 // Advance moves the clock to now (Unix nanoseconds) without a packet, so that a quiet
 // live capture still ends idle scans and attacks.
 func (c *Classifier) Advance(now int64) {
-	if now > c.last && c.packets > 0 {
-		c.last = now
+	if c.packets > 0 {
+		c.clock = now
 		c.sweep()
 	}
 }

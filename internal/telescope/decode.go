@@ -78,9 +78,9 @@ type packet struct {
 	proto    uint8 // transport protocol after IPv6 extension headers
 	ttl      uint8
 	ipID     uint16
-	ipLen    int    // IPv4 total length / IPv6 payload length + 40
-	frag     bool   // a non-first fragment, more-fragments, or the reserved flag
-	firstFrg bool   // more fragments follow, but this one holds the transport header
+	ipLen    int  // IPv4 total length / IPv6 payload length + 40
+	frag     bool // a non-first fragment, more-fragments, or the reserved flag
+	firstFrg bool // more fragments follow, but this one holds the transport header
 
 	hasPorts     bool // the transport header was long enough to hold ports
 	sport, dport uint16

@@ -2,10 +2,14 @@ package telescope
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,23 +165,80 @@ func TestLiveCaptureInNetns(t *testing.T) {
 	t.Cleanup(func() { live.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+
+	// The telescope host's own packets are not traffic to it: 30 datagrams that A
+	// sends into the dark prefix must not make A a scanner.
+	if out, err := exec.Command("ip", "-n", l.a, "route", "add", "10.202.0.0/24", "via", labAddrB).CombinedOutput(); err != nil {
+		t.Fatalf("route: %v %s", err, out)
+	}
+	err = inNetns(t, l.a, func() error {
+		for i := 1; i <= 30; i++ {
+			c, err := net.Dial("udp4", fmt.Sprintf("10.202.0.%d:161", i))
+			if err != nil {
+				return err
+			}
+			c.Write([]byte("public"))
+			c.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Snapshots race the capture while nmap runs (go test -race checks the locking).
+	stop := make(chan struct{})
+	polled := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				polled <- n
+				return
+			default:
+				live.Snapshot()
+				n++
+			}
+		}
+	}()
 	l.execB(ctx, nmap, "-sS", "-Pn", "-n", "-T5", "--max-retries", "0", "-p", "20-60", "10.202.0.9")
+	close(stop)
+	<-polled
 	var r Report
+	var s Scan
 	waitFor(t, 20*time.Second, "the live capture to report the scan", func() bool {
 		r = live.Snapshot()
-		return len(r.Scans) == 1
+		for _, sc := range r.Scans {
+			if sc.Source == labAddrB {
+				s = sc
+				return true
+			}
+		}
+		return false
 	})
-	s := r.Scans[0]
-	if s.Source != labAddrB || s.Kind != "vertical" || s.Tool != "nmap" || len(s.Ports) != 41 {
+	if s.Kind != "vertical" || s.Tool != "nmap" || len(s.Ports) != 41 {
 		t.Errorf("live scan = %+v", s)
 	}
 	if r.Classes.Scan < 41 {
 		t.Errorf("scan packets = %d, want ≥ 41", r.Classes.Scan)
+	}
+	for _, s := range r.Scans {
+		if s.Source == labAddrA {
+			t.Errorf("the capturing host's own outgoing packets were counted: %+v", s)
+		}
 	}
 	if err := live.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 	if err := live.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestStartLiveErrors(t *testing.T) {
+	_, err := StartLive(context.Background(), "no-such-if0", Options{}, nil)
+	if err == nil || !strings.Contains(err.Error(), `"no-such-if0"`) {
+		t.Errorf("StartLive on a missing interface: %v", err)
 	}
 }
