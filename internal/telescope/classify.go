@@ -101,17 +101,17 @@ const (
 // and live capture feed the same Classifier. It is not safe for concurrent use; Live
 // serialises access.
 type Classifier struct {
-	opts     Options
-	dark     darkSet
-	idleNs   int64
-	dosIdle  int64
-	packets  uint64
-	first    int64
-	last     int64
+	opts    Options
+	dark    darkSet
+	idleNs  int64
+	dosIdle int64
+	packets uint64
+	first   int64
+	last    int64
 	// clock is the timestamp of the latest packet, which expires idle state. It is
 	// not the newest timestamp seen: with captures given out of time order, the
 	// newest would expire everything of the older captures at once.
-	clock int64
+	clock    int64
 	classes  [3]uint64
 	other    [numReasons]uint64
 	dsts     distinctCounter
