@@ -41,6 +41,7 @@ _HDR = struct.Struct("<BI")
 _pack = _HDR.pack
 _unpack = _HDR.unpack_from
 _FILE = struct.Struct("<qq")
+_u32 = struct.Struct("<I").unpack_from
 _dumps = marshal.dumps
 _loads = marshal.loads
 _BytesIO = io.BytesIO
@@ -71,44 +72,54 @@ class FileWrapper:
 
 
 class Conn:
-    """One connection from gantry, read frame by frame."""
+    """One connection from gantry, read frame by frame into a reused buffer."""
 
-    __slots__ = ("sock", "buf", "pos")
+    __slots__ = ("sock", "buf", "view", "start", "end")
 
     def __init__(self, sock):
         self.sock = sock
-        self.buf = b""
-        self.pos = 0
+        self.buf = bytearray(65536)
+        self.view = memoryview(self.buf)
+        self.start = self.end = 0
 
     def frame(self):
-        buf, pos = self.buf, self.pos
-        if len(buf) - pos >= 5:
-            kind, n = _unpack(buf, pos)
-            end = pos + 5 + n
-            if end <= len(buf):
-                self.pos = end
-                return kind, buf[pos + 5:end]
+        start, end = self.start, self.end
+        if end - start >= 5:
+            kind, n = _unpack(self.buf, start)
+            stop = start + 5 + n
+            if stop <= end:
+                self.start = stop
+                return kind, self.view[start + 5:stop]
         return self._frame_slow()
 
-    def _fill(self, data, need):
-        recv = self.sock.recv
-        while len(data) < need:
+    def _frame_slow(self):
+        buf, start, end = self.buf, self.start, self.end
+        if start == end:
+            start = end = 0
+        while True:
+            if end - start >= 5:
+                kind, n = _unpack(buf, start)
+                if end - start >= 5 + n:
+                    self.start, self.end = start + 5 + n, end
+                    return kind, self.view[start + 5:start + 5 + n]
+                need = 5 + n
+            else:
+                need = 5
+            if len(buf) - start < need:
+                # Make room: move what is buffered to the front, grow for a big frame.
+                data = bytes(buf[start:end])
+                if len(buf) < need:
+                    buf = self.buf = bytearray(need)
+                    self.view = memoryview(buf)
+                buf[:len(data)] = data
+                start, end = 0, len(data)
             try:
-                chunk = recv(max(need - len(data), 262144))
+                got = self.sock.recv_into(self.view[end:])
             except OSError as e:
                 raise Gone() from e
-            if not chunk:
+            if not got:
                 raise Gone()
-            data += chunk
-        return data
-
-    def _frame_slow(self):
-        data = bytearray(self.buf[self.pos:])
-        data = self._fill(data, 5)
-        kind, n = _unpack(data, 0)
-        data = self._fill(data, 5 + n)
-        self.buf, self.pos = bytes(data), 5 + n
-        return kind, self.buf[5:5 + n]
+            end += got
 
 
 class Input:
@@ -128,7 +139,7 @@ class Input:
             return True
         self.eof = True
         if kind == 65:  # A
-            raise OSError("request body aborted: " + payload.decode("utf-8", "replace"))
+            raise OSError("request body aborted: " + bytes(payload).decode("utf-8", "replace"))
         return False
 
     def drain(self):
@@ -274,7 +285,7 @@ class Worker:
             kind, payload = conn.frame()
             if kind != 82 and kind != 83:  # leftovers of a body the app did not read
                 continue
-            n = int.from_bytes(payload[:4], "little")
+            n = _u32(payload)[0]
             environ = _loads(payload[4:4 + n])
             stream = None
             if kind == 82:
