@@ -58,8 +58,9 @@ type Options struct {
 	// does not report FCGI_MAX_CONNS, so this must not exceed pm.max_children (Debian's
 	// pool starts 2): one connection more would wait for a worker that never frees.
 	MaxConns int
-	// IdleTimeout closes connections idle that long, freeing the workers they pin
-	// (default 2s).
+	// IdleTimeout closes connections idle that long, freeing the workers they pin for
+	// the php-fpm pool's other clients (default 200ms: under load a connection is
+	// never idle that long, and a fresh unix-socket connection costs little).
 	IdleTimeout time.Duration
 	// ServerSoftware is SERVER_SOFTWARE (default "gantry").
 	ServerSoftware string
@@ -122,7 +123,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		opts.DialTimeout = 5 * time.Second
 	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 2 * time.Second
+		opts.IdleTimeout = 200 * time.Millisecond
 	}
 	if opts.Processes <= 0 {
 		opts.Processes = 2
