@@ -59,9 +59,8 @@ type Reader struct {
 	ng bool
 	bo binary.ByteOrder
 	// classic pcap
-	link     uint32
-	nanos    bool
-	snapWarn bool
+	link  uint32
+	nanos bool
 	// pcapng: per-interface link type and timestamp unit, reset by each section
 	ifaces []ngIface
 }

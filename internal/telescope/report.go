@@ -151,7 +151,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 }
 
 // WriteCSV writes one row per scan and attack, told apart by the type column, after
-// a total row and one row per class, so that the CSV carries what the table does.
+// a total row, one row per class and one per reason for "other", so that the CSV
+// carries what the table does.
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"type", "address", "kind", "protocol", "ports", "targets", "packets",
@@ -163,6 +164,14 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		n    uint64
 	}{{"backscatter", r.Classes.Backscatter}, {"scan", r.Classes.Scan}, {"other", r.Classes.Other}} {
 		cw.Write([]string{"class", "", c.name, "", "", "", u(c.n), "", "", "", "", ""})
+	}
+	reasons := make([]string, 0, len(r.OtherReasons))
+	for k := range r.OtherReasons {
+		reasons = append(reasons, k)
+	}
+	slices.Sort(reasons)
+	for _, k := range reasons {
+		cw.Write([]string{"other", "", k, "", "", "", u(r.OtherReasons[k]), "", "", "", "", ""})
 	}
 	for _, s := range r.Scans {
 		cw.Write([]string{"scan", s.Source, s.Kind, s.Protocol, joinPorts(s.Ports, " ", 0), u(s.Targets),
