@@ -1,6 +1,7 @@
 package static
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -17,6 +18,22 @@ type entry struct {
 	cost    int64
 }
 
+func (e *entry) add(p *rep, fi os.FileInfo) {
+	e.reps[p.enc] = p
+	e.sigs[p.enc] = sigOf(fi)
+	e.avail |= 1 << p.enc
+	e.cost += entryOverhead + int64(len(p.body))
+}
+
+// retire releases the descriptors of an entry no longer in the cache.
+func (e *entry) retire() {
+	for _, p := range e.reps {
+		if p != nil && p.pool != nil {
+			p.pool.retire()
+		}
+	}
+}
+
 // entryOverhead approximates the memory an entry costs beyond its bodies (structs,
 // header strings, map slot), so that many tiny files are bounded too.
 const entryOverhead = 512
@@ -25,14 +42,13 @@ const entryOverhead = 512
 // lock-free (sync.Map suits a read-mostly set of keys); inserts and evictions take
 // mu to keep the byte budget exact.
 type cache struct {
-	m       sync.Map // string -> *entry
-	mu      sync.Mutex
-	used    int64
-	max     int64 // <0: caching disabled
-	maxFile int64
+	m    sync.Map // string -> *entry
+	mu   sync.Mutex
+	used int64
+	max  int64 // <0: caching disabled
 }
 
-func newCache(max, maxFile int64) *cache { return &cache{max: max, maxFile: maxFile} }
+func newCache(max int64) *cache { return &cache{max: max} }
 
 func (c *cache) enabled() bool { return c.max > 0 }
 
@@ -56,12 +72,14 @@ const evictSample = 8
 // the whole budget is not stored.
 func (c *cache) put(key string, e *entry) {
 	if c.max <= 0 || e.cost > c.max {
+		e.retire()
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, loaded := c.m.Swap(key, e); loaded {
 		c.used -= old.(*entry).cost
+		old.(*entry).retire()
 	}
 	c.used += e.cost
 	for c.used > c.max {
@@ -81,7 +99,16 @@ func (c *cache) put(key string, e *entry) {
 		}
 		c.m.Delete(victimKey)
 		c.used -= victim.cost
+		victim.retire()
 	}
+}
+
+// retireAll releases the descriptors of every entry, for a cache being dropped.
+func (c *cache) retireAll() {
+	c.m.Range(func(_, v any) bool {
+		v.(*entry).retire()
+		return true
+	})
 }
 
 // remove drops key if it still maps to e (a concurrent put may have replaced it).
@@ -90,5 +117,6 @@ func (c *cache) remove(key string, e *entry) {
 	defer c.mu.Unlock()
 	if c.m.CompareAndDelete(key, e) {
 		c.used -= e.cost
+		e.retire()
 	}
 }

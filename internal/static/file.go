@@ -20,8 +20,8 @@ type rep struct {
 	size    int64
 	modTime time.Time // truncated to seconds, as Last-Modified and If-Modified-Since carry
 	etag    string
-	body    []byte   // contents, for a cached rep
-	file    *os.File // open file, for a rep sent from disk
+	body    []byte  // contents; for a pooled rep only the first headLen bytes
+	pool    *fdPool // open descriptors of a file too large to hold in memory
 
 	hType, hLength, hETag, hLastMod, hEncoding []string
 }

@@ -20,95 +20,83 @@ var (
 	acceptRangesHeader = []string{"bytes"}
 )
 
-// serveMiss answers a request whose path is not cached: it opens the file, and
-// either caches it (small enough) or sends it from disk.
+// serveMiss answers a request whose path is not cached: it opens the file, caches
+// it, and answers from the new entry; with the cache disabled, from disk.
 func (h *Handler) serveMiss(w http.ResponseWriter, r *http.Request, st *rootState, rel string) {
 	loc, err := h.locate(st, rel)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if st.cache.enabled() && loc.fi.Size() <= st.cache.maxFile {
-		if e, cacheable := h.load(st, loc); e != nil {
-			if cacheable {
-				st.cache.put(strings.Clone(rel), e)
-			}
-			h.serveEntry(w, r, e)
-			return
-		}
+	if !st.cache.enabled() {
+		h.serveDisk(w, r, st, loc)
+		return
 	}
-	h.serveDisk(w, r, st, loc)
+	e, cacheable := h.load(st, loc)
+	if cacheable {
+		st.cache.put(strings.Clone(rel), e)
+	}
+	h.serveEntry(w, r, st, e, rel)
+	if !cacheable {
+		e.retire()
+	}
 }
 
-// load reads loc and its precompressed siblings into a new entry and closes loc.
-// It returns nil (leaving loc open) when a sibling is too large to keep in memory,
-// and cacheable=false when a file changed while it was read.
+// load builds an entry from loc and its precompressed siblings, taking ownership
+// of loc's file. cacheable is false when a file changed while it was read.
 func (h *Handler) load(st *rootState, loc located) (e *entry, cacheable bool) {
-	type sib struct {
-		f  *os.File
-		fi os.FileInfo
-	}
-	var sibs [numEncodings]sib
-	closeSibs := func() {
-		for _, s := range sibs {
-			if s.f != nil {
-				s.f.Close()
-			}
-		}
-	}
+	e = &entry{name: loc.name}
+	e.checked.Store(time.Now().UnixNano())
+	p, cacheable := h.newCachedRep(st, loc.name, loc.f, loc.fi, encIdentity, "")
+	e.add(p, loc.fi)
 	for _, enc := range [...]int{encGzip, encBrotli} {
 		if f, fi, ok := sibling(st.root, loc.name, enc); ok {
-			sibs[enc] = sib{f, fi}
-			if fi.Size() > st.cache.maxFile {
-				closeSibs()
-				return nil, false
-			}
+			sp, ok := h.newCachedRep(st, loc.name+siblingSuffix[enc], f, fi, enc, p.hType[0])
+			cacheable = cacheable && ok
+			e.add(sp, fi)
 		}
-	}
-	defer closeSibs()
-	defer loc.f.Close()
-
-	body, cacheable := readAll(loc.f, loc.fi.Size())
-	head := body
-	if len(head) > 512 {
-		head = head[:512]
-	}
-	ctype := contentType(loc.name, head)
-	e = &entry{name: loc.name, avail: 1 << encIdentity}
-	e.checked.Store(time.Now().UnixNano())
-	e.reps[encIdentity] = newRepBody(ctype, loc.fi, encIdentity, body)
-	e.sigs[encIdentity] = sigOf(loc.fi)
-	e.cost = entryOverhead + int64(len(body))
-	for enc, s := range sibs {
-		if s.f == nil {
-			continue
-		}
-		b, ok := readAll(s.f, s.fi.Size())
-		cacheable = cacheable && ok
-		e.reps[enc] = newRepBody(ctype, s.fi, enc, b)
-		e.sigs[enc] = sigOf(s.fi)
-		e.avail |= 1 << enc
-		e.cost += entryOverhead + int64(len(b))
 	}
 	return e, cacheable
 }
 
-// newRepBody is newRep for contents held in memory; the size and Content-Length
-// come from the bytes actually read, so a file that changed mid-read still gets a
-// self-consistent response.
-func newRepBody(ctype string, fi os.FileInfo, enc int, body []byte) *rep {
-	p := newRep(ctype, fi, enc)
-	p.body = body
-	if int64(len(body)) != p.size {
-		p.size = int64(len(body))
-		p.hLength = []string{strconv.Itoa(len(body))}
+// newCachedRep builds the cached representation of the open file f, taking
+// ownership of f: a small file is read into memory and closed, a larger one keeps
+// its first bytes in memory and f in a descriptor pool. ctype is the identity
+// file's Content-Type, or "" to determine it from this file.
+func (h *Handler) newCachedRep(st *rootState, name string, f *os.File, fi os.FileInfo, enc int, ctype string) (*rep, bool) {
+	size := fi.Size()
+	if size <= h.opts.CacheMaxFileSize {
+		body, ok := readAll(f, size)
+		f.Close()
+		if ctype == "" {
+			ctype = contentType(name, body[:min(len(body), 512)])
+		}
+		p := newRep(ctype, fi, enc)
+		p.body = body
+		if int64(len(body)) != size {
+			// Changed mid-read: answer this once with what was read, consistently.
+			p.size = int64(len(body))
+			p.hLength = []string{strconv.Itoa(len(body))}
+		}
+		return p, ok
 	}
-	return p
+	head := make([]byte, headLen)
+	// A short read means the file is being truncated: not cacheable then.
+	n, _ := f.ReadAt(head, 0)
+	head = head[:n:n]
+	if ctype == "" {
+		ctype = contentType(name, head[:min(n, 512)])
+	}
+	p := newRep(ctype, fi, enc)
+	p.body = head
+	p.pool = newFDPool(st.root, name, sigOf(fi), &h.fds)
+	p.pool.adopt(f)
+	return p, n == headLen
 }
 
 // revalidate checks whether the files behind e changed. It returns e (unchanged),
 // a fresh entry, or nil when the request must take the uncached path (the file is
-// gone, became a directory, or grew too large to cache).
+// gone or became a directory).
 func (h *Handler) revalidate(st *rootState, e *entry, rel string) *entry {
 	loc, err := h.locate(st, rel)
 	if err != nil {
@@ -126,39 +114,55 @@ func (h *Handler) revalidate(st *rootState, e *entry, rel string) *entry {
 		loc.f.Close()
 		return e
 	}
-	if loc.fi.Size() <= st.cache.maxFile {
-		if ne, cacheable := h.load(st, loc); ne != nil {
-			if cacheable {
-				st.cache.put(strings.Clone(rel), ne)
-			} else {
-				st.cache.remove(rel, e)
-			}
-			return ne
-		}
+	ne, cacheable := h.load(st, loc)
+	if cacheable {
+		st.cache.put(strings.Clone(rel), ne)
+	} else {
+		st.cache.remove(rel, e)
+		ne.retire()
+		return nil
 	}
-	loc.f.Close()
-	st.cache.remove(rel, e)
-	return nil
+	return ne
 }
 
-// serveEntry answers from a cached entry: no system call but the write.
-func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *entry) {
-	if e.avail == 1<<encIdentity {
-		h.serveRep(w, r, e.reps[encIdentity], false)
+// serveEntry answers from a cached entry: for a file in memory no system call but
+// the write; for a pooled one an lseek and sendfile.
+func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, st *rootState, e *entry, rel string) {
+	p, vary := e.reps[encIdentity], false
+	if e.avail != 1<<encIdentity {
+		ae, present := headerValue(r.Header, "Accept-Encoding")
+		enc := chooseEncoding(ae, present, e.avail)
+		if enc < 0 {
+			// Nothing acceptable, not even identity: RFC 9110 §12.5.3 allows
+			// sending the identity anyway, which serves clients better than 406.
+			enc = encIdentity
+		}
+		p, vary = e.reps[enc], true
+	}
+	if p.pool == nil || r.Method != http.MethodGet {
+		h.serveRep(w, r, p, vary, nil)
 		return
 	}
-	ae, present := headerValue(r.Header, "Accept-Encoding")
-	enc := chooseEncoding(ae, present, e.avail)
-	if enc < 0 {
-		// Nothing acceptable, not even identity: RFC 9110 §12.5.3 allows
-		// sending the identity anyway, which serves clients better than 406.
-		enc = encIdentity
+	f, owned, err := p.pool.acquire()
+	if err != nil {
+		// The file was replaced since it was cached: revalidate on the next
+		// request, and answer this one from what is on disk now.
+		h.log.Debug("static: cached file changed, serving from disk", "path", r.URL.Path, "err", err)
+		e.checked.Store(0)
+		loc, err := h.locate(st, rel)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.serveDisk(w, r, st, loc)
+		return
 	}
-	h.serveRep(w, r, e.reps[enc], true)
+	h.serveRep(w, r, p, vary, f)
+	p.pool.release(f, owned)
 }
 
-// serveDisk sends a file too large for the cache from disk (sendfile), choosing a
-// precompressed sibling when the client accepts one.
+// serveDisk sends a file from disk (sendfile), choosing a precompressed sibling
+// when the client accepts one; it is the path when the cache is disabled.
 func (h *Handler) serveDisk(w http.ResponseWriter, r *http.Request, st *rootState, loc located) {
 	f, fi, enc := loc.f, loc.fi, encIdentity
 	defer func() { f.Close() }()
@@ -188,9 +192,7 @@ func (h *Handler) serveDisk(w http.ResponseWriter, r *http.Request, st *rootStat
 			}
 		}
 	}
-	p := newRep(ctype, fi, enc)
-	p.file = f
-	h.serveRep(w, r, p, vary)
+	h.serveRep(w, r, newRep(ctype, fi, enc), vary, f)
 }
 
 // headerValue returns a request header's value; repeated lines are joined as one
@@ -208,7 +210,9 @@ func headerValue(hdr http.Header, key string) (string, bool) {
 
 // serveRep writes the response for one representation: preconditions (304/412),
 // then Range (206/416), else the whole body.
-func (h *Handler) serveRep(w http.ResponseWriter, r *http.Request, p *rep, vary bool) {
+// The body comes from p.body, or from src when it is not nil (with p.body then
+// holding the file's first bytes, if any).
+func (h *Handler) serveRep(w http.ResponseWriter, r *http.Request, p *rep, vary bool, src *os.File) {
 	hdr := w.Header()
 	hdr["Etag"] = p.hETag
 	hdr["Last-Modified"] = p.hLastMod
@@ -238,7 +242,7 @@ func (h *Handler) serveRep(w http.ResponseWriter, r *http.Request, p *rep, vary 
 				w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 				return
 			case rangeSatisfiable:
-				h.serveRanges(w, r, p, ranges)
+				h.serveRanges(w, r, p, src, ranges)
 				return
 			}
 		}
@@ -248,20 +252,29 @@ func (h *Handler) serveRep(w http.ResponseWriter, r *http.Request, p *rep, vary 
 	if r.Method == http.MethodHead {
 		return
 	}
-	h.writeBody(w, r, p, 0, p.size)
+	h.writeBody(w, r, p, src, 0, p.size)
 }
 
-// writeBody sends n bytes of p from off: from memory, or from the file with
-// io.CopyN, which reaches net/http's ReadFrom and so sendfile(2).
-func (h *Handler) writeBody(w io.Writer, r *http.Request, p *rep, off, n int64) bool {
+// writeBody sends n bytes of p from off: from memory, or from src with io.CopyN,
+// which reaches net/http's ReadFrom and so sendfile(2).
+func (h *Handler) writeBody(w io.Writer, r *http.Request, p *rep, src *os.File, off, n int64) bool {
 	var err error
-	if p.file == nil {
+	if src == nil {
 		_, err = w.Write(p.body[off : off+n])
-	} else if _, err = p.file.Seek(off, io.SeekStart); err == nil {
-		var sent int64
-		sent, err = io.CopyN(w, p.file, n)
-		if err == io.EOF {
-			err = fmt.Errorf("file shrank while being sent: %d of %d bytes", sent, n)
+	} else {
+		if off == 0 && len(p.body) > 0 && n > int64(len(p.body)) {
+			_, err = w.Write(p.body)
+			off, n = int64(len(p.body)), n-int64(len(p.body))
+		}
+		if err == nil {
+			_, err = src.Seek(off, io.SeekStart)
+		}
+		if err == nil {
+			var sent int64
+			sent, err = io.CopyN(w, src, n)
+			if err == io.EOF {
+				err = fmt.Errorf("file shrank while being sent: %d of %d bytes", sent, n)
+			}
 		}
 	}
 	if err != nil {
@@ -271,7 +284,7 @@ func (h *Handler) writeBody(w io.Writer, r *http.Request, p *rep, off, n int64) 
 	return true
 }
 
-func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, p *rep, ranges []byteRange) {
+func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, p *rep, src *os.File, ranges []byteRange) {
 	hdr := w.Header()
 	size := strconv.FormatInt(p.size, 10)
 	if len(ranges) == 1 {
@@ -279,7 +292,7 @@ func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, p *rep, ra
 		hdr["Content-Range"] = []string{contentRange(rg, size)}
 		hdr["Content-Length"] = []string{strconv.FormatInt(rg.length(), 10)}
 		w.WriteHeader(http.StatusPartialContent)
-		h.writeBody(w, r, p, rg.start, rg.length())
+		h.writeBody(w, r, p, src, rg.start, rg.length())
 		return
 	}
 	boundary := strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
@@ -299,7 +312,7 @@ func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, p *rep, ra
 		if _, err := io.WriteString(w, partHeaders[i]); err != nil {
 			return
 		}
-		if !h.writeBody(w, r, p, rg.start, rg.length()) {
+		if !h.writeBody(w, r, p, src, rg.start, rg.length()) {
 			return
 		}
 	}

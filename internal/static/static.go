@@ -7,7 +7,9 @@
 // "." (.git, .env, .htpasswd) are 404 unless allowed, except /.well-known/.
 //
 // Speed: files up to CacheMaxFileSize are kept in memory with their response
-// headers prebuilt, so a hit costs a map lookup and one write. The cache notices
+// headers prebuilt, so a hit costs a map lookup and one write; larger files keep
+// open descriptors in the cache instead (pool.go), so a hit costs an lseek and a
+// sendfile(2) rather than open/fstat/close. The cache notices
 // changes by re-checking an entry (open+fstat of the file, stat of its
 // precompressed siblings) at most once per Revalidate interval (default 1s), on the
 // first request after the interval; until then a changed file may be served stale
@@ -18,8 +20,8 @@
 // The same check notices when Root itself now names another directory (a deploy
 // that swaps a "current" symlink) and reopens it.
 //
-// Larger files are opened per request and sent with io.Copy from the *os.File,
-// which lets net/http use sendfile(2).
+// File bodies go out with io.Copy from the *os.File, which lets net/http use
+// sendfile(2); a ResponseWriter wrapper must implement io.ReaderFrom to keep it.
 package static
 
 import (
@@ -53,8 +55,12 @@ type Options struct {
 	// 32 MB; negative disables the cache.
 	CacheMaxBytes int64
 	// CacheMaxFileSize is the largest file kept in memory; larger files are
-	// sent from disk with sendfile. Default 256 KB.
+	// sent with sendfile from descriptors the cache keeps open. Default 64 KB
+	// (above that, sendfile's saved copy outweighs its extra system calls).
 	CacheMaxFileSize int64
+	// MaxOpenFiles bounds the descriptors the cache keeps open for large
+	// files. Default 256.
+	MaxOpenFiles int
 	// Revalidate is how long a cached file is trusted before it is checked for
 	// changes again. Default 1s.
 	Revalidate time.Duration
@@ -69,7 +75,8 @@ type Options struct {
 
 const (
 	defaultCacheMaxBytes    = 32 << 20
-	defaultCacheMaxFileSize = 256 << 10
+	defaultCacheMaxFileSize = 64 << 10
+	defaultMaxOpenFiles     = 256
 	defaultRevalidate       = time.Second
 	defaultMaxRanges        = 100
 )
@@ -84,6 +91,7 @@ type Handler struct {
 	revalidateNS int64
 	cacheControl []string // nil when Options.CacheControl is empty
 	state        atomic.Pointer[rootState]
+	fds          fdBudget // descriptors held by the cache's pools
 }
 
 // rootState is an opened Root and the cache of files read through it: when Root
@@ -118,6 +126,9 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if opts.CacheMaxFileSize <= 0 {
 		opts.CacheMaxFileSize = defaultCacheMaxFileSize
 	}
+	if opts.MaxOpenFiles <= 0 {
+		opts.MaxOpenFiles = defaultMaxOpenFiles
+	}
 	if opts.Revalidate <= 0 {
 		opts.Revalidate = defaultRevalidate
 	}
@@ -128,6 +139,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{opts: opts, log: logger, revalidateNS: int64(opts.Revalidate)}
+	h.fds.max = int64(opts.MaxOpenFiles)
 	if opts.CacheControl != "" {
 		h.cacheControl = []string{opts.CacheControl}
 	}
@@ -157,7 +169,7 @@ func (h *Handler) openRoot(now int64) (*rootState, error) {
 		root.Close()
 		return nil, fmt.Errorf("static: root %s: not a directory", h.opts.Root)
 	}
-	st := &rootState{root: root, cache: newCache(h.opts.CacheMaxBytes, h.opts.CacheMaxFileSize)}
+	st := &rootState{root: root, cache: newCache(h.opts.CacheMaxBytes)}
 	st.dev, st.ino = devIno(fi)
 	st.checked.Store(now)
 	return st, nil
@@ -189,6 +201,7 @@ func (h *Handler) current(now int64) *rootState {
 	}
 	h.log.Info("static: root now names another directory, reopened", "root", h.opts.Root)
 	h.state.Store(nst)
+	st.cache.retireAll()
 	return nst
 }
 
@@ -222,7 +235,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e = h.revalidate(st, e, rel)
 		}
 		if e != nil {
-			h.serveEntry(w, r, e)
+			h.serveEntry(w, r, st, e, rel)
 			return
 		}
 	}

@@ -43,6 +43,7 @@ var cacheModes = []struct {
 	opts Options
 }{
 	{"cached", Options{}},
+	{"pooled", Options{CacheMaxFileSize: 1}}, // every file over 1 byte: open descriptors, not memory
 	{"disk", Options{CacheMaxBytes: -1}},
 }
 
@@ -107,9 +108,7 @@ func TestServe(t *testing.T) {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
 				opts := tc.opts
 				opts.Root = newSite(t)
-				if mode.opts.CacheMaxBytes != 0 {
-					opts.CacheMaxBytes = mode.opts.CacheMaxBytes
-				}
+				opts.CacheMaxBytes, opts.CacheMaxFileSize = mode.opts.CacheMaxBytes, mode.opts.CacheMaxFileSize
 				h := newHandler(t, opts)
 				method := tc.method
 				if method == "" {
@@ -214,7 +213,7 @@ func TestConditional(t *testing.T) {
 			if err := os.Chtimes(filepath.Join(site, "hello.txt"), old, old); err != nil {
 				t.Fatal(err)
 			}
-			h := newHandler(t, Options{Root: site, CacheMaxBytes: mode.opts.CacheMaxBytes})
+			h := newHandler(t, Options{Root: site, CacheMaxBytes: mode.opts.CacheMaxBytes, CacheMaxFileSize: mode.opts.CacheMaxFileSize})
 			first := do(h, "GET", "/hello.txt")
 			etag, lastMod := first.Header().Get("Etag"), first.Header().Get("Last-Modified")
 			if !strings.HasPrefix(etag, `"`) || lastMod != "Wed, 01 May 2024 12:00:00 GMT" {
@@ -270,7 +269,7 @@ func TestRange(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			site := newSite(t)
 			writeFile(t, filepath.Join(site, "data.txt"), string(content))
-			h := newHandler(t, Options{Root: site, CacheMaxBytes: mode.opts.CacheMaxBytes, MaxRanges: 10})
+			h := newHandler(t, Options{Root: site, CacheMaxBytes: mode.opts.CacheMaxBytes, CacheMaxFileSize: mode.opts.CacheMaxFileSize, MaxRanges: 10})
 			etag := do(h, "GET", "/data.txt").Header().Get("Etag")
 			lastMod := do(h, "GET", "/data.txt").Header().Get("Last-Modified")
 			tests := []struct {
@@ -536,14 +535,21 @@ func TestLargeFileGoesToSendfile(t *testing.T) {
 	site := newSite(t)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MB
 	writeFile(t, filepath.Join(site, "big.bin"), string(big))
-	h := newHandler(t, Options{Root: site})
 	for _, tc := range []struct {
 		name  string
+		opts  Options
 		rng   string
 		start int
 		end   int
-	}{{"whole file", "", 0, len(big)}, {"range", "bytes=1000-499999", 1000, 500000}} {
+	}{
+		{"pooled whole file", Options{}, "", 0, len(big)},
+		{"pooled range", Options{}, "bytes=1000-499999", 1000, 500000},
+		{"disk whole file", Options{CacheMaxBytes: -1}, "", 0, len(big)},
+		{"disk range", Options{CacheMaxBytes: -1}, "bytes=1000-499999", 1000, 500000},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Root = site
+			h := newHandler(t, tc.opts)
 			rec := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
 			r := httptest.NewRequest("GET", "/big.bin", nil)
 			if tc.rng != "" {
@@ -559,7 +565,7 @@ func TestLargeFileGoesToSendfile(t *testing.T) {
 		})
 	}
 	t.Run("through a real server", func(t *testing.T) {
-		addr := serve(t, h)
+		addr := serve(t, newHandler(t, Options{Root: site}))
 		resp, body := rawGet(t, addr, "/big.bin")
 		if resp.StatusCode != 200 || body != string(big) {
 			t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
@@ -613,4 +619,74 @@ func TestConcurrentRequestsWhileFilesChange(t *testing.T) {
 	}
 	close(stop)
 	<-writerDone
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestPooledDescriptorsBounded(t *testing.T) {
+	site := newSite(t)
+	const files = 20
+	for i := 0; i < files; i++ {
+		writeFile(t, filepath.Join(site, "big", strconv.Itoa(i)+".bin"), strings.Repeat(strconv.Itoa(i%10), 100<<10))
+	}
+	before := openFDs(t)
+	h := newHandler(t, Options{Root: site, MaxOpenFiles: 4, Revalidate: time.Millisecond})
+	getAll := func(suffix string) {
+		for i := 0; i < files; i++ {
+			want := strings.Repeat(strconv.Itoa(i%10), 100<<10) + suffix
+			pollUntil(t, "file "+strconv.Itoa(i)+" is current", func() bool {
+				return do(h, "GET", "/big/"+strconv.Itoa(i)+".bin").Body.String() == want
+			})
+		}
+	}
+	getAll("")
+	if n := h.fds.n.Load(); n > 4 {
+		t.Fatalf("pools hold %d descriptors, limit 4", n)
+	}
+	// Replacing every file retires the old pools; their descriptors are closed.
+	for i := 0; i < files; i++ {
+		name := filepath.Join(site, "big", strconv.Itoa(i)+".bin")
+		writeFile(t, name+".tmp", strings.Repeat(strconv.Itoa(i%10), 100<<10)+"v2")
+		os.Rename(name+".tmp", name)
+	}
+	getAll("v2")
+	if n := h.fds.n.Load(); n > 4 {
+		t.Fatalf("pools hold %d descriptors after replacement, limit 4", n)
+	}
+	// The handler's own descriptors: the root, and at most 4 pooled files.
+	if after := openFDs(t); after > before+1+4 {
+		t.Fatalf("%d descriptors open, %d before: leak", after, before)
+	}
+}
+
+func TestPooledFileReplacedWithinWindow(t *testing.T) {
+	site := newSite(t)
+	first := strings.Repeat("a", 100<<10)
+	writeFile(t, filepath.Join(site, "a.bin"), first)
+	writeFile(t, filepath.Join(site, "b.bin"), first)
+	// One descriptor in all: a.bin's pool takes it, so b.bin opens per request
+	// and must notice it now opens a different file than the one cached.
+	h := newHandler(t, Options{Root: site, MaxOpenFiles: 1, Revalidate: time.Hour})
+	do(h, "GET", "/a.bin")
+	if w := do(h, "GET", "/b.bin"); w.Body.String() != first {
+		t.Fatalf("b.bin: %d bytes", w.Body.Len())
+	}
+	second := strings.Repeat("b", 50<<10)
+	name := filepath.Join(site, "b.bin")
+	writeFile(t, name+".tmp", second)
+	if err := os.Rename(name+".tmp", name); err != nil {
+		t.Fatal(err)
+	}
+	w := do(h, "GET", "/b.bin")
+	if w.Body.String() != second || w.Header().Get("Content-Length") != strconv.Itoa(len(second)) {
+		t.Fatalf("after replacement: Content-Length %s, %d bytes; want the new %d-byte file",
+			w.Header().Get("Content-Length"), w.Body.Len(), len(second))
+	}
 }
