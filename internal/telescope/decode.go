@@ -76,7 +76,6 @@ type packet struct {
 	src, dst addr
 	v6       bool
 	proto    uint8 // transport protocol after IPv6 extension headers
-	ttl      uint8
 	ipID     uint16
 	ipLen    int  // IPv4 total length / IPv6 payload length + 40
 	frag     bool // a non-first fragment, more-fragments, or the reserved flag
@@ -87,15 +86,12 @@ type packet struct {
 	tcpFlags     uint8
 	seq          uint32
 	win          uint16
-	tcpHdrLen    uint8
 	mssOnly      bool // TCP options are exactly one MSS option
 	icmpType     uint8
-	icmpCode     uint8
 	payload      []byte // UDP or TCP payload
 
 	// The header an ICMP error quotes: the packet that provoked the error.
 	inner      bool
-	innerSrc   addr
 	innerDst   addr
 	innerProto uint8
 	innerPorts bool
@@ -174,7 +170,6 @@ func decodeIP(b []byte, p *packet) decodeResult {
 		off := binary.BigEndian.Uint16(b[6:])
 		p.frag = off&0x9fff != 0
 		p.firstFrg = off&0x1fff == 0
-		p.ttl = b[8]
 		p.proto = b[9]
 		p.src = addr4(binary.BigEndian.Uint32(b[12:]))
 		p.dst = addr4(binary.BigEndian.Uint32(b[16:]))
@@ -194,7 +189,6 @@ func decodeIP(b []byte, p *packet) decodeResult {
 		p.v6 = true
 		p.ipLen = int(binary.BigEndian.Uint16(b[4:])) + 40
 		p.ipID = 0
-		p.ttl = b[7]
 		p.src = addr16(b[8:])
 		p.dst = addr16(b[24:])
 		p.frag = false
@@ -252,7 +246,7 @@ func decodeTransport(b []byte, p *packet) {
 		p.dport = binary.BigEndian.Uint16(b[2:])
 		p.hasPorts = true
 		if len(b) < 20 {
-			p.seq, p.win, p.tcpHdrLen, p.mssOnly = 0, 0, 0, false
+			p.seq, p.win, p.mssOnly = 0, 0, false
 			if len(b) >= 14 {
 				p.tcpFlags = b[13]
 			}
@@ -262,7 +256,6 @@ func decodeTransport(b []byte, p *packet) {
 		p.tcpFlags = b[13]
 		p.win = binary.BigEndian.Uint16(b[14:])
 		hl := int(b[12]>>4) * 4
-		p.tcpHdrLen = uint8(hl)
 		p.mssOnly = hl == 24 && len(b) >= 24 && b[20] == 2 && b[21] == 4
 		if hl >= 20 && hl <= len(b) {
 			p.payload = b[hl:]
@@ -281,7 +274,7 @@ func decodeTransport(b []byte, p *packet) {
 		if len(b) < 2 {
 			return
 		}
-		p.icmpType, p.icmpCode = b[0], b[1]
+		p.icmpType = b[0]
 		p.hasPorts = true
 		if isICMPError(p.proto, p.icmpType) && len(b) >= 8 {
 			decodeInner(b[8:], p)
@@ -317,7 +310,6 @@ func decodeInner(b []byte, p *packet) {
 			return
 		}
 		p.innerProto = b[9]
-		p.innerSrc = addr4(binary.BigEndian.Uint32(b[12:]))
 		p.innerDst = addr4(binary.BigEndian.Uint32(b[16:]))
 		rest = b[ihl:]
 		if binary.BigEndian.Uint16(b[6:])&0x1fff != 0 {
@@ -328,7 +320,6 @@ func decodeInner(b []byte, p *packet) {
 			return
 		}
 		p.innerProto = b[6]
-		p.innerSrc = addr16(b[8:])
 		p.innerDst = addr16(b[24:])
 		rest = b[40:]
 	default:

@@ -44,8 +44,9 @@ func (s *portSet) add(p uint16) {
 	case s.n < portSmallMax:
 		s.small = append(s.small, p)
 	default:
+		old := s.all()
 		s.bits = new([1024]uint64)
-		for _, q := range s.all() {
+		for _, q := range old {
 			s.bits[q>>6] |= 1 << (q & 63)
 		}
 		s.bits[p>>6] |= 1 << (p & 63)
@@ -180,30 +181,31 @@ func (d *distinctCounter) add(a addr) {
 		d.hll.add(h)
 		return
 	}
-	if d.n >= len(d.slots)/2 {
-		if d.n >= distinctExactMax {
-			d.hll = newHLL(14)
-			for _, v := range d.slots {
-				if v != 0 {
-					d.hll.add(v)
-				}
-			}
-			d.hll.add(h)
-			d.slots = nil
-			return
-		}
+	if len(d.slots) == 0 {
 		d.grow()
 	}
 	mask := uint64(len(d.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch d.slots[i] {
-		case h:
-			return
-		case 0:
-			d.slots[i] = h
-			d.n++
+	i := h & mask
+	for ; d.slots[i] != 0; i = (i + 1) & mask {
+		if d.slots[i] == h {
 			return
 		}
+	}
+	if d.n >= distinctExactMax {
+		d.hll = newHLL(14)
+		for _, v := range d.slots {
+			if v != 0 {
+				d.hll.add(v)
+			}
+		}
+		d.hll.add(h)
+		d.slots = nil
+		return
+	}
+	d.slots[i] = h
+	d.n++
+	if d.n >= len(d.slots)/2 {
+		d.grow()
 	}
 }
 
