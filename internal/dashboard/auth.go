@@ -251,12 +251,17 @@ func remoteIP(r *http.Request) netip.Addr {
 // sameOrigin rejects cross-site requests: a browser tells with Sec-Fetch-Site and
 // Origin; clients that send neither (curl, gantry reload) are not browsers.
 func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
+	site := r.Header.Get("Sec-Fetch-Site")
+	switch site {
 	case "", "same-origin", "none":
 	default:
 		return false
 	}
-	if o := r.Header.Get("Origin"); o != "" {
+	// "null" is what a sandboxed frame sends, and a same-origin form under a strict
+	// referrer policy: only the latter says so in Sec-Fetch-Site.
+	if o := r.Header.Get("Origin"); o == "null" {
+		return site == "same-origin"
+	} else if o != "" {
 		host := strings.TrimPrefix(strings.TrimPrefix(o, "http://"), "https://")
 		if host == o || !strings.EqualFold(host, r.Host) {
 			return false

@@ -243,6 +243,8 @@ func TestCSRFWithoutPassword(t *testing.T) {
 		{"wrong token", map[string]string{"X-CSRF-Token": "nope"}, 403},
 		{"token from a foreign origin", map[string]string{"X-CSRF-Token": sess.CSRF, "Origin": "http://evil.example"}, 403},
 		{"token, cross-site fetch", map[string]string{"X-CSRF-Token": sess.CSRF, "Sec-Fetch-Site": "cross-site"}, 403},
+		{"token, sandboxed frame (null origin)", map[string]string{"X-CSRF-Token": sess.CSRF, "Origin": "null", "Sec-Fetch-Site": "cross-site"}, 403},
+		{"token, null origin without fetch metadata", map[string]string{"X-CSRF-Token": sess.CSRF, "Origin": "null"}, 403},
 		{"token, same origin", map[string]string{"X-CSRF-Token": sess.CSRF, "Origin": g.admin, "Sec-Fetch-Site": "same-origin"}, 200},
 	}
 	for _, tc := range cases {
