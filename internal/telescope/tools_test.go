@@ -78,6 +78,34 @@ func TestRealToolCaptures(t *testing.T) {
 			scan: &want{labAddrB, "horizontal", "tcp", "zmap", []uint16{23}, 64},
 		},
 		{
+			name:   "nmap UDP scan",
+			binary: "nmap",
+			args: func(l *lab) []string {
+				return []string{"nmap", "-sU", "-Pn", "-n", "-T5", "--max-retries", "0", "-p", "100-130", "10.202.0.6"}
+			},
+			scan: &want{labAddrB, "vertical", "udp", "", nil, 1},
+		},
+		{
+			name:   "nmap ICMP echo sweep",
+			binary: "nmap",
+			args: func(l *lab) []string {
+				return []string{"nmap", "-sn", "-PE", "-n", "-T5", "--max-retries", "0", "10.202.0.0/27"}
+			},
+			scan: &want{labAddrB, "horizontal", "icmp", "", []uint16{}, 32},
+		},
+		{
+			name:   "hping3 with Mirai's sequence number",
+			binary: "hping3",
+			args: func(l *lab) []string {
+				// Mirai sets the TCP sequence number to the target's address; one
+				// target and a fixed sequence number reproduce that with hping3.
+				// 10.202.0.9 = 0x0aca0009 = 181010441.
+				return []string{"hping3", "-q", "-I", l.ifB, "-S", "-M", "181010441", "-p", "++1", "-i", "u5000",
+					"-c", "40", "10.202.0.9"}
+			},
+			scan: &want{labAddrB, "vertical", "tcp", "mirai", nil, 1},
+		},
+		{
 			name:   "hping3 SYN-ACK backscatter",
 			binary: "hping3",
 			args: func(l *lab) []string {
