@@ -5,6 +5,7 @@ package telescope
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -178,19 +179,31 @@ func TestRealToolCaptures(t *testing.T) {
 }
 
 // The live capture test: an AF_PACKET socket inside the telescope's namespace sees
-// nmap's scan as it happens, and Snapshot reports it while the capture runs.
+// nmap's scan as it happens, and Snapshot reports it while the capture runs; both with
+// the packet ring and with the one-read-per-packet fallback.
 func TestLiveCaptureInNetns(t *testing.T) {
+	for _, ring := range []bool{true, false} {
+		t.Run(map[bool]string{true: "ring", false: "read"}[ring], func(t *testing.T) { testLiveCapture(t, ring) })
+	}
+}
+
+func testLiveCapture(t *testing.T, ring bool) {
 	nmap := peertest.Binary(t, "nmap")
 	l := newLab(t)
 	dark, _ := ParsePrefix(labDark)
 	var live *Live
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	err := inNetns(t, l.a, func() error {
 		var err error
-		live, err = StartLive(context.Background(), l.ifA, Options{Dark: []netip.Prefix{dark}}, nil)
+		live, err = startLive(context.Background(), l.ifA, Options{Dark: []netip.Prefix{dark}}, logger, ring)
 		return err
 	})
 	if err != nil {
 		t.Fatalf("StartLive: %v", err)
+	}
+	if want := fmt.Sprintf("ring=%v", ring); !strings.Contains(logs.String(), want) {
+		t.Fatalf("capture did not start with %s: %s", want, logs.String())
 	}
 	t.Cleanup(func() { live.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
