@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"gantry/internal/config"
+	"gantry/internal/fastcgi"
 )
 
 // conventionRoutes adds the PHP and WSGI routes that `gantry serve DIR` infers.
@@ -12,9 +13,14 @@ func conventionRoutes(dir string, f serveFlags) ([]config.Route, error) {
 	if f.php != "" {
 		r := config.Route{Path: "*.php"}
 		if f.php == "auto" {
-			return nil, fmt.Errorf("gantry serve: --php auto is not available in this build yet; give the php-fpm address, like --php unix:/run/php/php8.2-fpm.sock")
+			addr, cmd, err := fastcgi.DetectPHP()
+			if err != nil {
+				return nil, fmt.Errorf("gantry serve: --php auto: %w", err)
+			}
+			r.FastCGI, r.FastCGICmd = addr, cmd
+		} else {
+			r.FastCGI = f.php
 		}
-		r.FastCGI = f.php
 		routes = append(routes, r)
 	}
 	if f.wsgi != "" {

@@ -124,6 +124,9 @@ type Route struct {
 	Root              string            `toml:"root"`
 	AllowDotfiles     bool              `toml:"allow_dotfiles"`
 	Status            int               `toml:"status"`
+	// MaxConns bounds the kept-alive connections to a fastcgi server. php-fpm pins
+	// a worker to each, so keep it at most pm.max_children. Default 2.
+	MaxConns int `toml:"max_conns"`
 	// Optional: when the handler cannot start (say php-cgi is not installed), log why
 	// and answer 503 on this route instead of refusing to start. Default false.
 	Optional bool `toml:"optional"`
@@ -209,7 +212,7 @@ func joinArgs(a []string) string {
 var routeKeys = map[string][]string{
 	KindStatic:   {"index", "allow_dotfiles"},
 	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
-	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command"},
+	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns"},
 	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "user"},
 	KindProxy:    {"timeout"},
 	KindRedirect: {"status"},
