@@ -312,18 +312,20 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 	}
 	defer func() { <-h.slots }()
 
-	var pipeW *os.File
+	var pipeR, pipeW *os.File
 	if in.r != nil {
-		pr, pw, err := os.Pipe()
-		if err != nil {
+		if pipeR, pipeW, err = os.Pipe(); err != nil {
 			h.log.Error("cgi: stdin pipe", "err", err)
 			http.Error(w, "500 internal server error", http.StatusInternalServerError)
 			return
 		}
-		in.fd, pipeW = pr.Fd(), pw
-		defer pr.Close()
+		in.fd = pipeR.Fd()
 	}
 	p, err := spawn(t.file, env, in.fd, h.cred)
+	if pipeR != nil {
+		// Only the script reads its stdin: once it is gone, writes fail at once.
+		pipeR.Close()
+	}
 	if err != nil {
 		if pipeW != nil {
 			pipeW.Close()
@@ -351,6 +353,9 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 	var bodyDone chan struct{}
 	var bodyErr error
 	if pipeW != nil {
+		// A script may answer before it has read all its input; by default Go's
+		// HTTP/1 server would close the request body as the answer starts.
+		s.rc.EnableFullDuplex()
 		bodyDone = make(chan struct{})
 		go func() {
 			defer close(bodyDone)
@@ -371,19 +376,17 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 	stop()
 
 	p.stdout.Close()
-	ws := p.reap()
+	ws := p.reap(s.beforeWait)
 	// A child the script left behind may still hold stderr; give it a moment to
 	// finish its line, then stop listening.
 	p.stderr.SetReadDeadline(time.Now().Add(time.Second))
 	if bodyDone != nil {
-		select {
-		case <-bodyDone:
-		default:
-			// The client is still sending a body the script no longer reads:
-			// unblock the read so that the body is never used after we return.
-			http.NewResponseController(w).SetReadDeadline(time.Now())
-			<-bodyDone
-		}
+		// A child the script left behind may hold stdin without reading it:
+		// closing our end ends the copy. A copy waiting on the client ends with
+		// the client's next bytes or the server's read timeout; the body must not
+		// be read once we return.
+		pipeW.Close()
+		<-bodyDone
 	}
 	s.finish(ws, bodyErr)
 }

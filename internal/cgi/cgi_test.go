@@ -718,3 +718,21 @@ func BenchmarkHello(b *testing.B) {
 		}
 	})
 }
+
+// A script that sends its whole response and closes stdout but runs on must not hold
+// the response back until it ends.
+func TestResponseBeforeScriptEnds(t *testing.T) {
+	f := newFixture(t, setupOpts{opts: func(o *Options) { o.Timeout = 20 * time.Second }})
+	resp, err := f.srv.Client().Get(f.srv.URL + "/cgi-bin/linger.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := make([]byte, 4)
+	if _, err := io.ReadFull(resp.Body, body); err != nil || string(body) != "done" {
+		t.Errorf("body %q, %v", body, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the script would run for 1000s: end it now
+	f.h.Shutdown(ctx)
+}

@@ -149,6 +149,7 @@ func newFixture(t *testing.T, so setupOpts) *fixture {
 	} else {
 		srv.Start()
 	}
+	srv.Client().Timeout = 30 * time.Second // a hung script fails the test instead of stalling it
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -176,7 +177,7 @@ func (f *fixture) do(t *testing.T, req *http.Request) (*http.Response, string) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
+		t.Fatalf("%s %s: reading body: %v (got %q)", req.Method, req.URL, err, b)
 	}
 	return resp, string(b)
 }

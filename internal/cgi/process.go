@@ -116,16 +116,24 @@ func (p *proc) killReason() killReason {
 	return p.reason
 }
 
-// exited reports, without waiting or reaping, whether the script has exited.
-func (p *proc) exited() bool {
-	var info unix.Siginfo
-	err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	return err != nil || info.Signo != 0
-}
-
-// reap waits for the script to exit and collects it. A terminated script's group
-// gets SIGKILL once its leader is gone, so that no child it left behind lingers.
-func (p *proc) reap() syscall.WaitStatus {
+// reap waits for the script to exit and collects it. beforeWait runs when the script
+// is still running, before reap blocks. A terminated script's group gets SIGKILL once
+// its leader is gone, so that no child it left behind lingers.
+func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
+	var ws syscall.WaitStatus
+	p.mu.Lock()
+	if p.reason == notKilled {
+		// The common case: the script closed its output by exiting.
+		if pid, _ := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil); pid == p.pid {
+			p.reapedLocked()
+			p.mu.Unlock()
+			return ws
+		}
+	}
+	p.mu.Unlock()
+	if beforeWait != nil {
+		beforeWait()
+	}
 	var info unix.Siginfo
 	for {
 		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
@@ -138,13 +146,17 @@ func (p *proc) reap() syscall.WaitStatus {
 	if p.reason != notKilled {
 		syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
-	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(p.pid, &ws, 0, nil)
 		if err != syscall.EINTR {
 			break
 		}
 	}
+	p.reapedLocked()
+	return ws
+}
+
+func (p *proc) reapedLocked() {
 	p.reaped = true
 	if p.timeout != nil {
 		p.timeout.Stop()
@@ -152,7 +164,6 @@ func (p *proc) reap() syscall.WaitStatus {
 	if p.killTimer != nil {
 		p.killTimer.Stop()
 	}
-	return ws
 }
 
 // tryRead reads what the pipe holds without waiting for more. wouldBlock reports

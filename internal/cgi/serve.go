@@ -27,6 +27,7 @@ type session struct {
 
 	wroteHeader atomic.Bool
 	aborted     bool // the response was cut short after its header went out
+	unflushed   bool // output was sent on but not flushed when the script closed stdout
 
 	// a failure found before any header was sent, answered once the script is reaped
 	failStatus int
@@ -144,11 +145,7 @@ func (s *session) stream(buf, pending []byte) {
 			dirty = true
 		}
 		if err == io.EOF {
-			if dirty && !s.p.exited() {
-				// The script closed its output but runs on: let the client have
-				// the response now rather than when the script ends.
-				s.rc.Flush()
-			}
+			s.unflushed = dirty
 			return
 		}
 		if err != nil {
@@ -214,6 +211,14 @@ func (s *session) serveNPH() bool {
 		if err != nil {
 			return true
 		}
+	}
+}
+
+// beforeWait runs when the script closed its output but runs on: the client gets
+// the response now rather than when the script ends.
+func (s *session) beforeWait() {
+	if s.unflushed {
+		s.rc.Flush()
 	}
 }
 
