@@ -23,8 +23,9 @@ type extras struct {
 	log     *slog.Logger
 	closers []func()
 
-	sensor *httpsensor.Sensor // nil when [telescope] enabled = false
-	dash   *dashboard.Dashboard
+	sensor    *httpsensor.Sensor // nil when [telescope] enabled = false
+	dash      *dashboard.Dashboard
+	adminAddr net.Addr
 }
 
 // newExtras prepares the sensors; nothing listens yet.
@@ -95,7 +96,7 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 			d.Close()
 			return err
 		}
-		e.dash = d
+		e.dash, e.adminAddr = d, addr
 		e.closers = append(e.closers, d.Close)
 		e.log.Info("admin dashboard", "addr", "http://"+addr.String(), "login", e.cfg.Admin.PasswordHash != "")
 	}

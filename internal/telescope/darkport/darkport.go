@@ -305,6 +305,7 @@ func (p *Ports) Total() uint64 { return p.total.Load() }
 
 // Snapshot is the dark ports' state for the admin API.
 type Snapshot struct {
+	Listening []string          `json:"listening"` // "addr/proto" of every dark port
 	HitsTotal uint64            `json:"hits_total"`
 	Ports     map[string]uint64 `json:"ports"`
 	Sources   []Hit             `json:"sources"`
@@ -313,7 +314,7 @@ type Snapshot struct {
 
 // Snapshot returns the totals and the top rows by hits (at most top; 0: all).
 func (p *Ports) Snapshot(top int) Snapshot {
-	out := Snapshot{HitsTotal: p.total.Load(), Ports: map[string]uint64{}, Sources: []Hit{}}
+	out := Snapshot{Listening: p.Addrs(), HitsTotal: p.total.Load(), Ports: map[string]uint64{}, Sources: []Hit{}}
 	p.mu.Lock()
 	for k, v := range p.perPort {
 		out.Ports[k] = v

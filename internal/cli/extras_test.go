@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gantry/internal/config"
+	"gantry/internal/peertest"
+	"gantry/internal/server"
+)
+
+func TestHashPasswordCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main([]string{"hash-password"}, strings.NewReader("a long passphrase\n"), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	h := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(h, "$argon2id$") {
+		t.Fatalf("hash = %q", h)
+	}
+	// the hash is what [admin] password_hash takes: a config with it and a public
+	// admin address is valid
+	cfg := &config.Config{Admin: config.Admin{Listen: "0.0.0.0:2020", PasswordHash: h}, Sites: []config.Site{{Root: t.TempDir()}}}
+	if err := cfg.Complete(); err != nil {
+		t.Fatalf("config with the hash: %v", err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := Main([]string{"hash-password"}, strings.NewReader(""), &out, &errb); code != 1 || !strings.Contains(errb.String(), "no password on stdin") {
+		t.Fatalf("empty stdin: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestExtras runs a whole gantry as `gantry serve -c` does: HTTP sensor on the
+// listener, a dark port, the dashboard, and `gantry reload` against it.
+func TestExtras(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello\n"), 0o644)
+	cfgPath := filepath.Join(dir, "gantry.toml")
+	text := fmt.Sprintf(`[server]
+listen = ["127.0.0.1:0"]
+access_log = "off"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[telescope]
+dark_ports = ["127.0.0.1:0/tcp"]
+
+[[site]]
+hosts = ["example.com"]
+root = %q
+`, dir)
+	os.WriteFile(cfgPath, []byte(text), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	e, err := newExtras(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.start(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		e.close()
+	})
+	web := srv.Addrs()[0].String()
+	admin := e.adminAddr.String()
+
+	get := func(host, path string) int {
+		req, _ := http.NewRequest("GET", "http://"+web+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("example.com", "/"); code != 200 {
+		t.Fatalf("site: %d", code)
+	}
+	get("example.com", "/.git/HEAD")  // exploit
+	get("203.0.113.1", "/")           // IP-literal Host on a named site
+	get("unknown.example", "/robots") // unknown Host
+
+	var tele struct {
+		HTTP struct {
+			UnsolicitedTotal uint64            `json:"unsolicited_total"`
+			Categories       map[string]uint64 `json:"categories"`
+		} `json:"http"`
+		DarkPorts struct {
+			Listening []string `json:"listening"`
+			HitsTotal uint64   `json:"hits_total"`
+		} `json:"dark_ports"`
+	}
+	fetch := func() {
+		resp, err := http.Get("http://" + admin + "/api/telescope")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&tele); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetch()
+	if tele.HTTP.UnsolicitedTotal != 3 || tele.HTTP.Categories["exploit"] != 1 || tele.HTTP.Categories["probe"] != 2 {
+		t.Fatalf("http sensor: %+v", tele.HTTP)
+	}
+	if len(tele.DarkPorts.Listening) != 1 {
+		t.Fatalf("dark ports: %+v", tele.DarkPorts)
+	}
+	c, err := net.Dial("tcp", strings.TrimSuffix(tele.DarkPorts.Listening[0], "/tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("login: root\n"))
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for fetch(); tele.DarkPorts.HitsTotal == 0 && time.Now().Before(deadline); fetch() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if tele.DarkPorts.HitsTotal != 1 {
+		t.Fatalf("dark port hits: %d", tele.DarkPorts.HitsTotal)
+	}
+
+	// gantry reload, as a user types it
+	var out bytes.Buffer
+	if err := reload([]string{"--admin", admin}, &out); err != nil || !strings.Contains(out.String(), `"ok":true`) {
+		t.Fatalf("gantry reload: %v %s", err, out.String())
+	}
+	if st := srv.Status(); !st.LastReload.OK {
+		t.Fatalf("last reload: %+v", st.LastReload)
+	}
+}
+
+// TestExtrasLiveCapture starts the packet telescope on the loopback interface and
+// finds its report on the dashboard.
+func TestExtrasLiveCapture(t *testing.T) {
+	if os.Geteuid() != 0 {
+		peertest.Missing(t, "CAP_NET_RAW", "live capture needs root")
+	}
+	dir := t.TempDir()
+	cfg := &config.Config{
+		Server:    config.Server{Listen: []string{"127.0.0.1:0"}, AccessLog: "off"},
+		Admin:     config.Admin{Listen: "127.0.0.1:0"},
+		Telescope: config.Telescope{Interface: "lo", ScanHosts: 5},
+		Sites:     []config.Site{{Root: dir}},
+	}
+	if err := cfg.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	e, _ := newExtras(cfg, log)
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, WrapListener: e.wrapListener})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.start(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		e.close()
+	})
+	var tele struct {
+		Packets *struct {
+			Packets uint64 `json:"packets"`
+		} `json:"packets"`
+		Interface string `json:"interface"`
+	}
+	resp, err := http.Get("http://" + e.adminAddr.String() + "/api/telescope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&tele); err != nil {
+		t.Fatal(err)
+	}
+	if tele.Packets == nil || tele.Interface != "lo" {
+		t.Fatalf("no packet report on the dashboard: %+v", tele)
+	}
+}
