@@ -580,6 +580,8 @@ func TestPathSafety(t *testing.T) {
 	os.Symlink("/bin/sh", filepath.Join(f.dir, "out"))
 	os.Symlink("../", filepath.Join(f.dir, "up"))
 	os.Symlink("env.sh", filepath.Join(f.dir, "inside"))
+	os.Mkdir(filepath.Join(f.dir, "withindex"), 0o755)
+	os.Link(filepath.Join(f.dir, "pid.sh"), filepath.Join(f.dir, "withindex", "index.cgi"))
 	tests := []struct {
 		name, target string
 		status       int
@@ -597,8 +599,9 @@ func TestPathSafety(t *testing.T) {
 		{"symlink inside", "/cgi-bin/inside", 200},
 		{"not executable", "/cgi-bin/noexec.sh", 403},
 		{"hidden", "/cgi-bin/.hidden.sh", 404},
-		{"directory", "/cgi-bin/sub", 403},
-		{"directory slash", "/cgi-bin/sub/", 403},
+		{"directory", "/cgi-bin/sub", 301},
+		{"directory without index", "/cgi-bin/sub/", 403},
+		{"directory index", "/cgi-bin/withindex/", 200},
 		{"nested script", "/cgi-bin/sub/nested.sh/info", 200},
 		{"missing", "/cgi-bin/missing", 404},
 		{"route root", "/cgi-bin/", 403},

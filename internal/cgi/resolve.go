@@ -130,7 +130,7 @@ func (h *Handler) resolve(p string) (target, *resolveError) {
 			i++ // merge repeated slashes, as Apache does
 		}
 		if i == len(rel) {
-			return target{}, fail(http.StatusForbidden, "path names a directory, not a script", nil)
+			return h.index(base, script.String())
 		}
 		end := strings.IndexByte(rel[i:], '/')
 		if end < 0 {
@@ -158,7 +158,7 @@ func (h *Handler) resolve(p string) (target, *resolveError) {
 		i = end
 		if fi.IsDir() {
 			if i == len(rel) {
-				return target{}, fail(http.StatusForbidden, "path names a directory, not a script", nil)
+				return target{}, fail(http.StatusMovedPermanently, "directory without trailing slash", nil)
 			}
 			continue
 		}
@@ -179,6 +179,23 @@ func (h *Handler) resolve(p string) (target, *resolveError) {
 		}, nil
 	}
 }
+
+// index runs a directory's index.cgi for a path naming the directory, the way
+// Apache's DirectoryIndex does for a ScriptAlias'd directory with ExecCGI.
+func (h *Handler) index(base, dir string) (target, *resolveError) {
+	name := indexScript
+	if dir != "" {
+		name = dir + "/" + indexScript
+	}
+	fi, err := h.root.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return target{}, fail(http.StatusForbidden, "path names a directory without an executable "+indexScript, err)
+	}
+	return target{file: h.dir + "/" + name, scriptName: base + name}, nil
+}
+
+// indexScript is the script a request for a directory runs.
+const indexScript = "index.cgi"
 
 // resolveFile handles single-file mode: the route's path is SCRIPT_NAME, the rest of
 // the request path is PATH_INFO.
