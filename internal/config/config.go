@@ -213,7 +213,7 @@ var routeKeys = map[string][]string{
 	KindStatic:   {"index", "allow_dotfiles"},
 	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
 	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns"},
-	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "user"},
+	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode"},
 	KindProxy:    {"timeout"},
 	KindRedirect: {"status"},
 }

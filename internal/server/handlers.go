@@ -11,6 +11,7 @@ import (
 	"gantry/internal/fastcgi"
 	"gantry/internal/proxy"
 	"gantry/internal/static"
+	"gantry/internal/wsgi"
 )
 
 // newHandler builds the http.Handler for one route from its config.
@@ -34,6 +35,15 @@ func (s *Server) newHandler(ctx context.Context, cs *config.Site, cr *config.Rou
 			Address: cr.FastCGI, Command: cr.FastCGICmd, Processes: cr.Processes, MaxRequests: cr.MaxRequests,
 			Env: cr.Env, Route: cr.Path, Root: root, Index: cr.Index, Split: cr.Split,
 			Timeout: cr.Timeout.D(), MaxConns: cr.MaxConns, ServerSoftware: software,
+		}, log)
+	case config.KindWSGI:
+		if cr.Mode == "embedded" {
+			return nil, fmt.Errorf("wsgi: mode = \"embedded\" needs a gantry built with -tags python (cgo and libpython); use the default daemon mode")
+		}
+		return wsgi.New(ctx, wsgi.Options{
+			App: cr.WSGI, Python: cr.Python, Chdir: cr.Chdir, Processes: cr.Processes, Threads: cr.Threads,
+			MaxRequests: uint64(cr.MaxRequests), Timeout: cr.Timeout.D(), Env: cr.Env, AutoReload: cr.Reload == "auto",
+			Route: cr.Path, DocumentRoot: root, ServerSoftware: software,
 		}, log)
 	case config.KindProxy:
 		return proxy.New(proxy.Options{Upstream: cr.Proxy, Route: cr.Path, Timeout: cr.Timeout.D()}, log)
