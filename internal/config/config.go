@@ -127,6 +127,10 @@ type Route struct {
 	// MaxConns bounds the kept-alive connections to a fastcgi server. php-fpm pins
 	// a worker to each, so keep it at most pm.max_children. Default 2.
 	MaxConns int `toml:"max_conns"`
+	// TrustedProxies lists proxies in front of gantry (addresses or CIDRs) whose
+	// X-Forwarded-* headers a proxy route passes on; from anyone else they are
+	// replaced. Default none.
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// Optional: when the handler cannot start (say php-cgi is not installed), log why
 	// and answer 503 on this route instead of refusing to start. Default false.
 	Optional bool `toml:"optional"`
@@ -214,7 +218,7 @@ var routeKeys = map[string][]string{
 	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
 	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns"},
 	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode"},
-	KindProxy:    {"timeout"},
+	KindProxy:    {"timeout", "trusted_proxies"},
 	KindRedirect: {"status"},
 }
 

@@ -46,7 +46,7 @@ func (s *Server) newHandler(ctx context.Context, cs *config.Site, cr *config.Rou
 			Route: cr.Path, DocumentRoot: root, ServerSoftware: software,
 		}, log)
 	case config.KindProxy:
-		return proxy.New(proxy.Options{Upstream: cr.Proxy, Route: cr.Path, Timeout: cr.Timeout.D()}, log)
+		return proxy.New(proxy.Options{Upstream: cr.Proxy, Route: cr.Path, Timeout: cr.Timeout.D(), TrustedProxies: cr.TrustedProxies}, log)
 	case config.KindRedirect:
 		return redirect(cr.Redirect, cr.Status), nil
 	}
