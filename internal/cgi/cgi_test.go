@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -738,4 +739,38 @@ func TestResponseBeforeScriptEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the script would run for 1000s: end it now
 	f.h.Shutdown(ctx)
+}
+
+// Started as root, gantry runs scripts as the configured user; otherwise as itself.
+func TestUser(t *testing.T) {
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		peertest.Missing(t, "user nobody", err.Error())
+	}
+	f := newFixture(t, setupOpts{opts: func(o *Options) { o.User = "nobody" }})
+	// The script must be reachable by the user it runs as.
+	for d := f.dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	want := fmt.Sprintf("%d %d", os.Getuid(), os.Getgid())
+	if os.Geteuid() == 0 {
+		want = nobody.Uid + " " + nobody.Gid
+	}
+	resp, body := f.get(t, "/cgi-bin/id.sh")
+	if resp.StatusCode != 200 || body != want {
+		t.Errorf("status %d, script ran as %q, want %q", resp.StatusCode, body, want)
+	}
+}
+
+// Over HTTP/2 the connection cannot be handed to an nph- script: its status line
+// and header are parsed and served like any script's.
+func TestNPHOverHTTP2(t *testing.T) {
+	f := newFixture(t, setupOpts{tls: true, http2: true})
+	resp, body := f.get(t, "/cgi-bin/nph-raw.sh")
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+	}
+	if resp.StatusCode != 299 || resp.Header.Get("X-Raw") != "yes" || body != "raw body" {
+		t.Errorf("status %d, X-Raw %q, body %q", resp.StatusCode, resp.Header.Get("X-Raw"), body)
+	}
 }

@@ -125,3 +125,13 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseHeader(b *testing.B) {
+	in := []byte("Content-Type: text/html; charset=utf-8\r\nSet-Cookie: a=1\r\nCache-Control: no-store\r\n\r\nbody")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := parseHeader(in, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

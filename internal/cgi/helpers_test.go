@@ -118,9 +118,10 @@ type fixture struct {
 }
 
 type setupOpts struct {
-	opts func(*Options)
-	wrap func(http.Handler) http.Handler
-	tls  bool
+	opts  func(*Options)
+	wrap  func(http.Handler) http.Handler
+	tls   bool
+	http2 bool
 }
 
 func newFixture(t *testing.T, so setupOpts) *fixture {
@@ -144,6 +145,7 @@ func newFixture(t *testing.T, so setupOpts) *fixture {
 	}
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ErrorLog = nil
+	srv.EnableHTTP2 = so.http2
 	if so.tls {
 		srv.StartTLS()
 	} else {
