@@ -17,6 +17,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	st := s.state.Load()
 	rw := &responseWriter{ResponseWriter: w}
+	w.Header()["Server"] = serverHeader
 	site, _ := st.hosts.lookup(r.Host)
 	var rt *route
 	switch {
@@ -73,6 +74,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o(&rec)
 	}
 }
+
+var serverHeader = []string{"gantry"}
 
 // run calls h, turning a handler panic into a 500 and a log line instead of a
 // dropped connection.
