@@ -279,17 +279,35 @@ func FuzzObserve(f *testing.F) {
 	})
 }
 
+// legitRequest is a browser's request for a page, as a benchmark input.
+const legitRequest = "GET /blog/2024/05/how-we-moved-to-gantry.html?ref=home HTTP/1.1\r\nHost: example.com\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36\r\n" +
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-GB,en;q=0.9\r\n" +
+	"Accept-Encoding: gzip, deflate, br\r\nCookie: session=abcdef0123456789\r\nReferer: https://example.com/\r\n\r\n"
+
 func BenchmarkObserveLegit(b *testing.B) {
 	s := New(Options{})
-	r := req(b, "GET /blog/2024/05/how-we-moved-to-gantry.html?ref=home HTTP/1.1\r\nHost: example.com\r\n"+
-		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36\r\n"+
-		"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-GB,en;q=0.9\r\n"+
-		"Accept-Encoding: gzip, deflate, br\r\nCookie: session=abcdef0123456789\r\nReferer: https://example.com/\r\n\r\n")
+	r := req(b, legitRequest)
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
 		if v := s.Observe(r, 200, "example.com", true, now); v.Rule != "" {
 			b.Fatal(v)
+		}
+	}
+}
+
+// BenchmarkReadRequestBaseline is net/http parsing the same request: the yardstick
+// for the sensor's cost, measured in the same run.
+func BenchmarkReadRequestBaseline(b *testing.B) {
+	rd := strings.NewReader(legitRequest)
+	br := bufio.NewReader(rd)
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(legitRequest)
+		br.Reset(rd)
+		if _, err := http.ReadRequest(br); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
