@@ -99,7 +99,7 @@ func TestAlerts(t *testing.T) {
 func FuzzParseHash(f *testing.F) {
 	f.Add("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA") // argon2id, small
 	f.Add("$2b$04$abcdefghijklmnopqrstuu5Zv4/wfV8AnbCJkBkQmWv7Q1NVmUc6y")                           // bcrypt cost 4
-	f.Add("$argon2id$v=19$m=99999999,t=2,p=1$$")                                                   // absurd memory
+	f.Add("$argon2id$v=19$m=99999999,t=2,p=1$$")                                                    // absurd memory
 	f.Fuzz(func(t *testing.T, h string) {
 		p, err := parseHash(h)
 		if err != nil {
