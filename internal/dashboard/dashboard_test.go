@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,12 +118,13 @@ func TestTelescopeAPI(t *testing.T) {
 }
 
 // fakePackets stands in for a live capture (which needs CAP_NET_RAW): its counters
-// grow as a capture's would.
-type fakePackets struct{ n uint64 }
+// grow as a capture's would, and like (*telescope.Live).Snapshot it is safe for
+// concurrent use.
+type fakePackets struct{ n atomic.Uint64 }
 
 func (f *fakePackets) Snapshot() telescope.Report {
-	f.n += 10
-	return telescope.Report{Packets: f.n * 3, Classes: telescope.Classes{Backscatter: f.n, Scan: f.n, Other: f.n}}
+	n := f.n.Add(10)
+	return telescope.Report{Packets: n * 3, Classes: telescope.Classes{Backscatter: n, Scan: n, Other: n}}
 }
 
 func TestEvents(t *testing.T) {
