@@ -196,7 +196,8 @@ func (d *Dashboard) sampler() {
 		case now := <-t.C:
 			secs := now.Sub(last).Seconds()
 			last = now
-			s := Sample{Time: now.UnixMilli(), Packets: map[string]float64{}}
+			// the same shape with or without a capture: zeros when nothing is captured
+			s := Sample{Time: now.UnixMilli(), Packets: map[string]float64{"backscatter": 0, "scan": 0, "other": 0}}
 			var n5xx uint64
 			s.RPS, s.Requests, n5xx, s.P50MS, s.P99MS = d.win.take(secs)
 			var exploits uint64
