@@ -17,15 +17,19 @@ PEERS="$SHARED/bench/peers"
 COMPARE="$SHARED/bench/compare"
 BIN="$(mktemp -d)/gantry"
 
+# Leave nginx running if it already was (another benchmark may be using it).
+STARTED_NGINX=1
+curl -fsS -o /dev/null "http://127.0.0.1:18101/1k.txt" 2>/dev/null && STARTED_NGINX=
+
 cleanup() {
-  [ -n "${GANTRY_PID:-}" ] && kill "$GANTRY_PID" 2>/dev/null && wait "$GANTRY_PID" 2>/dev/null
-  "$PEERS" stop nginx-static >/dev/null 2>&1 || true
+  if [ -n "${GANTRY_PID:-}" ]; then kill "$GANTRY_PID" 2>/dev/null; wait "$GANTRY_PID" 2>/dev/null || true; fi
+  if [ -n "$STARTED_NGINX" ]; then "$PEERS" stop nginx-static >/dev/null 2>&1 || true; fi
   rm -rf "$(dirname "$BIN")"
 }
 trap cleanup EXIT
 
 (cd "$HERE" && go build -o "$BIN" ./cmd/gantry)
-BENCH_DIR="$BENCH_DIR" "$PEERS" start nginx-static
+[ -z "$STARTED_NGINX" ] || BENCH_DIR="$BENCH_DIR" "$PEERS" start nginx-static
 "$BIN" serve "$BENCH_DIR/www" --listen "127.0.0.1:$PORT" --admin off --access-log off &
 GANTRY_PID=$!
 

@@ -28,7 +28,7 @@ func (h *Handler) serveMiss(w http.ResponseWriter, r *http.Request, st *rootStat
 		h.fail(w, r, err)
 		return
 	}
-	if !st.cache.enabled() {
+	if !st.cache.enabled() || h.shut.Load() {
 		h.serveDisk(w, r, st, loc)
 		return
 	}

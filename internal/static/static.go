@@ -25,6 +25,7 @@
 package static
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,7 @@ type Handler struct {
 	cacheControl []string // nil when Options.CacheControl is empty
 	state        atomic.Pointer[rootState]
 	fds          fdBudget // descriptors held by the cache's pools
+	shut         atomic.Bool
 }
 
 // rootState is an opened Root and the cache of files read through it: when Root
@@ -210,6 +212,17 @@ func devIno(fi os.FileInfo) (dev, ino uint64) {
 		return uint64(s.Dev), s.Ino
 	}
 	return 0, 0
+}
+
+// Shutdown closes the descriptors the cache keeps open for large files. The
+// handler keeps no goroutines, so nothing else needs stopping; requests that still
+// arrive are answered (large files then from disk, opened per request), so it is
+// safe to call while the last in-flight requests of a replaced configuration
+// finish. The root directory's descriptor is closed when the Handler is collected.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.shut.Store(true)
+	h.state.Load().cache.retireAll()
+	return nil
 }
 
 var allowHeader = []string{"GET, HEAD"}

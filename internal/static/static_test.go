@@ -2,6 +2,7 @@ package static
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -621,13 +622,22 @@ func TestConcurrentRequestsWhileFilesChange(t *testing.T) {
 	<-writerDone
 }
 
-func openFDs(t *testing.T) int {
+// openFDs counts this process's descriptors open on dir or files under it, so
+// that descriptors of other tests (closed by finalizers at any time) do not count.
+func openFDs(t *testing.T, dir string) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && (target == dir || strings.HasPrefix(target, dir+"/")) {
+			n++
+		}
+	}
+	return n
 }
 
 func TestPooledDescriptorsBounded(t *testing.T) {
@@ -636,7 +646,6 @@ func TestPooledDescriptorsBounded(t *testing.T) {
 	for i := 0; i < files; i++ {
 		writeFile(t, filepath.Join(site, "big", strconv.Itoa(i)+".bin"), strings.Repeat(strconv.Itoa(i%10), 100<<10))
 	}
-	before := openFDs(t)
 	h := newHandler(t, Options{Root: site, MaxOpenFiles: 4, Revalidate: time.Millisecond})
 	getAll := func(suffix string) {
 		for i := 0; i < files; i++ {
@@ -661,8 +670,8 @@ func TestPooledDescriptorsBounded(t *testing.T) {
 		t.Fatalf("pools hold %d descriptors after replacement, limit 4", n)
 	}
 	// The handler's own descriptors: the root, and at most 4 pooled files.
-	if after := openFDs(t); after > before+1+4 {
-		t.Fatalf("%d descriptors open, %d before: leak", after, before)
+	if n := openFDs(t, site); n > 1+4 {
+		t.Fatalf("%d descriptors open on the site: leak", n)
 	}
 }
 
@@ -688,5 +697,32 @@ func TestPooledFileReplacedWithinWindow(t *testing.T) {
 	if w.Body.String() != second || w.Header().Get("Content-Length") != strconv.Itoa(len(second)) {
 		t.Fatalf("after replacement: Content-Length %s, %d bytes; want the new %d-byte file",
 			w.Header().Get("Content-Length"), w.Body.Len(), len(second))
+	}
+}
+
+func TestShutdownReleasesDescriptors(t *testing.T) {
+	site := newSite(t)
+	big := strings.Repeat("s", 200<<10)
+	for i := 0; i < 5; i++ {
+		writeFile(t, filepath.Join(site, strconv.Itoa(i)+".bin"), big)
+	}
+	h := newHandler(t, Options{Root: site})
+	for i := 0; i < 5; i++ {
+		do(h, "GET", "/"+strconv.Itoa(i)+".bin")
+	}
+	if n := openFDs(t, site); n != 1+5 {
+		t.Fatalf("%d descriptors open on the site, want the root and 5 pooled files", n)
+	}
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Still answering afterwards, without keeping descriptors.
+	for i := 0; i < 5; i++ {
+		if w := do(h, "GET", "/"+strconv.Itoa(i)+".bin"); w.Code != 200 || w.Body.Len() != len(big) {
+			t.Fatalf("after Shutdown: status %d, %d bytes", w.Code, w.Body.Len())
+		}
+	}
+	if n := openFDs(t, site); n != 1 {
+		t.Fatalf("%d descriptors open on the site after Shutdown, want only the root", n)
 	}
 }
