@@ -91,9 +91,30 @@ func expect(t *testing.T, what, js, want string) step {
 }
 
 // wait polls a JavaScript condition until it is true; the page scripts are
-// deferred, so a page is ready when they have wired it up.
+// deferred, so a page is ready when they have wired it up. Evaluation errors are
+// retried too: right after a navigation the old page's JavaScript context may be
+// gone before the new one exists ("Cannot find context with specified id").
 func wait(js string) step {
-	return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(10*time.Second))
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ok, err := chromedp.Evaluate[bool](js)(ctx, tg)
+			if err == nil && ok {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				if err == nil {
+					err = fmt.Errorf("still false")
+				}
+				return fmt.Errorf("waiting for %s: %w", js, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
 }
 
 const active = `document.activeElement.id || document.activeElement.textContent.trim()`
