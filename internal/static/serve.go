@@ -80,7 +80,7 @@ func (h *Handler) newCachedRep(st *rootState, name string, f *os.File, fi os.Fil
 		}
 		return p, ok
 	}
-	head := make([]byte, headLen)
+	head := make([]byte, min(size, headLen))
 	// A short read means the file is being truncated: not cacheable then.
 	n, _ := f.ReadAt(head, 0)
 	head = head[:n:n]
@@ -91,7 +91,7 @@ func (h *Handler) newCachedRep(st *rootState, name string, f *os.File, fi os.Fil
 	p.body = head
 	p.pool = newFDPool(st.root, name, sigOf(fi), &h.fds)
 	p.pool.adopt(f)
-	return p, n == headLen
+	return p, n == len(head)
 }
 
 // revalidate checks whether the files behind e changed. It returns e (unchanged),
@@ -395,7 +395,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case status >= 500:
 		h.log.Error("static: cannot serve file", "path", r.URL.Path, "err", err)
 	case strings.Contains(err.Error(), "escapes from parent"):
-		h.log.Warn("static: path leads outside the root, refused", "path", r.URL.Path, "err", err)
+		// Usually a symlink the site's owner made on purpose: say how to serve it.
+		h.log.Warn("static: symlink leads outside the root, refused (serve its target with a route of its own)",
+			"path", r.URL.Path, "root", h.opts.Root, "err", err)
 	default:
 		h.log.Debug("static: file not served", "path", r.URL.Path, "status", status, "err", err)
 	}
