@@ -108,13 +108,24 @@ type responseWriter struct {
 func (w *responseWriter) WriteHeader(code int) {
 	if w.status == 0 || (w.status >= 100 && w.status < 200) {
 		w.status = code
+		w.oneServer()
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// oneServer keeps gantry's Server header only: a proxied upstream's own is hidden,
+// as nginx's proxy_hide_header does by default.
+func (w *responseWriter) oneServer() {
+	h := w.ResponseWriter.Header()
+	if v := h["Server"]; len(v) > 1 {
+		h["Server"] = v[:1]
+	}
 }
 
 func (w *responseWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.oneServer()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -124,6 +135,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.oneServer()
 	}
 	var n int64
 	var err error
@@ -139,6 +151,7 @@ func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 func (w *responseWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.oneServer()
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()

@@ -394,3 +394,26 @@ func TestObserverAndStatus(t *testing.T) {
 		t.Errorf("status: %+v", st)
 	}
 }
+
+// A proxied upstream's Server header is hidden behind gantry's own, as nginx does.
+func TestOneServerHeader(t *testing.T) {
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "upstream/1.0")
+		io.WriteString(w, "ok")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go up.Serve(ln)
+	t.Cleanup(func() { up.Close() })
+	_, base, _ := startServer(t, fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\n  [[site.route]]\n  path=\"/\"\n  proxy=\"http://%s\"\n", ln.Addr()))
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Values("Server"); len(got) != 1 || got[0] != "gantry" {
+		t.Errorf("Server headers = %q, want just gantry", got)
+	}
+}
