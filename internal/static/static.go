@@ -2,9 +2,11 @@
 // as an http.Handler.
 //
 // Safety: every file is opened through an os.Root, so neither ".." nor a symlink can
-// reach outside the directory; request paths with "..", "." or empty segments, NUL
-// or backslashes are refused before any file system call; segments that start with
-// "." (.git, .env, .htpasswd) are 404 unless allowed, except /.well-known/.
+// reach outside the directory; request paths with "." or ".." segments, NUL or
+// backslashes are refused (400) before any file system call; segments that start
+// with "." (.git, .env, .htpasswd) are 404 unless allowed, except .well-known.
+// Paths are decoded once, by net/http: %2e%2e is "..", %2f a plain separator (as in
+// nginx), %252e a literal "%2e".
 //
 // Speed: files up to CacheMaxFileSize are kept in memory with their response
 // headers prebuilt, so a hit costs a map lookup and one write; larger files keep
