@@ -5,6 +5,8 @@
 package darkport
 
 import (
+	"gantry/internal/telescope"
+
 	"context"
 	"errors"
 	"fmt"
@@ -285,19 +287,9 @@ func (p *Ports) record(src netip.Addr, port uint16, proto string, data []byte) {
 }
 
 func (p *Ports) evict() {
-	var victim key
-	var oldest time.Time
-	n := 0
-	for k, e := range p.table {
-		if n == 0 || e.last.Before(oldest) {
-			victim, oldest = k, e.last
-		}
-		if n++; n == 8 {
-			break
-		}
+	if telescope.EvictSampled(p.table, func(e *entry) time.Time { return e.last }) {
+		p.evicted++
 	}
-	delete(p.table, victim)
-	p.evicted++
 }
 
 // Total returns the number of hits so far.

@@ -8,6 +8,8 @@
 package httpsensor
 
 import (
+	"gantry/internal/telescope"
+
 	"net/http"
 	"net/netip"
 	"sort"
@@ -328,19 +330,9 @@ func (s *Sensor) count404(r *http.Request, now time.Time) bool {
 // evictTracked drops the least recently active of a few tracked sources; map
 // iteration starts at a random entry, so the sample is random. s.mu is held.
 func (s *Sensor) evictTracked() {
-	var victim netip.Addr
-	var oldest time.Time
-	n := 0
-	for a, b := range s.tracked {
-		if n == 0 || b.last.Before(oldest) {
-			victim, oldest = a, b.last
-		}
-		if n++; n == 8 {
-			break
-		}
+	if telescope.EvictSampled(s.tracked, func(b *burstState) time.Time { return b.last }) {
+		s.evictedT++
 	}
-	delete(s.tracked, victim)
-	s.evictedT++
 }
 
 func (s *Sensor) record(ri int, src netip.Addr, now time.Time, ev Event) {
@@ -389,19 +381,9 @@ func containsString(list []string, s string) bool {
 }
 
 func (s *Sensor) evictSource() {
-	var victim netip.Addr
-	var oldest time.Time
-	n := 0
-	for a, so := range s.sources {
-		if n == 0 || so.last.Before(oldest) {
-			victim, oldest = a, so.last
-		}
-		if n++; n == 8 {
-			break
-		}
+	if telescope.EvictSampled(s.sources, func(so *source) time.Time { return so.last }) {
+		s.evicted++
 	}
-	delete(s.sources, victim)
-	s.evicted++
 }
 
 // Source is one row of the per-source table.
