@@ -5,8 +5,6 @@
 package darkport
 
 import (
-	"gantry/internal/telescope"
-
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gantry/internal/telescope"
 )
 
 // Port is one port to watch.

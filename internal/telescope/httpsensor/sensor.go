@@ -8,8 +8,6 @@
 package httpsensor
 
 import (
-	"gantry/internal/telescope"
-
 	"net/http"
 	"net/netip"
 	"sort"
@@ -17,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gantry/internal/telescope"
 )
 
 // Options configures a Sensor; zero fields take their defaults.
