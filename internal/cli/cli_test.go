@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"gantry/internal/peertest"
 )
 
 var gantryBin string
@@ -218,5 +221,51 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Started as root with [server] user, gantry binds, then drops to the user before
+// any worker process starts: neither gantry nor its Python workers keep root.
+func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
+	if os.Getuid() != 0 {
+		peertest.Missing(t, "root", "the test starts gantry as root and checks that it drops to nobody")
+	}
+	python := peertest.Python(t)
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// the worker, running as nobody, must reach its app
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "app.py"), []byte("def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hi']\n"), 0o644)
+	conf := filepath.Join(dir, "gantry.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\nuser=\"nobody\"\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\n  [[site.route]]\n  path=\"/\"\n  wsgi=\"app:application\"\n  chdir=%q\n  python=%q\n  processes=1\n", freePort(t), dir, python)), 0o644)
+	p := startGantry(t, "serve", "-c", conf)
+	resp, err := http.Get("http://" + p.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	pids := []int{p.cmd.Process.Pid}
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.cmd.Process.Pid, p.cmd.Process.Pid))
+	for _, f := range strings.Fields(string(kids)) {
+		var n int
+		fmt.Sscan(f, &n)
+		pids = append(pids, n)
+	}
+	if len(pids) < 2 {
+		t.Fatalf("no worker process under gantry (children %q)", kids)
+	}
+	for _, pid := range pids {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^Uid:\s+(\d+)\s+(\d+)`).FindSubmatch(status)
+		if m == nil || string(m[1]) != nobody.Uid || string(m[2]) != nobody.Uid {
+			t.Errorf("pid %d runs as uid %s/%s, want nobody (%s)", pid, m[1], m[2], nobody.Uid)
+		}
 	}
 }

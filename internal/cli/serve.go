@@ -62,19 +62,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: version(), WrapListener: extras.wrapListener})
+	srv, err := server.New(ctx, cfg, server.Options{
+		Logger: log, Version: version(), WrapListener: extras.wrapListener,
+		// The admin listener, dark ports and packet capture bind, and root is
+		// dropped, before any worker process starts.
+		BeforeBuild: func(srv *server.Server) error {
+			if err := extras.start(ctx, srv); err != nil {
+				return err
+			}
+			return dropPrivileges(cfg.Server.User)
+		},
+	})
 	if err != nil {
-		extras.close()
-		return err
-	}
-	// The telescope's listeners and the admin listener bind before privileges drop.
-	if err := extras.start(ctx, srv); err != nil {
-		srv.Shutdown(context.Background())
-		extras.close()
-		return err
-	}
-	if err := dropPrivileges(cfg.Server.User); err != nil {
-		srv.Shutdown(context.Background())
 		extras.close()
 		return err
 	}
