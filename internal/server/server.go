@@ -26,6 +26,10 @@ type Options struct {
 	// WrapListener, when set, wraps every HTTP listener (the telescope's HTTP sensor
 	// uses it to see bytes that are not HTTP at all).
 	WrapListener func(net.Listener) net.Listener
+	// BeforeBuild, when set, runs after the listeners are bound and before any
+	// handler starts a process: the place to bind other privileged ports and drop
+	// root, so that worker processes never run as root.
+	BeforeBuild func(*Server) error
 }
 
 // Observer is called after every request with its record; it must be quick and must
@@ -77,10 +81,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		s.closeListeners()
 		return nil, err
 	}
+	s.state.Store(&state{cfg: cfg, hosts: newHostTable(nil)})
+	if opts.BeforeBuild != nil {
+		if err := opts.BeforeBuild(s); err != nil {
+			s.abandon(al)
+			return nil, err
+		}
+	}
 	st, err := s.build(ctx, cfg, nil)
 	if err != nil {
-		s.closeListeners()
-		al.Close()
+		s.abandon(al)
 		return nil, err
 	}
 	s.accessLog.Store(al)
@@ -108,6 +118,18 @@ func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener
 		s.listeners = append(s.listeners, ln)
 	}
 	return nil
+}
+
+// abandon undoes a New that failed half way.
+func (s *Server) abandon(al *accesslog.Logger) {
+	s.closeListeners()
+	al.Close()
+	s.mu.Lock()
+	admin := s.admin
+	s.mu.Unlock()
+	if admin != nil {
+		admin.Close()
+	}
 }
 
 func (s *Server) closeListeners() {
