@@ -47,7 +47,16 @@ type Server struct {
 	MaxBody Size `toml:"max_body"`
 	// MaxHeader is the largest request header block; larger ones get 431. Default 64KB.
 	MaxHeader Size `toml:"max_header"`
+	// FastPath serves plain GET/HEAD requests for cached static files on gantry's own
+	// HTTP/1.1 loop (internal/http1) instead of net/http's; the first other request
+	// on a connection hands that connection to net/http. Responses are the same byte
+	// for byte. Default true. Turning it off by reload sends every connection's next
+	// request to net/http; turning it on takes a restart.
+	FastPath *bool `toml:"fast_path"`
 }
+
+// Fast reports whether the fast path is on (the default).
+func (s Server) Fast() bool { return s.FastPath == nil || *s.FastPath }
 
 // Admin configures the dashboard, JSON API and /metrics listener.
 type Admin struct {

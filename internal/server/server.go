@@ -17,6 +17,7 @@ import (
 
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
+	"gantry/internal/http1"
 )
 
 // Options are what the command line gives the server besides the config.
@@ -45,6 +46,7 @@ type Server struct {
 	state     atomic.Pointer[state]
 	accessLog atomic.Pointer[accesslog.Logger]
 	requests  atomic.Uint64
+	fastHits  atomic.Uint64 // of requests, those answered on the fast path
 	observers []Observer
 
 	reloadMu   sync.Mutex
@@ -53,6 +55,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	servers   []*http.Server
+	fast      []*http1.Server // fast loops in front of servers, when [server] fast_path
 	admin     *http.Server
 	closing   bool
 }
@@ -179,8 +182,15 @@ func (s *Server) Serve() {
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		s.servers = append(s.servers, hs)
+		serve := hs.Serve
+		if cfg.Fast() {
+			fs := &http1.Server{Handler: fastHandler{s}, Fallback: hs, ReadHeaderTimeout: hs.ReadHeaderTimeout,
+				IdleTimeout: hs.IdleTimeout, WriteTimeout: hs.WriteTimeout, MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}
+			s.fast = append(s.fast, fs)
+			serve = fs.Serve
+		}
 		go func(ln net.Listener) {
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
 			}
 		}(ln)
@@ -220,10 +230,14 @@ func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	servers := append([]*http.Server(nil), s.servers...)
+	var servers []*http.Server
+	if len(s.fast) == 0 {
+		servers = append(servers, s.servers...)
+	}
 	if s.admin != nil {
 		servers = append(servers, s.admin)
 	}
+	fast := s.fast
 	listeners := s.listeners
 	s.mu.Unlock()
 	var wg sync.WaitGroup
@@ -238,6 +252,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 				emu.Unlock()
 				hs.Close()
+			}
+		}()
+	}
+	// A fast loop shuts its net/http server down itself.
+	for _, fs := range fast {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fs.Shutdown(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
 			}
 		}()
 	}

@@ -128,17 +128,7 @@ func (h *Handler) revalidate(st *rootState, e *entry, rel string) *entry {
 // serveEntry answers from a cached entry: for a file in memory no system call but
 // the write; for a pooled one an lseek and sendfile.
 func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, st *rootState, e *entry, rel string) {
-	p, vary := e.reps[encIdentity], false
-	if e.avail != 1<<encIdentity {
-		ae, present := headerValue(r.Header, "Accept-Encoding")
-		enc := chooseEncoding(ae, present, e.avail)
-		if enc < 0 {
-			// Nothing acceptable, not even identity: RFC 9110 §12.5.3 allows
-			// sending the identity anyway, which serves clients better than 406.
-			enc = encIdentity
-		}
-		p, vary = e.reps[enc], true
-	}
+	p, vary := chooseRep(e, r)
 	if p.pool == nil || r.Method != http.MethodGet {
 		h.serveRep(w, r, p, vary, nil)
 		return
@@ -159,6 +149,22 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, st *rootSta
 	}
 	h.serveRep(w, r, p, vary, f)
 	p.pool.release(f, owned)
+}
+
+// chooseRep picks the representation of e for r's Accept-Encoding; vary tells
+// whether e has any other.
+func chooseRep(e *entry, r *http.Request) (p *rep, vary bool) {
+	if e.avail == 1<<encIdentity {
+		return e.reps[encIdentity], false
+	}
+	ae, present := headerValue(r.Header, "Accept-Encoding")
+	enc := chooseEncoding(ae, present, e.avail)
+	if enc < 0 {
+		// Nothing acceptable, not even identity: RFC 9110 §12.5.3 allows
+		// sending the identity anyway, which serves clients better than 406.
+		enc = encIdentity
+	}
+	return e.reps[enc], true
 }
 
 // serveDisk sends a file from disk (sendfile), choosing a precompressed sibling

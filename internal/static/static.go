@@ -266,6 +266,54 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveMiss(w, r, st, rel)
 }
 
+// ServeCached answers r as ServeHTTP would, but only when it can do so from the
+// cache with a whole-file 200 or a 304: a GET or HEAD for a cached file, without
+// Range, If-Range, If-Match or If-Unmodified-Since. Otherwise it writes nothing and
+// returns false, and r should go to ServeHTTP. It is the HTTP/1.1 fast path's entry:
+// w's header map is written only once the answer is certain.
+func (h *Handler) ServeCached(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, k := range fullPathHeaders {
+		if _, ok := r.Header[k]; ok {
+			return false
+		}
+	}
+	rel, ok := h.relPath(r.URL.Path)
+	if !ok {
+		return false
+	}
+	now := time.Now().UnixNano()
+	st := h.current(now)
+	e := st.cache.get(rel)
+	if e == nil {
+		return false
+	}
+	if last := e.checked.Load(); now-last >= h.revalidateNS && e.checked.CompareAndSwap(last, now) {
+		if e = h.revalidate(st, e, rel); e == nil {
+			return false
+		}
+	}
+	p, vary := chooseRep(e, r)
+	if p.pool == nil || r.Method != http.MethodGet {
+		h.serveRep(w, r, p, vary, nil)
+		return true
+	}
+	f, owned, err := p.pool.acquire()
+	if err != nil {
+		// ServeHTTP answers it from disk and the entry is revalidated.
+		e.checked.Store(0)
+		return false
+	}
+	h.serveRep(w, r, p, vary, f)
+	p.pool.release(f, owned)
+	return true
+}
+
+// fullPathHeaders are the request headers ServeCached leaves to ServeHTTP.
+var fullPathHeaders = [...]string{"Range", "If-Range", "If-Match", "If-Unmodified-Since"}
+
 // relPath returns the part of the request path that maps into Root, starting with
 // "/". For a prefix route the prefix is stripped; the prefix without its slash
 // ("/static") maps to "" so it is redirected to the directory.

@@ -1,0 +1,438 @@
+package http1
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	stateNew    int32 = iota // accepted, no request read yet
+	stateActive              // reading or answering a request
+	stateIdle                // waiting for a later request's first byte
+	stateClosed              // closed by Shutdown
+)
+
+// newIdleAfter is how long a new connection that sent nothing may delay Shutdown,
+// as net/http waits for one in StateNew: its request may be on the way.
+const newIdleAfter = 5 * time.Second
+
+// conn is one connection on the fast path. Its Request, URL, Header and
+// ResponseWriter are reused by every request, so a request costs no allocation
+// once the strings it carries have been seen on the connection.
+type conn struct {
+	s       *Server
+	nc      net.Conn
+	state   atomic.Int32
+	created time.Time
+	buf     []byte
+	r, w    int // unread bytes are buf[r:w]
+	head    head
+
+	req         http.Request
+	url         url.URL
+	hdr         http.Header
+	vals        [maxFields]string
+	rw          ResponseWriter
+	intern      map[string]string
+	internBytes int
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, buf: make([]byte, bufSize), hdr: make(http.Header, 16), intern: map[string]string{}}
+	c.state.Store(stateNew)
+	c.created = time.Now()
+	c.req.RemoteAddr = nc.RemoteAddr().String()
+	c.rw.c = c
+	c.rw.hdr = make(http.Header, 16)
+	return c
+}
+
+// serve runs the connection's loop until it closes or is handed off.
+func (c *conn) serve() {
+	handed := false
+	defer func() {
+		if v := recover(); v != nil {
+			if c.s.Logger != nil {
+				c.s.Logger.Error("http1: panic serving a request", "remote", c.req.RemoteAddr, "panic", v, "stack", string(debug.Stack()))
+			}
+		}
+		if !handed {
+			c.nc.Close()
+		}
+		c.s.track(c, false)
+	}()
+	first := true
+	for {
+		n, v, err := c.readHead(first)
+		first = false
+		if err != nil {
+			if errors.Is(err, io.EOF) && c.w > c.r {
+				// A partial request then EOF: net/http decides what to answer.
+				v = handoff
+			} else {
+				return
+			}
+		}
+		if v == handoff || !c.fill() {
+			c.handoff()
+			handed = true
+			return
+		}
+		if !c.serveOne() {
+			c.handoff()
+			handed = true
+			return
+		}
+		c.r += n
+		if c.rw.closeAfter || c.s.closing.Load() {
+			return
+		}
+	}
+}
+
+func (c *conn) handoff() {
+	c.s.handoff(c.nc, c.buf[c.r:c.w])
+}
+
+// readHead reads until buf[r:] holds a complete eligible head (ready, its length)
+// or is known to be for net/http (handoff).
+func (c *conn) readHead(first bool) (int, verdict, error) {
+	maxHead := bufSize
+	if m := c.s.MaxHeaderBytes; m > 0 && m < maxHead {
+		maxHead = m
+	}
+	headerDeadline := false
+	for {
+		if c.w > c.r {
+			n, v := parse(c.buf[c.r:c.w], &c.head, maxHead)
+			if v != needMore {
+				return n, v, nil
+			}
+			if !headerDeadline {
+				if d := c.s.ReadHeaderTimeout; d > 0 {
+					c.nc.SetReadDeadline(time.Now().Add(d))
+				}
+				headerDeadline = true
+			}
+			if c.w == len(c.buf) {
+				copy(c.buf, c.buf[c.r:c.w])
+				c.w -= c.r
+				c.r = 0
+			}
+		} else {
+			c.r, c.w = 0, 0
+			d := c.s.IdleTimeout
+			if first || d == 0 {
+				d = c.s.ReadHeaderTimeout
+			}
+			if d > 0 {
+				c.nc.SetReadDeadline(time.Now().Add(d))
+			}
+			if !first && !c.state.CompareAndSwap(stateActive, stateIdle) {
+				return 0, 0, net.ErrClosed
+			}
+		}
+		m, err := c.nc.Read(c.buf[c.w:])
+		if st := c.state.Load(); st != stateActive && !c.state.CompareAndSwap(st, stateActive) {
+			return 0, 0, net.ErrClosed
+		}
+		c.w += m
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+// fill sets up c.req from c.head, reusing the strings the connection has seen.
+// It reports false for a request that must go to net/http after all (a repeated
+// header field).
+func (c *conn) fill() bool {
+	h := &c.head
+	clear(c.hdr)
+	for i := 0; i < h.nfields; i++ {
+		f := &h.fields[i]
+		key := c.canonicalKey(f.name)
+		if _, dup := c.hdr[key]; dup {
+			// net/http would join or refuse repeats; keep one meaning by not
+			// taking them here.
+			return false
+		}
+		c.vals[i] = c.str(f.value)
+		c.hdr[key] = c.vals[i : i+1 : i+1]
+	}
+	r := &c.req
+	if string(h.method) == "GET" {
+		r.Method = http.MethodGet
+	} else {
+		r.Method = http.MethodHead
+	}
+	target := c.str(h.target)
+	r.RequestURI = target
+	c.url = url.URL{Path: target}
+	for i := 0; i < len(target); i++ {
+		if target[i] == '?' {
+			c.url.Path, c.url.RawQuery = c.str(h.target[:i]), target[i+1:]
+			c.url.ForceQuery = i+1 == len(target)
+			break
+		}
+	}
+	r.URL = &c.url
+	if h.minor == 1 {
+		r.Proto, r.ProtoMinor = "HTTP/1.1", 1
+	} else {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
+	r.ProtoMajor = 1
+	r.Header = c.hdr
+	r.Body = http.NoBody
+	r.ContentLength = 0
+	r.Host = c.str(h.host)
+	// As net/http's shouldClose: HTTP/1.0 closes unless keep-alive is asked.
+	r.Close = h.close || (h.minor == 0 && !h.keep)
+	return true
+}
+
+// str returns b as a string, the same string as last time for bytes seen before on
+// this connection (a bounded set), so a keep-alive client repeating its headers
+// costs no allocation.
+func (c *conn) str(b []byte) string {
+	if s, ok := c.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if c.internBytes+len(s) <= 16<<10 && len(c.intern) < 256 {
+		c.intern[s] = s
+		c.internBytes += len(s)
+	}
+	return s
+}
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey for a valid token, interned.
+func (c *conn) canonicalKey(name []byte) string {
+	var tmp [64]byte
+	if len(name) > len(tmp) {
+		return http.CanonicalHeaderKey(string(name))
+	}
+	b := tmp[:len(name)]
+	upper := true
+	for i, ch := range name {
+		if upper && 'a' <= ch && ch <= 'z' {
+			ch -= 'a' - 'A'
+		} else if !upper && 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		b[i] = ch
+		upper = ch == '-'
+	}
+	return c.str(b)
+}
+
+// serveOne answers the request in c.req, or reports false (nothing written) when
+// the Handler declines it.
+func (c *conn) serveOne() bool {
+	w := &c.rw
+	w.reset(&c.req, c.head.keep)
+	if d := c.s.WriteTimeout; d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	if !c.s.Handler.ServeFast(w, &c.req) {
+		return false
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if err := w.flush(); err != nil {
+		w.closeAfter = true
+	}
+	return true
+}
+
+// ResponseWriter writes a fast response exactly as net/http's would be written for
+// the same handler calls: the status line, the handler's headers sorted, then
+// Date and Connection as net/http adds them. It supports what a static file
+// handler does: WriteHeader once, Write, and ReadFrom (sendfile from an *os.File).
+type ResponseWriter struct {
+	c           *conn
+	req         *http.Request
+	hdr         http.Header
+	keys        []string
+	out         []byte
+	status      int
+	written     int64
+	wroteHeader bool
+	wants10Keep bool
+	closeAfter  bool
+	err         error
+}
+
+func (w *ResponseWriter) reset(r *http.Request, keep bool) {
+	clear(w.hdr)
+	w.req = r
+	w.out = w.out[:0]
+	w.status, w.written = 0, 0
+	w.wroteHeader, w.closeAfter, w.err = false, false, nil
+	w.wants10Keep = r.ProtoMinor == 0 && keep
+}
+
+// Header returns the response header map, reused by the connection's next request.
+func (w *ResponseWriter) Header() http.Header { return w.hdr }
+
+// Status is the status written, 0 before WriteHeader.
+func (w *ResponseWriter) Status() int { return w.status }
+
+// Written is the number of body bytes written.
+func (w *ResponseWriter) Written() int64 { return w.written }
+
+// WriteHeader formats the response head into the output buffer.
+func (w *ResponseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	bodyAllowed := code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+	if !bodyAllowed {
+		delete(w.hdr, "Content-Type")
+		delete(w.hdr, "Content-Length")
+		delete(w.hdr, "Transfer-Encoding")
+	}
+	// net/http's rules for the requests this path takes (no body, the handler
+	// sets Content-Length or answers without a body, and no Connection header).
+	keepAlives := !w.c.s.closing.Load()
+	_, hasCL := w.hdr["Content-Length"]
+	connection := ""
+	if w.wants10Keep && (w.req.Method == http.MethodHead || hasCL || !bodyAllowed) {
+		connection = "keep-alive"
+		if !keepAlives {
+			w.closeAfter = true
+		}
+	} else if w.req.ProtoMinor == 0 || w.req.Close || !keepAlives {
+		w.closeAfter = true
+		if w.req.ProtoMinor == 1 {
+			connection = "close"
+		}
+	}
+	if !hasCL && bodyAllowed && w.req.Method != http.MethodHead {
+		// net/http would chunk or count the body; this writer does neither.
+		panic("http1: response without Content-Length")
+	}
+
+	b := w.out
+	if w.req.ProtoMinor == 1 {
+		b = append(b, "HTTP/1.1 "...)
+	} else {
+		b = append(b, "HTTP/1.0 "...)
+	}
+	b = appendStatus(b, code)
+	w.keys = w.keys[:0]
+	for k := range w.hdr {
+		w.keys = append(w.keys, k)
+	}
+	sortStrings(w.keys)
+	for _, k := range w.keys {
+		for _, v := range w.hdr[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendValue(b, v)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if _, ok := w.hdr["Date"]; !ok {
+		b = append(b, "Date: "...)
+		b = append(b, httpDate()...)
+		b = append(b, "\r\n"...)
+	}
+	if connection != "" {
+		b = append(b, "Connection: "...)
+		b = append(b, connection...)
+		b = append(b, "\r\n"...)
+	}
+	w.out = append(b, "\r\n"...)
+}
+
+// copyLimit is the largest body copied into the output buffer; a larger one goes
+// out in the same writev(2) from where it is.
+const copyLimit = 16 << 10
+
+// Write adds p to the response body.
+func (w *ResponseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.req.Method == http.MethodHead {
+		return len(p), nil
+	}
+	if len(w.out)+len(p) <= copyLimit {
+		w.out = append(w.out, p...)
+		w.written += int64(len(p))
+		return len(p), nil
+	}
+	bufs := net.Buffers{w.out, p}
+	n, err := bufs.WriteTo(w.c.nc)
+	body := max(n-int64(len(w.out)), 0)
+	w.written += body
+	w.out = w.out[:0]
+	if err != nil {
+		w.err = err
+		w.closeAfter = true
+		return int(body), err
+	}
+	return len(p), nil
+}
+
+// ReadFrom sends src's bytes after what is buffered: with sendfile(2) when the
+// connection is a *net.TCPConn and src an *os.File (or an io.LimitedReader of one).
+func (w *ResponseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.req.Method == http.MethodHead {
+		return io.Copy(io.Discard, src)
+	}
+	if err := w.flush(); err != nil {
+		return 0, err
+	}
+	var n int64
+	var err error
+	if rf, ok := w.c.nc.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{w.c.nc}, src)
+	}
+	w.written += n
+	if err != nil {
+		w.err = err
+		w.closeAfter = true
+	}
+	return n, err
+}
+
+func (w *ResponseWriter) flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.out) == 0 {
+		return nil
+	}
+	_, err := w.c.nc.Write(w.out)
+	w.out = w.out[:0]
+	if err != nil {
+		w.err = err
+		w.closeAfter = true
+	}
+	return err
+}
+
+var _ io.ReaderFrom = (*ResponseWriter)(nil)
+var _ http.ResponseWriter = (*ResponseWriter)(nil)

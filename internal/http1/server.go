@@ -1,0 +1,258 @@
+package http1
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler answers fast requests.
+type Handler interface {
+	// ServeFast answers r on w and returns true, or returns false having written
+	// nothing (headers it set are discarded): the connection, with r still unread,
+	// then goes to the fallback server. r and w belong to the connection and are
+	// reused for its next request: neither may be kept after ServeFast returns.
+	ServeFast(w *ResponseWriter, r *http.Request) bool
+}
+
+// Server runs the fast loop on the connections of its listeners and hands the
+// others to Fallback.
+type Server struct {
+	Handler  Handler
+	Fallback *http.Server // served on an internal listener of handed-off connections
+	// Timeouts, as in http.Server: zero means none.
+	ReadHeaderTimeout, IdleTimeout, WriteTimeout time.Duration
+	// MaxHeaderBytes bounds a fast request's head (net/http answers a longer one).
+	MaxHeaderBytes int
+	Logger         *slog.Logger
+
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	lns     []net.Listener
+	handed  *handoffListener
+	once    sync.Once
+	fbDone  chan struct{}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = http.ErrServerClosed
+
+func (s *Server) init(addr net.Addr) {
+	s.once.Do(func() {
+		s.conns = map[*conn]struct{}{}
+		s.handed = newHandoffListener(addr)
+		s.fbDone = make(chan struct{})
+		go func() {
+			defer close(s.fbDone)
+			if err := s.Fallback.Serve(s.handed); err != nil && !errors.Is(err, http.ErrServerClosed) && s.Logger != nil {
+				s.Logger.Error("http1: fallback server stopped", "err", err)
+			}
+		}()
+	})
+}
+
+// Serve accepts connections on ln until Shutdown, serving each on its own goroutine.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init(ln.Addr())
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of descriptors and the like: back off as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := newConn(s, nc)
+		if !s.track(c, true) {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	te, ok := err.(interface{ Temporary() bool })
+	return ok && te.Temporary()
+}
+
+func (s *Server) track(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing.Load() {
+			return false
+		}
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	return true
+}
+
+// Shutdown stops accepting, closes idle connections, lets in-flight fast requests
+// finish (their connections then close), and shuts the fallback server down, all
+// within ctx; when ctx ends first the remaining connections are closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	lns := s.lns
+	handed := s.handed
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	if handed != nil {
+		// Serve may not have started yet, and then Fallback.Shutdown would not
+		// close it.
+		defer handed.Close()
+	}
+	var fbErr error
+	fbDone := make(chan struct{})
+	go func() {
+		defer close(fbDone)
+		if handed != nil {
+			fbErr = s.Fallback.Shutdown(ctx)
+		}
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.closeIdle() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for c := range s.conns {
+				c.nc.Close()
+			}
+			s.mu.Unlock()
+			<-fbDone
+			s.Fallback.Close()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	<-fbDone
+	if fbErr != nil {
+		s.Fallback.Close()
+	}
+	return fbErr
+}
+
+// closeIdle closes the connections waiting for a request and reports whether none
+// is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) ||
+			time.Since(c.created) > newIdleAfter && c.state.CompareAndSwap(stateNew, stateClosed) {
+			c.nc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+// handoff gives nc, whose first bytes are pending, to the fallback server.
+func (s *Server) handoff(nc net.Conn, pending []byte) {
+	// net/http sets its own deadlines, and none when a timeout is zero.
+	nc.SetDeadline(time.Time{})
+	s.handed.push(&replayConn{Conn: nc, pending: pending})
+}
+
+// handoffListener is the net.Listener the fallback server accepts handed-off
+// connections from.
+type handoffListener struct {
+	addr  net.Addr
+	ch    chan net.Conn
+	done  chan struct{}
+	close sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *handoffListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.close.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// replayConn is a handed-off connection: its reads first return the bytes the fast
+// loop had already read. It keeps the optional methods net/http looks for on a
+// *net.TCPConn (ReadFrom for sendfile, CloseWrite).
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.Conn}, r)
+}
+
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// writerOnly hides a writer's ReadFrom, so io.Copy does not call it back.
+type writerOnly struct{ io.Writer }
