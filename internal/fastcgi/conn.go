@@ -24,15 +24,22 @@ type conn struct {
 	addr      string            // for errors and logs
 	worker    *supervise.Worker // the spawned process behind it, if any
 	idleSince time.Time
-	hdr       [headerLen]byte
+	// The read and write deadlines last set (each used by one goroutine at a time:
+	// the reader, and the request's writer). See setDeadline.
+	rdeadline, wdeadline time.Time
+	hdr                  [headerLen]byte
 	// interrupted is set when the request is cancelled (client gone, body failed):
 	// every later read or write fails at once. See interrupt.
 	interrupted atomic.Bool
-	content     []byte // maxContent+255: one record's content and padding
+	// interruptFunc is interrupt as a func value, made once rather than per request.
+	interruptFunc func()
+	content       []byte // maxContent+255: one record's content and padding
 }
 
 func newConn(nc net.Conn, addr string) *conn {
-	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), addr: addr, content: make([]byte, maxContent+255)}
+	c := &conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), addr: addr, content: make([]byte, maxContent+255)}
+	c.interruptFunc = c.interrupt
+	return c
 }
 
 // alive reports whether an idle connection is still open: a backend that closed it
@@ -69,7 +76,7 @@ func (c *conn) readRecord(timeout time.Duration) (header, []byte, error) {
 		if c.br.Buffered() >= need {
 			return nil
 		}
-		return c.setDeadline(c.nc.SetReadDeadline, timeout)
+		return c.setDeadline(&c.rdeadline, c.nc.SetReadDeadline, timeout)
 	})
 }
 
@@ -102,7 +109,7 @@ func decodeRecord(br *bufio.Reader, hdr, content []byte, before func(need int) e
 
 // write writes b with a write deadline.
 func (c *conn) write(b []byte, timeout time.Duration) error {
-	if err := c.setDeadline(c.nc.SetWriteDeadline, timeout); err != nil {
+	if err := c.setDeadline(&c.wdeadline, c.nc.SetWriteDeadline, timeout); err != nil {
 		return err
 	}
 	_, err := c.nc.Write(b)
@@ -111,11 +118,18 @@ func (c *conn) write(b []byte, timeout time.Duration) error {
 
 var errInterrupted = errors.New("fastcgi: request interrupted")
 
-// setDeadline extends a deadline unless the connection was interrupted. Checking the
-// flag after setting closes the race with interrupt: either this sees the flag, or
-// interrupt's past deadline lands after this one and wakes the blocked call.
-func (c *conn) setDeadline(set func(time.Time) error, timeout time.Duration) error {
-	set(time.Now().Add(timeout))
+// setDeadline extends a deadline (last, as last set) unless the connection was
+// interrupted. Checking the flag after setting closes the race with interrupt: either
+// this sees the flag, or interrupt's past deadline lands after this one and wakes the
+// blocked call. A deadline still at least 15/16 of timeout away is left alone: moving
+// it costs a runtime timer update, and several reads per request would each pay for
+// it, while the silence allowed stays between 15/16 of timeout and timeout.
+func (c *conn) setDeadline(last *time.Time, set func(time.Time) error, timeout time.Duration) error {
+	now := time.Now()
+	if last.Sub(now) < timeout-timeout/16 {
+		*last = now.Add(timeout)
+		set(*last)
+	}
 	if c.interrupted.Load() {
 		return errInterrupted
 	}

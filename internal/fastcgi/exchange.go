@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"syscall"
+	"time"
 
 	"gantry/internal/supervise"
 )
@@ -21,7 +22,8 @@ type exchange struct {
 	c      *conn
 	script string
 
-	head        []byte // STDOUT until the header block is complete
+	head        []byte      // STDOUT until the header block is complete
+	hdr         http.Header // empty: the header block is parsed into it
 	gotStdout   bool
 	wroteHeader bool
 	unflushed   bool
@@ -40,10 +42,24 @@ type result struct {
 
 type stdinResult struct{ bodyErr, connErr error }
 
+// streamStdin sends body from a goroutine of its own, so that the response is read
+// while the body is still going out, and reports on the returned channel.
+func streamStdin(c *conn, body io.Reader, timeout time.Duration) chan stdinResult {
+	done := make(chan stdinResult, 1)
+	go func() {
+		bodyErr, connErr := c.streamStdin(body, timeout)
+		if bodyErr != nil {
+			c.interrupt()
+		}
+		done <- stdinResult{bodyErr, connErr}
+	}()
+	return done
+}
+
 func (e *exchange) run(req []byte, body *reqBody) result {
 	c, timeout := e.c, e.h.opts.Timeout
 	// A client that goes away cancels the request context: wake whatever is blocked.
-	stop := context.AfterFunc(e.r.Context(), c.interrupt)
+	stop := context.AfterFunc(e.r.Context(), c.interruptFunc)
 	defer stop()
 
 	if err := c.write(req, timeout); err != nil {
@@ -51,14 +67,7 @@ func (e *exchange) run(req []byte, body *reqBody) result {
 	}
 	var stdin chan stdinResult
 	if !body.inline() {
-		stdin = make(chan stdinResult, 1)
-		go func() {
-			bodyErr, connErr := c.streamStdin(body.reader(), timeout)
-			if bodyErr != nil {
-				c.interrupt()
-			}
-			stdin <- stdinResult{bodyErr, connErr}
-		}()
+		stdin = streamStdin(c, body.reader(), timeout)
 	}
 	// waitStdin collects the writer; after END_REQUEST, or on an error, the backend
 	// no longer reads, so the writer is woken rather than left blocked.
@@ -135,26 +144,33 @@ func (r resultError) Error() string { return r.err.Error() }
 // stdout handles one STDOUT record's content.
 func (e *exchange) stdout(b []byte) error {
 	if !e.wroteHeader {
-		e.head = append(e.head, b...)
-		n := headerEnd(e.head)
+		// Usually the whole block is in the first record: parsed where it is, then.
+		head, n := b, -1
+		if len(e.head) == 0 {
+			n = headerEnd(b)
+		}
+		if n < 0 {
+			e.head = append(e.head, b...)
+			head, n = e.head, headerEnd(e.head)
+		}
 		if n < 0 {
 			if len(e.head) > maxHeaderBlock {
 				return resultError{e.protocolError(fmt.Errorf("fastcgi: response header block over %d bytes", maxHeaderBlock))}
 			}
 			return nil
 		}
-		status, hdr, err := parseHeaderBlock(e.head[:n])
+		status, err := parseHeaderBlock(head[:n], e.hdr)
 		if err != nil {
 			// The script's fault, not the process's: it stays in service.
 			return resultError{result{err: err, status: http.StatusBadGateway}}
 		}
 		dst := e.w.Header()
-		for k, v := range hdr {
+		for k, v := range e.hdr {
 			dst[k] = v
 		}
 		e.w.WriteHeader(status)
 		e.wroteHeader = true
-		b = e.head[n:]
+		b = head[n:]
 		if len(b) == 0 {
 			return nil
 		}

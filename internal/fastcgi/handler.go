@@ -82,6 +82,10 @@ type reqBuf struct {
 	vars  []cgienv.Var
 	pairs []byte
 	out   []byte
+	// hdr collects the response's headers before they are known to be valid, so a
+	// bad block leaves the ResponseWriter's untouched. Cleared, never shared: the
+	// value slices go on to the ResponseWriter.
+	hdr http.Header
 }
 
 // memBodyMax is the largest request body read into memory before the request is
@@ -139,7 +143,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if strings.HasSuffix(opts.Route, "/") && !strings.Contains(opts.Route, "*") {
 		h.rt.prefix = strings.TrimSuffix(opts.Route, "/")
 	}
-	h.bufs.New = func() any { return &reqBuf{} }
+	h.bufs.New = func() any { return &reqBuf{hdr: http.Header{}} }
 	if opts.Address != "" {
 		network, addr, err := parseAddress(opts.Address)
 		if err != nil {
@@ -222,7 +226,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
 		return
 	}
-	body, status, err := readBody(r)
+	var body reqBody
+	status, err := body.read(r)
 	if err != nil {
 		h.log.Info("reading request body", "path", r.URL.Path, "err", err)
 		http.Error(w, http.StatusText(status), status)
@@ -232,8 +237,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	buf := h.bufs.Get().(*reqBuf)
 	defer h.bufs.Put(buf)
-	buf.out = h.encodeRequest(buf, r, t, body)
-	h.roundTrip(w, r, t, buf.out, body)
+	buf.out = h.encodeRequest(buf, r, t, &body)
+	h.roundTrip(w, r, t, buf, &body)
 }
 
 // encodeRequest encodes BEGIN_REQUEST, the params and, when the body is in memory,
@@ -279,7 +284,7 @@ func (h *Handler) encodeRequest(buf *reqBuf, r *http.Request, t target, body *re
 
 // roundTrip runs the request, retrying once on a fresh connection when the backend
 // failed before answering anything and the request can be sent again.
-func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, req []byte, body *reqBody) {
+func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, buf *reqBuf, body *reqBody) {
 	ctx := r.Context()
 	for attempt := 0; ; attempt++ {
 		c, err := h.src.get(ctx, attempt > 0, !body.replayable())
@@ -294,8 +299,9 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, re
 			}
 			return
 		}
-		ex := exchange{h: h, w: w, r: r, c: c, script: t.scriptName}
-		res := ex.run(req, body)
+		clear(buf.hdr)
+		ex := exchange{h: h, w: w, r: r, c: c, script: t.scriptName, hdr: buf.hdr}
+		res := ex.run(buf.out, body)
 		h.src.put(c, res.reusable, res.outcome)
 		if res.err == nil {
 			return
@@ -360,56 +366,56 @@ func (b *reqBody) close() {
 	}
 }
 
-// readBody prepares r's body. php-fpm needs CONTENT_LENGTH, so a body of unknown
-// length (chunked) is spooled first to learn it: in memory while small, then to an
-// unlinked temporary file. It returns the status to answer with on error.
-func readBody(r *http.Request) (*reqBody, int, error) {
-	b := &reqBody{length: r.ContentLength}
+// read prepares r's body. php-fpm needs CONTENT_LENGTH, so a body of unknown length
+// (chunked) is spooled first to learn it: in memory while small, then to an unlinked
+// temporary file. It returns the status to answer with on error.
+func (b *reqBody) read(r *http.Request) (int, error) {
+	b.length = r.ContentLength
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		b.length = max(b.length, 0)
-		return b, 0, nil
+		return 0, nil
 	}
 	if r.ContentLength > memBodyMax {
 		b.stream = r.Body
-		return b, 0, nil
+		return 0, nil
 	}
 	var mem bytes.Buffer
 	n, err := io.Copy(&mem, io.LimitReader(r.Body, memBodyMax+1))
 	if err != nil {
-		return nil, bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
+		return bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
 	}
 	if r.ContentLength >= 0 {
 		if n != r.ContentLength {
-			return nil, http.StatusBadRequest, fmt.Errorf("fastcgi: request body: %d bytes, want %d", n, r.ContentLength)
+			return http.StatusBadRequest, fmt.Errorf("fastcgi: request body: %d bytes, want %d", n, r.ContentLength)
 		}
 		b.mem = mem.Bytes()
-		return b, 0, nil
+		return 0, nil
 	}
 	if n <= memBodyMax {
 		b.mem, b.length = mem.Bytes(), n
-		return b, 0, nil
+		return 0, nil
 	}
 	f, err := os.CreateTemp("", "gantry-fastcgi-body-*")
 	if err != nil {
-		return nil, http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
+		return http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
 	}
 	os.Remove(f.Name())
 	b.file = f
 	if _, err := f.Write(mem.Bytes()); err != nil {
 		f.Close()
-		return nil, http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
+		return http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
 	}
 	rest, err := io.Copy(f, r.Body)
 	if err != nil {
 		f.Close()
-		return nil, bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
+		return bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
 	}
 	b.length = n + rest
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
-		return nil, http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
+		return http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
 	}
-	return b, 0, nil
+	return 0, nil
 }
 
 func bodyStatus(err error) int {

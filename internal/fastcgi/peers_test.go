@@ -24,7 +24,7 @@ import (
 )
 
 // wwwRoot is the test document root.
-func wwwRoot(t *testing.T) string {
+func wwwRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("testdata/www")
 	if err != nil {
@@ -35,7 +35,7 @@ func wwwRoot(t *testing.T) string {
 
 // startFPM runs a real php-fpm with a private config and socket in a temp dir and
 // returns its address. extra is appended to the pool section.
-func startFPM(t *testing.T, extra string) string {
+func startFPM(t testing.TB, extra string) string {
 	t.Helper()
 	bin := peertest.Binary(t, "php-fpm8.2", "php-fpm", "/usr/sbin/php-fpm8.2")
 	dir := t.TempDir()
@@ -80,7 +80,7 @@ pm.max_children = 2
 	return "unix:" + sock
 }
 
-func waitDial(t *testing.T, network, addr string, diag func() string) {
+func waitDial(t testing.TB, network, addr string, diag func() string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -135,6 +136,13 @@ func (p *addrPool) put(c *conn, reusable bool, _ supervise.Outcome) {
 		c.nc.Close()
 	}
 	p.sem <- struct{}{}
+	if len(p.sem) == 0 {
+		// The token went straight to a request waiting in get, which the runtime
+		// would otherwise run only once this goroutine blocks, after it has written
+		// its response to the client. Meanwhile the backend's worker sits idle on the
+		// kept connection: let the waiter send its request first.
+		runtime.Gosched()
+	}
 }
 
 func (p *addrPool) reap() {

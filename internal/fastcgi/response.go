@@ -42,11 +42,24 @@ func headerEnd(b []byte) int {
 var hopByHop = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
 	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true}
 
+// commonKeys maps the spellings of header names that PHP and its frameworks send to
+// their canonical form, sparing the string that canonicalizing would allocate.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Status", "Content-Type", "Content-Length", "Location", "X-Powered-By",
+		"Set-Cookie", "Cache-Control", "Expires", "Pragma", "Last-Modified", "Etag", "Vary"} {
+		m[k] = k
+	}
+	m["Content-type"] = "Content-Type" // PHP's default header
+	m["ETag"] = "Etag"
+	return m
+}()
+
 // parseHeaderBlock parses a header block (as delimited by headerEnd) into a status
-// and headers. Invalid names or values, folded lines and a bogus Status are errors:
-// they mean 502, never a header passed through.
-func parseHeaderBlock(block []byte) (int, http.Header, error) {
-	h := http.Header{}
+// and headers added to h. Invalid names or values, folded lines and a bogus Status
+// are errors: they mean 502, never a header passed through (h is then partly
+// filled and must not be used).
+func parseHeaderBlock(block []byte, h http.Header) (int, error) {
 	status := 0
 	for len(block) > 0 {
 		line := block
@@ -61,32 +74,35 @@ func parseHeaderBlock(block []byte) (int, http.Header, error) {
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok {
-			return 0, nil, fmt.Errorf("fastcgi: response header line without colon: %q", truncate(line))
+			return 0, fmt.Errorf("fastcgi: response header line without colon: %q", truncate(line))
 		}
 		if !validName(name) {
-			return 0, nil, fmt.Errorf("fastcgi: invalid response header name %q", truncate(name))
+			return 0, fmt.Errorf("fastcgi: invalid response header name %q", truncate(name))
 		}
 		value = bytes.Trim(value, " \t")
 		if !validValue(value) {
-			return 0, nil, fmt.Errorf("fastcgi: invalid value for response header %q", name)
+			return 0, fmt.Errorf("fastcgi: invalid value for response header %q", name)
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		key, ok := commonKeys[string(name)]
+		if !ok {
+			key = textproto.CanonicalMIMEHeaderKey(string(name))
+		}
 		switch {
 		case key == "Status":
 			if status != 0 {
-				return 0, nil, errors.New("fastcgi: two Status headers")
+				return 0, errors.New("fastcgi: two Status headers")
 			}
 			code, err := parseStatus(value)
 			if err != nil {
-				return 0, nil, err
+				return 0, err
 			}
 			status = code
 		case key == "Content-Length":
 			if _, err := strconv.ParseUint(string(value), 10, 63); err != nil {
-				return 0, nil, fmt.Errorf("fastcgi: invalid Content-Length %q", truncate(value))
+				return 0, fmt.Errorf("fastcgi: invalid Content-Length %q", truncate(value))
 			}
 			if old := h.Get(key); old != "" && old != string(value) {
-				return 0, nil, errors.New("fastcgi: conflicting Content-Length headers")
+				return 0, errors.New("fastcgi: conflicting Content-Length headers")
 			}
 			h.Set(key, string(value))
 		case hopByHop[key]:
@@ -100,7 +116,7 @@ func parseHeaderBlock(block []byte) (int, http.Header, error) {
 			status = http.StatusFound
 		}
 	}
-	return status, h, nil
+	return status, nil
 }
 
 func parseStatus(v []byte) (int, error) {

@@ -15,6 +15,8 @@ func TestParseHeaderBlock(t *testing.T) {
 	}{
 		{"php default", "X-Powered-By: PHP/8.2\r\nContent-type: text/html; charset=UTF-8\r\n\r\n", 200,
 			http.Header{"X-Powered-By": {"PHP/8.2"}, "Content-Type": {"text/html; charset=UTF-8"}}, false},
+		{"names canonicalized", "content-TYPE: text/plain\r\nETag: \"x\"\r\nx-custom-thing: 1\r\n\r\n", 200,
+			http.Header{"Content-Type": {"text/plain"}, "Etag": {`"x"`}, "X-Custom-Thing": {"1"}}, false},
 		{"status with reason", "Status: 404 Not Found\r\n\r\n", 404, http.Header{}, false},
 		{"status without reason", "Status: 503\n\n", 503, http.Header{}, false},
 		{"location without status is 302", "Location: /x\r\n\r\n", 302, http.Header{"Location": {"/x"}}, false},
@@ -39,7 +41,8 @@ func TestParseHeaderBlock(t *testing.T) {
 			if n != len(tt.block) {
 				t.Fatalf("headerEnd = %d, want %d", n, len(tt.block))
 			}
-			status, h, err := parseHeaderBlock([]byte(tt.block[:n]))
+			h := http.Header{}
+			status, err := parseHeaderBlock([]byte(tt.block[:n]), h)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -92,7 +95,8 @@ func FuzzParseHeaderBlock(f *testing.F) {
 		if n < 0 {
 			return
 		}
-		status, h, err := parseHeaderBlock(b[:n])
+		h := http.Header{}
+		status, err := parseHeaderBlock(b[:n], h)
 		if err != nil {
 			return
 		}
