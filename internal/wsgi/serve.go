@@ -135,45 +135,64 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	for attempt := 0; ; attempt++ {
-		worker, c, err := h.acquire(r.Context())
+		worker, err := h.acquire(r.Context())
 		if err != nil {
 			h.unavailable(w, r, err)
 			return
 		}
-		c.c.SetDeadline(time.Now().Add(h.opts.Timeout))
-		if _, err := c.c.Write(frame); err != nil {
-			// Nothing reached the application: a worker that died between requests.
-			c.close()
-			h.pool.Release(worker, supervise.Failed)
-			if attempt == 0 && !stream {
+		d := worker.Data.(*workerData)
+		c, err := d.get(r.Context(), stream)
+		if err != nil {
+			h.pool.Release(worker, supervise.OK)
+			if errors.Is(err, errWorkerGone) && attempt < 3 {
 				continue
 			}
-			h.log.Error("wsgi: send request to worker", "pid", worker.PID, "err", err)
-			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+			h.unavailable(w, r, err)
 			return
 		}
-		h.respond(w, r, worker, c, stream, body)
+		prev, mine, err := c.send(frame, h.opts.Timeout)
+		if prev != nil {
+			<-prev
+		}
+		if err == nil && c.broken.Load() == 0 {
+			h.respond(w, r, worker, d, c, mine, stream, body)
+			return
+		}
+		// Nothing reached the application: a worker that died between requests, or one
+		// that failed a request queued before this one on the same connection.
+		why := c.broken.Load()
+		outcome := supervise.OK
+		if why == 0 {
+			outcome = supervise.Failed // this request's own write failed
+		}
+		d.done(c, mine, false, brokenSafe, stream)
+		h.pool.Release(worker, outcome)
+		if attempt < 3 && (why == brokenSafe || why == brokenUnsure && idempotent(r.Method) || why == 0 && !stream) {
+			continue
+		}
+		h.log.Error("wsgi: send request to worker", "pid", worker.PID, "err", err, "queued", why != 0)
+		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 		return
 	}
 }
 
-func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error) {
-	worker := h.pool.TryAcquire()
-	if worker == nil {
-		actx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
-		var err error
-		worker, err = h.pool.Acquire(actx)
-		cancel()
-		if err != nil {
-			return nil, nil, err
-		}
+// idempotent methods may be sent again when it is unsure whether the application saw
+// them (RFC 9110 §9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
 	}
-	c, err := worker.Data.(*workerData).get(ctx)
-	if err != nil {
-		h.pool.Release(worker, supervise.Failed)
-		return nil, nil, err
+	return false
+}
+
+func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, error) {
+	if worker := h.pool.TryAcquire(); worker != nil {
+		return worker, nil
 	}
-	return worker, c, nil
+	actx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	defer cancel()
+	return h.pool.Acquire(actx)
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
@@ -241,7 +260,7 @@ func sendBody(c *wconn, prefix []byte, body io.Reader, failed *atomic.Value, don
 }
 
 // respond relays the worker's response frames to the client.
-func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *supervise.Worker, c *wconn, stream bool, prefix []byte) {
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *supervise.Worker, d *workerData, c *wconn, mine chan struct{}, stream bool, prefix []byte) {
 	ctx := r.Context()
 	var bodyDone chan struct{}
 	var bodyErr atomic.Value
@@ -249,6 +268,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 		bodyDone = make(chan struct{})
 		go sendBody(c, prefix, r.Body, &bodyErr, bodyDone)
 	}
+	c.c.SetReadDeadline(time.Now().Add(h.opts.Timeout))
 	stop := context.AfterFunc(ctx, func() { c.c.SetReadDeadline(time.Unix(1, 0)) })
 	sent := false // response head written to the client
 	outcome := supervise.OK
@@ -262,11 +282,11 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 				reuse = false // the worker finished before the body did
 			}
 		}
-		if reuse {
-			worker.Data.(*workerData).put(c)
-		} else {
-			c.close()
+		broken := int32(brokenSafe)
+		if outcome == supervise.OK {
+			broken = brokenUnsure
 		}
+		d.done(c, mine, reuse, broken, stream)
 		h.pool.Release(worker, outcome)
 	}()
 	fail := func(code int, msg string, args ...any) {

@@ -137,6 +137,8 @@ def raw(environ, start_response):
         start_response("200 OK", [(b"X-Bytes", b"1")])
         return [b"bad"]
     if path == "/sleep":
+        if q.get("mark"):
+            open(q["mark"], "w").close()  # tells a test the request reached the app
         time.sleep(float(q.get("s", "30")))
         return text(start_response, "slept")
     if path == "/crash":
