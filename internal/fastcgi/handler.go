@@ -136,7 +136,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fastcgi: document root: %w", err)
 	}
-	h := &Handler{opts: opts, log: logger, rt: router{root: r, index: opts.Index}}
+	h := &Handler{opts: opts, log: logger, rt: router{root: r, index: opts.Index, now: time.Now}}
 	for _, s := range opts.Split {
 		h.rt.split = append(h.rt.split, asciiLower(s))
 	}

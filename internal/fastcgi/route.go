@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
+	"time"
 )
 
 // target is where a request goes.
@@ -28,7 +30,21 @@ type router struct {
 	prefix string   // the prefix route's path without its trailing slash; "" otherwise
 	split  []string // lower-case ASCII extensions
 	index  []string
+
+	// scripts caches, for scriptTTL, the names found to be regular files, as nginx's
+	// open_file_cache does: the stat was a tenth of the handler's own CPU time per
+	// request. Only hits are kept, so a new script is found at once; a script
+	// deleted within the TTL reaches the backend, which answers 404 itself.
+	mu      sync.RWMutex
+	scripts map[string]time.Time // name → when to stat again
+	now     func() time.Time     // time.Now; tests move it forward
 }
+
+const (
+	scriptTTL = time.Second
+	// maxScripts bounds the cache; when full it starts over.
+	maxScripts = 1024
+)
 
 // routeStatus says why a path has no target.
 type routeStatus int
@@ -116,8 +132,24 @@ func (rt *router) split1(clean string) (target, bool) {
 // isFile reports whether name is a regular file inside the root; os.Root refuses
 // names and symlinks that lead out of it.
 func (rt *router) isFile(name string) bool {
+	now := rt.now()
+	rt.mu.RLock()
+	until, ok := rt.scripts[name]
+	rt.mu.RUnlock()
+	if ok && now.Before(until) {
+		return true
+	}
 	fi, err := rt.root.Stat(name)
-	return err == nil && fi.Mode().IsRegular()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	rt.mu.Lock()
+	if rt.scripts == nil || len(rt.scripts) >= maxScripts {
+		rt.scripts = make(map[string]time.Time)
+	}
+	rt.scripts[name] = now.Add(scriptTTL)
+	rt.mu.Unlock()
+	return true
 }
 
 func fileName(clean string) string {
