@@ -262,6 +262,14 @@ func latin1(s []byte) any {
 
 // decodeHead decodes an H frame: marshal((status, [(name, value), ...])).
 func decodeHead(p []byte) (status string, headers [][2]string, err error) {
+	if status, headers, ok := decodeHeadFast(p); ok {
+		return status, headers, nil
+	}
+	return decodeHeadAny(p)
+}
+
+// decodeHeadAny is decodeHead for any marshal encoding of the head.
+func decodeHeadAny(p []byte) (status string, headers [][2]string, err error) {
 	u := unmarshal{b: p}
 	v, err := u.value(0)
 	if err != nil {
@@ -432,4 +440,129 @@ func (f *frameReader) copyTo(w io.Writer, n int) (werr, err error) {
 		n -= chunk
 	}
 	return nil, nil
+}
+
+// decodeHeadFast decodes the shape CPython's marshal gives a typical head: the tuple,
+// the list and each header pair in place, with ASCII strs and back-references to
+// strs only. ok is false for anything else, which the general decoder then handles.
+func decodeHeadFast(p []byte) (status string, headers [][2]string, ok bool) {
+	f := fastHead{b: p}
+	if !f.container(mSmallTuple, 2) {
+		return "", nil, false
+	}
+	if status, ok = f.str(); !ok {
+		return "", nil, false
+	}
+	if len(f.b) < 5 || f.b[0]&^mFlagRef != mList {
+		return "", nil, false
+	}
+	if f.b[0]&mFlagRef != 0 {
+		f.ref("")
+	}
+	n := int(binary.LittleEndian.Uint32(f.b[1:]))
+	f.b = f.b[5:]
+	if n > len(f.b)/4 {
+		return "", nil, false
+	}
+	headers = make([][2]string, n)
+	for i := range headers {
+		if !f.container(mSmallTuple, 2) {
+			return "", nil, false
+		}
+		if headers[i][0], ok = f.str(); !ok {
+			return "", nil, false
+		}
+		if headers[i][1], ok = f.str(); !ok {
+			return "", nil, false
+		}
+	}
+	return status, headers, len(f.b) == 0
+}
+
+type fastHead struct {
+	b     []byte
+	refs  [24]string // "" stands for a container, which a reference must not name
+	nrefs int
+}
+
+// container reads the header of a small tuple of n items.
+func (f *fastHead) container(code byte, n int) bool {
+	if len(f.b) < 2 || f.b[0]&^mFlagRef != code || int(f.b[1]) != n {
+		return false
+	}
+	if f.b[0]&mFlagRef != 0 {
+		f.ref("")
+	}
+	f.b = f.b[2:]
+	return true
+}
+
+// str reads an ASCII str, or a reference to one read before.
+func (f *fastHead) str() (string, bool) {
+	if len(f.b) < 2 {
+		return "", false
+	}
+	flag := f.b[0]&mFlagRef != 0
+	var s string
+	switch f.b[0] &^ mFlagRef {
+	case mShortASCII, mShortInt:
+		n := int(f.b[1])
+		if len(f.b) < 2+n {
+			return "", false
+		}
+		s = internHeader(f.b[2 : 2+n])
+		f.b = f.b[2+n:]
+	case mASCII, mASCIIInt:
+		if len(f.b) < 5 {
+			return "", false
+		}
+		n := int(binary.LittleEndian.Uint32(f.b[1:]))
+		if n > len(f.b)-5 {
+			return "", false
+		}
+		s = string(f.b[5 : 5+n])
+		f.b = f.b[5+n:]
+	case mRef:
+		if len(f.b) < 5 {
+			return "", false
+		}
+		i := int(binary.LittleEndian.Uint32(f.b[1:]))
+		if i >= min(f.nrefs, len(f.refs)) || f.refs[i] == "" {
+			return "", false // a container, or an empty str: the general decoder knows
+		}
+		f.b = f.b[5:]
+		return f.refs[i], true
+	default:
+		return "", false
+	}
+	if flag {
+		f.ref(s)
+	}
+	return s, true
+}
+
+// ref registers a flagged object; past the table's size every later reference
+// misses and the general decoder takes over.
+func (f *fastHead) ref(s string) {
+	if f.nrefs < len(f.refs) {
+		f.refs[f.nrefs] = s
+	}
+	f.nrefs++
+}
+
+// internHeader returns common header names and values without allocating.
+func internHeader(b []byte) string {
+	switch string(b) {
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Length":
+		return "Content-Length"
+	case "text/plain":
+		return "text/plain"
+	case "text/html; charset=utf-8":
+		return "text/html; charset=utf-8"
+	case "200 OK":
+		return "200 OK"
+	}
+	return string(b)
 }

@@ -3,6 +3,7 @@ package wsgi
 import (
 	"encoding/hex"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,6 +81,13 @@ func FuzzDecodeHead(f *testing.F) {
 		if err == nil && status == "" && headers == nil {
 			t.Error("success without a result")
 		}
+		// The fast path must agree with the general decoder whenever it answers.
+		if fs, fh, ok := decodeHeadFast(b); ok {
+			gs, gh, err := decodeHeadAny(b)
+			if err != nil || fs != gs || !slices.Equal(fh, gh) {
+				t.Errorf("fast path: %q %q; general decoder: %q %q %v", fs, fh, gs, gh, err)
+			}
+		}
 	})
 }
 
@@ -119,5 +127,24 @@ func TestMarshalEnvironInPython(t *testing.T) {
 		`('wsgi.run_once', False), ('wsgi.version', (1, 0))]`
 	if got := strings.TrimSpace(string(out)); got != want {
 		t.Errorf("python decoded\n%s\nwant\n%s", got, want)
+	}
+}
+
+// The fast path must take what CPython sends for a typical head, not leave it all to
+// the general decoder.
+func TestDecodeHeadFastPathTakesTypicalHeads(t *testing.T) {
+	for i, seed := range [][]byte{headSeeds[0], headSeeds[2]} {
+		if _, _, ok := decodeHeadFast(seed); !ok {
+			t.Errorf("seed %d: fast path declined", i)
+		}
+	}
+}
+
+func BenchmarkDecodeHead(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := decodeHead(headSeeds[0]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
