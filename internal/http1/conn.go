@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -40,6 +41,7 @@ type conn struct {
 	vals        [maxFields]string
 	rw          ResponseWriter
 	intern      map[string]string
+	raw         syscall.RawConn // the TCP socket, when reachable, for MSG_MORE
 	internBytes int
 }
 
@@ -49,6 +51,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.created = time.Now()
 	c.req.RemoteAddr = nc.RemoteAddr().String()
 	c.rw.c = c
+	if sc, ok := rawConn(nc).(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	c.rw.hdr = make(http.Header, 16)
 	return c
 }
@@ -400,7 +405,7 @@ func (w *ResponseWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.req.Method == http.MethodHead {
 		return io.Copy(io.Discard, src)
 	}
-	if err := w.flush(); err != nil {
+	if err := w.flushMore(); err != nil {
 		return 0, err
 	}
 	var n int64
@@ -436,3 +441,54 @@ func (w *ResponseWriter) flush() error {
 
 var _ io.ReaderFrom = (*ResponseWriter)(nil)
 var _ http.ResponseWriter = (*ResponseWriter)(nil)
+
+// flushMore writes the buffered bytes with MSG_MORE, the per-send form of
+// TCP_CORK (nginx's tcp_nopush): the kernel holds them back to share packets with
+// the sendfile(2) that follows, so the client gets head and body in one train
+// rather than a small segment first.
+func (w *ResponseWriter) flushMore() error {
+	rc := w.c.raw
+	if rc == nil || len(w.out) == 0 {
+		return w.flush()
+	}
+	out := w.out
+	var serr error
+	err := rc.Write(func(fd uintptr) bool {
+		for len(out) > 0 {
+			n, err := syscall.SendmsgN(int(fd), out, nil, nil, syscall.MSG_MORE|syscall.MSG_NOSIGNAL)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err == syscall.EAGAIN {
+				return false
+			}
+			if err != nil {
+				serr = err
+				return true
+			}
+			out = out[n:]
+		}
+		return true
+	})
+	w.out = w.out[:0]
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		w.err = err
+		w.closeAfter = true
+	}
+	return err
+}
+
+// rawConn looks through wrappers (a listener's instrumentation) that expose the
+// connection they wrap, as crypto/tls.Conn does.
+func rawConn(nc net.Conn) net.Conn {
+	for {
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nc
+		}
+		nc = u.NetConn()
+	}
+}

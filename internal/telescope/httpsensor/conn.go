@@ -55,6 +55,10 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// NetConn returns the watched connection, as crypto/tls.Conn's does: the HTTP/1.1
+// fast path writes to the socket through it (the sensor only watches reads).
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
