@@ -267,7 +267,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 		}()
 	}
-	if len(servers) == 0 {
+	if len(servers) == 0 && len(fast) == 0 {
 		for _, l := range listeners {
 			l.Close()
 		}
