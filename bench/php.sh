@@ -14,12 +14,17 @@ BIN=${BIN:-/tmp/gantry-php-bench}
 
 [ -e /tmp/peers-installed ] || { echo "php.sh: peers not installed yet (/tmp/peers-installed missing)" >&2; exit 1; }
 go build -o "$BIN" ./cmd/gantry
-"$PEERS" start nginx-php-fpm apache-php-fpm >/dev/null
+# Peers already up (another run, another engineer) are used as they are and left running.
+STARTED=""
+if ! curl -sf -o /dev/null http://127.0.0.1:18401/hello.php || ! curl -sf -o /dev/null http://127.0.0.1:18402/hello.php; then
+  "$PEERS" start nginx-php-fpm apache-php-fpm >/dev/null
+  STARTED="nginx-php-fpm apache-php-fpm"
+fi
 SOCK="$BENCH_DIR/run/nginx-php-fpm-fpm/fpm.sock"
 
 "$BIN" serve "$BENCH_DIR/www" --listen "127.0.0.1:$PORT" --admin off --php "unix:$SOCK" >/tmp/gantry-php-bench.log 2>&1 &
 GANTRY=$!
-trap 'kill $GANTRY 2>/dev/null; wait $GANTRY 2>/dev/null; "$PEERS" stop nginx-php-fpm apache-php-fpm' EXIT
+trap 'kill $GANTRY 2>/dev/null; wait $GANTRY 2>/dev/null; [ -z "$STARTED" ] || "$PEERS" stop $STARTED' EXIT
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/hello.php" && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$PORT/hello.php" >/dev/null || { echo "php.sh: gantry did not answer; see /tmp/gantry-php-bench.log" >&2; exit 1; }
 
