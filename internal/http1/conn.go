@@ -163,6 +163,9 @@ func (c *conn) fill() bool {
 	for i := 0; i < h.nfields; i++ {
 		f := &h.fields[i]
 		key := c.canonicalKey(f.name)
+		if key == "Host" {
+			continue // net/http's server moves it to Request.Host
+		}
 		if _, dup := c.hdr[key]; dup {
 			// net/http would join or refuse repeats; keep one meaning by not
 			// taking them here.

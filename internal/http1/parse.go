@@ -133,7 +133,7 @@ func requestLine(line []byte, h *head) bool {
 }
 
 // safeTarget accepts an origin-form target whose path is made of unreserved
-// characters, sub-delims, ':', '@' and '/' only — no '%' (so no decoding can make
+// characters, most sub-delims, ':', '@' and '/' only — no '%' (so no decoding can make
 // it differ from what the file lookup sees), no "/." (no dot segments, no
 // dotfiles), no "//" — and whose query holds no '#', space or control.
 func safeTarget(t []byte) bool {
@@ -145,7 +145,7 @@ func safeTarget(t []byte) bool {
 	if q >= 0 {
 		p = t[:q]
 		for _, c := range t[q+1:] {
-			if !pathChar[c] && c != '%' && c != '?' {
+			if !pathChar[c] && !queryChar[c] {
 				return false
 			}
 		}
@@ -171,11 +171,16 @@ var pathChar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "-._~!$&'()*+,;=:@/" {
+	// Of the sub-delims, not the ones url.URL escapes in a path ("!'()*"): for
+	// those net/http keeps a RawPath, which this path does not build.
+	for _, c := range "-._~$&+,;=:@/" {
 		t[c] = true
 	}
 	return t
 }()
+
+// queryChar is what a fast request's query may hold besides pathChar.
+var queryChar = [256]bool{'!': true, '\'': true, '(': true, ')': true, '*': true, '%': true, '?': true}
 
 var tokenChar = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {

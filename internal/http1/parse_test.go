@@ -54,6 +54,8 @@ func TestParse(t *testing.T) {
 		{"double slash", "GET //a HTTP/1.1\r\nHost: x\r\n\r\n", handoff},
 		{"backslash", "GET /a\\b HTTP/1.1\r\nHost: x\r\n\r\n", handoff},
 		{"fragment in query", "GET /a?b#c HTTP/1.1\r\nHost: x\r\n\r\n", handoff},
+		{"sub-delim url.URL escapes", "GET /a!b HTTP/1.1\r\nHost: x\r\n\r\n", handoff},
+		{"same in the query", "GET /a?b=(c)*! HTTP/1.1\r\nHost: x\r\n\r\n", ready},
 		{"utf-8 path", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", handoff},
 		{"expect", "GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", handoff},
 		{"upgrade", "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n", handoff},
@@ -116,6 +118,7 @@ func FuzzParse(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n",                             // obs-fold
 		"GET / HTTP/1.1\r\nHost : x\r\n\r\n",                                          // space before colon
 		"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",                                   // absolute-form
+		"GET /! HTTP/1.1\r\nHost: x\r\n\r\n",                                          // found by fuzzing: net/http keeps a RawPath for "!"
 		"GET / HTTP/1.1\r\nhost: x\r\nconnection: CLOSE\r\nuser-agent: \xff\r\n\r\n",  // case and obs-text
 	}
 	for _, s := range seeds {
@@ -166,6 +169,9 @@ func FuzzParse(f *testing.F) {
 			if c.hdr.Get(key) != got[0] {
 				t.Fatalf("field %s filled as %q", key, c.hdr.Get(key))
 			}
+		}
+		if len(c.hdr) != len(req.Header) {
+			t.Fatalf("header %v, net/http %v", c.hdr, req.Header)
 		}
 		if c.req.URL.RequestURI() != req.URL.RequestURI() || c.req.URL.Path != req.URL.Path || c.req.URL.RawQuery != req.URL.RawQuery {
 			t.Fatalf("url %+v, net/http %+v", c.url, *req.URL)
