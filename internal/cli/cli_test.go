@@ -248,15 +248,9 @@ func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	pids := []int{p.cmd.Process.Pid}
-	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.cmd.Process.Pid, p.cmd.Process.Pid))
-	for _, f := range strings.Fields(string(kids)) {
-		var n int
-		fmt.Sscan(f, &n)
-		pids = append(pids, n)
-	}
+	pids := append([]int{p.cmd.Process.Pid}, childrenOf(t, p.cmd.Process.Pid)...)
 	if len(pids) < 2 {
-		t.Fatalf("no worker process under gantry (children %q)", kids)
+		t.Fatal("no worker process under gantry")
 	}
 	for _, pid := range pids {
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -268,4 +262,33 @@ func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
 			t.Errorf("pid %d runs as uid %s/%s, want nobody (%s)", pid, m[1], m[2], nobody.Uid)
 		}
 	}
+}
+
+// childrenOf lists the processes whose parent is pid (any of its threads may have
+// forked them, so /proc/PID/task/PID/children is not enough).
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		var n int
+		if _, err := fmt.Sscan(e.Name(), &n); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// the command sits in parentheses and may hold spaces: fields follow the last ')'
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+		var state string
+		var ppid int
+		if _, err := fmt.Sscan(rest, &state, &ppid); err == nil && ppid == pid {
+			out = append(out, n)
+		}
+	}
+	return out
 }
