@@ -55,6 +55,9 @@ func TestQueuedRequestsKeepTheirResponses(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	if t.Failed() {
+		t.Log(s.logs.String())
+	}
 }
 
 // A request queued behind one that hangs never reached the application: when the

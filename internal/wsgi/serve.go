@@ -259,6 +259,32 @@ func sendBody(c *wconn, prefix []byte, body io.Reader, failed *atomic.Value, don
 	}
 }
 
+// finishBody waits for sendBody, which must not read the request body once the
+// handler returned. When the response is complete (reuse) the worker drains what is
+// left of the body, so it gets the time a request may take to arrive; otherwise the
+// body is cut off. It reports whether the connection is still usable.
+func (h *Handler) finishBody(w http.ResponseWriter, c *wconn, reuse bool, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return reuse
+	default:
+	}
+	if reuse {
+		t := time.NewTimer(h.opts.Timeout)
+		defer t.Stop()
+		select {
+		case <-done:
+			return true
+		case <-t.C:
+		}
+	}
+	past := time.Unix(1, 0)
+	c.c.SetWriteDeadline(past)
+	http.NewResponseController(w).SetReadDeadline(past)
+	<-done
+	return false
+}
+
 // respond relays the worker's response frames to the client.
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *supervise.Worker, d *workerData, c *wconn, mine chan struct{}, stream bool, prefix []byte) {
 	ctx := r.Context()
@@ -275,12 +301,8 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 	reuse := false
 	defer func() {
 		stop()
-		if reuse && bodyDone != nil {
-			select {
-			case <-bodyDone:
-			default:
-				reuse = false // the worker finished before the body did
-			}
+		if bodyDone != nil {
+			reuse = h.finishBody(w, c, reuse, bodyDone)
 		}
 		broken := int32(brokenSafe)
 		if outcome == supervise.OK {
@@ -299,6 +321,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 	}
 	fr := c.fr
 	var contentLength int64 = -1
+	var written int64 // body bytes relayed
 	for {
 		kind, n, err := fr.next()
 		if err != nil {
@@ -345,8 +368,12 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 				fail(http.StatusBadGateway, "wsgi: worker died during the response", "err", err)
 				return
 			}
-			if fr.buffered() == 0 {
-				// About to wait for the application: what it produced goes out now.
+			written += int64(n)
+			if fr.buffered() == 0 && (contentLength < 0 || written < contentLength) {
+				// About to wait for the application: what it produced goes out now. A
+				// complete body waits for the end frame instead: the client, done, could
+				// otherwise leave before it arrives, costing the worker connection and
+				// any request queued on it.
 				http.NewResponseController(w).Flush()
 				c.c.SetReadDeadline(time.Now().Add(h.opts.Timeout))
 				if ctx.Err() != nil {

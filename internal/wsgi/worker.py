@@ -46,6 +46,7 @@ _dumps = marshal.dumps
 _loads = marshal.loads
 _BytesIO = io.BytesIO
 _END = _pack(90, 0)  # Z
+_join = b"".join
 
 
 class Gone(Exception):
@@ -280,7 +281,7 @@ class Worker:
     def serve(self, sock):
         conn = Conn(sock)
         app = self.app
-        errors = self.errors
+        extra = {"wsgi.errors": self.errors, "wsgi.file_wrapper": FileWrapper}
         while True:
             kind, payload = conn.frame()
             if kind != 82 and kind != 83:  # leftovers of a body the app did not read
@@ -292,8 +293,7 @@ class Worker:
                 environ["wsgi.input"] = _BytesIO(payload[4 + n:])
             else:
                 stream = environ["wsgi.input"] = Input(conn)
-            environ["wsgi.errors"] = errors
-            environ["wsgi.file_wrapper"] = FileWrapper
+            environ.update(extra)
             resp = Response(sock)
             result = None
             try:
@@ -301,10 +301,17 @@ class Worker:
                 if type(result) is list and not resp.sent:
                     body = b"".join(result)
                     head = resp.head()
+                    # One bytes object, one send: the whole response in one frame run.
                     if body:
-                        resp.send(head + _pack(68, len(body)) + body + _END)
+                        resp.send(_join((head, _pack(68, len(body)), body, _END)))
                     else:
                         resp.send(head + _END)
+                    if stream is not None and not stream.eof:
+                        try:
+                            stream.drain()
+                        except OSError:
+                            pass
+                    continue
                 elif type(result) is FileWrapper and resp.sendfile(result):
                     pass
                 else:

@@ -253,6 +253,7 @@ func (d *workerData) get(ctx context.Context, stream bool) (*wconn, error) {
 			c, err := dialWorker(ctx, d.sock)
 			d.mu.Lock()
 			d.dialing--
+			d.wakeLocked() // requests waiting for this connection may queue on it
 			if err != nil {
 				d.mu.Unlock()
 				return nil, err
@@ -271,7 +272,8 @@ func (d *workerData) get(ctx context.Context, stream bool) (*wconn, error) {
 			d.mu.Unlock()
 			return best, nil
 		}
-		// Every connection ends with a streamed request: wait for one to finish.
+		// Every connection ends with a streamed request, or the worker's last one is
+		// being dialled: wait for either to change.
 		if d.wake == nil {
 			d.wake = make(chan struct{})
 		}
@@ -283,6 +285,13 @@ func (d *workerData) get(ctx context.Context, stream bool) (*wconn, error) {
 			return nil, ctx.Err()
 		}
 		d.mu.Lock()
+	}
+}
+
+func (d *workerData) wakeLocked() {
+	if d.wake != nil {
+		close(d.wake)
+		d.wake = nil
 	}
 }
 
@@ -334,9 +343,8 @@ func (d *workerData) done(c *wconn, mine chan struct{}, keep bool, broken int32,
 			}
 		}
 	}
-	if wake && d.wake != nil {
-		close(d.wake)
-		d.wake = nil
+	if wake {
+		d.wakeLocked()
 	}
 	d.mu.Unlock()
 	if c.broken.Load() != 0 {
@@ -360,10 +368,7 @@ func (d *workerData) close() {
 		}
 	}
 	d.conns, d.gone = conns, true
-	if d.wake != nil {
-		close(d.wake)
-		d.wake = nil
-	}
+	d.wakeLocked()
 	d.mu.Unlock()
 	for _, c := range idle {
 		c.broken.Store(brokenSafe)
