@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -96,8 +97,21 @@ func TestVersion(t *testing.T) {
 // proc is a running gantry binary.
 type proc struct {
 	cmd    *exec.Cmd
+	mu     sync.Mutex
 	stderr *bytes.Buffer
 	addr   string
+}
+
+func (p *proc) logLine(l string) {
+	p.mu.Lock()
+	p.stderr.WriteString(l + "\n")
+	p.mu.Unlock()
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
 }
 
 var servingRE = regexp.MustCompile(`msg=serving addr=http://(\S+)`)
@@ -129,20 +143,20 @@ func startGantry(t *testing.T, args ...string) *proc {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("gantry exited before serving: %s", p.stderr)
+				t.Fatalf("gantry exited before serving: %s", p.log())
 			}
-			p.stderr.WriteString(l + "\n")
+			p.logLine(l)
 			if m := servingRE.FindStringSubmatch(l); m != nil {
 				p.addr = m[1]
 				go func() {
 					for l := range lines {
-						p.stderr.WriteString(l + "\n")
+						p.logLine(l)
 					}
 				}()
 				return p
 			}
 		case <-timeout:
-			t.Fatalf("gantry did not start: %s", p.stderr)
+			t.Fatalf("gantry did not start: %s", p.log())
 		}
 	}
 }
@@ -184,7 +198,7 @@ func TestServeDirSignals(t *testing.T) {
 	body := func() string {
 		resp, err := http.Get("http://" + p.addr + "/")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v\ngantry's log:\n%s", err, p.log())
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
@@ -209,7 +223,7 @@ func TestServeDirSignals(t *testing.T) {
 	// SIGTERM: a clean exit.
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM: %v\n%s", err, p.stderr)
+		t.Errorf("exit after SIGTERM: %v\n%s", err, p.log())
 	}
 }
 

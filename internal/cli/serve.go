@@ -56,6 +56,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	defer closeLog()
 
+	// Catch signals before anything starts: SIGHUP's default action is to exit, and
+	// a reload sent the moment gantry says it is serving must not kill it.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	extras, err := newExtras(cfg, log)
@@ -82,9 +88,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File)
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
