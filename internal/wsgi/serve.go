@@ -135,64 +135,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	for attempt := 0; ; attempt++ {
-		worker, err := h.acquire(r.Context())
+		worker, c, err := h.acquire(r.Context())
 		if err != nil {
 			h.unavailable(w, r, err)
 			return
 		}
-		d := worker.Data.(*workerData)
-		c, err := d.get(r.Context(), stream)
-		if err != nil {
-			h.pool.Release(worker, supervise.OK)
-			if errors.Is(err, errWorkerGone) && attempt < 3 {
+		c.c.SetDeadline(time.Now().Add(h.opts.Timeout))
+		if _, err := c.c.Write(frame); err != nil {
+			// Nothing reached the application: a worker that died between requests.
+			c.close()
+			h.pool.Release(worker, supervise.Failed)
+			if attempt == 0 && !stream {
 				continue
 			}
-			h.unavailable(w, r, err)
+			h.log.Error("wsgi: send request to worker", "pid", worker.PID, "err", err)
+			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 			return
 		}
-		prev, mine, err := c.send(frame, h.opts.Timeout)
-		if prev != nil {
-			<-prev
-		}
-		if err == nil && c.broken.Load() == 0 {
-			h.respond(w, r, worker, d, c, mine, stream, body)
-			return
-		}
-		// Nothing reached the application: a worker that died between requests, or one
-		// that failed a request queued before this one on the same connection.
-		why := c.broken.Load()
-		outcome := supervise.OK
-		if why == 0 {
-			outcome = supervise.Failed // this request's own write failed
-		}
-		d.done(c, mine, false, brokenSafe, stream)
-		h.pool.Release(worker, outcome)
-		if attempt < 3 && (why == brokenSafe || why == brokenUnsure && idempotent(r.Method) || why == 0 && !stream) {
-			continue
-		}
-		h.log.Error("wsgi: send request to worker", "pid", worker.PID, "err", err, "queued", why != 0)
-		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		h.respond(w, r, worker, c, stream, body)
 		return
 	}
 }
 
-// idempotent methods may be sent again when it is unsure whether the application saw
-// them (RFC 9110 §9.2.2).
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
+func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error) {
+	worker := h.pool.TryAcquire()
+	if worker == nil {
+		actx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+		var err error
+		worker, err = h.pool.Acquire(actx)
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
 	}
-	return false
-}
-
-func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, error) {
-	if worker := h.pool.TryAcquire(); worker != nil {
-		return worker, nil
+	c, err := worker.Data.(*workerData).get(ctx)
+	if err != nil {
+		h.pool.Release(worker, supervise.Failed)
+		return nil, nil, err
 	}
-	actx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
-	defer cancel()
-	return h.pool.Acquire(actx)
+	return worker, c, nil
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
@@ -259,34 +240,8 @@ func sendBody(c *wconn, prefix []byte, body io.Reader, failed *atomic.Value, don
 	}
 }
 
-// finishBody waits for sendBody, which must not read the request body once the
-// handler returned. When the response is complete (reuse) the worker drains what is
-// left of the body, so it gets the time a request may take to arrive; otherwise the
-// body is cut off. It reports whether the connection is still usable.
-func (h *Handler) finishBody(w http.ResponseWriter, c *wconn, reuse bool, done <-chan struct{}) bool {
-	select {
-	case <-done:
-		return reuse
-	default:
-	}
-	if reuse {
-		t := time.NewTimer(h.opts.Timeout)
-		defer t.Stop()
-		select {
-		case <-done:
-			return true
-		case <-t.C:
-		}
-	}
-	past := time.Unix(1, 0)
-	c.c.SetWriteDeadline(past)
-	http.NewResponseController(w).SetReadDeadline(past)
-	<-done
-	return false
-}
-
 // respond relays the worker's response frames to the client.
-func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *supervise.Worker, d *workerData, c *wconn, mine chan struct{}, stream bool, prefix []byte) {
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *supervise.Worker, c *wconn, stream bool, prefix []byte) {
 	ctx := r.Context()
 	var bodyDone chan struct{}
 	var bodyErr atomic.Value
@@ -294,21 +249,24 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 		bodyDone = make(chan struct{})
 		go sendBody(c, prefix, r.Body, &bodyErr, bodyDone)
 	}
-	c.c.SetReadDeadline(time.Now().Add(h.opts.Timeout))
 	stop := context.AfterFunc(ctx, func() { c.c.SetReadDeadline(time.Unix(1, 0)) })
 	sent := false // response head written to the client
 	outcome := supervise.OK
 	reuse := false
 	defer func() {
 		stop()
-		if bodyDone != nil {
-			reuse = h.finishBody(w, c, reuse, bodyDone)
+		if reuse && bodyDone != nil {
+			select {
+			case <-bodyDone:
+			default:
+				reuse = false // the worker finished before the body did
+			}
 		}
-		broken := int32(brokenSafe)
-		if outcome == supervise.OK {
-			broken = brokenUnsure
+		if reuse {
+			worker.Data.(*workerData).put(c)
+		} else {
+			c.close()
 		}
-		d.done(c, mine, reuse, broken, stream)
 		h.pool.Release(worker, outcome)
 	}()
 	fail := func(code int, msg string, args ...any) {
@@ -321,7 +279,6 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 	}
 	fr := c.fr
 	var contentLength int64 = -1
-	var written int64 // body bytes relayed
 	for {
 		kind, n, err := fr.next()
 		if err != nil {
@@ -368,12 +325,8 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 				fail(http.StatusBadGateway, "wsgi: worker died during the response", "err", err)
 				return
 			}
-			written += int64(n)
-			if fr.buffered() == 0 && (contentLength < 0 || written < contentLength) {
-				// About to wait for the application: what it produced goes out now. A
-				// complete body waits for the end frame instead: the client, done, could
-				// otherwise leave before it arrives, costing the worker connection and
-				// any request queued on it.
+			if fr.buffered() == 0 {
+				// About to wait for the application: what it produced goes out now.
 				http.NewResponseController(w).Flush()
 				c.c.SetReadDeadline(time.Now().Add(h.opts.Timeout))
 				if ctx.Err() != nil {

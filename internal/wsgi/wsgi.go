@@ -7,12 +7,6 @@
 // holds a Python thread), streams large ones, sends the environ in marshal format,
 // and streams the response back as the application produces it. wsgi.file_wrapper
 // hands regular files back to gantry, which sends them with sendfile.
-//
-// Under load each worker thread gets its next request queued on its connection while
-// it still works on the current one, so it goes from one request to the next without
-// waiting for a round trip through gantry (as uWSGI's workers take the next connection
-// from their listen queue). A queued request that never reached the application,
-// because the one before it crashed or hung its worker, is sent to another worker.
 package wsgi
 
 import (
@@ -29,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gantry/internal/supervise"
@@ -138,7 +131,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	h.pool, err = supervise.Start(ctx, supervise.Options{
 		Name:        fmt.Sprintf("wsgi %s", opts.App),
 		Size:        opts.Processes,
-		Concurrency: 2 * opts.Threads, // one request running and one queued per thread (see wconn)
+		Concurrency: opts.Threads,
 		MaxRequests: opts.MaxRequests,
 		Logger:      logger,
 		Command: func(w *supervise.Worker) (*exec.Cmd, error) {
@@ -190,193 +183,16 @@ func startError(o Options, err error) error {
 
 // workerData is what gantry keeps about one worker process.
 type workerData struct {
-	sock    string
-	ready   *os.File
-	threads int // the worker serves one connection per thread
-
-	mu      sync.Mutex
-	conns   []*wconn // open connections
-	dialing int
-	wake    chan struct{} // closed when a connection stops being exclusive or goes away
-	gone    bool
+	sock  string
+	ready *os.File
+	mu    sync.Mutex
+	idle  []*wconn
+	gone  bool
 }
 
-// wconn is one connection to a worker thread. Requests on it are pipelined: while
-// one response is being read, the next request may already be written, so that the
-// worker thread finds it waiting instead of sleeping until gantry comes back (the
-// thread serves its connection's requests one after the other).
 type wconn struct {
 	c  *net.UnixConn
-	fr *frameReader // used only by the request whose turn it is
-
-	// Guarded by workerData.mu.
-	queued    int  // requests sent or being sent whose response is not read yet
-	exclusive bool // a streamed request is queued: its body frames must follow it
-
-	wmu  sync.Mutex    // orders writes and turns alike
-	tail chan struct{} // closed when the last queued request is done with the conn
-
-	broken atomic.Int32 // why the connection was given up: brokenSafe or brokenUnsure
-}
-
-const (
-	// brokenSafe: the worker failed or hung in an earlier request on this connection,
-	// so a request queued behind it never reached the application.
-	brokenSafe = 1
-	// brokenUnsure: given up for the client's sake; the worker may have moved on to
-	// the next request already.
-	brokenUnsure = 2
-)
-
-// errWorkerGone is a request for a worker that exited.
-var errWorkerGone = errors.New("wsgi: worker exited")
-
-// get picks a connection for one request: an idle one, a new one while the worker
-// has a thread without one, else the least busy one to queue behind. A streamed
-// request's body frames must follow its head on the wire, so nothing queues behind it.
-func (d *workerData) get(ctx context.Context, stream bool) (*wconn, error) {
-	d.mu.Lock()
-	for {
-		if d.gone {
-			d.mu.Unlock()
-			return nil, errWorkerGone
-		}
-		var best *wconn
-		for _, c := range d.conns {
-			if !c.exclusive && (best == nil || c.queued < best.queued) {
-				best = c
-			}
-		}
-		if (best == nil || best.queued > 0) && len(d.conns)+d.dialing < d.threads {
-			d.dialing++
-			d.mu.Unlock()
-			c, err := dialWorker(ctx, d.sock)
-			d.mu.Lock()
-			d.dialing--
-			d.wakeLocked() // requests waiting for this connection may queue on it
-			if err != nil {
-				d.mu.Unlock()
-				return nil, err
-			}
-			if d.gone {
-				d.mu.Unlock()
-				c.c.Close()
-				return nil, errWorkerGone
-			}
-			d.conns = append(d.conns, c)
-			best = c
-		}
-		if best != nil {
-			best.queued++
-			best.exclusive = stream
-			d.mu.Unlock()
-			return best, nil
-		}
-		// Every connection ends with a streamed request, or the worker's last one is
-		// being dialled: wait for either to change.
-		if d.wake == nil {
-			d.wake = make(chan struct{})
-		}
-		wake := d.wake
-		d.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		d.mu.Lock()
-	}
-}
-
-func (d *workerData) wakeLocked() {
-	if d.wake != nil {
-		close(d.wake)
-		d.wake = nil
-	}
-}
-
-func dialWorker(ctx context.Context, sock string) (*wconn, error) {
-	var dl net.Dialer
-	c, err := dl.DialContext(ctx, "unix", sock)
-	if err != nil {
-		return nil, fmt.Errorf("wsgi: dial worker %s: %w", sock, err)
-	}
-	uc := c.(*net.UnixConn)
-	return &wconn{c: uc, fr: newFrameReader(uc)}, nil
-}
-
-// send writes a request frame, taking the next turn on c. It returns the channel
-// the previous request closes when done with c (nil: none) and this request's own.
-func (c *wconn) send(frame []byte, timeout time.Duration) (prev, mine chan struct{}, err error) {
-	mine = make(chan struct{})
-	c.wmu.Lock()
-	prev, c.tail = c.tail, mine
-	if c.broken.Load() == 0 {
-		c.c.SetWriteDeadline(time.Now().Add(timeout))
-		_, err = c.c.Write(frame)
-	} else {
-		err = net.ErrClosed
-	}
-	c.wmu.Unlock()
-	return prev, mine, err
-}
-
-// done ends a request's turn on c: keep says whether the connection is still in
-// step with its worker thread, broken why not.
-func (d *workerData) done(c *wconn, mine chan struct{}, keep bool, broken int32, streamed bool) {
-	d.mu.Lock()
-	c.queued--
-	wake := streamed
-	if streamed {
-		c.exclusive = false
-	}
-	if !keep || d.gone && c.queued == 0 {
-		if broken == 0 {
-			broken = brokenSafe
-		}
-		c.broken.CompareAndSwap(0, broken)
-		for i, x := range d.conns {
-			if x == c {
-				d.conns = append(d.conns[:i], d.conns[i+1:]...)
-				wake = true
-				break
-			}
-		}
-	}
-	if wake {
-		d.wakeLocked()
-	}
-	d.mu.Unlock()
-	if c.broken.Load() != 0 {
-		c.fr.closeFDs()
-		c.c.Close()
-	}
-	close(mine)
-}
-
-// close forgets the worker's connections when it exits; those with requests on them
-// are closed by the requests, which see the worker's end.
-func (d *workerData) close() {
-	d.mu.Lock()
-	var idle []*wconn
-	conns := d.conns[:0]
-	for _, c := range d.conns {
-		if c.queued == 0 {
-			idle = append(idle, c)
-		} else {
-			conns = append(conns, c)
-		}
-	}
-	d.conns, d.gone = conns, true
-	d.wakeLocked()
-	d.mu.Unlock()
-	for _, c := range idle {
-		c.broken.Store(brokenSafe)
-		c.fr.closeFDs()
-		c.c.Close()
-	}
-	d.ready.Close()
-	os.Remove(d.sock)
+	fr *frameReader
 }
 
 func (h *Handler) command(w *supervise.Worker, env []string) (*exec.Cmd, error) {
@@ -399,7 +215,7 @@ func (h *Handler) command(w *supervise.Worker, env []string) (*exec.Cmd, error) 
 		os.Remove(sock)
 		return nil, fmt.Errorf("ready pipe: %w", err)
 	}
-	w.Data = &workerData{sock: sock, ready: pr, threads: h.opts.Threads}
+	w.Data = &workerData{sock: sock, ready: pr}
 	cmd := exec.Command(h.opts.Python, "-c", workerSource, h.opts.App, strconv.Itoa(h.opts.Threads))
 	cmd.Dir = h.opts.Chdir
 	cmd.Env = env
@@ -419,6 +235,52 @@ func (d *workerData) waitReady(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return errors.New("worker exited before the application was ready")
+}
+
+func (d *workerData) get(ctx context.Context) (*wconn, error) {
+	d.mu.Lock()
+	if n := len(d.idle); n > 0 {
+		c := d.idle[n-1]
+		d.idle = d.idle[:n-1]
+		d.mu.Unlock()
+		return c, nil
+	}
+	d.mu.Unlock()
+	var dl net.Dialer
+	c, err := dl.DialContext(ctx, "unix", d.sock)
+	if err != nil {
+		return nil, fmt.Errorf("wsgi: dial worker %s: %w", d.sock, err)
+	}
+	uc := c.(*net.UnixConn)
+	return &wconn{c: uc, fr: newFrameReader(uc)}, nil
+}
+
+func (d *workerData) put(c *wconn) {
+	d.mu.Lock()
+	if !d.gone {
+		d.idle = append(d.idle, c)
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	c.close()
+}
+
+func (d *workerData) close() {
+	d.mu.Lock()
+	idle := d.idle
+	d.idle, d.gone = nil, true
+	d.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+	d.ready.Close()
+	os.Remove(d.sock)
+}
+
+func (c *wconn) close() {
+	c.fr.closeFDs()
+	c.c.Close()
 }
 
 // Shutdown lets in-flight requests finish, then stops the workers.
