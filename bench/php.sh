@@ -6,8 +6,9 @@
 #   bench/php.sh [compare options, e.g. -c 32 -d 5 -r 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PEERS=/work/shared/bench/peers
-COMPARE=/work/shared/bench/compare
+SHARED=${SHARED:-$PWD/../shared}
+PEERS=$SHARED/bench/peers
+COMPARE=$SHARED/bench/compare
 BENCH_DIR=${BENCH_DIR:-/tmp/bench-peers}
 PORT=${PORT:-18499}
 BIN=${BIN:-/tmp/gantry-php-bench}

@@ -2,7 +2,7 @@
 # wsgi.sh: WSGI requests/s, gantry (daemon mode) vs nginx + uWSGI, nginx + gunicorn and
 # Apache mod_wsgi daemon mode, all with 2 Python processes.
 #
-#   1. hello world: /work/shared/bench/apps/hello_wsgi.py
+#   1. hello world: ../shared/bench/apps/hello_wsgi.py
 #   2. a Django page: /hello/ of internal/wsgi/testdata/django (full middleware stack:
 #      sessions, CSRF, auth, messages), gantry vs nginx + uWSGI started here the same way
 #      as the nginx-uwsgi peer.
@@ -13,8 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PEERS=/work/shared/bench/peers
-COMPARE=/work/shared/bench/compare
+SHARED=${SHARED:-$PWD/../shared}
+PEERS=$SHARED/bench/peers
+COMPARE=$SHARED/bench/compare
 BENCH_DIR=${BENCH_DIR:-/tmp/bench-peers}
 PY=${PY:-/usr/bin/python3}
 PORT=${PORT:-18290}
