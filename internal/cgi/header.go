@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+
+	"gantry/internal/httpfield"
 )
 
 // maxHeaderBytes bounds the header block a script may send; it is also the size of
@@ -72,7 +74,7 @@ func parseHeader(b []byte, statusLine bool) (response, int, error) {
 				return resp, 0, errors.New("continuation line before any header field")
 			}
 			v := trimSpace(line)
-			if !validValue(v) {
+			if !httpfield.ValidValue(v) {
 				return resp, 0, fmt.Errorf("header %s: control byte in continued value", last)
 			}
 			vals := resp.header[last]
@@ -84,10 +86,10 @@ func parseHeader(b []byte, statusLine bool) (response, int, error) {
 			return resp, 0, fmt.Errorf("header line %q has no field name", truncate(line))
 		}
 		name, value := line[:colon], trimSpace(line[colon+1:])
-		if !validName(name) {
+		if !httpfield.ValidName(name) {
 			return resp, 0, fmt.Errorf("header field name %q is not a token", truncate(name))
 		}
-		if !validValue(value) {
+		if !httpfield.ValidValue(value) {
 			return resp, 0, fmt.Errorf("header %s: control byte in value", name)
 		}
 		key := textproto.CanonicalMIMEHeaderKey(string(name))
@@ -171,45 +173,6 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
-
-// validName reports whether b is an RFC 9110 token.
-func validName(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c >= 0x80 || !tokenChar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether b holds no control byte other than HTAB: a NUL, CR or
-// LF in a value could split or truncate the header the client sees.
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() [128]bool {
-	var t [128]bool
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // truncate keeps log lines short when a script sends garbage.
 func truncate(b []byte) string {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"gantry/internal/httpfield"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -111,11 +113,11 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("status %d", resp.status)
 		}
 		for k, vs := range resp.header {
-			if !validName([]byte(k)) || hopByHop[k] || k == "Status" {
+			if !httpfield.ValidName([]byte(k)) || hopByHop[k] || k == "Status" {
 				t.Fatalf("field name %q passed", k)
 			}
 			for _, v := range vs {
-				if !validValue([]byte(v)) {
+				if !httpfield.ValidValue([]byte(v)) {
 					t.Fatalf("value %q passed", v)
 				}
 			}

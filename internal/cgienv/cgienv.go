@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"gantry/internal/httpfield"
 )
 
 // Var is one meta-variable.
@@ -96,7 +98,7 @@ func Append(dst []Var, r *http.Request, o *Options) []Var {
 		add("REQUEST_SCHEME", "http")
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
-		if scheme, _, ok := strings.Cut(auth, " "); ok && validToken(scheme) {
+		if scheme, _, ok := strings.Cut(auth, " "); ok && httpfield.ValidName(scheme) {
 			add("AUTH_TYPE", scheme)
 		}
 	}
@@ -183,17 +185,4 @@ func splitHostPort(hp string) (host, port string) {
 
 func bodyMethod(m string) bool {
 	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

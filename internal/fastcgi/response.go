@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+
+	"gantry/internal/httpfield"
 )
 
 // maxHeaderBlock bounds the header block; more is a broken or hostile backend.
@@ -76,11 +78,11 @@ func parseHeaderBlock(block []byte, h http.Header) (int, error) {
 		if !ok {
 			return 0, fmt.Errorf("fastcgi: response header line without colon: %q", truncate(line))
 		}
-		if !validName(name) {
+		if !httpfield.ValidName(name) {
 			return 0, fmt.Errorf("fastcgi: invalid response header name %q", truncate(name))
 		}
 		value = bytes.Trim(value, " \t")
-		if !validValue(value) {
+		if !httpfield.ValidValue(value) {
 			return 0, fmt.Errorf("fastcgi: invalid value for response header %q", name)
 		}
 		key, ok := commonKeys[string(name)]
@@ -129,43 +131,6 @@ func parseStatus(v []byte) (int, error) {
 	}
 	return code, nil
 }
-
-// validName reports whether b is an RFC 9110 token.
-func validName(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c >= 0x80 || !tokenChar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue rejects control bytes other than tab; obs-text (0x80-0xff) is allowed,
-// as RFC 9110 does.
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 func truncate(b []byte) string {
 	if len(b) > 64 {

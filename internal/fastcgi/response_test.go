@@ -3,6 +3,8 @@ package fastcgi
 import (
 	"net/http"
 	"testing"
+
+	"gantry/internal/httpfield"
 )
 
 func TestParseHeaderBlock(t *testing.T) {
@@ -104,11 +106,11 @@ func FuzzParseHeaderBlock(f *testing.F) {
 			t.Fatalf("status %d accepted", status)
 		}
 		for k, vs := range h {
-			if !validName([]byte(k)) {
+			if !httpfield.ValidName([]byte(k)) {
 				t.Fatalf("name %q accepted", k)
 			}
 			for _, v := range vs {
-				if !validValue([]byte(v)) {
+				if !httpfield.ValidValue([]byte(v)) {
 					t.Fatalf("value %q accepted", v)
 				}
 			}

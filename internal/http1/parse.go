@@ -11,7 +11,11 @@
 // net/http, which then answers exactly as it would have without the fast path.
 package http1
 
-import "bytes"
+import (
+	"bytes"
+
+	"gantry/internal/httpfield"
+)
 
 // Limits of the fast path; a request beyond them is handed to net/http.
 const (
@@ -182,22 +186,6 @@ var pathChar = func() (t [256]bool) {
 // queryChar is what a fast request's query may hold besides pathChar.
 var queryChar = [256]bool{'!': true, '\'': true, '(': true, ')': true, '*': true, '%': true, '?': true}
 
-var tokenChar = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 var hostChar = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
@@ -223,7 +211,7 @@ func (h *head) addField(line []byte) bool {
 	}
 	name := line[:colon]
 	for _, c := range name {
-		if !tokenChar[c] {
+		if !httpfield.IsTokenChar(c) {
 			return false // includes a space before the colon (RFC 9112 §5.1)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gantry/internal/cgienv"
+	"gantry/internal/httpfield"
 	"gantry/internal/supervise"
 )
 
@@ -403,10 +404,10 @@ func (h *Handler) writeHead(w http.ResponseWriter, p []byte, contentLength *int6
 		return 0, err
 	}
 	for _, kv := range headers {
-		if !validName(kv[0]) {
+		if !httpfield.ValidName(kv[0]) {
 			return 0, fmt.Errorf("invalid header name %q", kv[0])
 		}
-		if !validValue(kv[1]) {
+		if !httpfield.ValidValue(kv[1]) {
 			return 0, fmt.Errorf("invalid value for header %s: %q", kv[0], kv[1])
 		}
 		if hopByHop[http.CanonicalHeaderKey(kv[0])] {
@@ -444,30 +445,8 @@ func parseStatus(s string) (int, error) {
 		return 0, fmt.Errorf("invalid status %q (want e.g. \"200 OK\")", s)
 	}
 	code, err := strconv.Atoi(s[:3])
-	if err != nil || code < 200 || code > 599 || !validValue(s) {
+	if err != nil || code < 200 || code > 599 || !httpfield.ValidValue(s) {
 		return 0, fmt.Errorf("invalid status %q", s)
 	}
 	return code, nil
-}
-
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

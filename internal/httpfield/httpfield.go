@@ -1,0 +1,49 @@
+// Package httpfield checks the syntax of HTTP header fields (RFC 9110 §5.1, §5.5).
+// Every gateway applies the same rule to the headers it passes between a backend and
+// a client — a CGI script, php-fpm or a WSGI app must never get a bad name, a CR, LF
+// or NUL through to the client — so the rule lives here once.
+package httpfield
+
+// ValidName reports whether b is a token, the syntax of a field name.
+func ValidName[T ~string | ~[]byte](b T) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if !tokenChar[b[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidValue reports whether b holds no control byte other than HTAB: a NUL, CR or
+// LF in a value could split or truncate the header the client sees. obs-text
+// (0x80-0xff) is allowed, as RFC 9110 does.
+func ValidValue[T ~string | ~[]byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// IsTokenChar reports whether c may appear in a token.
+func IsTokenChar(c byte) bool { return tokenChar[c] }
+
+var tokenChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
