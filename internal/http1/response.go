@@ -139,4 +139,3 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
