@@ -41,6 +41,7 @@ type conn struct {
 	vals        [maxFields]string
 	rw          ResponseWriter
 	intern      map[string]string
+	watch       watch
 	raw         syscall.RawConn // the TCP socket, when reachable, for MSG_MORE
 	internBytes int
 }
@@ -62,11 +63,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	handed := false
 	defer func() {
-		if v := recover(); v != nil {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			if c.s.Logger != nil {
 				c.s.Logger.Error("http1: panic serving a request", "remote", c.req.RemoteAddr, "panic", v, "stack", string(debug.Stack()))
 			}
 		}
+		c.stopWatch()
 		if !handed {
 			c.nc.Close()
 		}
@@ -89,13 +91,14 @@ func (c *conn) serve() {
 			handed = true
 			return
 		}
-		if !c.serveOne() {
+		served, reuse := c.serveOne()
+		if !served {
 			c.handoff()
 			handed = true
 			return
 		}
 		c.r += n
-		if c.rw.closeAfter || c.s.closing.Load() {
+		if !reuse || c.s.closing.Load() {
 			return
 		}
 	}
@@ -241,43 +244,43 @@ func (c *conn) canonicalKey(name []byte) string {
 	return c.str(b)
 }
 
-// serveOne answers the request in c.req, or reports false (nothing written) when
-// the Handler declines it.
-func (c *conn) serveOne() bool {
+// serveOne answers the request in c.req, or reports served false (nothing
+// written) when the Handler declines it; reuse tells whether the connection may
+// carry another request.
+func (c *conn) serveOne() (served, reuse bool) {
 	w := &c.rw
 	w.reset(&c.req, c.head.keep)
 	if d := c.s.WriteTimeout; d > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(d))
 	}
-	if !c.s.Handler.ServeFast(w, &c.req) {
-		return false
+	served = c.s.Handler.ServeFast(w, &c.req)
+	gone := c.stopWatch()
+	if !served {
+		return false, false
 	}
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	if err := w.flush(); err != nil {
-		w.closeAfter = true
-	}
-	return true
+	return true, w.finish() && !gone
 }
 
 // ReadFrom sends src's bytes after what is buffered: with sendfile(2) when the
 // connection is a *net.TCPConn and src an *os.File (or an io.LimitedReader of one).
 func (w *ResponseWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+	direct, n0, err := w.beginCopy(src)
+	if err != nil {
+		return n0, err
 	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	if w.req.Method == http.MethodHead {
-		return io.Copy(io.Discard, src)
+	if !direct {
+		var n int64
+		if w.req.Method == http.MethodHead {
+			n, err = io.Copy(io.Discard, src)
+		} else {
+			n, err = io.Copy(writerOnly{w}, src)
+		}
+		return n0 + n, err
 	}
 	if err := w.flushMore(); err != nil {
-		return 0, err
+		return n0, err
 	}
 	var n int64
-	var err error
 	if rf, ok := w.c.nc.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(src)
 	} else {
@@ -288,7 +291,7 @@ func (w *ResponseWriter) ReadFrom(src io.Reader) (int64, error) {
 		w.err = err
 		w.closeAfter = true
 	}
-	return n, err
+	return n0 + n, err
 }
 
 func (w *ResponseWriter) flush() error {

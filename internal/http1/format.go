@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,9 +10,13 @@ import (
 )
 
 func appendStatus(b []byte, code int) []byte {
+	text := http.StatusText(code)
+	if text == "" {
+		return fmt.Appendf(b, "%03d status code %d\r\n", code, code)
+	}
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
-	b = append(b, http.StatusText(code)...)
+	b = append(b, text...)
 	return append(b, "\r\n"...)
 }
 

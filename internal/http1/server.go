@@ -30,7 +30,13 @@ type Server struct {
 	ReadHeaderTimeout, IdleTimeout, WriteTimeout time.Duration
 	// MaxHeaderBytes bounds a fast request's head (net/http answers a longer one).
 	MaxHeaderBytes int
-	Logger         *slog.Logger
+	// WatchAfter is how long a request that asked for ResponseWriter.WatchClient
+	// runs before its connection is read for the client leaving (default 50ms).
+	// The read takes a goroutine, so quick answers never start one; a slow one
+	// (a gateway waiting on its application) learns within this time that
+	// nobody waits for it any more.
+	WatchAfter time.Duration
+	Logger     *slog.Logger
 
 	closing atomic.Bool
 	mu      sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"gantry/internal/accesslog"
+	"gantry/internal/config"
 	"gantry/internal/http1"
 	"gantry/internal/static"
 )
@@ -13,9 +14,10 @@ import (
 type fastHandler struct{ s *Server }
 
 // ServeFast answers r when ServeHTTP would pass it to a static route that can
-// answer from its cache; it declines (writing nothing) otherwise, and the
-// connection goes to net/http. The state is loaded per request, so a reload
-// applies to the next request on a fast connection.
+// answer from its cache, or to a FastCGI or WSGI route (their bodiless GET and
+// HEAD requests need nothing of net/http); it declines (writing nothing)
+// otherwise, and the connection goes to net/http. The state is loaded per
+// request, so a reload applies to the next request on a fast connection.
 func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	s := f.s
 	st := s.state.Load()
@@ -30,27 +32,51 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	if rt == nil {
 		return false
 	}
-	sh, ok := rt.handler.(*static.Handler)
-	if !ok {
-		return false
-	}
 	start := time.Now()
 	w.Header()["Server"] = serverHeader
-	if !sh.ServeCached(w, r) {
-		return false
+	var status int
+	var bytes int64
+	switch rt.kind {
+	case config.KindFastCGI, config.KindWSGI:
+		// Both wait on an application: the request's context must end when the
+		// client leaves, as net/http's does.
+		rw := &responseWriter{ResponseWriter: w}
+		s.run(rt.handler, rw, w.WatchClient(r))
+		status, bytes = rw.status, rw.bytes
+	default:
+		sh, ok := rt.handler.(*static.Handler)
+		if !ok || !sh.ServeCached(w, r) {
+			return false
+		}
+		status, bytes = w.Status(), w.Written()
 	}
-	s.requests.Add(1)
 	s.fastHits.Add(1)
+	s.record(start, r, status, bytes, site, rt)
+	return true
+}
+
+// record counts a request and hands it to the access log and the observers.
+func (s *Server) record(start time.Time, r *http.Request, status int, bytes int64, site *site, rt *route) {
+	s.requests.Add(1)
 	al := s.accessLog.Load()
 	if al == nil && len(s.observers) == 0 {
-		return true
+		return
 	}
-	// rec.Request is the connection's reused request: valid only during the
-	// observers' calls, as the Observer contract says.
+	if status == 0 {
+		status = http.StatusOK
+	}
+	// rec.Request may be a fast connection's reused request: valid only during
+	// the observers' calls, as the Observer contract says.
 	rec := accesslog.Record{
 		Time: start, Duration: time.Since(start), RemoteAddr: r.RemoteAddr, Method: r.Method,
-		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: w.Status(), Bytes: w.Written(),
-		Referer: r.Referer(), UserAgent: r.UserAgent(), Request: r, Site: site.name, Route: rt.path,
+		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: status, Bytes: bytes,
+		Referer: r.Referer(), UserAgent: r.UserAgent(), Request: r,
+	}
+	if site != nil {
+		rec.Site = site.name
+	}
+	if rt != nil {
+		rec.Route = rt.path
 	}
 	if al != nil {
 		al.Log(&rec)
@@ -58,5 +84,4 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	for _, o := range s.observers {
 		o(&rec)
 	}
-	return true
 }

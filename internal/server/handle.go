@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"gantry/internal/accesslog"
 )
 
 // ServeHTTP picks the site and route for r and runs the route's handler.
@@ -48,31 +47,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.run(rt.handler, rw, r)
 	}
-	s.requests.Add(1)
-	al := s.accessLog.Load()
-	if al == nil && len(s.observers) == 0 {
-		return
-	}
-	rec := accesslog.Record{
-		Time: start, Duration: time.Since(start), RemoteAddr: r.RemoteAddr, Method: r.Method,
-		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: rw.status, Bytes: rw.bytes,
-		Referer: r.Referer(), UserAgent: r.UserAgent(), Request: r,
-	}
-	if rec.Status == 0 {
-		rec.Status = http.StatusOK
-	}
-	if site != nil {
-		rec.Site = site.name
-	}
-	if rt != nil {
-		rec.Route = rt.path
-	}
-	if al != nil {
-		al.Log(&rec)
-	}
-	for _, o := range s.observers {
-		o(&rec)
-	}
+	s.record(start, r, rw.status, rw.bytes, site, rt)
 }
 
 var serverHeader = []string{"gantry"}
