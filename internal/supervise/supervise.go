@@ -530,6 +530,13 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 // Acquire returns a ready worker with a free request slot, waiting for one if need be.
 // Every successful Acquire must be paired with a Release.
 func (p *Pool) Acquire(ctx context.Context) (*Worker, error) {
+	return p.AcquireWithin(ctx, 0)
+}
+
+// AcquireWithin is Acquire waiting at most d (no limit when d is zero), then
+// failing with context.DeadlineExceeded: a timer per wait is cheaper than a
+// context with a deadline, which a busy pool would build for every request.
+func (p *Pool) AcquireWithin(ctx context.Context, d time.Duration) (*Worker, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -543,6 +550,13 @@ func (p *Pool) Acquire(ctx context.Context) (*Worker, error) {
 	ch := make(chan *Worker, 1)
 	p.waiters = append(p.waiters, ch)
 	p.mu.Unlock()
+	var expired <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		expired = t.C
+	}
+	var err error
 	select {
 	case w := <-ch:
 		if w == nil {
@@ -550,21 +564,24 @@ func (p *Pool) Acquire(ctx context.Context) (*Worker, error) {
 		}
 		return w, nil
 	case <-ctx.Done():
-		p.mu.Lock()
-		for i, c := range p.waiters {
-			if c == ch {
-				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-				p.mu.Unlock()
-				return nil, ctx.Err()
-			}
-		}
-		p.mu.Unlock()
-		// Handed a worker just as ctx ended: give it back.
-		if w := <-ch; w != nil {
-			p.Release(w, OK)
-		}
-		return nil, ctx.Err()
+		err = ctx.Err()
+	case <-expired:
+		err = context.DeadlineExceeded
 	}
+	p.mu.Lock()
+	for i, c := range p.waiters {
+		if c == ch {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Unlock()
+			return nil, err
+		}
+	}
+	p.mu.Unlock()
+	// Handed a worker just as the wait ended: give it back.
+	if w := <-ch; w != nil {
+		p.Release(w, OK)
+	}
+	return nil, err
 }
 
 // TryAcquire is Acquire without waiting: nil when no worker has a free slot now.

@@ -183,6 +183,9 @@ func TestStartAcquireRelease(t *testing.T) {
 	if _, err := p.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Acquire on a full pool = %v, want deadline exceeded", err)
 	}
+	if _, err := p.AcquireWithin(context.Background(), 50*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AcquireWithin on a full pool = %v, want deadline exceeded", err)
+	}
 	waited := make(chan *Worker)
 	go func() {
 		w, _ := p.Acquire(context.Background())

@@ -161,10 +161,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error) {
 	worker := h.pool.TryAcquire()
 	if worker == nil {
-		actx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 		var err error
-		worker, err = h.pool.Acquire(actx)
-		cancel()
+		worker, err = h.pool.AcquireWithin(ctx, h.opts.Timeout)
 		if err != nil {
 			return nil, nil, err
 		}
