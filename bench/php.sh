@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # php.sh: hello.php requests/s, gantry vs nginx + php-fpm and Apache + mod_proxy_fcgi.
 # gantry talks to the same php-fpm pool as nginx (2 static workers), over pooled
-# FCGI_KEEP_CONN connections. Ratios only mean something within one run.
+# FCGI_KEEP_CONN connections. Access logs off on both sides. Ratios only mean something
+# within one run.
 #
 #   bench/php.sh [compare options, e.g. -c 32 -d 5 -r 3]
 set -euo pipefail
@@ -23,7 +24,7 @@ if ! curl -sf -o /dev/null http://127.0.0.1:18401/hello.php || ! curl -sf -o /de
 fi
 SOCK="$BENCH_DIR/run/nginx-php-fpm-fpm/fpm.sock"
 
-"$BIN" serve "$BENCH_DIR/www" --listen "127.0.0.1:$PORT" --admin off --php "unix:$SOCK" >/tmp/gantry-php-bench.log 2>&1 &
+"$BIN" serve "$BENCH_DIR/www" --listen "127.0.0.1:$PORT" --admin off --access-log off --php "unix:$SOCK" >/tmp/gantry-php-bench.log 2>&1 &
 GANTRY=$!
 trap 'kill $GANTRY 2>/dev/null; wait $GANTRY 2>/dev/null; [ -z "$STARTED" ] || "$PEERS" stop $STARTED' EXIT
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/hello.php" && break; sleep 0.1; done

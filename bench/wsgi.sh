@@ -7,7 +7,7 @@
 #      sessions, CSRF, auth, messages), gantry vs nginx + uWSGI started here the same way
 #      as the nginx-uwsgi peer.
 #
-# Also prints the RSS of each gantry worker. Ratios only mean something within one run.
+# Access logs are off on every server. Also prints the RSS of each gantry worker. Ratios only mean something within one run.
 #
 #   bench/wsgi.sh [compare options, e.g. -c 32 -d 5 -r 3]
 set -euo pipefail
@@ -56,7 +56,7 @@ rss() { # pattern -> RSS in kB of each matching process
 
 # 1. hello world
 "$BIN" serve "$BENCH_DIR/apps" --wsgi hello_wsgi:application --python "$PY" \
-  --listen "127.0.0.1:$PORT" --admin off >"$WORK/gantry-hello.log" 2>&1 &
+  --listen "127.0.0.1:$PORT" --admin off --access-log off >"$WORK/gantry-hello.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$PORT/" "$WORK/gantry-hello.log"
 echo "== hello world (2 processes each; gantry 4 threads per process)"
@@ -72,7 +72,7 @@ cp -r internal/wsgi/testdata/django "$WORK/django"
 export GANTRY_TEST_DB="$WORK/django/db.sqlite3"
 (cd "$WORK/django" && "$PY" manage.py migrate --noinput >/dev/null)
 "$BIN" serve "$WORK/django" --wsgi mysite.wsgi:application --python "$PY" \
-  --listen "127.0.0.1:$DJ_PORT" --admin off >"$WORK/gantry-django.log" 2>&1 &
+  --listen "127.0.0.1:$DJ_PORT" --admin off --access-log off >"$WORK/gantry-django.log" 2>&1 &
 pids+=($!)
 uwsgi --plugin python3 --socket "$WORK/uwsgi.sock" --chmod-socket=666 --chdir "$WORK/django" \
   --module mysite.wsgi:application --processes 2 --master --die-on-term --disable-logging \
