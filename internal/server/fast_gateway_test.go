@@ -59,6 +59,9 @@ func TestFastPathGatewayDifferential(t *testing.T) {
 		{"http/1.0 streamed closes", "GET /stream HTTP/1.0\r\n\r\n", 1},
 		{"http/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 2},
 		{"pipelined", get("/small") + get("/stream") + get("/nolength"), 4},
+		{"file wrapper with length", get("/file?length"), 2},
+		{"file wrapper chunked", get("/file"), 2},
+		{"file wrapper head", "HEAD /file?length HTTP/1.1\r\nHost: x\r\n\r\n", 2},
 		{"post goes to net/http", "POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 0},
 	}
 	for _, tc := range cases {

@@ -24,6 +24,14 @@ def application(environ, start_response):
                 environ.get("HTTP_X_TEST", "-")).encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
+    if path == "/file":
+        # wsgi.file_wrapper: gantry sends the file itself (sendfile when it can).
+        f = open(__file__, "rb")
+        headers = [("Content-Type", "text/x-python")]
+        if environ["QUERY_STRING"] == "length":
+            headers.append(("Content-Length", str(os.fstat(f.fileno()).st_size)))
+        start_response("200 OK", headers)
+        return environ["wsgi.file_wrapper"](f)
     if path == "/crash":
         start_response("200 OK", [("Content-Type", "text/plain")])
 
