@@ -112,3 +112,53 @@ func TestFastPathGatewayCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathFastCGIDifferential is TestFastPathGatewayDifferential for a PHP
+// route served by supervised php-cgi processes.
+func TestFastPathFastCGIDifferential(t *testing.T) {
+	phpCGI := peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "hello.php"), "<?php header('X-Php: 1'); echo 'hello ', $_SERVER['PATH_INFO'] ?? '-', ' ', $_GET['q'] ?? '-';")
+	writeFile(t, filepath.Join(root, "big.php"), "<?php echo str_repeat('x', 5000); flush(); echo str_repeat('y', 3000);")
+	writeFile(t, filepath.Join(root, "moved.php"), "<?php http_response_code(302); header('Location: /hello.php');")
+	writeFile(t, filepath.Join(root, "dir", "index.php"), "<?php echo 'index';")
+	conf := func(fastPath bool) string {
+		return fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\nfast_path=%v\n[admin]\nlisten=\"off\"\n"+
+			"[[site]]\nroot=%q\n  [[site.route]]\n  path=\"*.php\"\n  fastcgi_command=[%q]\n  processes=1\n",
+			fastPath, root, phpCGI)
+	}
+	fast, fb, _ := startServer(t, conf(true))
+	_, sb, _ := startServer(t, conf(false))
+	fa, sa := strings.TrimPrefix(fb, "http://"), strings.TrimPrefix(sb, "http://")
+	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n" }
+	const last = "GET /hello.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	cases := []struct {
+		name string
+		raw  string
+		fast int
+	}{
+		{"script", get("/hello.php?q=1"), 2},
+		{"path info", get("/hello.php/extra"), 2},
+		{"chunked after a flush", get("/big.php"), 2},
+		{"redirect", get("/moved.php"), 2},
+		{"missing script", get("/nothing.php"), 2},
+		{"head", "HEAD /hello.php HTTP/1.1\r\nHost: x\r\n\r\n", 2},
+		{"pipelined", get("/hello.php") + get("/big.php"), 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := tc.raw + last
+			before := fast.fastHits.Load()
+			got := exchange(t, fa, raw, false)
+			served := int(fast.fastHits.Load() - before)
+			want := exchange(t, sa, raw, false)
+			got, want = dateLine.ReplaceAllString(got, "Date: -\r"), dateLine.ReplaceAllString(want, "Date: -\r")
+			if got != want {
+				t.Errorf("fast path answered\n%.2000q\nnet/http answered\n%.2000q", got, want)
+			}
+			if served != tc.fast {
+				t.Errorf("%d requests answered on the fast path, want %d", served, tc.fast)
+			}
+		})
+	}
+}
