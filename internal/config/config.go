@@ -47,10 +47,10 @@ type Server struct {
 	MaxBody Size `toml:"max_body"`
 	// MaxHeader is the largest request header block; larger ones get 431. Default 64KB.
 	MaxHeader Size `toml:"max_header"`
-	// FastPath serves plain GET/HEAD requests for cached static files on gantry's own
-	// HTTP/1.1 loop (internal/http1) instead of net/http's; the first other request
-	// on a connection hands that connection to net/http. Responses are the same byte
-	// for byte. Default true. Turning it off by reload sends every connection's next
+	// FastPath serves plain GET/HEAD requests (no body) for cached static files and
+	// for FastCGI and WSGI routes on gantry's own HTTP/1.1 loop (internal/http1)
+	// instead of net/http's; the first other request on a connection hands that
+	// connection to net/http. Responses are the same byte for byte. Default true. Turning it off by reload sends every connection's next
 	// request to net/http; turning it on takes a restart.
 	FastPath *bool `toml:"fast_path"`
 }
