@@ -281,9 +281,34 @@ class Worker:
     def serve(self, sock):
         conn = Conn(sock)
         app = self.app
-        extra = {"wsgi.errors": self.errors, "wsgi.file_wrapper": FileWrapper}
+        errors = self.errors
+        recv_into = sock.recv_into
+        send = sock.sendall
+        unpack = _unpack
         while True:
-            kind, payload = conn.frame()
+            # The frame reader inlined: a request that arrives whole is parsed from
+            # the buffer without a method call.
+            buf, start, end = conn.buf, conn.start, conn.end
+            if start == end:
+                try:
+                    end = recv_into(buf)
+                except OSError as e:
+                    raise Gone() from e
+                if not end:
+                    raise Gone()
+                start = 0
+            if end - start >= 5:
+                kind, n = unpack(buf, start)
+                stop = start + 5 + n
+                if stop <= end:
+                    conn.start, conn.end = stop, end
+                    payload = conn.view[start + 5:stop]
+                else:
+                    conn.start, conn.end = start, end
+                    kind, payload = conn._frame_slow()
+            else:
+                conn.start, conn.end = start, end
+                kind, payload = conn._frame_slow()
             if kind != 82 and kind != 83:  # leftovers of a body the app did not read
                 continue
             n = _u32(payload)[0]
@@ -293,7 +318,8 @@ class Worker:
                 environ["wsgi.input"] = _BytesIO(payload[4 + n:])
             else:
                 stream = environ["wsgi.input"] = Input(conn)
-            environ.update(extra)
+            environ["wsgi.errors"] = errors
+            environ["wsgi.file_wrapper"] = FileWrapper
             resp = Response(sock)
             result = None
             try:
@@ -302,10 +328,13 @@ class Worker:
                     body = b"".join(result)
                     head = resp.head()
                     # One bytes object, one send: the whole response in one frame run.
-                    if body:
-                        resp.send(_join((head, _pack(68, len(body)), body, _END)))
-                    else:
-                        resp.send(head + _END)
+                    try:
+                        if body:
+                            send(_join((head, _pack(68, len(body)), body, _END)))
+                        else:
+                            send(head + _END)
+                    except OSError as e:
+                        raise Gone() from e
                     if stream is not None and not stream.eof:
                         try:
                             stream.drain()
