@@ -65,7 +65,7 @@ echo "== hello world (2 processes each; gantry 4 threads per process)"
   gantry="http://127.0.0.1:$PORT/" \
   nginx-gunicorn=http://127.0.0.1:18206/ \
   apache-modwsgi-daemon=http://127.0.0.1:18203/ || true
-echo "RSS per worker (kB): gantry: $(rss "gantry's WSGI worker.*hello_wsgi")  uWSGI: $(rss 'uwsgi --plugin python3 --socket')"
+echo "RSS per worker (kB): gantry: $(rss 'gantry_wsgi_worker.py hello_wsgi')  uWSGI: $(rss 'uwsgi --plugin python3 --socket')"
 
 # 2. Django
 cp -r internal/wsgi/testdata/django "$WORK/django"
@@ -101,4 +101,4 @@ echo "== Django page /hello/ (2 processes each)"
 "$COMPARE" "$@" \
   nginx-uwsgi-django="http://127.0.0.1:$DJ_PEER_PORT/hello/" \
   gantry-django="http://127.0.0.1:$DJ_PORT/hello/" || true
-echo "RSS per worker (kB): gantry: $(rss "gantry's WSGI worker.*mysite")  uWSGI: $(rss 'uwsgi --plugin python3 --socket .*gantry-wsgi-bench')"
+echo "RSS per worker (kB): gantry: $(rss 'gantry_wsgi_worker.py mysite')  uWSGI: $(rss 'uwsgi --plugin python3 --socket .*gantry-wsgi-bench')"

@@ -72,7 +72,8 @@ type Handler struct {
 	opts     Options
 	log      *slog.Logger
 	pool     *supervise.Pool
-	dir      string
+	dir      string // private: the workers' sockets and their script
+	script   string
 	prefix   string // route prefix to strip, without trailing slash
 	static   []byte // marshal of the environ keys that never change
 	bufs     sync.Pool
@@ -118,7 +119,14 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	if err != nil {
 		return nil, fmt.Errorf("wsgi: socket directory: %w", err)
 	}
-	h := &Handler{opts: opts, log: logger, dir: dir}
+	// The worker runs from a file rather than `python -c SOURCE`, so that ps shows
+	// a short command line naming the app.
+	script := filepath.Join(dir, "gantry_wsgi_worker.py")
+	if err := os.WriteFile(script, []byte(workerSource), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("wsgi: write worker: %w", err)
+	}
+	h := &Handler{opts: opts, log: logger, dir: dir, script: script}
 	if p := strings.TrimSuffix(opts.Route, "/"); strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "*") {
 		h.prefix = p
 	}
@@ -216,7 +224,7 @@ func (h *Handler) command(w *supervise.Worker, env []string) (*exec.Cmd, error) 
 		return nil, fmt.Errorf("ready pipe: %w", err)
 	}
 	w.Data = &workerData{sock: sock, ready: pr}
-	cmd := exec.Command(h.opts.Python, "-c", workerSource, h.opts.App, strconv.Itoa(h.opts.Threads))
+	cmd := exec.Command(h.opts.Python, h.script, h.opts.App, strconv.Itoa(h.opts.Threads))
 	cmd.Dir = h.opts.Chdir
 	cmd.Env = env
 	cmd.ExtraFiles = []*os.File{lf, pw}
