@@ -324,10 +324,13 @@ class Worker:
             result = None
             try:
                 result = app(environ, resp.start_response)
-                if type(result) is list and not resp.sent:
+                listed = type(result) is list
+                if (listed or getattr(result, "streaming", True) is False) and not resp.sent:
+                    # A list, or a response that says its body is already in memory
+                    # (Django's HttpResponse): one bytes object, one send, the whole
+                    # response in one frame run.
                     body = b"".join(result)
                     head = resp.head()
-                    # One bytes object, one send: the whole response in one frame run.
                     try:
                         if body:
                             send(_join((head, _pack(68, len(body)), body, _END)))
@@ -335,6 +338,8 @@ class Worker:
                             send(head + _END)
                     except OSError as e:
                         raise Gone() from e
+                    if not listed:
+                        close(result, environ)
                     if stream is not None and not stream.eof:
                         try:
                             stream.drain()

@@ -414,6 +414,15 @@ func TestCloseAlwaysCalled(t *testing.T) {
 		}
 		eventually(t, "close()", func() bool { _, err := os.Stat(marker); return err == nil })
 	})
+	t.Run("a body in memory, sent in one piece", func(t *testing.T) {
+		raw := startSite(t, Options{App: "testapp:raw", Processes: 1}, nil)
+		marker := filepath.Join(dir, "in-memory")
+		_, body := raw.get(t, "/close-in-memory?marker="+url.QueryEscape(marker))
+		if body != "one\ntwo\n" {
+			t.Errorf("body %q", body)
+		}
+		eventually(t, "close()", func() bool { _, err := os.Stat(marker); return err == nil })
+	})
 	t.Run("client disconnects from an endless stream", func(t *testing.T) {
 		marker := filepath.Join(dir, "disconnect")
 		resp, err := http.Get(s.srv.URL + "/close?forever=1&marker=" + url.QueryEscape(marker))

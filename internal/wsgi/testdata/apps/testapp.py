@@ -120,6 +120,12 @@ def raw(environ, start_response):
     if path == "/close":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Closing(q["marker"], [b"one\n", b"two\n"], forever=q.get("forever") == "1")
+    if path == "/close-in-memory":
+        # Like Django's HttpResponse: says its body is in memory (streaming False).
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        body = Closing(q["marker"], [b"one\n", b"two\n"])
+        body.streaming = False
+        return body
     if path == "/file":
         f = open(q["name"], "rb")
         if "skip" in q:
