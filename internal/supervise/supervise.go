@@ -55,6 +55,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -613,23 +614,24 @@ func (p *Pool) pickLocked() *Worker {
 	return best
 }
 
-func (p *Pool) dispatchLocked() {
+func (p *Pool) dispatchLocked() (handed bool) {
 	for len(p.waiters) > 0 {
 		w := p.pickLocked()
 		if w == nil {
-			return
+			return handed
 		}
 		w.inflight++
 		ch := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		ch <- w
+		handed = true
 	}
+	return handed
 }
 
 // Release ends a request on w. See Outcome.
 func (p *Pool) Release(w *Worker, o Outcome) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	w.inflight--
 	w.requests++
 	switch {
@@ -649,7 +651,15 @@ func (p *Pool) Release(w *Worker, o Outcome) {
 	if w.state == StateRetiring && w.inflight == 0 {
 		p.stopLocked(w, w.kill)
 	}
-	p.dispatchLocked()
+	handed := p.dispatchLocked()
+	p.mu.Unlock()
+	if handed {
+		// The slot went straight to a request waiting in Acquire, which the runtime
+		// would otherwise run only once this goroutine blocks, after it has written
+		// its response to the client. Meanwhile the worker sits idle: let the waiter
+		// send its request first.
+		runtime.Gosched()
+	}
 }
 
 // replaceLocked starts a replacement for w. A stuck or broken worker (kill) leaves
