@@ -181,14 +181,7 @@ func (g blockingGateway) ServeFast(w *ResponseWriter, r *http.Request) bool {
 // when the client closes its connection, as net/http's would.
 func TestWatchSeesTheClientLeave(t *testing.T) {
 	g := blockingGateway{ended: make(chan error, 1)}
-	s := &Server{Handler: g, Fallback: &http.Server{}, ReadHeaderTimeout: time.Second, WatchAfter: time.Nanosecond}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	c := dial(t, ln.Addr().String())
+	c := startWatching(t, g)
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	c.Close()
 	select {
@@ -205,14 +198,7 @@ func TestWatchSeesTheClientLeave(t *testing.T) {
 // while a slow request ran are served, not lost.
 func TestWatchKeepsPipelinedBytes(t *testing.T) {
 	g := blockingGateway{ended: make(chan error, 1)}
-	s := &Server{Handler: g, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, WatchAfter: time.Nanosecond}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	c := dial(t, ln.Addr().String())
+	c := startWatching(t, g)
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	io.WriteString(c, "GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	got, err := io.ReadAll(c)
@@ -227,4 +213,17 @@ func TestWatchKeepsPipelinedBytes(t *testing.T) {
 		t.Errorf("the slow request's context ended early: %v", err)
 	default:
 	}
+}
+
+// startWatching serves g with the watch starting at once, and dials it.
+func startWatching(t *testing.T, g blockingGateway) net.Conn {
+	t.Helper()
+	s := &Server{Handler: g, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, WatchAfter: time.Nanosecond}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return dial(t, ln.Addr().String())
 }

@@ -43,11 +43,7 @@ func TestFastPathGatewayDifferential(t *testing.T) {
 		return "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + strings.Join(hdrs, "") + "\r\n"
 	}
 	const last = "GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-	cases := []struct {
-		name string
-		raw  string
-		fast int // requests expected on the fast path, the last one included
-	}{
+	cases := []diffCase{
 		{"declared length", get("/small"), 2},
 		{"length computed", get("/nolength"), 2},
 		{"content type sniffed", get("/untyped"), 2},
@@ -64,22 +60,7 @@ func TestFastPathGatewayDifferential(t *testing.T) {
 		{"file wrapper head", "HEAD /file?length HTTP/1.1\r\nHost: x\r\n\r\n", 2},
 		{"post goes to net/http", "POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 0},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			raw := tc.raw + last
-			before := fast.fastHits.Load()
-			got := exchange(t, fa, raw, false)
-			served := int(fast.fastHits.Load() - before)
-			want := exchange(t, sa, raw, false)
-			got, want = dateLine.ReplaceAllString(got, "Date: -\r"), dateLine.ReplaceAllString(want, "Date: -\r")
-			if got != want {
-				t.Errorf("fast path answered\n%.2000q\nnet/http answered\n%.2000q", got, want)
-			}
-			if served != tc.fast {
-				t.Errorf("%d requests answered on the fast path, want %d", served, tc.fast)
-			}
-		})
-	}
+	compareFast(t, fast, fa, sa, last, cases)
 }
 
 // TestFastPathGatewayCrash: a worker that dies mid-response ends the client's
@@ -132,11 +113,7 @@ func TestFastPathFastCGIDifferential(t *testing.T) {
 	fa, sa := strings.TrimPrefix(fb, "http://"), strings.TrimPrefix(sb, "http://")
 	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n" }
 	const last = "GET /hello.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-	cases := []struct {
-		name string
-		raw  string
-		fast int
-	}{
+	cases := []diffCase{
 		{"script", get("/hello.php?q=1"), 2},
 		{"path info", get("/hello.php/extra"), 2},
 		{"chunked after a flush", get("/big.php"), 2},
@@ -145,6 +122,22 @@ func TestFastPathFastCGIDifferential(t *testing.T) {
 		{"head", "HEAD /hello.php HTTP/1.1\r\nHost: x\r\n\r\n", 2},
 		{"pipelined", get("/hello.php") + get("/big.php"), 3},
 	}
+	compareFast(t, fast, fa, sa, last, cases)
+}
+
+// diffCase is raw bytes for compareFast and how many of its requests the fast
+// path must answer, the closing one included.
+type diffCase struct {
+	name string
+	raw  string
+	fast int
+}
+
+// compareFast sends each case's bytes, then last (which must close the
+// connection), to the server with the fast path at fa and the one without at sa,
+// and requires the same bytes back, Date aside.
+func compareFast(t *testing.T, fast *Server, fa, sa, last string, cases []diffCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := tc.raw + last

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
 )
 
 // ServeHTTP picks the site and route for r and runs the route's handler.
