@@ -401,6 +401,8 @@ func (h *Handler) writeHead(w http.ResponseWriter, p []byte, contentLength *int6
 	if err != nil {
 		return 0, err
 	}
+	var keyBuf [16]string
+	keys := keyBuf[:0]
 	for _, kv := range headers {
 		if !httpfield.ValidName(kv[0]) {
 			return 0, fmt.Errorf("invalid header name %q", kv[0])
@@ -408,14 +410,18 @@ func (h *Handler) writeHead(w http.ResponseWriter, p []byte, contentLength *int6
 		if !httpfield.ValidValue(kv[1]) {
 			return 0, fmt.Errorf("invalid value for header %s: %q", kv[0], kv[1])
 		}
-		if hopByHop[http.CanonicalHeaderKey(kv[0])] {
+		k := http.CanonicalHeaderKey(kv[0])
+		if hopByHop[k] {
 			return 0, fmt.Errorf("hop-by-hop header %s not allowed in a WSGI response", kv[0])
 		}
+		keys = append(keys, k)
 	}
 	hdr := w.Header()
 	hasType := false
-	for _, kv := range headers {
-		k := http.CanonicalHeaderKey(kv[0])
+	// One backing array for the values of every field named once, as most are.
+	vals := make([]string, len(headers))
+	for i, kv := range headers {
+		k := keys[i]
 		switch k {
 		case "Content-Type":
 			hasType = true
@@ -429,7 +435,12 @@ func (h *Handler) writeHead(w http.ResponseWriter, p []byte, contentLength *int6
 				continue
 			}
 		}
-		hdr[k] = append(hdr[k], kv[1])
+		if len(hdr[k]) == 0 {
+			vals[i] = kv[1]
+			hdr[k] = vals[i : i+1 : i+1]
+		} else {
+			hdr[k] = append(hdr[k], kv[1])
+		}
 	}
 	if !hasType {
 		// The application decides; net/http must not sniff one.
