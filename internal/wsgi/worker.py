@@ -30,11 +30,13 @@ import importlib.util
 import io
 import marshal
 import os
+import select
 import signal
 import socket
 import stat
 import struct
 import threading
+import time
 import traceback
 
 _HDR = struct.Struct("<BI")
@@ -272,126 +274,273 @@ class Response:
         return True
 
 
+class _Role:
+    """What the watchdog sees of a thread that leads."""
+
+    __slots__ = ("busy", "epoch", "fd", "disarmed")
+
+    def __init__(self):
+        self.busy = False
+        self.epoch = 0
+        self.fd = -1
+        self.disarmed = False
+
+
 class Worker:
-    def __init__(self, app, threads):
+    """Serves gantry's connections on a pool of threads.
+
+    One thread at a time, the lead, waits in epoll for any connection and serves the
+    request that arrives inline, while the others stand by. When a request holds the
+    lead for more than a tick or two (a slow view, a blocking query, a streamed body),
+    the watchdog takes that connection out of epoll and hands the lead to a standby
+    thread, so THREADS requests still run at once when they need to. Fast requests
+    thus never pass the GIL from thread to thread, which costs more CPU than they do.
+    """
+
+    def __init__(self, app, listener):
         self.app = app
-        self.threads = threads
         self.errors = sys.stderr
+        self.listener = listener
+        self.conns = {}  # fd -> Conn
+        self.lead = None  # the _Role of the thread that polls
+        self.standby = threading.Semaphore(1)  # one release per vacant lead
+        self.lock = threading.Lock()  # a busy lead's end against the watchdog
+        self.parked = False
+        self.wake = threading.Event()
+        self.ep = None
+        if hasattr(select, "epoll"):
+            self.ep = select.epoll()
+            listener.setblocking(False)
+            self.ep.register(listener.fileno(), select.EPOLLIN)
 
-    def serve(self, sock):
-        conn = Conn(sock)
-        app = self.app
-        errors = self.errors
-        recv_into = sock.recv_into
-        send = sock.sendall
-        unpack = _unpack
+    def thread(self):
+        me = _Role()
         while True:
-            # The frame reader inlined: a request that arrives whole is parsed from
-            # the buffer without a method call.
-            buf, start, end = conn.buf, conn.start, conn.end
-            if start == end:
-                try:
-                    end = recv_into(buf)
-                except OSError as e:
-                    raise Gone() from e
-                if not end:
-                    raise Gone()
-                start = 0
-            if end - start >= 5:
-                kind, n = unpack(buf, start)
-                stop = start + 5 + n
-                if stop <= end:
-                    conn.start, conn.end = stop, end
-                    payload = conn.view[start + 5:stop]
-                else:
-                    conn.start, conn.end = start, end
-                    kind, payload = conn._frame_slow()
-            else:
-                conn.start, conn.end = start, end
-                kind, payload = conn._frame_slow()
-            if kind != 82 and kind != 83:  # leftovers of a body the app did not read
-                continue
-            n = _u32(payload)[0]
-            environ = _loads(payload[4:4 + n])
-            stream = None
-            if kind == 82:
-                environ["wsgi.input"] = _BytesIO(payload[4 + n:])
-            else:
-                stream = environ["wsgi.input"] = Input(conn)
-            environ["wsgi.errors"] = errors
-            environ["wsgi.file_wrapper"] = FileWrapper
-            resp = Response(sock)
-            result = None
+            self.standby.acquire()
+            self.lead = me
             try:
-                result = app(environ, resp.start_response)
-                listed = type(result) is list
-                if (listed or getattr(result, "streaming", True) is False) and not resp.sent:
-                    # A list, or a response that says its body is already in memory
-                    # (Django's HttpResponse): one bytes object, one send, the whole
-                    # response in one frame run.
-                    body = b"".join(result)
-                    head = resp.head()
-                    try:
-                        if body:
-                            send(_join((head, _pack(68, len(body)), body, _END)))
-                        else:
-                            send(head + _END)
-                    except OSError as e:
-                        raise Gone() from e
-                    if not listed:
-                        close(result, environ)
-                    if stream is not None and not stream.eof:
-                        try:
-                            stream.drain()
-                        except OSError:
-                            pass
+                self.poll(me)
+            except BaseException:
+                with self.lock:
+                    if self.lead is me:
+                        self.lead = None
+                        self.standby.release()
+                raise
+
+    def poll(self, me):
+        """Leads until the watchdog hands the lead to another thread."""
+        ep_poll = self.ep.poll
+        lfd = self.listener.fileno()
+        conns = self.conns
+        lock = self.lock
+        while self.lead is me:
+            for fd, _ in ep_poll(-1, 8):
+                if self.lead is not me:
+                    break  # level-triggered: the new lead sees the rest
+                conn = conns.get(fd)
+                if conn is None and fd != lfd:
                     continue
-                elif type(result) is FileWrapper and resp.sendfile(result):
-                    pass
+                me.fd = fd
+                me.epoch += 1
+                me.busy = True
+                if self.parked:
+                    self.wake.set()
+                if conn is None:
+                    self.accept()
+                    kept = True
                 else:
-                    write = resp.write
-                    for data in result:
-                        if data:
-                            write(data)
-                        elif type(data) is not bytes:
-                            raise TypeError("the application yielded %s, not bytes" % type(data).__name__)
-                    if resp.sent:
-                        resp.send(_END)
-                    else:
-                        resp.send(resp.head() + _END)
-            except Gone:
-                close(result, environ)
-                return
-            except BaseException as e:
-                if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                    close(result, environ)
-                    raise
-                log_exception(environ)
-                close(result, environ)
-                why = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")[:1000]
-                resp.send(_pack(88, len(why)) + why)
-                continue
-            close(result, environ)
-            if stream is not None and not stream.eof:
-                try:
-                    stream.drain()
-                except OSError:
-                    pass
+                    kept = self.ready(fd, conn)
+                with lock:
+                    me.busy = False
+                    if me.disarmed:
+                        me.disarmed = False
+                        if kept:
+                            self.ep.register(fd, select.EPOLLIN)
 
-    def thread(self, listener):
+    def accept(self):
         while True:
             try:
-                sock, _ = listener.accept()
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                traceback.print_exc()
+                return
+            sock.setblocking(True)
+            self.conns[sock.fileno()] = Conn(sock)
+            self.ep.register(sock.fileno(), select.EPOLLIN)
+
+    def ready(self, fd, conn):
+        """Serves what arrived on conn; False if the connection is gone."""
+        try:
+            self.serve(conn)
+            return True
+        except Gone:
+            pass
+        except Exception:
+            traceback.print_exc()
+        except BaseException:
+            self.drop(fd, conn)
+            raise
+        self.drop(fd, conn)
+        return False
+
+    def drop(self, fd, conn):
+        del self.conns[fd]
+        conn.sock.close()
+
+    def watch(self, tick=0.002, park_after=500):
+        """Hands the lead on when its thread spends over a tick on one connection."""
+        last, epoch, idle = None, 0, 0
+        while True:
+            time.sleep(tick)
+            t = self.lead
+            if t is None or not t.busy:
+                last = None
+                idle += 1
+                if idle >= park_after:
+                    # Idle: sleep until a request comes instead of ticking.
+                    self.parked = True
+                    t = self.lead
+                    if t is None or not t.busy:
+                        self.wake.wait()
+                    self.wake.clear()
+                    self.parked = False
+                    idle = 0
+                continue
+            idle = 0
+            if t is not last or t.epoch != epoch:
+                last, epoch = t, t.epoch
+                continue
+            with self.lock:
+                if self.lead is t and t.busy and t.epoch == epoch:
+                    try:
+                        # Out of epoll (not just masked: a hangup would still show)
+                        # until its thread is done with it.
+                        self.ep.unregister(t.fd)
+                        t.disarmed = True
+                    except OSError:
+                        pass  # closed just now
+                    self.lead = None
+                    self.standby.release()
+            last = None
+
+    def blocking(self):
+        """Without epoll: one connection per thread, each waiting in recv."""
+        while True:
+            try:
+                sock, _ = self.listener.accept()
             except OSError:
                 continue
             try:
-                self.serve(sock)
+                conn = Conn(sock)
+                while True:
+                    self.serve(conn)
             except Gone:
                 pass
             except Exception:
                 traceback.print_exc()
             finally:
                 sock.close()
+
+    def serve(self, conn):
+        """Reads once from conn and serves every request that came with it."""
+        sock = conn.sock
+        buf, start, end = conn.buf, conn.start, conn.end
+        if start == end:
+            start = 0
+            try:
+                end = sock.recv_into(buf)
+            except OSError as e:
+                raise Gone() from e
+            if not end:
+                raise Gone()
+        while start != end:
+            kind = None
+            if end - start >= 5:
+                kind, n = _unpack(buf, start)
+                stop = start + 5 + n
+                if stop <= end:
+                    conn.start, conn.end = stop, end
+                    payload = conn.view[start + 5:stop]
+                else:
+                    kind = None
+            if kind is None:
+                # Part of a frame: gantry sends the rest right away.
+                conn.start, conn.end = start, end
+                kind, payload = conn._frame_slow()
+            if kind == 82 or kind == 83:  # other frames: leftovers of a body the app did not read
+                self.request(conn, kind, payload)
+            buf, start, end = conn.buf, conn.start, conn.end
+
+    def request(self, conn, kind, payload):
+        sock = conn.sock
+        n = _u32(payload)[0]
+        environ = _loads(payload[4:4 + n])
+        stream = None
+        if kind == 82:
+            environ["wsgi.input"] = _BytesIO(payload[4 + n:])
+        else:
+            stream = environ["wsgi.input"] = Input(conn)
+        environ["wsgi.errors"] = self.errors
+        environ["wsgi.file_wrapper"] = FileWrapper
+        resp = Response(sock)
+        result = None
+        try:
+            result = self.app(environ, resp.start_response)
+            listed = type(result) is list
+            if (listed or getattr(result, "streaming", True) is False) and not resp.sent:
+                # A list, or a response that says its body is already in memory
+                # (Django's HttpResponse): one bytes object, one send, the whole
+                # response in one frame run.
+                body = b"".join(result)
+                head = resp.head()
+                try:
+                    if body:
+                        sock.sendall(_join((head, _pack(68, len(body)), body, _END)))
+                    else:
+                        sock.sendall(head + _END)
+                except OSError as e:
+                    raise Gone() from e
+                if not listed:
+                    close(result, environ)
+                if stream is not None and not stream.eof:
+                    try:
+                        stream.drain()
+                    except OSError:
+                        pass
+                return
+            elif type(result) is FileWrapper and resp.sendfile(result):
+                pass
+            else:
+                write = resp.write
+                for data in result:
+                    if data:
+                        write(data)
+                    elif type(data) is not bytes:
+                        raise TypeError("the application yielded %s, not bytes" % type(data).__name__)
+                if resp.sent:
+                    resp.send(_END)
+                else:
+                    resp.send(resp.head() + _END)
+        except Gone:
+            close(result, environ)
+            raise
+        except BaseException as e:
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                close(result, environ)
+                raise
+            log_exception(environ)
+            close(result, environ)
+            why = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")[:1000]
+            resp.send(_pack(88, len(why)) + why)
+            return
+        close(result, environ)
+        if stream is not None and not stream.eof:
+            try:
+                stream.drain()
+            except OSError:
+                pass
 
 
 def close(result, environ):
@@ -451,12 +600,18 @@ def main():
                          % (spec, sys.executable, os.getcwd(), traceback.format_exc()))
         sys.stderr.flush()
         os._exit(3)
-    worker = Worker(app, threads)
+    worker = Worker(app, listener)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if worker.ep is not None:
+        run = worker.thread
+        if threads > 1:
+            threading.Thread(target=worker.watch, daemon=True).start()
+    else:
+        run = worker.blocking
     for _ in range(threads):
-        threading.Thread(target=worker.thread, args=(listener,), daemon=True).start()
+        threading.Thread(target=run, daemon=True).start()
     os.write(4, b"ready\n")
     os.close(4)
     stop.wait()
