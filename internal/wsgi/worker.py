@@ -3,7 +3,8 @@
 gantry starts it as `python -c <this file> APP THREADS` in the configured chdir, with
 fd 3 a listening unix socket and fd 4 a pipe. It imports APP ("module:callable", or a
 path to a .py file, callable "application" unless ":name" follows), writes "ready\n"
-to fd 4 and then serves THREADS connections at once, one thread per connection.
+to fd 4 and then serves up to THREADS requests at once on THREADS threads (see Worker:
+one thread serves the fast ones; the others take over when a request blocks).
 
 Frames, both ways: 1 byte type, 4 bytes little-endian payload length, payload.
 gantry -> worker:
