@@ -26,6 +26,7 @@ if sys.version_info < (3, 8):
     sys.exit(2)
 
 import array
+import gc
 import importlib
 import importlib.util
 import io
@@ -601,6 +602,10 @@ def main():
                          % (spec, sys.executable, os.getcwd(), traceback.format_exc()))
         sys.stderr.flush()
         os._exit(3)
+    # What the import built lives as long as the process: out of the collector's
+    # sight, a full collection no longer walks Django's whole module graph.
+    gc.collect()
+    gc.freeze()
     worker = Worker(app, listener)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
