@@ -366,7 +366,10 @@ class Worker:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
+                # Out of descriptors, say: the listener stays readable, so pause
+                # rather than spin (the watchdog hands the other connections on).
                 traceback.print_exc()
+                time.sleep(0.1)
                 return
             sock.setblocking(True)
             self.conns[sock.fileno()] = Conn(sock)
