@@ -277,6 +277,9 @@ func (w *ResponseWriter) ReadFrom(src io.Reader) (int64, error) {
 		}
 		return n0 + n, err
 	}
+	if n, err, ok := w.sendFile(src); ok {
+		return n0 + n, err
+	}
 	if err := w.flushMore(); err != nil {
 		return n0, err
 	}
