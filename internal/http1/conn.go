@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -356,9 +357,13 @@ func (w *ResponseWriter) flushMore() error {
 }
 
 // rawConn looks through wrappers (a listener's instrumentation) that expose the
-// connection they wrap, as crypto/tls.Conn does.
+// connection they wrap by the NetConn convention, but never through a TLS
+// connection: bytes written underneath it would reach the client unencrypted.
 func rawConn(nc net.Conn) net.Conn {
 	for {
+		if _, isTLS := nc.(*tls.Conn); isTLS {
+			return nc
+		}
 		u, ok := nc.(interface{ NetConn() net.Conn })
 		if !ok {
 			return nc

@@ -3,7 +3,13 @@ package http1
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -291,4 +297,55 @@ func BenchmarkFastSendfile100K(b *testing.B) {
 		c.Write(req)
 		readResponse(b, c, buf)
 	}
+}
+
+// TestReadFromFileOverTLS: on a TLS connection the socket underneath must never
+// be written directly (the head with MSG_MORE, the file with sendfile(2)): the
+// client has to receive the response encrypted, byte for byte.
+func TestReadFromFileOverTLS(t *testing.T) {
+	f, data := writeTestFile(t, 300_000)
+	h := &fileHandler{f: f, after: make(chan [2]int64, 1)}
+	h.set(1000, 200_000)
+	cert := selfSigned(t)
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for range 2 {
+		io.WriteString(c, "GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+		_, body := readResponse(t, c, make([]byte, 512<<10))
+		if !bytes.Equal(body, data[1000:201_000]) {
+			t.Fatalf("body of %d bytes differs from the file's bytes", len(body))
+		}
+		<-h.after
+	}
+}
+
+// selfSigned makes a throwaway certificate for 127.0.0.1.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
