@@ -1,6 +1,7 @@
 """gantry's WSGI worker: runs one WSGI application for gantry, standard library only.
 
-gantry starts it as `python -c <this file> APP THREADS` in the configured chdir, with
+gantry writes it to its private socket directory and starts it as
+`python .../gantry_wsgi_worker.py APP THREADS` in the configured chdir, with
 fd 3 a listening unix socket and fd 4 a pipe. It imports APP ("module:callable", or a
 path to a .py file, callable "application" unless ":name" follows), writes "ready\n"
 to fd 4 and then serves up to THREADS requests at once on THREADS threads (see Worker:
