@@ -306,3 +306,24 @@ func childrenOf(t *testing.T, pid int) []int {
 	}
 	return out
 }
+
+func TestServeProcs(t *testing.T) {
+	cases := []struct {
+		name   string
+		envSet bool
+		n      int
+		want   int
+	}{
+		{"one cpu stays one", false, 1, 1},
+		{"two cpus leave one to the workers", false, 2, 1},
+		{"eight cpus leave one", false, 8, 7},
+		{"GOMAXPROCS set wins", true, 2, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := serveProcs(tc.envSet, tc.n); got != tc.want {
+				t.Errorf("serveProcs(%v, %d) = %d, want %d", tc.envSet, tc.n, got, tc.want)
+			}
+		})
+	}
+}
