@@ -56,7 +56,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeLog()
-	procs := serveProcs(os.Getenv("GOMAXPROCS") != "", runtime.GOMAXPROCS(0))
+	procs := serveProcs(os.Getenv("GOMAXPROCS") != "", startProcs)
 	runtime.GOMAXPROCS(procs)
 
 	// Catch signals before anything starts: SIGHUP's default action is to exit, and
@@ -219,6 +219,10 @@ func openErrorLog(dest string, stderr io.Writer) (*slog.Logger, func(), error) {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})), closeFn, nil
 }
+
+// startProcs is the runtime's own choice (the CPUs the process may use), taken
+// before serve changes it.
+var startProcs = runtime.GOMAXPROCS(0)
 
 // serveProcs is how many CPUs gantry's own scheduler uses while serving: all but
 // one, unless GOMAXPROCS is set. The workers it runs (Python, PHP, CGI scripts)
