@@ -494,8 +494,7 @@ class Worker:
         result = None
         try:
             result = self.app(environ, resp.start_response)
-            listed = type(result) is list
-            if (listed or getattr(result, "streaming", True) is False) and not resp.sent:
+            if (type(result) is list or getattr(result, "streaming", True) is False) and not resp.sent:
                 # A list, or a response that says its body is already in memory
                 # (Django's HttpResponse): one bytes object, one send, the whole
                 # response in one frame run.
@@ -508,14 +507,6 @@ class Worker:
                         sock.sendall(head + _END)
                 except OSError as e:
                     raise Gone() from e
-                if not listed:
-                    close(result, environ)
-                if stream is not None and not stream.eof:
-                    try:
-                        stream.drain()
-                    except OSError:
-                        pass
-                return
             elif type(result) is FileWrapper and resp.sendfile(result):
                 pass
             else:
