@@ -165,42 +165,15 @@ func safeTarget(t []byte) bool {
 	return true
 }
 
-var pathChar = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	// Of the sub-delims, not the ones url.URL escapes in a path ("!'()*"): for
-	// those net/http keeps a RawPath, which this path does not build.
-	for _, c := range "-._~$&+,;=:@/" {
-		t[c] = true
-	}
-	return t
-}()
+// pathChar is what a fast request's path may hold. Of the sub-delims, not the
+// ones url.URL escapes in a path ("!'()*"): for those net/http keeps a RawPath,
+// which this path does not build.
+var pathChar = httpfield.AlnumAnd("-._~$&+,;=:@/")
 
 // queryChar is what a fast request's query may hold besides pathChar.
 var queryChar = [256]bool{'!': true, '\'': true, '(': true, ')': true, '*': true, '%': true, '?': true}
 
-var hostChar = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._:[]" {
-		t[c] = true
-	}
-	return t
-}()
+var hostChar = httpfield.AlnumAnd("-._:[]")
 
 // addField parses one header line (without its CRLF) and reports whether the
 // request is still eligible.

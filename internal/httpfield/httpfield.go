@@ -32,7 +32,11 @@ func ValidValue[T ~string | ~[]byte](b T) bool {
 // IsTokenChar reports whether c may appear in a token.
 func IsTokenChar(c byte) bool { return tokenChar[c] }
 
-var tokenChar = func() (t [256]bool) {
+var tokenChar = AlnumAnd("!#$%&'*+-.^_`|~")
+
+// AlnumAnd is a byte table that holds the ASCII letters and digits and the bytes
+// of extra: the shape of every character class in RFC 9110 and RFC 3986.
+func AlnumAnd(extra string) (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
 	}
@@ -42,8 +46,8 @@ var tokenChar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+	for i := 0; i < len(extra); i++ {
+		t[extra[i]] = true
 	}
 	return t
-}()
+}
