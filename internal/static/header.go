@@ -44,12 +44,7 @@ func parseRange(s string, size int64, maxParts int) ([]byteRange, rangeResult) {
 	parts := 0
 	for s != "" {
 		var spec string
-		if i := strings.IndexByte(s, ','); i >= 0 {
-			spec, s = s[:i], s[i+1:]
-		} else {
-			spec, s = s, ""
-		}
-		spec = trimOWS(spec)
+		spec, s = nextItem(s, ',')
 		if spec == "" {
 			continue // RFC 9110 §5.6.1: empty list elements are ignored
 		}
@@ -138,6 +133,15 @@ func parseDigits(s string) (int64, bool) {
 	return n, true
 }
 
+// nextItem splits the first element off a list separated by sep, without the
+// optional whitespace around it.
+func nextItem(s string, sep byte) (item, rest string) {
+	if i := strings.IndexByte(s, sep); i >= 0 {
+		return trimOWS(s[:i]), s[i+1:]
+	}
+	return trimOWS(s), ""
+}
+
 func trimOWS(s string) string {
 	for s != "" && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
@@ -177,12 +181,7 @@ func acceptedQ(s string, present bool) (q [numEncodings]int) {
 	star := -1
 	for s != "" {
 		var item string
-		if i := strings.IndexByte(s, ','); i >= 0 {
-			item, s = s[:i], s[i+1:]
-		} else {
-			item, s = s, ""
-		}
-		item = trimOWS(item)
+		item, s = nextItem(s, ',')
 		if item == "" {
 			continue
 		}
@@ -218,12 +217,7 @@ func acceptedQ(s string, present bool) (q [numEncodings]int) {
 func parseQ(params string) int {
 	for params != "" {
 		var p string
-		if i := strings.IndexByte(params, ';'); i >= 0 {
-			p, params = params[:i], params[i+1:]
-		} else {
-			p, params = params, ""
-		}
-		p = trimOWS(p)
+		p, params = nextItem(params, ';')
 		if len(p) < 2 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=' {
 			continue
 		}
