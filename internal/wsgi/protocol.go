@@ -131,6 +131,15 @@ func (u *unmarshal) n32() (int, error) {
 	return int(n), nil
 }
 
+// sized reads a 4-byte length and that many bytes.
+func (u *unmarshal) sized() ([]byte, error) {
+	n, err := u.n32()
+	if err != nil {
+		return nil, err
+	}
+	return u.bytes(n)
+}
+
 func (u *unmarshal) bytes(n int) ([]byte, error) {
 	if n < 0 || n > len(u.b) {
 		return nil, errMarshal
@@ -179,11 +188,7 @@ func (u *unmarshal) value(depth int) (any, error) {
 		}
 		v = string(s)
 	case mASCII, mASCIIInt, mUnicode, mInterned:
-		n, err := u.n32()
-		if err != nil {
-			return nil, err
-		}
-		s, err := u.bytes(n)
+		s, err := u.sized()
 		if err != nil {
 			return nil, err
 		}
@@ -196,11 +201,7 @@ func (u *unmarshal) value(depth int) (any, error) {
 			v = string(s)
 		}
 	case mBytes:
-		n, err := u.n32()
-		if err != nil {
-			return nil, err
-		}
-		s, err := u.bytes(n)
+		s, err := u.sized()
 		if err != nil {
 			return nil, err
 		}
