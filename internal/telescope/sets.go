@@ -27,16 +27,8 @@ func (s *portSet) add(p uint16) {
 		}
 		return
 	}
-	k := min(s.n, len(s.inl))
-	for _, q := range s.inl[:k] {
-		if q == p {
-			return
-		}
-	}
-	for _, q := range s.small {
-		if q == p {
-			return
-		}
+	if slices.Contains(s.inl[:min(s.n, len(s.inl))], p) || slices.Contains(s.small, p) {
+		return
 	}
 	switch {
 	case s.n < len(s.inl):
@@ -93,16 +85,8 @@ func (s *hostSet) add(h uint64) {
 		s.hll.add(h)
 		return
 	}
-	k := min(s.n, len(s.inl))
-	for _, q := range s.inl[:k] {
-		if q == h {
-			return
-		}
-	}
-	for _, q := range s.small {
-		if q == h {
-			return
-		}
+	if slices.Contains(s.inl[:min(s.n, len(s.inl))], h) || slices.Contains(s.small, h) {
+		return
 	}
 	switch {
 	case s.n < len(s.inl):
