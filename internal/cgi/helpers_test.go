@@ -91,30 +91,12 @@ func scriptDir(t testing.TB) string {
 	return dir
 }
 
-// logBuffer collects the handler's log for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type fixture struct {
 	h    *Handler
 	srv  *httptest.Server
 	dir  string // the script directory
 	root string // the document root
-	logs *logBuffer
+	logs *peertest.LogBuffer
 }
 
 type setupOpts struct {
@@ -133,7 +115,7 @@ func newFixture(t *testing.T, so setupOpts) *fixture {
 	if so.opts != nil {
 		so.opts(&o)
 	}
-	logs := &logBuffer{}
+	logs := &peertest.LogBuffer{}
 	h, err := New(o, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package fastcgi
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -96,24 +95,6 @@ func waitDial(t testing.TB, network, addr string, diag func() string) {
 	}
 }
 
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -127,9 +108,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // serve builds a handler and an HTTP server on 127.0.0.1:0 around it.
-func serve(t *testing.T, opts Options, wrap func(http.Handler) http.Handler) (*httptest.Server, *Handler, *logBuffer) {
+func serve(t *testing.T, opts Options, wrap func(http.Handler) http.Handler) (*httptest.Server, *Handler, *peertest.LogBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &peertest.LogBuffer{}
 	if opts.Root == "" {
 		opts.Root = wwwRoot(t)
 	}

@@ -5,9 +5,11 @@
 package peertest
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -61,4 +63,23 @@ func Python(t testing.TB, modules ...string) string {
 	}
 	Missing(t, "python3 with "+strings.Join(modules, ", "), lastErr)
 	return ""
+}
+
+// LogBuffer collects what a component under test logs (or a child process
+// writes), safe for the writer and the test's assertions to use at once.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
+	"gantry/internal/peertest"
 	"io"
 	"log/slog"
 	"net"
@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -44,24 +43,6 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// logBuffer collects log output from the handler under test.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startUpstream serves h on 127.0.0.1:0 and returns its base URL.
 func startUpstream(t testing.TB, h http.Handler) string {
 	t.Helper()
@@ -89,7 +70,7 @@ type front struct {
 	URL  string
 	Addr string
 	H    *Handler
-	Log  *logBuffer
+	Log  *peertest.LogBuffer
 	srv  *httptest.Server
 }
 
@@ -101,7 +82,7 @@ func startFront(t testing.TB, opts Options) *front {
 // startFrontWith lets a test adjust the front http.Server before it starts.
 func startFrontWith(t testing.TB, opts Options, tune func(*http.Server)) *front {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &peertest.LogBuffer{}
 	h, err := New(opts, slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

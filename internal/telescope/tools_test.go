@@ -192,7 +192,7 @@ func testLiveCapture(t *testing.T, ring bool) {
 	l := newLab(t)
 	dark, _ := ParsePrefix(labDark)
 	var live *Live
-	var logs syncBuffer
+	var logs peertest.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	err := inNetns(t, l.a, func() error {
 		var err error
