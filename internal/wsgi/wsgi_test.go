@@ -462,30 +462,7 @@ func TestFileWrapperSendsTheFile(t *testing.T) {
 func TestCrashMidRequest(t *testing.T) {
 	s := startSite(t, Options{App: "testapp:application", Processes: 2, Threads: 1}, nil)
 	before := s.h.Workers()
-	var failed atomic.Int32
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(s.srv.URL + "/pid")
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-				if resp != nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
+	stop := load(s.srv.URL+"/pid", 3)
 	resp, _ := s.get(t, "/crash")
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("crashing request: %d, want 502", resp.StatusCode)
@@ -500,9 +477,7 @@ func TestCrashMidRequest(t *testing.T) {
 		}
 		return ready == 2 && (ws[0].Restarts+ws[1].Restarts) == 1
 	})
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
+	if _, n := stop(); n > 0 {
 		t.Errorf("%d other requests failed while a worker crashed", n)
 	}
 	after := s.h.Workers()
@@ -546,41 +521,14 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	for _, w := range s.h.Workers() {
 		old[w.PID] = true
 	}
-	var ok, failed atomic.Int32
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(s.srv.URL + "/pid?s=0.01")
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-				} else {
-					ok.Add(1)
-				}
-				if resp != nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
+	stop := load(s.srv.URL+"/pid?s=0.01", 6)
 	for range 2 {
 		if err := s.h.Reload(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() > 0 || ok.Load() == 0 {
-		t.Errorf("%d requests failed, %d succeeded during reload", failed.Load(), ok.Load())
+	if ok, failed := stop(); failed > 0 || ok == 0 {
+		t.Errorf("%d requests failed, %d succeeded during reload", failed, ok)
 	}
 	eventually(t, "old workers gone", func() bool {
 		for _, w := range s.h.Workers() {
@@ -718,5 +666,42 @@ func TestWorkersSnapshot(t *testing.T) {
 	}
 	if len(ws) != 3 {
 		t.Errorf("%d workers, want 3", len(ws))
+	}
+}
+
+// load sends GET url from clients goroutines, one request after another, until
+// the returned stop is called; stop reports the requests that got a 200 and those
+// that did not.
+func load(url string, clients int) (stop func() (ok, failed int32)) {
+	var okN, failedN atomic.Int32
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				resp, err := http.Get(url)
+				if err != nil || resp.StatusCode != 200 {
+					failedN.Add(1)
+				} else {
+					okN.Add(1)
+				}
+				if resp != nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	return func() (int32, int32) {
+		close(done)
+		wg.Wait()
+		return okN.Load(), failedN.Load()
 	}
 }
