@@ -144,29 +144,14 @@ func TestAmbiguousFramingNeverForwarded(t *testing.T) {
 // An upstream answering with both Content-Length and chunked framing must
 // not pass that ambiguity on to the client.
 func TestAmbiguousResponseFramingNotPassedOn(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n"+
-					"Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-			}()
+	up := rawUpstream(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
 		}
-	}()
-	f := startFront(t, Options{Upstream: "http://" + ln.Addr().String(), Route: "/"})
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n"+
+			"Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	})
+	f := startFront(t, Options{Upstream: up, Route: "/"})
 	out := rawRoundTrip(t, f.Addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	head, body, _ := strings.Cut(out, "\r\n\r\n")
 	hasCL := strings.Contains(head, "\r\nContent-Length:")

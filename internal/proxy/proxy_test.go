@@ -287,25 +287,11 @@ func TestUpstreamSlowIs504(t *testing.T) {
 }
 
 func TestMalformedUpstreamResponseIs502(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, "NOT HTTP AT ALL\r\n\r\n")
-			}()
-		}
-	}()
-	f := startFront(t, Options{Upstream: "http://" + ln.Addr().String(), Route: "/"})
+	up := rawUpstream(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "NOT HTTP AT ALL\r\n\r\n")
+	})
+	f := startFront(t, Options{Upstream: up, Route: "/"})
 	res, err := client(t).Get(f.URL + "/")
 	if err != nil {
 		t.Fatal(err)
