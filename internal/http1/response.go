@@ -206,7 +206,7 @@ func (w *ResponseWriter) writeHead(p []byte) {
 	if w.chunking {
 		delete(h, "Content-Length")
 	}
-	if w.closeAfter && (!keepAlives || !hasToken(h.Get("Connection"), "close")) &&
+	if w.closeAfter && (!keepAlives || !httpfield.HasToken(h.Get("Connection"), "close")) &&
 		!(code == http.StatusSwitchingProtocols && has(h, "Upgrade")) {
 		delete(h, "Connection")
 		if w.req.ProtoMinor == 1 {
@@ -241,16 +241,6 @@ func (w *ResponseWriter) writeHead(p []byte) {
 func has(h http.Header, key string) bool {
 	_, ok := h[key]
 	return ok
-}
-
-// hasToken reports whether the comma-separated list v holds token, in any case.
-func hasToken(v, token string) bool {
-	for _, part := range strings.Split(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
-			return true
-		}
-	}
-	return false
 }
 
 // Write adds p to the response body.

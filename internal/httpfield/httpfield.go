@@ -4,6 +4,8 @@
 // or NUL through to the client — so the rule lives here once.
 package httpfield
 
+import "strings"
+
 // ValidName reports whether b is a token, the syntax of a field name.
 func ValidName[T ~string | ~[]byte](b T) bool {
 	if len(b) == 0 {
@@ -50,4 +52,17 @@ func AlnumAnd(extra string) (t [256]bool) {
 		t[extra[i]] = true
 	}
 	return t
+}
+
+// HasToken reports whether the comma-separated list v (a Connection field, say)
+// holds token, compared case-insensitively, as RFC 9110 §5.6.1 reads lists.
+func HasToken(v, token string) bool {
+	for v != "" {
+		var item string
+		item, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.Trim(item, " \t"), token) {
+			return true
+		}
+	}
+	return false
 }

@@ -56,3 +56,23 @@ func TestValidValue(t *testing.T) {
 		})
 	}
 }
+
+func TestHasToken(t *testing.T) {
+	cases := []struct {
+		name, v, token string
+		want           bool
+	}{
+		{"alone", "close", "close", true},
+		{"in a list, any case", "keep-alive, Upgrade", "upgrade", true},
+		{"with tabs and empty elements", "a,,\tclose\t,", "close", true},
+		{"a longer token is not it", "closed, x-close", "close", false},
+		{"empty", "", "close", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := HasToken(tc.v, tc.token); got != tc.want {
+				t.Errorf("HasToken(%q, %q) = %v, want %v", tc.v, tc.token, got, tc.want)
+			}
+		})
+	}
+}

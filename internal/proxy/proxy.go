@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"gantry/internal/httpfield"
 	"io"
 	"log/slog"
 	"net"
@@ -261,10 +262,8 @@ func isUpgrade(hd http.Header) bool {
 		return false
 	}
 	for _, v := range hd["Connection"] {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
+		if httpfield.HasToken(v, "upgrade") {
+			return true
 		}
 	}
 	return false
