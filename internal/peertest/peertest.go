@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Required reports whether missing peers fail tests instead of skipping them.
@@ -82,4 +83,21 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// WaitFor polls cond until it holds, failing t with what when it has not held
+// within d (default 10s when d is 0). It is the one wait-for helper of the tests:
+// they wait for a condition, never for a fixed time.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if d == 0 {
+		d = 10 * time.Second
+	}
+	deadline := time.Now().Add(d)
+	for delay := time.Millisecond; !cond(); delay = min(2*delay, 50*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(delay)
+	}
 }
