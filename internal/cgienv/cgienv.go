@@ -3,9 +3,12 @@
 // security rules hold everywhere at once:
 //
 //   - QUERY_STRING is always present, even when empty;
-//   - request headers become HTTP_* variables, except those whose names contain "_"
-//     (they could masquerade as others after the "-" to "_" mapping), "Proxy"
-//     (httpoxy, CVE-2016-5385) and, unless asked for, "Authorization";
+//   - request headers become HTTP_* variables only when their names are made of
+//     ASCII letters, digits and "-", as Apache's rule is: "X_Auth_User" would read
+//     as "X-Auth-User" after the "-" to "_" mapping, and PHP turns the "." of
+//     "X-Auth.User" into "_" too, so either could stand in for a header a proxy in
+//     front vouches for; "Proxy" (httpoxy, CVE-2016-5385) never, and
+//     "Authorization" only when asked for;
 //   - repeated headers are joined into one variable, never set twice;
 //   - route variables (Options.Env) win over everything derived from the request.
 package cgienv
@@ -120,7 +123,7 @@ func Append(dst []Var, r *http.Request, o *Options) []Var {
 				continue
 			}
 		}
-		if strings.IndexByte(name, '_') >= 0 {
+		if !httpfield.PlainName(name) {
 			continue
 		}
 		sep := ", "

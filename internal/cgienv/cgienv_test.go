@@ -59,6 +59,16 @@ func TestAppend(t *testing.T) {
 			want: map[string]string{"HTTP_X_FORWARDED_FOR": "1.2.3.4"},
 		},
 		{
+			name: "dotted and other non-alphanumeric names dropped so PHP cannot map them onto dashed ones",
+			setup: func(r *http.Request) {
+				r.Header["X-Auth.User"] = []string{"admin"}
+				r.Header["X-Auth~User"] = []string{"admin"}
+				r.Header["X-Auth-User"] = []string{"alice"}
+			},
+			want:   map[string]string{"HTTP_X_AUTH_USER": "alice"},
+			absent: []string{"HTTP_X_AUTH.USER", "HTTP_X_AUTH~USER"},
+		},
+		{
 			name: "repeated headers joined, cookies with semicolons",
 			setup: func(r *http.Request) {
 				r.Header["Accept"] = []string{"a", "b"}

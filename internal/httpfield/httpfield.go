@@ -31,6 +31,26 @@ func ValidValue[T ~string | ~[]byte](b T) bool {
 	return true
 }
 
+// PlainName reports whether name is made of ASCII letters, digits and "-" only,
+// the names a request header may have to reach an application: CGI-style
+// gateways map "-" to "_" and PHP maps "." to "_" as well, so "X_Auth_User" or
+// "X-Auth.User" would arrive as the "X-Auth-User" a proxy in front vouches for.
+// Apache drops the others before its gateways, nginx before proxying
+// (underscores_in_headers off).
+func PlainName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !plainChar[name[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var plainChar = AlnumAnd("-")
+
 // IsTokenChar reports whether c may appear in a token.
 func IsTokenChar(c byte) bool { return tokenChar[c] }
 

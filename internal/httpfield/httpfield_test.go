@@ -76,3 +76,24 @@ func TestHasToken(t *testing.T) {
 		})
 	}
 }
+
+func TestPlainName(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     bool
+	}{
+		{"letters digits dash", "X-Auth-User2", true},
+		{"underscore reads as a dash to CGI", "X_Auth_User", false},
+		{"dot reads as an underscore to PHP", "X-Auth.User", false},
+		{"other token characters", "X~Auth", false},
+		{"non-ASCII", "X-Ü", false},
+		{"empty", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PlainName(tc.in); got != tc.want {
+				t.Errorf("PlainName(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}

@@ -203,6 +203,16 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	// and is read as HTTP_PROXY by CGI-style apps behind this one.
 	out.Header.Del("Proxy")
 	out.Header.Del("X-Real-Ip")
+	dropUnplainNames(out.Header)
+	// An h2c upgrade would turn the upstream connection into HTTP/2 that
+	// gantry relays blind: a client could then send requests no route check
+	// or header rule sees (h2c smuggling). Refused as nginx does; the
+	// request goes on as plain HTTP/1.1.
+	if httpfield.HasToken(out.Header.Get("Upgrade"), "h2c") {
+		out.Header.Del("Upgrade")
+		out.Header.Del("Connection")
+	}
+	out.Header.Del("Http2-Settings")
 
 	peer, peerOK := peerAddr(in.RemoteAddr)
 	trusted := peerOK && h.isTrusted(peer)
@@ -223,6 +233,17 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.Header.Set("X-Forwarded-Proto", scheme(in))
 	out.Header.Set("X-Forwarded-Host", in.Host)
+}
+
+// dropUnplainNames removes the fields whose names are not letters, digits and
+// "-": an app behind may map "X-Auth.User" or "X_Auth_User" onto the
+// "X-Auth-User" a trusted proxy in front sets (see httpfield.PlainName).
+func dropUnplainNames(h http.Header) {
+	for name := range h {
+		if !httpfield.PlainName(name) {
+			delete(h, name)
+		}
+	}
 }
 
 func copyOrSet(out, in http.Header, name, fallback string) {
