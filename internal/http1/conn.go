@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -51,6 +52,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, buf: make([]byte, bufSize), hdr: make(http.Header, 16), intern: map[string]string{}}
 	c.state.Store(stateNew)
 	c.created = time.Now()
+	// The context net/http gives each request, made once for the connection:
+	// gateways read the local address (SERVER_ADDR, SERVER_PORT) from it.
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	c.req = *c.req.WithContext(ctx)
 	c.req.RemoteAddr = nc.RemoteAddr().String()
 	c.rw.c = c
 	if sc, ok := rawConn(nc).(syscall.Conn); ok {

@@ -36,10 +36,11 @@ type watch struct {
 
 // WatchClient returns r with a context that is canceled (cause ErrClientGone)
 // when the client closes the connection before the response is complete; the
-// context ends anyway when the handler returns.
+// context ends anyway when the handler returns. It keeps r's values (the
+// connection's local address, as net/http's request context has).
 func (w *ResponseWriter) WatchClient(r *http.Request) *http.Request {
 	c := w.c
-	ctx, cancel := context.WithCancelCause(context.Background())
+	ctx, cancel := context.WithCancelCause(r.Context())
 	c.watch.mu.Lock()
 	c.watch.state, c.watch.cancel = watchArmed, cancel
 	c.watch.mu.Unlock()
