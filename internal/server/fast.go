@@ -8,6 +8,7 @@ import (
 	"gantry/internal/config"
 	"gantry/internal/http1"
 	"gantry/internal/static"
+	"gantry/internal/urlpath"
 )
 
 // fastHandler is the server's entry for the HTTP/1.1 fast path (internal/http1).
@@ -26,6 +27,11 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	}
 	site, _ := st.hosts.lookup(r.Host)
 	if site == nil {
+		return false
+	}
+	// http1 takes no "%", "/." or "//", so its paths are already clean; one
+	// that is not goes to ServeHTTP, which normalises or refuses it.
+	if clean, err := urlpath.Clean(r.URL.Path); err != nil || clean != r.URL.Path {
 		return false
 	}
 	rt := site.match(r.URL.Path)

@@ -6,8 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"gantry/internal/urlpath"
 )
 
 // ServeHTTP picks the site and route for r and runs the route's handler.
@@ -25,8 +28,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "*" && r.Method == http.MethodOptions:
 		rw.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		rw.WriteHeader(http.StatusOK)
-	case !strings.HasPrefix(r.URL.Path, "/") || strings.IndexByte(r.URL.Path, 0) >= 0:
-		http.Error(rw, "400 bad request: malformed path", http.StatusBadRequest)
+	case !s.cleanPath(rw, r):
 	case site == nil:
 		http.Error(rw, "404 not found: no site here answers to this host name", http.StatusNotFound)
 	default:
@@ -50,6 +52,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var serverHeader = []string{"gantry"}
+
+// cleanPath normalises r's path (urlpath.Clean) so that route matching, every
+// handler and every backend see the same one, or answers 400 and reports false.
+// r.RequestURI stays the request target as sent (nginx's $request_uri).
+func (s *Server) cleanPath(w http.ResponseWriter, r *http.Request) bool {
+	escaped := r.URL.EscapedPath()
+	clean, err := urlpath.Clean(escaped)
+	if err == nil && clean != escaped {
+		u := *r.URL
+		u.Path, err = url.PathUnescape(clean)
+		u.RawPath = clean
+		r.URL = &u
+	}
+	if err == nil && strings.IndexByte(r.URL.Path, 0) >= 0 {
+		err = errors.New("path has a NUL byte")
+	}
+	if err != nil {
+		s.log.Info("request refused: malformed path", "uri", r.RequestURI, "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "400 bad request: malformed path: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
 
 // run calls h, turning a handler panic into a 500 and a log line instead of a
 // dropped connection.
