@@ -69,6 +69,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			}
 			hostOwner[h] = si
 		}
+		site.validate(v, line)
 		if site.Root != "" {
 			checkDir(v, line, "site root", site.Root)
 		} else if len(site.Routes) == 0 {
@@ -109,6 +110,34 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			}
 			r.validate(v, site, lineOf)
 		}
+	}
+}
+
+func (s *Site) validate(v *validator, line int) {
+	for _, idx := range s.Index {
+		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || idx == "." || idx == ".." {
+			v.add(line, "site index %q: want a plain file name like \"index.html\"", idx)
+		}
+	}
+	for i, t := range s.TryFiles {
+		last := i == len(s.TryFiles)-1
+		switch {
+		case t == "=404" && last:
+		case t == "=404":
+			v.add(line, "site try_files %q: \"=404\" can only be the last entry", t)
+		case !strings.HasPrefix(t, "/") && !strings.HasPrefix(t, "{path}"):
+			v.add(line, "site try_files %q: want \"{path}\", \"{path}/\", a path like \"/index.php\" or \"=404\"", t)
+		case strings.ContainsAny(t, "?#\\\x00") || strings.Contains(t, "/.."):
+			v.add(line, "site try_files %q: a clean path without query (the request's query string is kept)", t)
+		}
+	}
+	if len(s.TryFiles) > 0 && s.Root == "" {
+		v.add(line, "site try_files needs the site's root: set root = \"/path/to/files\"")
+	}
+	switch s.Symlinks {
+	case SymlinksInside, SymlinksOwner, SymlinksFollow:
+	default:
+		v.add(line, "site symlinks %q: want \"inside\", \"owner\" or \"follow\"", s.Symlinks)
 	}
 }
 

@@ -5,6 +5,8 @@
 package fastcgi
 
 import (
+	"gantry/internal/fsroot"
+
 	"bytes"
 	"context"
 	"errors"
@@ -44,6 +46,8 @@ type Options struct {
 	Root string
 	// Index lists the scripts tried for a directory (default ["index.php"]).
 	Index []string
+	// Symlinks is the symbolic link policy for scripts (default fsroot.Inside).
+	Symlinks fsroot.Mode
 	// Split lists the extensions at which a path splits into script and PATH_INFO
 	// (default [".php"]).
 	Split []string
@@ -132,7 +136,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if opts.Processes <= 0 {
 		opts.Processes = 2
 	}
-	r, err := os.OpenRoot(root)
+	r, err := fsroot.Open(root, opts.Symlinks)
 	if err != nil {
 		return nil, fmt.Errorf("fastcgi: document root: %w", err)
 	}

@@ -5,7 +5,8 @@ package fastcgi
 // historical holes (CVE-2019-11043, cgi.fix_pathinfo, Unicode case folding).
 
 import (
-	"os"
+	"gantry/internal/fsroot"
+
 	"path"
 	"strings"
 	"sync"
@@ -26,7 +27,7 @@ type target struct {
 
 // router maps URL paths to scripts under a document root.
 type router struct {
-	root   *os.Root
+	root   *fsroot.Root
 	prefix string   // the prefix route's path without its trailing slash; "" otherwise
 	split  []string // lower-case ASCII extensions
 	index  []string

@@ -24,6 +24,7 @@ type site struct {
 	suffixes []*route // longest dir first
 	prefixes []*route // longest first
 	routes   []*route // config order, for status
+	try      *tryFiles // nil unless the site has try_files
 }
 
 func newSite(name string, hosts []string, routes []*route) *site {
