@@ -120,7 +120,7 @@ type Site struct {
 	// With "owner" or "follow", whoever can create a link under the root can make
 	// gantry serve any file the gantry user can read: only use them on trees that
 	// only trusted users write, such as Debian's packaged web applications.
-	Symlinks string `toml:"symlinks"`
+	Symlinks string  `toml:"symlinks"`
 	Routes   []Route `toml:"route"`
 }
 

@@ -21,9 +21,9 @@ type site struct {
 	name     string // first host, or "default"
 	hosts    []string
 	exact    map[string]*route
-	suffixes []*route // longest dir first
-	prefixes []*route // longest first
-	routes   []*route // config order, for status
+	suffixes []*route  // longest dir first
+	prefixes []*route  // longest first
+	routes   []*route  // config order, for status
 	try      *tryFiles // nil unless the site has try_files
 }
 
