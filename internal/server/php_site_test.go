@@ -157,3 +157,55 @@ func TestPHPFrontControllerMissing(t *testing.T) {
 		})
 	}
 }
+
+// TestSymlinksPolicy serves a tree laid out as Debian packages web applications
+// (links into shared directories outside the root) under each symlinks policy:
+// the policy decides for static files and PHP scripts alike.
+func TestSymlinksPolicy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		peertest.Missing(t, "root", "the owner policy needs files of two owners (chown)")
+	}
+	phpCGI := peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	base := t.TempDir()
+	root := filepath.Join(base, "usr/share/app")
+	writeFile(t, filepath.Join(base, "usr/share/javascript/jquery/jquery.js"), "jquery()")
+	writeFile(t, filepath.Join(base, "usr/share/php/app/main.php"), "<?php echo 'main ran from ', $_SERVER['SCRIPT_FILENAME'];")
+	writeFile(t, filepath.Join(base, "etc/app/secret.txt"), "not for the web")
+	writeFile(t, filepath.Join(root, "index.html"), "home")
+	if err := os.Chown(filepath.Join(base, "etc/app/secret.txt"), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{
+		"javascript": "../javascript",
+		"main.php":   "../php/app/main.php",
+		"secret.txt": "../../../etc/app/secret.txt",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		path string
+		want map[string]int
+	}{
+		{"/javascript/jquery/jquery.js", map[string]int{"inside": 404, "owner": 200, "follow": 200}},
+		{"/main.php", map[string]int{"inside": 404, "owner": 200, "follow": 200}},
+		{"/secret.txt", map[string]int{"inside": 404, "owner": 403, "follow": 200}},
+		{"/index.html", map[string]int{"inside": 200, "owner": 200, "follow": 200}},
+	}
+	for _, mode := range []string{"inside", "owner", "follow"} {
+		t.Run(mode, func(t *testing.T) {
+			_, base, _ := startServer(t, fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n"+
+				"[[site]]\nroot=%q\nsymlinks=%q\ntry_files=[]\n  [[site.route]]\n  path=\"*.php\"\n  fastcgi_command=[%q]\n  processes=1\n", root, mode, phpCGI))
+			for _, c := range cases {
+				status, _, body := fetch(t, "GET", base+c.path, "")
+				if status != c.want[mode] {
+					t.Errorf("GET %s = %d, want %d\n%s", c.path, status, c.want[mode], body)
+				}
+				if c.path == "/main.php" && status == 200 && body != "main ran from "+filepath.Join(root, "main.php") {
+					t.Errorf("GET /main.php: %q, want it to run with SCRIPT_FILENAME the link in the root", body)
+				}
+			}
+		})
+	}
+}
