@@ -21,7 +21,8 @@ type target struct {
 	scriptName, pathInfo string
 	// file is the script's path relative to the document root, without a leading "/".
 	file string
-	// docURI is the normalized request path (nginx's $document_uri).
+	// docURI is DOCUMENT_URI: the script's URL path, as nginx's $document_uri is
+	// after Debian's fastcgi-php.conf (its try_files sets $uri to the script).
 	docURI string
 }
 
@@ -93,7 +94,7 @@ func (rt *router) resolve(p string) (target, routeStatus) {
 	dir := strings.TrimSuffix(clean, "/") + "/"
 	for _, idx := range rt.index {
 		if rt.isFile(fileName(dir + idx)) {
-			return target{scriptName: rt.prefix + dir + idx, file: fileName(dir + idx), docURI: rt.prefix + clean}, routeOK
+			return target{scriptName: rt.prefix + dir + idx, file: fileName(dir + idx), docURI: rt.prefix + dir + idx}, routeOK
 		}
 	}
 	return target{}, routeNotFound
@@ -124,7 +125,7 @@ func (rt *router) split1(clean string) (target, bool) {
 				continue
 			}
 			return target{scriptName: rt.prefix + script, pathInfo: clean[end:], file: fileName(script),
-				docURI: rt.prefix + clean}, true
+				docURI: rt.prefix + script}, true
 		}
 	}
 	return target{}, false

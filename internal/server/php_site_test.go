@@ -1,14 +1,19 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"gantry/internal/peertest"
 )
@@ -207,5 +212,138 @@ func TestSymlinksPolicy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// startNginx runs nginx with the try_files line PHP applications are deployed
+// with, in front of the php-fpm at fpm, serving root; it returns its address.
+func startNginx(t *testing.T, root, fpm string) string {
+	t.Helper()
+	bin := peertest.Binary(t, "nginx", "/usr/sbin/nginx")
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	temps := ""
+	for _, k := range []string{"client_body", "fastcgi", "proxy", "uwsgi", "scgi"} {
+		temps += fmt.Sprintf("  %s_temp_path %s/%s;\n", k, dir, k)
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+error_log %[1]s/error.log;
+pid %[1]s/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+%[2]s  include /etc/nginx/mime.types;
+  server {
+    listen %[3]s;
+    root %[4]s;
+    index index.html index.php;
+    location / { try_files $uri $uri/ /index.php?$args; }
+    location ~ [^/]\.php(/|$) {
+      # /etc/nginx/snippets/fastcgi-php.conf, Debian's, with absolute includes
+      fastcgi_split_path_info ^(.+?\.php)(/.*)$;
+      try_files $fastcgi_script_name =404;
+      set $path_info $fastcgi_path_info;
+      fastcgi_param PATH_INFO $path_info;
+      fastcgi_index index.php;
+      include /etc/nginx/fastcgi.conf;
+      fastcgi_pass %[5]s;
+    }
+  }
+}
+`, dir, temps, addr, root, fpm)
+	file := filepath.Join(dir, "nginx.conf")
+	writeFile(t, file, conf)
+	cmd := exec.Command(bin, "-c", file, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr peertest.LogBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting nginx: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	peertest.WaitFor(t, 10*time.Second, "nginx to accept connections", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("nginx exited: %s", stderr.String())
+		default:
+		}
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+// TestPHPFrontControllerMatchesNginx sends a table of URLs to gantry and to
+// nginx with `try_files $uri $uri/ /index.php?$args` on the same php-fpm pool and
+// requires the same status, and the same body — which for PHP is the environment
+// the app saw — once each server's own address is written as ADDR.
+func TestPHPFrontControllerMatchesNginx(t *testing.T) {
+	root := phpApp(t)
+	fpm := peertest.PHPFPM(t, "")
+	nginx := startNginx(t, root, fpm)
+	_, base, _ := startServer(t, fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n"+
+		"[[site]]\nroot=%q\n  [[site.route]]\n  path=\"*.php\"\n  fastcgi = %q\n", root, fpm))
+	gantry := strings.TrimPrefix(base, "http://")
+	type req struct{ method, target, body string }
+	reqs := []req{
+		{"GET", "/", ""}, {"HEAD", "/", ""}, {"GET", "/index.php", ""}, {"GET", "/?a=1&b=2", ""},
+		{"GET", "/blog/first-post", ""}, {"GET", "/blog/first-post?page=2", ""}, {"GET", "/blog/first-post/", ""},
+		{"GET", "/blog/UPPER", ""}, {"GET", "/blog/a%20b", ""}, {"GET", "/%62log/first-post", ""},
+		{"GET", "/no/such/page", ""}, {"GET", "/no/such/page?a=b&c=%2F", ""}, {"GET", "/.hidden", ""},
+		{"GET", "/admin/", ""}, {"GET", "/admin/?tab=users", ""}, {"GET", "/admin", ""}, {"GET", "/admin/index.php", ""},
+		{"GET", "/assets/site.css", ""}, {"GET", "/assets/missing.css", ""}, {"GET", "/uploads/a.txt", ""},
+		{"GET", "/uploads/", ""}, {"GET", "/docs/", ""}, {"GET", "/docs", ""}, {"GET", "/docs/index.html", ""},
+		{"GET", "/lib/helper.php", ""}, {"GET", "/lib/", ""}, {"GET", "/missing.php", ""}, {"GET", "/lib/missing.php", ""},
+		{"GET", "/index.php/extra/path", ""}, {"GET", "/index.php/extra/path?q=1", ""},
+		{"POST", "/notes", "text=from+the+differential"}, {"GET", "/notes", ""},
+	}
+	send := func(addr string, r req) (int, string) {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", r.method, r.target, addr)
+		if r.body != "" {
+			head += fmt.Sprintf("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n", len(r.body))
+		}
+		io.WriteString(c, head+"\r\n"+r.body)
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: r.method})
+		if err != nil {
+			t.Fatalf("%s %s to %s: %v", r.method, r.target, addr, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		body := string(b)
+		_, port, _ := net.SplitHostPort(addr)
+		body = strings.ReplaceAll(body, addr, "ADDR")
+		body = strings.ReplaceAll(body, "SERVER_PORT="+port, "SERVER_PORT=PORT")
+		return resp.StatusCode, body
+	}
+	for _, r := range reqs {
+		gs, gb := send(gantry, r)
+		ns, nb := send(nginx, r)
+		if gs != ns {
+			t.Errorf("%s %s: gantry %d, nginx %d", r.method, r.target, gs, ns)
+			continue
+		}
+		if gs >= 300 && gs < 400 || gs == 403 || gs == 404 && !strings.Contains(nb, "route=") {
+			continue // the servers' own error and redirect pages differ in wording only
+		}
+		if gb != nb {
+			t.Errorf("%s %s (%d): bodies differ\n--- gantry\n%s\n--- nginx\n%s", r.method, r.target, gs, gb, nb)
+		}
 	}
 }

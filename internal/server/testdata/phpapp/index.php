@@ -24,6 +24,11 @@ default:
     http_response_code(404);
     echo "route=none\n";
 }
-foreach (['REQUEST_URI', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'SCRIPT_FILENAME', 'DOCUMENT_URI', 'REQUEST_METHOD'] as $k) {
+// What a PHP app builds its URLs and decisions from, as nginx's fastcgi_params
+// give it; the differential test against nginx compares these lines.
+foreach (['REQUEST_URI', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'SCRIPT_FILENAME', 'DOCUMENT_URI',
+          'DOCUMENT_ROOT', 'REQUEST_METHOD', 'SERVER_PROTOCOL', 'GATEWAY_INTERFACE', 'REQUEST_SCHEME', 'HTTPS',
+          'SERVER_ADDR', 'SERVER_PORT', 'HTTP_HOST', 'REMOTE_ADDR', 'CONTENT_TYPE', 'CONTENT_LENGTH',
+          'REDIRECT_STATUS', 'PHP_SELF'] as $k) {
     echo $k, '=', $_SERVER[$k] ?? '(unset)', "\n";
 }
