@@ -174,6 +174,12 @@ type Route struct {
 	// X-Forwarded-* headers a proxy route passes on; from anyone else they are
 	// replaced. Default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// SendfileRoot lets a fastcgi or wsgi application answer with an X-Sendfile
+	// (an absolute path) or X-Accel-Redirect (a path relative to this directory)
+	// header instead of a body: gantry serves that file, with Range, ETag and
+	// sendfile, and drops the header. Only files under this directory; default
+	// none (the headers are passed to the client untouched).
+	SendfileRoot string `toml:"sendfile_root"`
 	// Optional: when the handler cannot start (say php-cgi is not installed), log why
 	// and answer 503 on this route instead of refusing to start. Default false.
 	Optional bool `toml:"optional"`
@@ -259,8 +265,8 @@ func joinArgs(a []string) string {
 var routeKeys = map[string][]string{
 	KindStatic:   {"index", "allow_dotfiles"},
 	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
-	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns"},
-	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode"},
+	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns", "sendfile_root"},
+	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "sendfile_root"},
 	KindProxy:    {"timeout", "trusted_proxies"},
 	KindRedirect: {"status"},
 }

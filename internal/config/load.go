@@ -187,7 +187,7 @@ var knownKeys = map[string][]string{
 	"admin":      {"listen", "password_hash"},
 	"telescope":  {"enabled", "interface", "dark", "dark_ports", "scan_hosts", "scan_ports", "scan_idle", "dos_packets", "dos_duration", "dos_ppm"},
 	"site":       {"hosts", "root", "index", "try_files", "symlinks", "route"},
-	"site.route": {"path", "static", "cgi", "fastcgi", "fastcgi_command", "wsgi", "proxy", "redirect", "timeout", "env", "processes", "threads", "max_requests", "max_processes", "python", "chdir", "mode", "reload", "pass_authorization", "user", "index", "split", "root", "allow_dotfiles", "status", "optional", "max_conns", "trusted_proxies"},
+	"site.route": {"path", "static", "cgi", "fastcgi", "fastcgi_command", "wsgi", "proxy", "redirect", "timeout", "env", "processes", "threads", "max_requests", "max_processes", "python", "chdir", "mode", "reload", "pass_authorization", "user", "index", "split", "root", "allow_dotfiles", "status", "optional", "max_conns", "trusted_proxies", "sendfile_root"},
 }
 
 // suggest names a known key close to an unknown one, or the section it belongs in.

@@ -195,6 +195,9 @@ func (r *Route) validate(v *validator, site *Site, lineOf func(string) int) {
 			v.add(lineOf("status"), "redirect status %d: want 301, 302, 303, 307 or 308", r.Status)
 		}
 	}
+	if r.SendfileRoot != "" {
+		checkDir(v, lineOf("sendfile_root"), "sendfile_root", r.SendfileRoot)
+	}
 	if r.MaxRequests < 0 || r.Processes < 0 || r.Threads < 0 {
 		v.add(lineOf("path"), "route %q: counts must not be negative", r.Path)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
+	"gantry/internal/static"
+	"gantry/internal/xsendfile"
 )
 
 // state is one generation of the configuration, built and swapped in whole.
@@ -51,7 +53,13 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 				errs = append(errs, fmt.Errorf("site %s, route %s: %w", name, cr.Path, err))
 				continue
 			}
-			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h}
+			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, app: h}
+			if cr.SendfileRoot != "" {
+				if rt.handler, err = s.sendfile(ctx, st, prev, cs, cr, h); err != nil {
+					errs = append(errs, fmt.Errorf("site %s, route %s: sendfile_root: %w", name, cr.Path, err))
+					continue
+				}
+			}
 			if cr.Path == "/" && cr.Kind() == config.KindStatic && cr.Static == cs.Root {
 				rootRoute = rt
 			}
@@ -66,7 +74,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 			if err != nil {
 				errs = append(errs, fmt.Errorf("site %s: root %s: %w", name, cs.Root, err))
 			} else {
-				rootRoute = &route{path: "/", kind: config.KindStatic, target: cs.Root, handler: h}
+				rootRoute = &route{path: "/", kind: config.KindStatic, target: cs.Root, handler: h, app: h}
 				routes = append(routes, rootRoute)
 			}
 		}
@@ -87,6 +95,23 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 	}
 	st.hosts = newHostTable(st.sites)
 	return st, nil
+}
+
+// sendfile wraps a gateway route's handler so that its X-Sendfile and
+// X-Accel-Redirect answers are served from the route's sendfile_root; the static
+// handler doing it is kept across reloads like any route's.
+func (s *Server) sendfile(ctx context.Context, st, prev *state, cs *config.Site, cr *config.Route, app http.Handler) (http.Handler, error) {
+	fr := &config.Route{Path: "/", Static: cr.SendfileRoot}
+	fr.SetDefaults()
+	files, err := s.handlerFor(ctx, st, prev, cs, fr)
+	if err != nil {
+		return nil, err
+	}
+	sh, ok := files.(*static.Handler)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a directory gantry can serve", cr.SendfileRoot)
+	}
+	return xsendfile.New(app, cr.SendfileRoot, sh, s.log.With("component", "xsendfile", "route", cr.Path)), nil
 }
 
 // staticIndex is the site's index list for its root's static route, without the

@@ -11,7 +11,8 @@ type route struct {
 	path    string // the config's path pattern
 	kind    string
 	target  string
-	handler http.Handler
+	handler http.Handler // what requests are served by
+	app     http.Handler // the route's own handler (handler may wrap it)
 	// for suffix routes: the prefix part ("/" for "*.php") and the suffix (".php")
 	dir, suffix string
 }
