@@ -99,6 +99,10 @@ func (h *Handler) resolve(header, v string) (string, bool) {
 			return "", false
 		}
 	}
+	rel = filepath.Clean(rel)
+	if rel == "." {
+		return "", false
+	}
 	return "/" + filepath.ToSlash(rel), true
 }
 
