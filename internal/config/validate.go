@@ -50,7 +50,17 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 	for si := range c.Sites {
 		site := &c.Sites[si]
 		line := 0
-		if si < len(locs) && len(locs[si]) > 0 {
+		siteKey := func(string) int { return line }
+		if si < len(v.sites) {
+			sl := v.sites[si]
+			line = sl.line
+			siteKey = func(key string) int {
+				if l, ok := sl.keys[key]; ok {
+					return l
+				}
+				return sl.line
+			}
+		} else if si < len(locs) && len(locs[si]) > 0 {
 			line = locs[si][0].line
 		}
 		if len(site.Hosts) == 0 {
@@ -69,7 +79,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			}
 			hostOwner[h] = si
 		}
-		site.validate(v, line)
+		site.validate(v, siteKey)
 		if site.Root != "" {
 			checkDir(v, line, "site root", site.Root)
 		} else if len(site.Routes) == 0 {
@@ -113,10 +123,10 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 	}
 }
 
-func (s *Site) validate(v *validator, line int) {
+func (s *Site) validate(v *validator, lineOf func(string) int) {
 	for _, idx := range s.Index {
 		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || idx == "." || idx == ".." {
-			v.add(line, "site index %q: want a plain file name like \"index.html\"", idx)
+			v.add(lineOf("index"), "site index %q: want a plain file name like \"index.html\"", idx)
 		}
 	}
 	for i, t := range s.TryFiles {
@@ -124,20 +134,20 @@ func (s *Site) validate(v *validator, line int) {
 		switch {
 		case t == "=404" && last:
 		case t == "=404":
-			v.add(line, "site try_files %q: \"=404\" can only be the last entry", t)
+			v.add(lineOf("try_files"), "site try_files %q: \"=404\" can only be the last entry", t)
 		case !strings.HasPrefix(t, "/") && !strings.HasPrefix(t, "{path}"):
-			v.add(line, "site try_files %q: want \"{path}\", \"{path}/\", a path like \"/index.php\" or \"=404\"", t)
+			v.add(lineOf("try_files"), "site try_files %q: want \"{path}\", \"{path}/\", a path like \"/index.php\" or \"=404\"", t)
 		case strings.ContainsAny(t, "?#\\\x00") || strings.Contains(t, "/.."):
-			v.add(line, "site try_files %q: a clean path without query (the request's query string is kept)", t)
+			v.add(lineOf("try_files"), "site try_files %q: a clean path without query (the request's query string is kept)", t)
 		}
 	}
 	if len(s.TryFiles) > 0 && s.Root == "" {
-		v.add(line, "site try_files needs the site's root: set root = \"/path/to/files\"")
+		v.add(lineOf("try_files"), "site try_files needs the site's root: set root = \"/path/to/files\"")
 	}
 	switch s.Symlinks {
 	case SymlinksInside, SymlinksOwner, SymlinksFollow:
 	default:
-		v.add(line, "site symlinks %q: want \"inside\", \"owner\" or \"follow\"", s.Symlinks)
+		v.add(lineOf("symlinks"), "site symlinks %q: want \"inside\", \"owner\" or \"follow\"", s.Symlinks)
 	}
 }
 
