@@ -310,7 +310,14 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 		http.Error(w, "503 service unavailable: too many CGI processes", http.StatusServiceUnavailable)
 		return
 	}
-	defer func() { <-h.slots }()
+	// A script whose complete response went out is reaped in the background,
+	// which then gives back its slot and its tracking.
+	background := false
+	defer func() {
+		if !background {
+			<-h.slots
+		}
+	}()
 
 	var pipeR, pipeW *os.File
 	if in.r != nil {
@@ -342,7 +349,11 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 		}
 	}
 	h.track(p, true)
-	defer h.track(p, false)
+	defer func() {
+		if !background {
+			h.track(p, false)
+		}
+	}()
 	p.mu.Lock()
 	p.timeout = time.AfterFunc(h.opts.Timeout, func() { p.terminate(killTimeout) })
 	p.mu.Unlock()
@@ -376,6 +387,23 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 	stop()
 
 	p.stdout.Close()
+	if bodyDone == nil && s.complete() {
+		// The script closed its output after a good header: the response is
+		// whole. Its exit (the kernel tearing down its memory) need not delay
+		// the client, as lighttpd and Apache do not make it wait either; it is
+		// reaped beside, and counted until then.
+		background = true
+		go func() {
+			ws := p.reap(nil)
+			p.stderr.SetReadDeadline(time.Now().Add(time.Second))
+			h.track(p, false)
+			<-h.slots
+			if err := exitError(ws); err != nil {
+				h.log.Warn("cgi: script exited with an error after a complete response", "script", t.scriptName, "err", err)
+			}
+		}()
+		return
+	}
 	ws := p.reap(s.beforeWait)
 	// A child the script left behind may still hold stderr; give it a moment to
 	// finish its line, then stop listening.

@@ -774,3 +774,41 @@ func TestNPHOverHTTP2(t *testing.T) {
 		t.Errorf("status %d, X-Raw %q, body %q", resp.StatusCode, resp.Header.Get("X-Raw"), body)
 	}
 }
+
+// TestCompleteResponseNotHeldByExit checks that a script's response reaches the
+// client whole as soon as the script closes its output, even while the script
+// still runs; that it still counts against max_processes until it exits; and
+// that it is reaped then (no zombie left).
+func TestCompleteResponseNotHeldByExit(t *testing.T) {
+	fifo := mkfifo(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	f := newFixture(t, setupOpts{opts: func(o *Options) {
+		o.MaxProcesses = 1
+		o.Env = map[string]string{"FIFO": fifo, "PIDFILE": pidFile}
+	}})
+	writeExec(t, filepath.Join(f.dir, "linger"), "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\ndone\\n'\necho $$ > \"$PIDFILE\"\nexec >&-\nread x < \"$FIFO\"\n")
+	resp, body := f.get(t, "/cgi-bin/linger")
+	if resp.StatusCode != 200 || body != "done\n" {
+		t.Fatalf("GET = %d %q, want 200 \"done\\n\"", resp.StatusCode, body)
+	}
+	pid, _ := strconv.Atoi(waitFile(t, pidFile))
+	if processGone(pid, false) {
+		t.Fatalf("the script had exited before the response was read: the test shows nothing")
+	}
+	if resp, _ := f.get(t, "/cgi-bin/hello"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a second script while the first still runs with max_processes = 1: %d, want 503", resp.StatusCode)
+	}
+	release(t, fifo)
+	waitGone(t, pid, false)
+	peertest.WaitFor(t, 0, "the script's slot to be given back", func() bool {
+		resp, _ := f.get(t, "/cgi-bin/hello")
+		return resp.StatusCode == 200
+	})
+}
+
+func writeExec(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}

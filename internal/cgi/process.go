@@ -35,6 +35,10 @@ type proc struct {
 	grace  time.Duration
 	stdout *os.File
 	stderr *os.File
+	// exited is the script's pidfd, readable once it has exited: waiting on it
+	// parks the goroutine in the poller instead of holding a thread in waitid.
+	// nil where the kernel has no pidfds.
+	exited *os.File
 
 	mu        sync.Mutex
 	reaped    bool
@@ -60,11 +64,12 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential) (
 		syscall.Close(out[1])
 		return nil, os.NewSyscallError("pipe2", err)
 	}
+	pidfd := -1
 	attr := &syscall.ProcAttr{
 		Dir:   filepath.Dir(file),
 		Env:   env,
 		Files: []uintptr{stdin, uintptr(out[1]), uintptr(errp[1])},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: cred},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: cred, PidFD: &pidfd},
 	}
 	pid, err := syscall.ForkExec(file, []string{file}, attr)
 	syscall.Close(out[1])
@@ -78,11 +83,17 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential) (
 	// goroutine instead of a thread.
 	syscall.SetNonblock(out[0], true)
 	syscall.SetNonblock(errp[0], true)
-	return &proc{
+	p := &proc{
 		pid:    pid,
 		stdout: os.NewFile(uintptr(out[0]), "cgi stdout"),
 		stderr: os.NewFile(uintptr(errp[0]), "cgi stderr"),
-	}, nil
+	}
+	if pidfd >= 0 {
+		syscall.CloseOnExec(pidfd)
+		syscall.SetNonblock(pidfd, true)
+		p.exited = os.NewFile(uintptr(pidfd), "cgi pidfd")
+	}
+	return p, nil
 }
 
 // terminate starts ending the script's process group: SIGTERM now, SIGKILL after the
@@ -134,13 +145,7 @@ func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 	if beforeWait != nil {
 		beforeWait()
 	}
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	p.waitExit()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reason != notKilled {
@@ -156,8 +161,34 @@ func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 	return ws
 }
 
+// waitExit returns once the script has exited, without reaping it.
+func (p *proc) waitExit() {
+	if p.exited != nil {
+		if rc, err := p.exited.SyscallConn(); err == nil {
+			err = rc.Read(func(fd uintptr) bool {
+				pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+				n, err := unix.Poll(pfd, 0)
+				return err != nil && err != syscall.EINTR || n > 0
+			})
+			if err == nil {
+				return
+			}
+		}
+	}
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+}
+
 func (p *proc) reapedLocked() {
 	p.reaped = true
+	if p.exited != nil {
+		p.exited.Close()
+	}
 	if p.timeout != nil {
 		p.timeout.Stop()
 	}

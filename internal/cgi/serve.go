@@ -224,6 +224,13 @@ func (s *session) beforeWait() {
 
 // finish answers for the run once the script has been reaped: an error status when no
 // header went out, a local redirect, or an aborted connection when a response was cut.
+// complete reports whether the script's response went out whole: a header sent,
+// no failure, kill, abort or local redirect left to handle.
+func (s *session) complete() bool {
+	return s.wroteHeader.Load() && s.failStatus == 0 && s.headerEOF == nil && s.redirect == nil &&
+		!s.aborted && s.p.killReason() == notKilled
+}
+
 func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 	log := s.h.log
 	script := s.t.scriptName

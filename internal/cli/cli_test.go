@@ -327,3 +327,29 @@ func TestServeProcs(t *testing.T) {
 		})
 	}
 }
+
+// TestServeDirPHPAuto runs `gantry serve DIR --php auto` with no config on a
+// front-controller app: / runs index.php, a pretty URL reaches it too, and the
+// startup log says so.
+func TestServeDirPHPAuto(t *testing.T) {
+	peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	dir := filepath.Join(t.TempDir(), "www")
+	if err := os.CopyFS(dir, os.DirFS("../server/testdata/phpapp")); err != nil {
+		t.Fatal(err)
+	}
+	p := startGantry(t, "serve", dir, "--php", "auto", "--listen", freePort(t), "--admin", "off", "--access-log", "off")
+	if !strings.Contains(p.log(), "PHP front controller: /index.php") {
+		t.Errorf("startup log does not name the front controller:\n%s", p.log())
+	}
+	for path, want := range map[string]string{"/": "route=home", "/blog/hello-world?x=1": "route=post slug=hello-world", "/admin/": "route=admin"} {
+		resp, err := http.Get("http://" + p.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s = %d %q, want 200 with %q\n%s", path, resp.StatusCode, b, want, p.log())
+		}
+	}
+}

@@ -3,7 +3,10 @@
 // pass that reports every problem at once.
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Config is a whole gantry configuration.
 type Config struct {
@@ -97,8 +100,39 @@ type Site struct {
 	Hosts []string `toml:"hosts"`
 	// Root is the document root for static, cgi and php routes, and for a site with no
 	// routes (then everything is served as static files from it).
-	Root   string  `toml:"root"`
-	Routes []Route `toml:"route"`
+	Root string `toml:"root"`
+	// Index lists the files tried, in order, for a directory request under the
+	// site's root. Default ["index.html"], or ["index.html", "index.php"] when the
+	// site has a "*.php" FastCGI route; a name a PHP route matches runs as PHP.
+	Index []string `toml:"index"`
+	// TryFiles, for requests the site's root serves, lists what is tried in order,
+	// as nginx's try_files: "{path}" is the request's path as a file, "{path}/" as
+	// a directory (then its index), and the last entry is the URI the request is
+	// handed to, internally, when nothing matched — or "=404". The request keeps
+	// its REQUEST_URI and query string. Default ["{path}", "{path}/", "/index.php"]
+	// (a PHP front controller) when the site has a "*.php" FastCGI route, else none;
+	// try_files = [] turns it off.
+	TryFiles []string `toml:"try_files"`
+	// Symlinks says which symbolic links under the root are followed, for static
+	// files and PHP scripts alike: "inside" (default) only those that stay inside
+	// the root; "owner" also those whose target has the link's owner (Apache's
+	// SymLinksIfOwnerMatch); "follow" every link (nginx's and Apache's default).
+	// With "owner" or "follow", whoever can create a link under the root can make
+	// gantry serve any file the gantry user can read: only use them on trees that
+	// only trusted users write, such as Debian's packaged web applications.
+	Symlinks string  `toml:"symlinks"`
+	Routes   []Route `toml:"route"`
+}
+
+// PHP reports whether the site has a FastCGI route for "*.php" (or "/x/*.php").
+func (s *Site) PHP() bool {
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		if r.Kind() == KindFastCGI && strings.HasSuffix(r.Path, "*.php") {
+			return true
+		}
+	}
+	return false
 }
 
 // Route maps a path pattern to one handler.
@@ -140,6 +174,12 @@ type Route struct {
 	// X-Forwarded-* headers a proxy route passes on; from anyone else they are
 	// replaced. Default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// SendfileRoot lets a fastcgi or wsgi application answer with an X-Sendfile
+	// (an absolute path) or X-Accel-Redirect (a path relative to this directory)
+	// header instead of a body: gantry serves that file, with Range, ETag and
+	// sendfile, and drops the header. Only files under this directory; default
+	// none (the headers are passed to the client untouched).
+	SendfileRoot string `toml:"sendfile_root"`
 	// Optional: when the handler cannot start (say php-cgi is not installed), log why
 	// and answer 503 on this route instead of refusing to start. Default false.
 	Optional bool `toml:"optional"`
@@ -225,8 +265,8 @@ func joinArgs(a []string) string {
 var routeKeys = map[string][]string{
 	KindStatic:   {"index", "allow_dotfiles"},
 	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
-	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns"},
-	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode"},
+	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns", "sendfile_root"},
+	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "sendfile_root"},
 	KindProxy:    {"timeout", "trusted_proxies"},
 	KindRedirect: {"status"},
 }

@@ -27,6 +27,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad route path", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"php\"\n  static = \"" + dir + "\"\n", []string{"cfg.toml:4: route path \"php\""}},
 		{"two default sites", "[[site]]\nroot = \"" + dir + "\"\n[[site]]\nroot = \"" + dir + "\"\n", []string{"two sites without hosts"}},
 		{"bad dark port", "[telescope]\ndark_ports = [\"23/sctp\"]\n", []string{"cfg.toml:2: [telescope] dark_ports"}},
+		{"site keys at their lines", "[[site]]\nroot = \"" + dir + "\"\nindex = [\"a/b\"]\ntry_files = [\"=404\", \"x\"]\nsymlinks = \"sometimes\"\n",
+			[]string{"cfg.toml:3: site index \"a/b\"", "cfg.toml:4: site try_files \"=404\": \"=404\" can only be the last", "cfg.toml:4: site try_files \"x\"", "cfg.toml:5: site symlinks \"sometimes\""}},
+		{"sendfile_root only on gateways", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  sendfile_root = \"" + dir + "\"\n", []string{"cfg.toml:6: key \"sendfile_root\" does not apply to a proxy route", "it applies to: fastcgi, wsgi"}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
 	for _, tc := range tests {
@@ -64,6 +67,25 @@ func TestDefaults(t *testing.T) {
 	p := c.Sites[0].Routes[1]
 	if p.Processes != 2 || p.Index[0] != "index.php" || p.Split[0] != ".php" {
 		t.Errorf("fastcgi route defaults: %+v", p)
+	}
+	// A site with a *.php route is a PHP site: index.php indexes, /index.php fronts.
+	site := c.Sites[0]
+	if strings.Join(site.Index, ",") != "index.html,index.php" || strings.Join(site.TryFiles, ",") != "{path},{path}/,/index.php" || site.Symlinks != SymlinksInside {
+		t.Errorf("PHP site defaults: index %v try_files %v symlinks %q", site.Index, site.TryFiles, site.Symlinks)
+	}
+	c, err = Parse("cfg.toml", "[[site]]\nroot = \""+dir+"\"\ntry_files = []\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tf := c.Sites[0].TryFiles; tf == nil || len(tf) != 0 {
+		t.Errorf("try_files = [] became %#v: it must stay off", tf)
+	}
+	c, err = Parse("cfg.toml", "[[site]]\nroot = \""+dir+"\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Sites[0]; len(s.TryFiles) != 0 || strings.Join(s.Index, ",") != "index.html" {
+		t.Errorf("a site without PHP: index %v try_files %v", s.Index, s.TryFiles)
 	}
 }
 

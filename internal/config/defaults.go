@@ -33,9 +33,11 @@ func (c *Config) setDefaults() {
 		c.Sites = []Site{{Root: "."}}
 	}
 	for si := range c.Sites {
-		for ri := range c.Sites[si].Routes {
-			c.Sites[si].Routes[ri].SetDefaults()
+		site := &c.Sites[si]
+		for ri := range site.Routes {
+			site.Routes[ri].SetDefaults()
 		}
+		site.setDefaults()
 	}
 }
 
@@ -87,3 +89,28 @@ func setDur(d *Duration, def time.Duration) {
 		*d = Duration(def)
 	}
 }
+
+// setDefaults makes a site with a PHP route work as PHP applications are deployed:
+// index.php as a directory index and /index.php as the front controller.
+func (s *Site) setDefaults() {
+	php := s.PHP()
+	if len(s.Index) == 0 {
+		s.Index = []string{"index.html"}
+		if php {
+			s.Index = append(s.Index, "index.php")
+		}
+	}
+	if s.TryFiles == nil && php && s.Root != "" {
+		s.TryFiles = []string{"{path}", "{path}/", "/index.php"}
+	}
+	if s.Symlinks == "" {
+		s.Symlinks = SymlinksInside
+	}
+}
+
+// Symbolic link policies of a site.
+const (
+	SymlinksInside = "inside"
+	SymlinksOwner  = "owner"
+	SymlinksFollow = "follow"
+)

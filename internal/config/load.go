@@ -80,6 +80,7 @@ type validator struct {
 	file    string
 	errs    Errors
 	keyLine map[string]int // first line of each dotted key
+	sites   []routeLoc     // where each [[site]] and its own keys are
 }
 
 // addKey reports a problem at the line of a top-level (non-array) key.
@@ -113,6 +114,7 @@ func checkKeys(v *validator, md toml.MetaData, text string, c *Config) [][]route
 		switch {
 		case ks == "site" && typ == "ArrayHash":
 			site, route = site+1, -1
+			v.sites = append(v.sites, routeLoc{line: lines[i], keys: map[string]int{}})
 		case ks == "site.route" && typ == "ArrayHash":
 			route++
 			if site >= 0 && site < len(locs) {
@@ -131,6 +133,9 @@ func checkKeys(v *validator, md toml.MetaData, text string, c *Config) [][]route
 			v.add(lines[i], "unknown key %q %s%s", k[len(k)-1], where, suggest(k))
 			delete(undecoded, ks)
 			continue
+		}
+		if len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) {
+			v.sites[site].keys[k[1]] = lines[i]
 		}
 		if len(k) == 3 && k[0] == "site" && k[1] == "route" && site >= 0 && site < len(locs) && route >= 0 && route < len(locs[site]) {
 			locs[site][route].keys[k[2]] = lines[i]
@@ -186,8 +191,8 @@ var knownKeys = map[string][]string{
 	"server":     {"listen", "user", "access_log", "log_format", "error_log", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "shutdown_timeout", "max_body", "max_header"},
 	"admin":      {"listen", "password_hash"},
 	"telescope":  {"enabled", "interface", "dark", "dark_ports", "scan_hosts", "scan_ports", "scan_idle", "dos_packets", "dos_duration", "dos_ppm"},
-	"site":       {"hosts", "root", "route"},
-	"site.route": {"path", "static", "cgi", "fastcgi", "fastcgi_command", "wsgi", "proxy", "redirect", "timeout", "env", "processes", "threads", "max_requests", "max_processes", "python", "chdir", "mode", "reload", "pass_authorization", "user", "index", "split", "root", "allow_dotfiles", "status", "optional", "max_conns", "trusted_proxies"},
+	"site":       {"hosts", "root", "index", "try_files", "symlinks", "route"},
+	"site.route": {"path", "static", "cgi", "fastcgi", "fastcgi_command", "wsgi", "proxy", "redirect", "timeout", "env", "processes", "threads", "max_requests", "max_processes", "python", "chdir", "mode", "reload", "pass_authorization", "user", "index", "split", "root", "allow_dotfiles", "status", "optional", "max_conns", "trusted_proxies", "sendfile_root"},
 }
 
 // suggest names a known key close to an unknown one, or the section it belongs in.

@@ -37,6 +37,7 @@ func (c *Config) resolvePaths() {
 			abs(&r.CGI)
 			abs(&r.Root)
 			abs(&r.Chdir)
+			abs(&r.SendfileRoot)
 			if strings.HasSuffix(r.WSGI, ".py") {
 				abs(&r.WSGI)
 			}

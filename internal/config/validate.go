@@ -50,7 +50,17 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 	for si := range c.Sites {
 		site := &c.Sites[si]
 		line := 0
-		if si < len(locs) && len(locs[si]) > 0 {
+		siteKey := func(string) int { return line }
+		if si < len(v.sites) {
+			sl := v.sites[si]
+			line = sl.line
+			siteKey = func(key string) int {
+				if l, ok := sl.keys[key]; ok {
+					return l
+				}
+				return sl.line
+			}
+		} else if si < len(locs) && len(locs[si]) > 0 {
 			line = locs[si][0].line
 		}
 		if len(site.Hosts) == 0 {
@@ -69,6 +79,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			}
 			hostOwner[h] = si
 		}
+		site.validate(v, siteKey)
 		if site.Root != "" {
 			checkDir(v, line, "site root", site.Root)
 		} else if len(site.Routes) == 0 {
@@ -109,6 +120,34 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			}
 			r.validate(v, site, lineOf)
 		}
+	}
+}
+
+func (s *Site) validate(v *validator, lineOf func(string) int) {
+	for _, idx := range s.Index {
+		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || idx == "." || idx == ".." {
+			v.add(lineOf("index"), "site index %q: want a plain file name like \"index.html\"", idx)
+		}
+	}
+	for i, t := range s.TryFiles {
+		last := i == len(s.TryFiles)-1
+		switch {
+		case t == "=404" && last:
+		case t == "=404":
+			v.add(lineOf("try_files"), "site try_files %q: \"=404\" can only be the last entry", t)
+		case !strings.HasPrefix(t, "/") && !strings.HasPrefix(t, "{path}"):
+			v.add(lineOf("try_files"), "site try_files %q: want \"{path}\", \"{path}/\", a path like \"/index.php\" or \"=404\"", t)
+		case strings.ContainsAny(t, "?#\\\x00") || strings.Contains(t, "/.."):
+			v.add(lineOf("try_files"), "site try_files %q: a clean path without query (the request's query string is kept)", t)
+		}
+	}
+	if len(s.TryFiles) > 0 && s.Root == "" {
+		v.add(lineOf("try_files"), "site try_files needs the site's root: set root = \"/path/to/files\"")
+	}
+	switch s.Symlinks {
+	case SymlinksInside, SymlinksOwner, SymlinksFollow:
+	default:
+		v.add(lineOf("symlinks"), "site symlinks %q: want \"inside\", \"owner\" or \"follow\"", s.Symlinks)
 	}
 }
 
@@ -165,6 +204,9 @@ func (r *Route) validate(v *validator, site *Site, lineOf func(string) int) {
 		default:
 			v.add(lineOf("status"), "redirect status %d: want 301, 302, 303, 307 or 308", r.Status)
 		}
+	}
+	if r.SendfileRoot != "" {
+		checkDir(v, lineOf("sendfile_root"), "sendfile_root", r.SendfileRoot)
 	}
 	if r.MaxRequests < 0 || r.Processes < 0 || r.Threads < 0 {
 		v.add(lineOf("path"), "route %q: counts must not be negative", r.Path)

@@ -5,6 +5,8 @@
 package fastcgi
 
 import (
+	"gantry/internal/fsroot"
+
 	"bytes"
 	"context"
 	"errors"
@@ -44,6 +46,8 @@ type Options struct {
 	Root string
 	// Index lists the scripts tried for a directory (default ["index.php"]).
 	Index []string
+	// Symlinks is the symbolic link policy for scripts (default fsroot.Inside).
+	Symlinks fsroot.Mode
 	// Split lists the extensions at which a path splits into script and PATH_INFO
 	// (default [".php"]).
 	Split []string
@@ -132,7 +136,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if opts.Processes <= 0 {
 		opts.Processes = 2
 	}
-	r, err := os.OpenRoot(root)
+	r, err := fsroot.Open(root, opts.Symlinks)
 	if err != nil {
 		return nil, fmt.Errorf("fastcgi: document root: %w", err)
 	}
@@ -265,6 +269,13 @@ func (h *Handler) encodeRequest(buf *reqBuf, r *http.Request, t target, body *re
 	// run with its default cgi.force_redirect.
 	buf.vars = append(buf.vars, cgienv.Var{Name: "DOCUMENT_URI", Value: t.docURI},
 		cgienv.Var{Name: "REDIRECT_STATUS", Value: "200"})
+	// nginx's fastcgi_params always send these two, empty without a body, and
+	// PHP applications test them with isset().
+	for _, name := range contentVars {
+		if !hasVar(buf.vars, name) {
+			buf.vars = append(buf.vars, cgienv.Var{Name: name})
+		}
+	}
 
 	pairs := buf.pairs[:0]
 	for _, v := range buf.vars {
@@ -280,6 +291,17 @@ func (h *Handler) encodeRequest(buf *reqBuf, r *http.Request, t target, body *re
 	}
 	clear(buf.vars)
 	return out
+}
+
+var contentVars = [...]string{"CONTENT_TYPE", "CONTENT_LENGTH"}
+
+func hasVar(vars []cgienv.Var, name string) bool {
+	for i := range vars {
+		if vars[i].Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // roundTrip runs the request, retrying once on a fresh connection when the backend

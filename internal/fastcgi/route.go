@@ -5,7 +5,8 @@ package fastcgi
 // historical holes (CVE-2019-11043, cgi.fix_pathinfo, Unicode case folding).
 
 import (
-	"os"
+	"gantry/internal/fsroot"
+
 	"path"
 	"strings"
 	"sync"
@@ -20,13 +21,14 @@ type target struct {
 	scriptName, pathInfo string
 	// file is the script's path relative to the document root, without a leading "/".
 	file string
-	// docURI is the normalized request path (nginx's $document_uri).
+	// docURI is DOCUMENT_URI: the script's URL path, as nginx's $document_uri is
+	// after Debian's fastcgi-php.conf (its try_files sets $uri to the script).
 	docURI string
 }
 
 // router maps URL paths to scripts under a document root.
 type router struct {
-	root   *os.Root
+	root   *fsroot.Root
 	prefix string   // the prefix route's path without its trailing slash; "" otherwise
 	split  []string // lower-case ASCII extensions
 	index  []string
@@ -92,7 +94,7 @@ func (rt *router) resolve(p string) (target, routeStatus) {
 	dir := strings.TrimSuffix(clean, "/") + "/"
 	for _, idx := range rt.index {
 		if rt.isFile(fileName(dir + idx)) {
-			return target{scriptName: rt.prefix + dir + idx, file: fileName(dir + idx), docURI: rt.prefix + clean}, routeOK
+			return target{scriptName: rt.prefix + dir + idx, file: fileName(dir + idx), docURI: rt.prefix + dir + idx}, routeOK
 		}
 	}
 	return target{}, routeNotFound
@@ -123,7 +125,7 @@ func (rt *router) split1(clean string) (target, bool) {
 				continue
 			}
 			return target{scriptName: rt.prefix + script, pathInfo: clean[end:], file: fileName(script),
-				docURI: rt.prefix + clean}, true
+				docURI: rt.prefix + script}, true
 		}
 	}
 	return target{}, false

@@ -1,6 +1,8 @@
 package fastcgi
 
 import (
+	"gantry/internal/fsroot"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +15,7 @@ import (
 // cached, so a script deployed after a 404 runs at once.
 func TestScriptCache(t *testing.T) {
 	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
+	root, err := fsroot.Open(dir, fsroot.Inside)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func TestScriptCache(t *testing.T) {
 // TestScriptCacheBounded checks that the cache does not grow past maxScripts.
 func TestScriptCacheBounded(t *testing.T) {
 	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
+	root, err := fsroot.Open(dir, fsroot.Inside)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,14 @@ package peertest
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -100,4 +104,47 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(delay)
 	}
+}
+
+// PHPFPM runs a real php-fpm (pm = static, 2 children) with a private config and
+// socket in a temp dir, stopped at the end of the test, and returns its address
+// ("unix:/path"). extra is appended to the pool section.
+func PHPFPM(t testing.TB, extra string) string {
+	t.Helper()
+	bin := Binary(t, "php-fpm8.2", "php-fpm", "/usr/sbin/php-fpm8.2")
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fpm.sock")
+	conf := fmt.Sprintf("[global]\nerror_log = %[1]s/fpm-error.log\ndaemonize = no\npid = %[1]s/fpm.pid\n"+
+		"[www]\nlisten = %[2]s\npm = static\npm.max_children = 2\n%[3]s\n", dir, sock, extra)
+	if err := os.WriteFile(filepath.Join(dir, "fpm.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-F", "-y", filepath.Join(dir, "fpm.conf")}
+	if os.Geteuid() == 0 {
+		args = append(args, "-R")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting php-fpm: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	WaitFor(t, 15*time.Second, "php-fpm to accept connections on "+sock, func() bool {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return "unix:" + sock
 }

@@ -11,6 +11,8 @@ import (
 
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
+	"gantry/internal/static"
+	"gantry/internal/xsendfile"
 )
 
 // state is one generation of the configuration, built and swapped in whole.
@@ -25,7 +27,7 @@ type state struct {
 
 // routeKey identifies a route's configuration: equal keys build equal handlers.
 func routeKey(si *config.Site, r *config.Route) string {
-	return fmt.Sprintf("%s|%#v", si.Root, *r)
+	return fmt.Sprintf("%s|%s|%#v", si.Root, si.Symlinks, *r)
 }
 
 // build makes a state for cfg, reusing handlers of prev whose config is unchanged.
@@ -39,6 +41,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 			name = strings.ToLower(cs.Hosts[0])
 		}
 		var routes []*route
+		var rootRoute *route // the static route serving the site's root at "/"
 		hasRoot := false
 		for j := range cs.Routes {
 			cr := &cs.Routes[j]
@@ -50,21 +53,41 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 				errs = append(errs, fmt.Errorf("site %s, route %s: %w", name, cr.Path, err))
 				continue
 			}
-			routes = append(routes, &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h})
+			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, app: h}
+			if cr.SendfileRoot != "" {
+				if rt.handler, err = s.sendfile(ctx, st, prev, cs, cr, h); err != nil {
+					errs = append(errs, fmt.Errorf("site %s, route %s: sendfile_root: %w", name, cr.Path, err))
+					continue
+				}
+			}
+			if cr.Path == "/" && cr.Kind() == config.KindStatic && cr.Static == cs.Root {
+				rootRoute = rt
+			}
+			routes = append(routes, rt)
 		}
 		// A site's root is served as static files wherever no route says otherwise,
 		// as nginx's root and Apache's DocumentRoot are.
 		if cs.Root != "" && !hasRoot {
-			cr := &config.Route{Path: "/", Static: cs.Root}
+			cr := &config.Route{Path: "/", Static: cs.Root, Index: staticIndex(cs)}
 			cr.SetDefaults()
 			h, err := s.handlerFor(ctx, st, prev, cs, cr)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("site %s: root %s: %w", name, cs.Root, err))
 			} else {
-				routes = append(routes, &route{path: "/", kind: config.KindStatic, target: cs.Root, handler: h})
+				rootRoute = &route{path: "/", kind: config.KindStatic, target: cs.Root, handler: h, app: h}
+				routes = append(routes, rootRoute)
 			}
 		}
-		st.sites = append(st.sites, newSite(name, cs.Hosts, routes))
+		si := newSite(name, cs.Hosts, routes)
+		t, err := newTryFiles(cs, rootRoute)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("site %s: try_files: %w", name, err))
+		}
+		si.try = t
+		if t != nil && strings.HasSuffix(t.fallback, ".php") {
+			s.log.Info("PHP front controller: "+t.fallback, "site", name, "root", cs.Root)
+		}
+		st.sites = append(st.sites, si)
 	}
 	if err := errors.Join(errs...); err != nil {
 		st.shutdown(context.Background(), prev)
@@ -72,6 +95,42 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 	}
 	st.hosts = newHostTable(st.sites)
 	return st, nil
+}
+
+// sendfile wraps a gateway route's handler so that its X-Sendfile and
+// X-Accel-Redirect answers are served from the route's sendfile_root; the static
+// handler doing it is kept across reloads like any route's.
+func (s *Server) sendfile(ctx context.Context, st, prev *state, cs *config.Site, cr *config.Route, app http.Handler) (http.Handler, error) {
+	fr := &config.Route{Path: "/", Static: cr.SendfileRoot}
+	fr.SetDefaults()
+	files, err := s.handlerFor(ctx, st, prev, cs, fr)
+	if err != nil {
+		return nil, err
+	}
+	sh, ok := files.(*static.Handler)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a directory gantry can serve", cr.SendfileRoot)
+	}
+	return xsendfile.New(app, cr.SendfileRoot, sh, s.log.With("component", "xsendfile", "route", cr.Path)), nil
+}
+
+// staticIndex is the site's index list for its root's static route, without the
+// names another route runs (index.php, when a PHP route matches it): those are
+// tried by try_files, never served as files.
+func staticIndex(cs *config.Site) []string {
+	var out []string
+	for _, idx := range cs.Index {
+		claimed := false
+		for i := range cs.Routes {
+			if dir, suf, ok := strings.Cut(cs.Routes[i].Path, "*"); ok && (dir == "" || dir == "/") && strings.HasSuffix(idx, suf) {
+				claimed = true
+			}
+		}
+		if !claimed {
+			out = append(out, idx)
+		}
+	}
+	return out
 }
 
 func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Site, cr *config.Route) (http.Handler, error) {

@@ -42,19 +42,29 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	w.Header()["Server"] = serverHeader
 	var status int
 	var bytes int64
-	switch rt.kind {
-	case config.KindFastCGI, config.KindWSGI:
+	gateway := func(rt *route, r *http.Request) {
 		// Both wait on an application: the request's context must end when the
 		// client leaves, as net/http's does.
 		rw := &responseWriter{ResponseWriter: w}
 		s.run(rt.handler, rw, w.WatchClient(r))
 		status, bytes = rw.status, rw.bytes
+	}
+	switch rt.kind {
+	case config.KindFastCGI, config.KindWSGI:
+		gateway(rt, r)
 	default:
-		sh, ok := rt.handler.(*static.Handler)
-		if !ok || !sh.ServeCached(w, r) {
+		if sh, ok := rt.handler.(*static.Handler); ok && sh.ServeCached(w, r) {
+			status, bytes = w.Status(), w.Written()
+			break
+		}
+		// A PHP front controller's pretty URLs and index.php directories stay
+		// here; anything else the static route answers goes to net/http.
+		nrt, nr, code := st.tryRewrite(site, rt, r)
+		if code != 0 || nrt == nil || nrt == rt || (nrt.kind != config.KindFastCGI && nrt.kind != config.KindWSGI) {
 			return false
 		}
-		status, bytes = w.Status(), w.Written()
+		rt = nrt
+		gateway(rt, nr)
 	}
 	s.fastHits.Add(1)
 	s.record(start, r, status, bytes, site, rt)

@@ -33,8 +33,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "404 not found: no site here answers to this host name", http.StatusNotFound)
 	default:
 		rt = site.match(r.URL.Path)
+		var status int
+		rt, r, status = st.tryRewrite(site, rt, r)
 		if rt == nil {
-			http.NotFound(rw, r)
+			if status == 0 {
+				status = http.StatusNotFound
+			}
+			http.Error(rw, http.StatusText(status), status)
 			break
 		}
 		maxBody := int64(st.cfg.Server.MaxBody)

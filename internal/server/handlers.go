@@ -9,6 +9,7 @@ import (
 	"gantry/internal/cgi"
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
+	"gantry/internal/fsroot"
 	"gantry/internal/proxy"
 	"gantry/internal/static"
 	"gantry/internal/wsgi"
@@ -18,9 +19,13 @@ import (
 func (s *Server) newHandler(ctx context.Context, cs *config.Site, cr *config.Route, log *slog.Logger) (http.Handler, error) {
 	software := "gantry/" + s.version
 	root := cs.Root
+	symlinks, err := fsroot.ParseMode(cs.Symlinks)
+	if err != nil {
+		return nil, err
+	}
 	switch cr.Kind() {
 	case config.KindStatic:
-		return static.New(static.Options{Root: cr.Static, Route: cr.Path, Index: cr.Index, AllowDotfiles: cr.AllowDotfiles}, log)
+		return static.New(static.Options{Root: cr.Static, Route: cr.Path, Index: cr.Index, AllowDotfiles: cr.AllowDotfiles, Symlinks: symlinks}, log)
 	case config.KindCGI:
 		return cgi.New(cgi.Options{
 			Path: cr.CGI, Route: cr.Path, DocumentRoot: root, Timeout: cr.Timeout.D(), Env: cr.Env,
@@ -34,7 +39,7 @@ func (s *Server) newHandler(ctx context.Context, cs *config.Site, cr *config.Rou
 		return fastcgi.New(fastcgi.Options{
 			Address: cr.FastCGI, Command: cr.FastCGICmd, Processes: cr.Processes, MaxRequests: cr.MaxRequests,
 			Env: cr.Env, Route: cr.Path, Root: root, Index: cr.Index, Split: cr.Split,
-			Timeout: cr.Timeout.D(), MaxConns: cr.MaxConns, ServerSoftware: software,
+			Timeout: cr.Timeout.D(), MaxConns: cr.MaxConns, ServerSoftware: software, Symlinks: symlinks,
 		}, log)
 	case config.KindWSGI:
 		if cr.Mode == "embedded" {

@@ -11,7 +11,8 @@ type route struct {
 	path    string // the config's path pattern
 	kind    string
 	target  string
-	handler http.Handler
+	handler http.Handler // what requests are served by
+	app     http.Handler // the route's own handler (handler may wrap it)
 	// for suffix routes: the prefix part ("/" for "*.php") and the suffix (".php")
 	dir, suffix string
 }
@@ -21,9 +22,10 @@ type site struct {
 	name     string // first host, or "default"
 	hosts    []string
 	exact    map[string]*route
-	suffixes []*route // longest dir first
-	prefixes []*route // longest first
-	routes   []*route // config order, for status
+	suffixes []*route  // longest dir first
+	prefixes []*route  // longest first
+	routes   []*route  // config order, for status
+	try      *tryFiles // nil unless the site has try_files
 }
 
 func newSite(name string, hosts []string, routes []*route) *site {

@@ -67,7 +67,7 @@ func (s *Server) Status() Status {
 		}
 		for _, r := range si.routes {
 			ss.Routes = append(ss.Routes, RouteStatus{Path: r.path, Kind: r.kind, Target: r.target})
-			if p, ok := r.handler.(interface{ Workers() []supervise.WorkerInfo }); ok {
+			if p, ok := r.app.(interface{ Workers() []supervise.WorkerInfo }); ok {
 				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}}
 				for _, w := range p.Workers() {
 					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,

@@ -1,6 +1,8 @@
 package static
 
 import (
+	"gantry/internal/fsroot"
+
 	"errors"
 	"io"
 	"io/fs"
@@ -144,7 +146,7 @@ func (h *Handler) locate(st *rootState, rel string) (located, error) {
 // openRegularOrDir opens name inside root; anything but a regular file or a
 // directory (FIFO, device, socket) is 404. O_NONBLOCK keeps opening a FIFO from
 // blocking the request forever; regular files ignore it.
-func openRegularOrDir(root *os.Root, name string) (*os.File, os.FileInfo, error) {
+func openRegularOrDir(root *fsroot.Root, name string) (*os.File, os.FileInfo, error) {
 	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, classify(err)
@@ -170,7 +172,7 @@ func classify(err error) error {
 		errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.ENAMETOOLONG),
 		errors.Is(err, syscall.EINVAL):
 		return &lookupError{http.StatusNotFound, err}
-	case errors.Is(err, fs.ErrPermission):
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, fsroot.ErrLinkOwner):
 		return &lookupError{http.StatusForbidden, err}
 	case strings.Contains(err.Error(), "escapes from parent"):
 		return &lookupError{http.StatusNotFound, err}
@@ -179,7 +181,7 @@ func classify(err error) error {
 }
 
 // sibling opens the precompressed sibling of name for enc, if it is a regular file.
-func sibling(root *os.Root, name string, enc int) (*os.File, os.FileInfo, bool) {
+func sibling(root *fsroot.Root, name string, enc int) (*os.File, os.FileInfo, bool) {
 	f, fi, err := openRegularOrDir(root, name+siblingSuffix[enc])
 	if err != nil {
 		return nil, nil, false

@@ -1,6 +1,8 @@
 package static
 
 import (
+	"gantry/internal/fsroot"
+
 	"errors"
 	"os"
 	"sync/atomic"
@@ -44,7 +46,7 @@ func (b *fdBudget) give() { b.n.Add(-1) }
 
 // fdPool holds idle descriptors of one version of one file.
 type fdPool struct {
-	root    *os.Root
+	root    *fsroot.Root
 	name    string
 	sig     fileSig
 	idle    chan *os.File
@@ -54,7 +56,7 @@ type fdPool struct {
 
 var errFileChanged = errors.New("file changed since it was cached")
 
-func newFDPool(root *os.Root, name string, sig fileSig, budget *fdBudget) *fdPool {
+func newFDPool(root *fsroot.Root, name string, sig fileSig, budget *fdBudget) *fdPool {
 	return &fdPool{root: root, name: name, sig: sig, idle: make(chan *os.File, poolCap), budget: budget}
 }
 

@@ -1,8 +1,8 @@
 // Package static serves files from a directory, the way nginx's root/alias does,
 // as an http.Handler.
 //
-// Safety: every file is opened through an os.Root, so neither ".." nor a symlink can
-// reach outside the directory; request paths with "." or ".." segments, NUL or
+// Safety: every file is opened through an fsroot.Root, so neither ".." nor (by
+// default) a symlink can reach outside the directory; request paths with "." or ".." segments, NUL or
 // backslashes are refused (400) before any file system call; segments that start
 // with "." (.git, .env, .htpasswd) are 404 unless allowed, except .well-known.
 // Paths are decoded once, by net/http: %2e%2e is "..", %2f a plain separator (as in
@@ -27,6 +27,8 @@
 package static
 
 import (
+	"gantry/internal/fsroot"
+
 	"context"
 	"errors"
 	"fmt"
@@ -71,6 +73,9 @@ type Options struct {
 	// with more is ignored and the whole file sent with 200 (as Apache's
 	// MaxRanges does). Default 100.
 	MaxRanges int
+	// Symlinks is the symbolic link policy (default fsroot.Inside: no link may
+	// lead out of Root).
+	Symlinks fsroot.Mode
 	// CacheControl, when set, is sent as the Cache-Control header of every
 	// file response (e.g. "public, max-age=3600").
 	CacheControl string
@@ -101,7 +106,7 @@ type Handler struct {
 // rootState is an opened Root and the cache of files read through it: when Root
 // is found to name another directory both are replaced together.
 type rootState struct {
-	root    *os.Root
+	root    *fsroot.Root
 	dev     uint64
 	ino     uint64
 	checked atomic.Int64 // UnixNano of the last check that Root still names this directory
@@ -160,7 +165,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 }
 
 func (h *Handler) openRoot(now int64) (*rootState, error) {
-	root, err := os.OpenRoot(h.opts.Root)
+	root, err := fsroot.Open(h.opts.Root, h.opts.Symlinks)
 	if err != nil {
 		return nil, fmt.Errorf("static: open root %s: %w", h.opts.Root, err)
 	}
