@@ -282,12 +282,15 @@ func (h *Handler) encodeRequest(buf *reqBuf, r *http.Request, t target, body *re
 	return out
 }
 
-// roundTrip runs the request, retrying once on a fresh connection when the backend
-// failed before answering anything and the request can be sent again.
+// roundTrip runs the request, retrying once on a fresh connection when the
+// connection failed in a way that cannot have run the request twice (see connFailed).
 func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, buf *reqBuf, body *reqBody) {
 	ctx := r.Context()
+	idempotent := safeMethod(r.Method) && body.length == 0
 	for attempt := 0; ; attempt++ {
-		c, err := h.src.get(ctx, attempt > 0, !body.replayable())
+		// A request that may not be resent once written checks its kept-alive
+		// connection first, so a stale one costs a redial instead of a 502.
+		c, err := h.src.get(ctx, attempt > 0, !idempotent || !body.replayable())
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -300,14 +303,14 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 			return
 		}
 		clear(buf.hdr)
-		ex := exchange{h: h, w: w, r: r, c: c, script: t.scriptName, hdr: buf.hdr}
+		ex := exchange{h: h, w: w, r: r, c: c, script: t.scriptName, hdr: buf.hdr, idempotent: idempotent}
 		res := ex.run(buf.out, body)
 		h.src.put(c, res.reusable, res.outcome)
 		if res.err == nil {
 			return
 		}
 		if res.retry && attempt == 0 && body.replayable() {
-			h.log.Info("fastcgi connection failed before any response; retrying on a new one",
+			h.log.Info("fastcgi connection failed before the backend could run the request; retrying on a new one",
 				"addr", c.addr, "err", res.err)
 			if err := body.rewind(); err == nil {
 				continue
@@ -326,6 +329,12 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 		}
 		return
 	}
+}
+
+// safeMethod reports the methods RFC 9110 §9.2.1 calls safe: running one twice
+// changes nothing.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
