@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"gantry/internal/abort"
 	"gantry/internal/cgienv"
 	"gantry/internal/supervise"
 )
@@ -295,6 +296,7 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 			switch {
 			case ctx.Err() != nil:
 				h.log.Debug("client went away while waiting for a backend", "path", r.URL.Path)
+				abort.Mark(w, abort.Client)
 			case isTimeout(err):
 				h.fail(w, r, http.StatusGatewayTimeout, err)
 			default:
@@ -319,11 +321,16 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 		switch {
 		case res.clientGone:
 			h.log.Info("client went away; request aborted", "path", r.URL.Path, "err", res.err)
+			abort.Mark(w, abort.Client)
 		case ex.wroteHeader:
 			h.log.Error("fastcgi response cut short", "addr", c.addr, "path", r.URL.Path, "err", res.err)
 			// The status line is gone: breaking the connection is the only way to
 			// tell the client that the body is incomplete.
-			panic(http.ErrAbortHandler)
+			why := abort.Backend
+			if res.outcome == supervise.Stuck {
+				why = abort.Timeout
+			}
+			abort.Response(w, why)
 		default:
 			h.fail(w, r, res.status, res.err)
 		}
