@@ -27,6 +27,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad route path", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"php\"\n  static = \"" + dir + "\"\n", []string{"cfg.toml:4: route path \"php\""}},
 		{"two default sites", "[[site]]\nroot = \"" + dir + "\"\n[[site]]\nroot = \"" + dir + "\"\n", []string{"two sites without hosts"}},
 		{"bad dark port", "[telescope]\ndark_ports = [\"23/sctp\"]\n", []string{"cfg.toml:2: [telescope] dark_ports"}},
+		{"unknown user on a fastcgi_command route", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n\n  user = \"no-such-user-gantry\"\n", []string{"cfg.toml:7: user \"no-such-user-gantry\": no such user"}},
+		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" does not apply"}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
 	for _, tc := range tests {

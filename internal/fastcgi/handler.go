@@ -37,6 +37,8 @@ type Options struct {
 	MaxRequests int
 	// Env is added to the spawned processes' environment.
 	Env map[string]string
+	// User runs the spawned processes as this user when gantry runs as root.
+	User string
 
 	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
 	// before mapping to Root) or "/".
