@@ -32,6 +32,10 @@ type Record struct {
 	UserAgent  string
 	Site       string // the site's first host, or "default"
 	Route      string // the matched route path, "" when none matched
+	// Aborted says why a response was cut short after it began ("backend",
+	// "timeout", "client", "internal"); "" for a complete one. Bytes is then what
+	// was sent.
+	Aborted string
 	// Request is the request itself, valid only during an observer's call.
 	Request *http.Request `json:"-"`
 }
@@ -147,7 +151,9 @@ func (l *Logger) Close() error {
 }
 
 // AppendCombined formats r in Combined Log Format:
-// host - user [time] "request" status bytes "referer" "user-agent".
+// host - user [time] "request" status bytes "referer" "user-agent", followed for
+// an aborted response by one more quoted field, "aborted=REASON": log parsers
+// that read the combined fields ignore what follows them.
 // Quotes, backslashes and control bytes in client-supplied fields are escaped so a
 // request cannot forge log lines.
 func AppendCombined(b []byte, r *Record) []byte {
@@ -177,6 +183,11 @@ func AppendCombined(b []byte, r *Record) []byte {
 	b = append(b, "\" \""...)
 	b = appendEscaped(b, orDash(r.UserAgent))
 	b = append(b, '"')
+	if r.Aborted != "" {
+		b = append(b, " \"aborted="...)
+		b = appendEscaped(b, r.Aborted)
+		b = append(b, '"')
+	}
 	return b
 }
 
@@ -217,6 +228,7 @@ type jsonRecord struct {
 	UserAgent  string  `json:"user_agent,omitempty"`
 	Site       string  `json:"site"`
 	Route      string  `json:"route,omitempty"`
+	Aborted    string  `json:"aborted,omitempty"`
 }
 
 // AppendJSON formats r as one JSON object.
@@ -225,7 +237,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 		Time: r.Time.Format(time.RFC3339Nano), RemoteAddr: r.RemoteAddr, Method: r.Method, URI: r.URI,
 		Proto: r.Proto, Host: r.Host, Status: r.Status, Bytes: r.Bytes,
 		DurationMS: float64(r.Duration.Microseconds()) / 1000, Referer: r.Referer, UserAgent: r.UserAgent,
-		Site: r.Site, Route: r.Route,
+		Site: r.Site, Route: r.Route, Aborted: r.Aborted,
 	})
 	return append(b, out...)
 }

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gantry/internal/cgienv"
+	"gantry/internal/supervise"
 )
 
 // Options configures a Handler. The server fills it from a route with `cgi = PATH`.
@@ -145,7 +145,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		h.nph = strings.HasPrefix(filepath.Base(abs), "nph-")
 	}
 	if opts.User != "" && os.Geteuid() == 0 {
-		if h.cred, err = credential(opts.User); err != nil {
+		if h.cred, err = supervise.LookupCredential(opts.User); err != nil {
 			h.Close()
 			return nil, fmt.Errorf("cgi: user %q: %w", opts.User, err)
 		}
@@ -171,32 +171,6 @@ func (h *Handler) Close() {
 	if h.devNull != nil {
 		h.devNull.Close()
 	}
-}
-
-func credential(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	gids, err := u.GroupIds()
-	if err != nil {
-		return nil, err
-	}
-	for _, g := range gids {
-		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-			c.Groups = append(c.Groups, uint32(n))
-		}
-	}
-	return c, nil
 }
 
 // Shutdown stops taking requests, lets running scripts finish until ctx ends, then

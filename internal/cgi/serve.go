@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gantry/internal/abort"
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, maxHeaderBytes); return &b }}
@@ -245,6 +247,7 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 			s.failStatus, s.failReason, s.failErr = http.StatusRequestEntityTooLarge, "request body too large", bodyErr
 		case why == killClient:
 			log.Info("cgi: client went away", "script", script)
+			abort.Mark(s.w, abort.Client)
 			return
 		default:
 			s.failStatus, s.failReason = http.StatusBadGateway, "script ended before sending a complete header"
@@ -266,6 +269,8 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 	}
 	if s.wroteHeader.Load() && why == killTimeout {
 		log.Error("cgi: script timed out after "+s.h.opts.Timeout.String()+"; response cut short", "script", script)
+		// Its output ended with the kill, which looks like the end of the body.
+		s.aborted = true
 	}
 	if s.redirect != nil {
 		s.localRedirect()
@@ -273,7 +278,14 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 	}
 	if s.aborted {
 		// Ending the response normally would make a cut one look complete.
-		panic(http.ErrAbortHandler)
+		switch why {
+		case killTimeout:
+			abort.Response(s.w, abort.Timeout)
+		case killClient:
+			abort.Response(s.w, abort.Client)
+		default:
+			abort.Response(s.w, abort.Backend)
+		}
 	}
 }
 

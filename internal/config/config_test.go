@@ -30,6 +30,8 @@ func TestParseErrors(t *testing.T) {
 		{"site keys at their lines", "[[site]]\nroot = \"" + dir + "\"\nindex = [\"a/b\"]\ntry_files = [\"=404\", \"x\"]\nsymlinks = \"sometimes\"\n",
 			[]string{"cfg.toml:3: site index \"a/b\"", "cfg.toml:4: site try_files \"=404\": \"=404\" can only be the last", "cfg.toml:4: site try_files \"x\"", "cfg.toml:5: site symlinks \"sometimes\""}},
 		{"sendfile_root only on gateways", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  sendfile_root = \"" + dir + "\"\n", []string{"cfg.toml:6: key \"sendfile_root\" does not apply to a proxy route", "it applies to: fastcgi, wsgi"}},
+		{"unknown user on a fastcgi_command route", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n\n  user = \"no-such-user-gantry\"\n", []string{"cfg.toml:7: user \"no-such-user-gantry\": no such user"}},
+		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" does not apply"}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
 	for _, tc := range tests {

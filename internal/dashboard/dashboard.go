@@ -136,6 +136,9 @@ func (d *Dashboard) Observe(rec *accesslog.Record, v httpsensor.Verdict) {
 	}
 	d.win.classes[class].Add(1)
 	d.win.lat[latBucket(rec.Duration)].Add(1)
+	if rec.Aborted != "" {
+		d.win.aborted.Add(1)
+	}
 	d.metrics.observe(rec)
 	uri := rec.URI
 	if len(uri) > 512 {
@@ -200,6 +203,7 @@ func (d *Dashboard) sampler() {
 			s := Sample{Time: now.UnixMilli(), Packets: map[string]float64{"backscatter": 0, "scan": 0, "other": 0}}
 			var n5xx uint64
 			s.RPS, s.Requests, n5xx, s.P50MS, s.P99MS = d.win.take(secs)
+			s.Aborted = d.win.aborted.Load()
 			var exploits uint64
 			if d.opts.Sensor != nil {
 				tot := d.opts.Sensor.Total()

@@ -16,6 +16,7 @@ import (
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
+	aborted  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	handler  http.Handler
 }
@@ -35,11 +36,15 @@ func newMetrics(d *Dashboard) *metrics {
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gantry_http_requests_total", Help: "HTTP requests answered, by site, route and status code.",
 	}, []string{"site", "route", "code"})
+	m.aborted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gantry_responses_aborted_total",
+		Help: "Responses cut short after they began, by site, route and reason (backend, timeout, client, internal).",
+	}, []string{"site", "route", "reason"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "gantry_http_request_duration_seconds", Help: "Time from request to the end of the response, by site and route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"site", "route"})
-	m.reg.MustRegister(m.requests, m.duration, &collector{d: d},
+	m.reg.MustRegister(m.requests, m.aborted, m.duration, &collector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: nil})
 	return m
@@ -58,6 +63,9 @@ func (m *metrics) observe(rec *accesslog.Record) {
 		code = codes[rec.Status]
 	}
 	m.requests.WithLabelValues(site, route, code).Inc()
+	if rec.Aborted != "" {
+		m.aborted.WithLabelValues(site, route, rec.Aborted).Inc()
+	}
 	m.duration.WithLabelValues(site, route).Observe(rec.Duration.Seconds())
 }
 

@@ -33,6 +33,9 @@ func latBucket(d time.Duration) int {
 type window struct {
 	classes [6]atomic.Uint64 // index status/100; 0 for anything outside 1xx..5xx
 	lat     [latBuckets]atomic.Uint64
+	// aborted counts responses cut short since the start; never reset, as they
+	// are rare enough that a rate would mostly read zero.
+	aborted atomic.Uint64
 }
 
 // Sample is one second of live rates, as /api/events sends it.
@@ -42,6 +45,7 @@ type Sample struct {
 	Requests    map[string]float64 `json:"requests"` // per second by status class: "2xx"...
 	P50MS       float64            `json:"p50_ms"`
 	P99MS       float64            `json:"p99_ms"`
+	Aborted     uint64             `json:"aborted"`     // responses cut short since the start
 	Unsolicited float64            `json:"unsolicited"` // per second
 	Dark        float64            `json:"dark"`        // dark-port hits per second
 	Packets     map[string]float64 `json:"packets"`     // per second by class

@@ -1,8 +1,10 @@
 package fastcgi
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -131,4 +133,49 @@ func TestDetectPHP(t *testing.T) {
 	if err != nil || addr != "" || len(cmd) != 1 || !strings.Contains(filepath.Base(cmd[0]), "php-cgi") {
 		t.Fatalf("DetectPHP = %q %q %v, want php-cgi", addr, cmd, err)
 	}
+}
+
+// TestSpawnedPHPCGIUser: user runs the spawned processes as that user, and gantry
+// still reaches their sockets.
+func TestSpawnedPHPCGIUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users (CI runs as root)")
+	}
+	bin := peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A document root the user can read: t.TempDir and its parent are 0700.
+	root := t.TempDir()
+	for _, d := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "uid.php"), []byte("<?php echo posix_geteuid(), ' ', posix_getegid();\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, h, logs := serve(t, Options{Command: []string{bin}, Processes: 1, Route: "*.php", Root: root, User: "nobody"}, nil)
+
+	resp, body := get(t, srv.URL+"/uid.php")
+	if want := nobody.Uid + " " + nobody.Gid; resp.StatusCode != 200 || body != want {
+		t.Fatalf("script says %d %q, want uid and gid %q\n%s", resp.StatusCode, body, want, logs)
+	}
+	pid := h.Workers()[0].PID
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "Uid:" {
+			for _, id := range f[1:] { // real, effective, saved, filesystem
+				if id != nobody.Uid {
+					t.Errorf("process %d: %q, want every uid %s", pid, line, nobody.Uid)
+				}
+			}
+			return
+		}
+	}
+	t.Fatalf("no Uid line in /proc/%d/status", pid)
 }

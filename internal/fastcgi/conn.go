@@ -24,6 +24,9 @@ type conn struct {
 	addr      string            // for errors and logs
 	worker    *supervise.Worker // the spawned process behind it, if any
 	idleSince time.Time
+	// reused is set once the connection finished a request and was kept: a failure on
+	// it may be the backend having closed it while idle.
+	reused bool
 	// The read and write deadlines last set (each used by one goroutine at a time:
 	// the reader, and the request's writer). See setDeadline.
 	rdeadline, wdeadline time.Time
@@ -107,13 +110,12 @@ func decodeRecord(br *bufio.Reader, hdr, content []byte, before func(need int) e
 	return h, content[:h.ContentLength], nil
 }
 
-// write writes b with a write deadline.
-func (c *conn) write(b []byte, timeout time.Duration) error {
+// write writes b with a write deadline and returns how many bytes the kernel took.
+func (c *conn) write(b []byte, timeout time.Duration) (int, error) {
 	if err := c.setDeadline(&c.wdeadline, c.nc.SetWriteDeadline, timeout); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := c.nc.Write(b)
-	return err
+	return c.nc.Write(b)
 }
 
 var errInterrupted = errors.New("fastcgi: request interrupted")
@@ -152,7 +154,7 @@ func (c *conn) streamStdin(body io.Reader, timeout time.Duration) (bodyErr, conn
 		n, err := body.Read(buf[headerLen:])
 		if n > 0 {
 			appendHeader(buf[:0], typeStdin, requestID, n, 0)
-			if werr := c.write(buf[:headerLen+n], timeout); werr != nil {
+			if _, werr := c.write(buf[:headerLen+n], timeout); werr != nil {
 				return nil, werr
 			}
 		}
@@ -163,7 +165,8 @@ func (c *conn) streamStdin(body io.Reader, timeout time.Duration) (bodyErr, conn
 			return err, nil
 		}
 	}
-	return nil, c.write(appendRecord(buf[:0], typeStdin, requestID, nil), timeout)
+	_, err := c.write(appendRecord(buf[:0], typeStdin, requestID, nil), timeout)
+	return nil, err
 }
 
 // abort tells the backend to give up on the request. The connection is closed after

@@ -21,7 +21,12 @@ type exchange struct {
 	r      *http.Request
 	c      *conn
 	script string
+	// idempotent: a safe method without a body (GET, HEAD), which may run twice.
+	idempotent bool
 
+	// sent is set once any byte of the request reached the backend: from then on
+	// the backend may have run it.
+	sent        bool
 	head        []byte      // STDOUT until the header block is complete
 	hdr         http.Header // empty: the header block is parsed into it
 	gotStdout   bool
@@ -36,7 +41,7 @@ type result struct {
 	status     int               // the status to answer with, when nothing was sent yet
 	reusable   bool              // the connection may carry another request
 	outcome    supervise.Outcome // Failed: the backend misbehaved or died; Stuck: it timed out
-	retry      bool              // the connection failed before the backend answered anything
+	retry      bool              // the request may be sent again on another connection (see connFailed)
 	clientGone bool
 }
 
@@ -62,7 +67,9 @@ func (e *exchange) run(req []byte, body *reqBody) result {
 	stop := context.AfterFunc(e.r.Context(), c.interruptFunc)
 	defer stop()
 
-	if err := c.write(req, timeout); err != nil {
+	n, err := c.write(req, timeout)
+	e.sent = n > 0
+	if err != nil {
 		return e.connFailed(err, nil)
 	}
 	var stdin chan stdinResult
@@ -198,7 +205,9 @@ func (e *exchange) finish(end endRequest, stdinOK bool) result {
 		}
 		return e.protocolError(errors.New("fastcgi: response ended inside its header block"))
 	}
-	return result{reusable: stdinOK && !e.c.interrupted.Load() && e.c.br.Buffered() == 0}
+	reusable := stdinOK && !e.c.interrupted.Load() && e.c.br.Buffered() == 0
+	e.c.reused = reusable
+	return result{reusable: reusable}
 }
 
 func (e *exchange) protocolError(err error) result {
@@ -222,12 +231,17 @@ func (e *exchange) connFailed(err error, s *stdinResult) result {
 		err = s.connErr
 	}
 	res := result{err: fmt.Errorf("fastcgi: %s: %w", e.c.addr, err), status: http.StatusBadGateway, outcome: supervise.Failed}
-	res.retry = !e.gotStdout && isConnLoss(err)
+	// A request is sent again only when that cannot run it twice: the backend never
+	// got a byte of it (a kept-alive connection it had closed, found so on the first
+	// write), or it is a safe, bodiless request that failed on a kept-alive connection
+	// before any answer, which on TCP is how a connection the backend closed while idle
+	// shows (the write lands in the socket buffer, the loss shows on the read). A POST
+	// that a dying backend took is never replayed: the script may have run.
+	res.retry = isConnLoss(err) && (!e.sent || e.idempotent && e.c.reused && !e.gotStdout)
 	return res
 }
 
-// isConnLoss reports a connection that the backend closed or reset: the request may
-// not have been seen at all, so it is safe to send again.
+// isConnLoss reports a connection that the backend closed or reset.
 func isConnLoss(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)

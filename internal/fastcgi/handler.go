@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"gantry/internal/abort"
 	"gantry/internal/cgienv"
 	"gantry/internal/supervise"
 )
@@ -38,6 +39,8 @@ type Options struct {
 	MaxRequests int
 	// Env is added to the spawned processes' environment.
 	Env map[string]string
+	// User runs the spawned processes as this user when gantry runs as root.
+	User string
 
 	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
 	// before mapping to Root) or "/".
@@ -304,16 +307,20 @@ func hasVar(vars []cgienv.Var, name string) bool {
 	return false
 }
 
-// roundTrip runs the request, retrying once on a fresh connection when the backend
-// failed before answering anything and the request can be sent again.
+// roundTrip runs the request, retrying once on a fresh connection when the
+// connection failed in a way that cannot have run the request twice (see connFailed).
 func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, buf *reqBuf, body *reqBody) {
 	ctx := r.Context()
+	idempotent := safeMethod(r.Method) && body.length == 0
 	for attempt := 0; ; attempt++ {
-		c, err := h.src.get(ctx, attempt > 0, !body.replayable())
+		// A request that may not be resent once written checks its kept-alive
+		// connection first, so a stale one costs a redial instead of a 502.
+		c, err := h.src.get(ctx, attempt > 0, !idempotent || !body.replayable())
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
 				h.log.Debug("client went away while waiting for a backend", "path", r.URL.Path)
+				abort.Mark(w, abort.Client)
 			case isTimeout(err):
 				h.fail(w, r, http.StatusGatewayTimeout, err)
 			default:
@@ -322,14 +329,14 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 			return
 		}
 		clear(buf.hdr)
-		ex := exchange{h: h, w: w, r: r, c: c, script: t.scriptName, hdr: buf.hdr}
+		ex := exchange{h: h, w: w, r: r, c: c, script: t.scriptName, hdr: buf.hdr, idempotent: idempotent}
 		res := ex.run(buf.out, body)
 		h.src.put(c, res.reusable, res.outcome)
 		if res.err == nil {
 			return
 		}
 		if res.retry && attempt == 0 && body.replayable() {
-			h.log.Info("fastcgi connection failed before any response; retrying on a new one",
+			h.log.Info("fastcgi connection failed before the backend could run the request; retrying on a new one",
 				"addr", c.addr, "err", res.err)
 			if err := body.rewind(); err == nil {
 				continue
@@ -338,16 +345,27 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 		switch {
 		case res.clientGone:
 			h.log.Info("client went away; request aborted", "path", r.URL.Path, "err", res.err)
+			abort.Mark(w, abort.Client)
 		case ex.wroteHeader:
 			h.log.Error("fastcgi response cut short", "addr", c.addr, "path", r.URL.Path, "err", res.err)
 			// The status line is gone: breaking the connection is the only way to
 			// tell the client that the body is incomplete.
-			panic(http.ErrAbortHandler)
+			why := abort.Backend
+			if res.outcome == supervise.Stuck {
+				why = abort.Timeout
+			}
+			abort.Response(w, why)
 		default:
 			h.fail(w, r, res.status, res.err)
 		}
 		return
 	}
+}
+
+// safeMethod reports the methods RFC 9110 §9.2.1 calls safe: running one twice
+// changes nothing.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, err error) {

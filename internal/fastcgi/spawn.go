@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gantry/internal/supervise"
@@ -37,9 +38,26 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fastcgi: command %s: %w", opts.Command[0], err)
 	}
+	var cred *syscall.Credential
+	if opts.User != "" {
+		if os.Geteuid() != 0 {
+			log.Warn("fastcgi: user applies only when gantry runs as root; the processes run as gantry's user",
+				"user", opts.User)
+		} else if cred, err = supervise.LookupCredential(opts.User); err != nil {
+			return nil, nil, fmt.Errorf("fastcgi: user %q: %w", opts.User, err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "gantry-fcgi-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("fastcgi: socket directory: %w", err)
+	}
+	if cred != nil {
+		// The processes create their sockets here; gantry, as root, reaches them
+		// whoever owns them. The directory stays private (0700) to that user.
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, fmt.Errorf("fastcgi: socket directory for user %q: %w", opts.User, err)
+		}
 	}
 	s := &cmdSource{dir: dir, dialTimeout: opts.DialTimeout, idle: map[*supervise.Worker]*conn{}}
 	isPHP := strings.HasPrefix(filepath.Base(bin), "php")
@@ -79,6 +97,7 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 			os.Remove(w.Data.(string))
 			s.dropIdle(w)
 		},
+		Credential:  cred,
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
 		Logger:      log,
 	})

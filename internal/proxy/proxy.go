@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"gantry/internal/abort"
 	"gantry/internal/httpfield"
 	"io"
 	"log/slog"
@@ -169,6 +170,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade(r.Header) {
 		w = &upgradeWriter{ResponseWriter: w, h: h}
 	}
+	defer func() {
+		// ReverseProxy ends a response it cannot complete with this panic, having
+		// logged the copy error: say whose fault it was.
+		if v := recover(); v == http.ErrAbortHandler {
+			if r.Context().Err() != nil {
+				abort.Response(w, abort.Client)
+			}
+			abort.Response(w, abort.Backend)
+		} else if v != nil {
+			panic(v)
+		}
+	}()
 	h.rp.ServeHTTP(w, r)
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"gantry/internal/abort"
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
 	"gantry/internal/http1"
@@ -42,12 +43,13 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	w.Header()["Server"] = serverHeader
 	var status int
 	var bytes int64
+	var aborted abort.Reason
 	gateway := func(rt *route, r *http.Request) {
 		// Both wait on an application: the request's context must end when the
 		// client leaves, as net/http's does.
 		rw := &responseWriter{ResponseWriter: w}
-		s.run(rt.handler, rw, w.WatchClient(r))
-		status, bytes = rw.status, rw.bytes
+		s.run(rt.handler, rw, w.WatchClient(r), rt)
+		status, bytes, aborted = rw.status, rw.bytes, rw.aborted
 	}
 	switch rt.kind {
 	case config.KindFastCGI, config.KindWSGI:
@@ -67,18 +69,28 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 		gateway(rt, nr)
 	}
 	s.fastHits.Add(1)
-	s.record(start, r, status, bytes, site, rt)
+	s.record(start, r, status, bytes, aborted, site, rt)
+	if aborted != "" {
+		panic(http.ErrAbortHandler) // the connection closes, as in ServeHTTP
+	}
 	return true
 }
 
+// statusClientClosed is logged for a client that left before any response, as
+// nginx logs it.
+const statusClientClosed = 499
+
 // record counts a request and hands it to the access log and the observers.
-func (s *Server) record(start time.Time, r *http.Request, status int, bytes int64, site *site, rt *route) {
+func (s *Server) record(start time.Time, r *http.Request, status int, bytes int64, aborted abort.Reason, site *site, rt *route) {
 	s.requests.Add(1)
 	al := s.accessLog.Load()
 	if al == nil && len(s.observers) == 0 {
 		return
 	}
-	if status == 0 {
+	switch {
+	case status == 0 && aborted == abort.Client:
+		status = statusClientClosed
+	case status == 0:
 		status = http.StatusOK
 	}
 	// rec.Request may be a fast connection's reused request: valid only during
@@ -86,7 +98,7 @@ func (s *Server) record(start time.Time, r *http.Request, status int, bytes int6
 	rec := accesslog.Record{
 		Time: start, Duration: time.Since(start), RemoteAddr: r.RemoteAddr, Method: r.Method,
 		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: status, Bytes: bytes,
-		Referer: r.Referer(), UserAgent: r.UserAgent(), Request: r,
+		Referer: r.Referer(), UserAgent: r.UserAgent(), Aborted: string(aborted), Request: r,
 	}
 	if site != nil {
 		rec.Site = site.name

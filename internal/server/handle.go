@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"gantry/internal/abort"
 	"gantry/internal/urlpath"
 )
 
@@ -51,9 +53,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(rw, r.Body, maxBody)
 		}
-		s.run(rt.handler, rw, r)
+		s.run(rt.handler, rw, r, rt)
 	}
-	s.record(start, r, rw.status, rw.bytes, site, rt)
+	s.record(start, r, rw.status, rw.bytes, rw.aborted, site, rt)
+	if rw.aborted != "" {
+		// Logged first: the panic makes net/http close the connection (or reset
+		// the HTTP/2 stream), so a cut response never looks complete.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 var serverHeader = []string{"gantry"}
@@ -82,22 +89,59 @@ func (s *Server) cleanPath(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // run calls h, turning a handler panic into a 500 and a log line instead of a
-// dropped connection.
-func (s *Server) run(h http.Handler, w *responseWriter, r *http.Request) {
+// dropped connection. A response that was cut short after its header went out
+// (the handler aborted it, or it is shorter than its Content-Length) ends with
+// w.aborted set: the caller logs the request, then closes the connection.
+func (s *Server) run(h http.Handler, w *responseWriter, r *http.Request, rt *route) {
 	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v != http.ErrAbortHandler {
 			s.log.Error("handler panic", "uri", r.RequestURI, "panic", v)
 			if w.status == 0 {
 				http.Error(w, "500 internal server error", http.StatusInternalServerError)
+				return
+			}
+			w.SetAborted(abort.Internal)
+		}
+		s.checkLength(w, r, rt)
+		if w.aborted == "" {
+			// A handler that aborted without saying why (httputil.ReverseProxy does).
+			if r.Context().Err() != nil || w.writeErr {
+				w.aborted = abort.Client
 			} else {
-				panic(http.ErrAbortHandler)
+				w.aborted = abort.Backend
 			}
 		}
 	}()
 	h.ServeHTTP(w, r)
+	s.checkLength(w, r, rt)
+	if w.aborted == "" && w.writeErr {
+		w.aborted = abort.Client
+	}
+}
+
+// checkLength finds a response shorter than the Content-Length its backend
+// declared. Unless the client went away first, the backend is at fault: the error
+// log names the route and the byte counts, and the response counts as aborted (net/http
+// and the fast path would close the connection, but say nothing).
+func (s *Server) checkLength(w *responseWriter, r *http.Request, rt *route) {
+	want, ok := w.declaredLength(r)
+	if !ok || w.bytes >= want {
+		return
+	}
+	if w.aborted == abort.Client || r.Context().Err() != nil || w.writeErr {
+		w.SetAborted(abort.Client)
+		return
+	}
+	s.log.Error("backend response shorter than its Content-Length; connection closed",
+		"route", rt.path, "uri", r.RequestURI, "declared", want, "sent", w.bytes)
+	if w.aborted == "" {
+		http.NewResponseController(w).Flush()
+	}
+	w.SetAborted(abort.Backend)
 }
 
 // responseWriter records the status and size of a response. It keeps the optional
@@ -105,8 +149,33 @@ func (s *Server) run(h http.Handler, w *responseWriter, r *http.Request) {
 // (streaming) and Hijack (WebSocket).
 type responseWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status   int
+	bytes    int64
+	aborted  abort.Reason // why the response was cut short; "" when it was not
+	writeErr bool         // a write to the client failed
+}
+
+// SetAborted records why the response was cut short (abort.Mark); the first
+// reason wins.
+func (w *responseWriter) SetAborted(why abort.Reason) {
+	if w.aborted == "" {
+		w.aborted = why
+	}
+}
+
+// declaredLength returns the Content-Length the handler declared for a response
+// that has a body.
+func (w *responseWriter) declaredLength(r *http.Request) (int64, bool) {
+	if w.status < 200 || w.status == http.StatusNoContent || w.status == http.StatusNotModified ||
+		r.Method == http.MethodHead {
+		return 0, false
+	}
+	v := w.ResponseWriter.Header()["Content-Length"]
+	if len(v) != 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[0], 10, 64)
+	return n, err == nil && n >= 0
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -133,6 +202,9 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if err != nil && err != http.ErrBodyNotAllowed {
+		w.writeErr = true
+	}
 	return n, err
 }
 
@@ -149,6 +221,11 @@ func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 		n, err = io.Copy(w.ResponseWriter, r)
 	}
 	w.bytes += n
+	if err != nil && err != http.ErrBodyNotAllowed {
+		// Maybe the source's error, not the client's: the caller knows, and says so
+		// with abort.Mark before this guess is used.
+		w.writeErr = true
+	}
 	return n, err
 }
 

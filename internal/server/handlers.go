@@ -38,7 +38,7 @@ func (s *Server) newHandler(ctx context.Context, cs *config.Site, cr *config.Rou
 		}
 		return fastcgi.New(fastcgi.Options{
 			Address: cr.FastCGI, Command: cr.FastCGICmd, Processes: cr.Processes, MaxRequests: cr.MaxRequests,
-			Env: cr.Env, Route: cr.Path, Root: root, Index: cr.Index, Split: cr.Split,
+			Env: cr.Env, User: cr.User, Route: cr.Path, Root: root, Index: cr.Index, Split: cr.Split,
 			Timeout: cr.Timeout.D(), MaxConns: cr.MaxConns, ServerSoftware: software, Symlinks: symlinks,
 		}, log)
 	case config.KindWSGI:

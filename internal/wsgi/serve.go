@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"gantry/internal/abort"
 	"gantry/internal/cgienv"
 	"gantry/internal/httpfield"
 	"gantry/internal/supervise"
@@ -274,7 +275,10 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 			http.Error(w, strconv.Itoa(code)+" "+http.StatusText(code), code)
 			return
 		}
-		panic(http.ErrAbortHandler)
+		if code == http.StatusGatewayTimeout {
+			abort.Response(w, abort.Timeout)
+		}
+		abort.Response(w, abort.Backend)
 	}
 	fr := c.fr
 	var contentLength int64 = -1
@@ -285,6 +289,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 			case ctx.Err() != nil:
 				// The client left: closing the connection makes the worker's next send
 				// fail, and it calls the iterable's close().
+				abort.Mark(w, abort.Client)
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				outcome = supervise.Stuck
 				fail(http.StatusGatewayTimeout, "wsgi: worker timed out; replacing it", "timeout", h.opts.Timeout)
@@ -317,7 +322,8 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 			}
 			werr, err := fr.copyTo(w, n)
 			if werr != nil {
-				return // the client is gone
+				abort.Mark(w, abort.Client)
+				return
 			}
 			if err != nil {
 				outcome = supervise.Failed
@@ -329,6 +335,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 				http.NewResponseController(w).Flush()
 				c.c.SetReadDeadline(time.Now().Add(h.opts.Timeout))
 				if ctx.Err() != nil {
+					abort.Mark(w, abort.Client)
 					return
 				}
 			}

@@ -148,6 +148,7 @@
     $("c-rps").textContent = fmtNum(s.rps, 1);
     $("c-latency").textContent = fmtNum(s.p50_ms, 1) + " / " + fmtNum(s.p99_ms, 1) + " ms";
     $("c-5xx").textContent = fmtNum((s.requests || {})["5xx"], 1);
+    $("c-aborted").textContent = fmtNum(s.aborted || 0);
     $("c-unsolicited").textContent = fmtNum(s.unsolicited, 1);
     $("c-dark").textContent = fmtNum(s.dark, 1);
     var p = s.packets || {};
