@@ -8,11 +8,17 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"gantry/internal/http1"
 )
 
 // ServeHTTP picks the site and route for r and runs the route's handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if ref, ok := http1.Refused(r); ok {
+		s.refuse(start, w, r, ref)
+		return
+	}
 	st := s.state.Load()
 	rw := &responseWriter{ResponseWriter: w}
 	w.Header()["Server"] = serverHeader
