@@ -76,10 +76,10 @@ type Guard struct {
 // Refusal describes a request head the guard refused. Its strings come from the
 // client: bounded, with control and non-ASCII bytes escaped.
 type Refusal struct {
-	Status int    // 400, 431, 501 or 505
-	Cause  string // what was wrong, for the log
+	Status                      int    // 400, 431, 501 or 505
+	Cause                       string // what was wrong, for the log
 	Method, Target, Proto, Host string
-	Header http.Header // the head's fields, bounded
+	Header                      http.Header // the head's fields, bounded
 }
 
 // refusedField names the synthetic request's marker; its value is the
