@@ -335,9 +335,21 @@ ext:
 	return n, true
 }
 
-// fail ends the body being read: net/http's read of it fails and the connection
-// closes, so nothing after the bad framing is ever read as a request.
+// fail ends the body being read. net/http is handed, in place of the bad bytes,
+// bytes its own chunked reader refuses (an invalid size, data not followed by
+// CRLF, a trailer line without a colon), so that the body fails as a malformed
+// one does in net/http (a read error from the connection would instead look like
+// the client leaving); then the connection's input ends, and nothing after the
+// bad framing is ever read as a request.
 func (g *Guard) fail(cause string) {
+	switch g.st {
+	case gChunkSize:
+		g.out = []byte("x\r\n")
+	case gChunkEnd:
+		g.out = []byte("xx")
+	default:
+		g.out = []byte("\x00\r\n\r\n")
+	}
 	g.err = fmt.Errorf("http1: request body refused: %s", cause)
 	g.linger.Store(true)
 	g.w = g.a
