@@ -513,3 +513,46 @@ func framed(recs []accesslog.Record) string {
 	}
 	return b.String()
 }
+
+// After a hijack (a proxied WebSocket upgrade) the bytes on the connection are
+// not HTTP: the guard must pass them through, not refuse them as a head.
+func TestUpgradeBytesPassTheGuard(t *testing.T) {
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		io.Copy(c, brw) // echo until the client closes
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go up.Serve(ln)
+	t.Cleanup(func() { up.Close() })
+	for _, fast := range []bool{true, false} {
+		_, base, _ := startServer(t, fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\nfast_path=%v\n[admin]\nlisten=\"off\"\n[[site]]\n  [[site.route]]\n  path=\"/\"\n  proxy=\"http://%s\"\n", fast, ln.Addr()))
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("fast=%v: upgrade answered %v, %v", fast, resp, err)
+		}
+		// Not a request head: binary, a bare LF, a smuggling-looking line.
+		msg := "\x81\x05hello\nPOST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+		io.WriteString(c, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+			t.Errorf("fast=%v: echoed %q, %v; want %q", fast, got, err, msg)
+		}
+		c.Close()
+	}
+}
