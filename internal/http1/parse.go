@@ -205,6 +205,9 @@ func (h *head) addField(line []byte) bool {
 				return false
 			}
 		}
+		if !validHost(value) {
+			return false // x:80:80 and the like: the guard answers 400
+		}
 		h.host, h.hasHost = value, true
 	case eqFold(name, "content-length"):
 		if string(value) != "0" {

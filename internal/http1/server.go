@@ -55,6 +55,7 @@ func (s *Server) init(addr net.Addr) {
 		s.conns = map[*conn]struct{}{}
 		s.handed = newHandoffListener(addr)
 		s.fbDone = make(chan struct{})
+		guardHooks(s.Fallback)
 		go func() {
 			defer close(s.fbDone)
 			if err := s.Fallback.Serve(s.handed); err != nil && !errors.Is(err, http.ErrServerClosed) && s.Logger != nil {
@@ -185,11 +186,12 @@ func (s *Server) closeIdle() bool {
 	return len(s.conns) == 0
 }
 
-// handoff gives nc, whose first bytes are pending, to the fallback server.
+// handoff gives nc, whose first bytes are pending, to the fallback server,
+// behind the framing guard.
 func (s *Server) handoff(nc net.Conn, pending []byte) {
 	// net/http sets its own deadlines, and none when a timeout is zero.
 	nc.SetDeadline(time.Time{})
-	s.handed.push(&replayConn{Conn: nc, pending: pending})
+	s.handed.push(newGuard(&replayConn{Conn: nc, pending: pending}, s.Fallback.MaxHeaderBytes, s.Logger))
 }
 
 // handoffListener is the net.Listener the fallback server accepts handed-off

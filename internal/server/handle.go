@@ -12,12 +12,17 @@ import (
 	"time"
 
 	"gantry/internal/abort"
+	"gantry/internal/http1"
 	"gantry/internal/urlpath"
 )
 
 // ServeHTTP picks the site and route for r and runs the route's handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if ref, ok := http1.Refused(r); ok {
+		s.refuse(start, w, r, ref)
+		return
+	}
 	st := s.state.Load()
 	rw := &responseWriter{ResponseWriter: w}
 	w.Header()["Server"] = serverHeader

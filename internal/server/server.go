@@ -182,7 +182,7 @@ func (s *Server) Serve() {
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		s.servers = append(s.servers, hs)
-		serve := hs.Serve
+		serve := func(ln net.Listener) error { return http1.ServeGuarded(hs, ln, s.log) }
 		if cfg.Fast() {
 			fs := &http1.Server{Handler: fastHandler{s}, Fallback: hs, ReadHeaderTimeout: hs.ReadHeaderTimeout,
 				IdleTimeout: hs.IdleTimeout, WriteTimeout: hs.WriteTimeout, MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}
