@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gantry/internal/sendtimeout"
 )
 
 const (
@@ -106,7 +108,16 @@ func (c *conn) serve() {
 }
 
 func (c *conn) handoff() {
-	c.s.handoff(c.nc, c.buf[c.r:c.w])
+	c.s.handoff(sendtimeout.Wrap(c.nc, c.s.WriteTimeout), c.buf[c.r:c.w])
+}
+
+// extendWrite gives the next write a full WriteTimeout: the timeout is for a
+// client that stops reading (nginx's send_timeout), not for the whole response, so
+// a long download or stream that keeps flowing is never cut.
+func (c *conn) extendWrite() {
+	if d := c.s.WriteTimeout; d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
 }
 
 // readHead reads until buf[r:] holds a complete eligible head (ready, its length)
@@ -251,9 +262,6 @@ func (c *conn) canonicalKey(name []byte) string {
 func (c *conn) serveOne() (served, reuse bool) {
 	w := &c.rw
 	w.reset(&c.req, c.head.keep)
-	if d := c.s.WriteTimeout; d > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(d))
-	}
 	served = c.s.Handler.ServeFast(w, &c.req)
 	gone := c.stopWatch()
 	if !served {
@@ -284,12 +292,7 @@ func (w *ResponseWriter) ReadFrom(src io.Reader) (int64, error) {
 	if err := w.flushMore(); err != nil {
 		return n0, err
 	}
-	var n int64
-	if rf, ok := w.c.nc.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(writerOnly{w.c.nc}, src)
-	}
+	n, err := sendtimeout.Copy(w.c.nc, src, w.c.s.WriteTimeout)
 	w.written += n
 	if err != nil {
 		w.err = err
@@ -305,7 +308,7 @@ func (w *ResponseWriter) flush() error {
 	if len(w.out) == 0 {
 		return nil
 	}
-	_, err := w.c.nc.Write(w.out)
+	_, err := sendtimeout.Write(w.c.nc, w.out, w.c.s.WriteTimeout)
 	w.out = w.out[:0]
 	if err != nil {
 		w.err = err
@@ -328,6 +331,7 @@ func (w *ResponseWriter) flushMore() error {
 	}
 	out := w.out
 	var serr error
+	w.c.extendWrite()
 	err := rc.Write(func(fd uintptr) bool {
 		for len(out) > 0 {
 			n, err := syscall.SendmsgN(int(fd), out, nil, nil, syscall.MSG_MORE|syscall.MSG_NOSIGNAL)

@@ -18,6 +18,7 @@ import (
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
 	"gantry/internal/http1"
+	"gantry/internal/sendtimeout"
 )
 
 // Options are what the command line gives the server besides the config.
@@ -172,20 +173,24 @@ func (s *Server) Serve() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ln := range s.listeners {
+		// No http.Server WriteTimeout: it bounds a whole response, and would cut
+		// every download and stream longer than it. [server] write_timeout is for
+		// a client that stops reading (sendtimeout), applied per write.
 		hs := &http.Server{
 			Handler:           s,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 			ReadTimeout:       cfg.ReadTimeout.D(),
-			WriteTimeout:      cfg.WriteTimeout.D(),
 			IdleTimeout:       cfg.IdleTimeout.D(),
 			MaxHeaderBytes:    int(cfg.MaxHeader),
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		s.servers = append(s.servers, hs)
-		serve := hs.Serve
+		serve := func(ln net.Listener) error { return hs.Serve(sendtimeout.Listener(ln, cfg.WriteTimeout.D())) }
 		if cfg.Fast() {
+			// The fast loop applies it to its own writes and to the connections
+			// it hands to hs.
 			fs := &http1.Server{Handler: fastHandler{s}, Fallback: hs, ReadHeaderTimeout: hs.ReadHeaderTimeout,
-				IdleTimeout: hs.IdleTimeout, WriteTimeout: hs.WriteTimeout, MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}
+				IdleTimeout: hs.IdleTimeout, WriteTimeout: cfg.WriteTimeout.D(), MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}
 			s.fast = append(s.fast, fs)
 			serve = fs.Serve
 		}
