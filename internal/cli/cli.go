@@ -38,7 +38,7 @@ usage:
   gantry serve [DIR] [-c FILE] [--listen ADDR] [--admin ADDR|off] [--access-log stdout|off|FILE]
                [--wsgi MODULE:CALLABLE] [--python PATH] [--php ADDR|auto] [--cgi PREFIX=DIR]
   gantry check -c FILE            validate a config; print each error with file:line
-  gantry reload [--admin ADDR]    ask a running gantry to reload its config
+  gantry reload [--admin ADDR] [--socket PATH]  ask a running gantry to reload its config
   gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]
   gantry hash-password            read a password on stdin, print the hash for [admin] password_hash
   gantry version

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"gantry/internal/adminsock"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
 	"gantry/internal/telescope"
@@ -49,27 +50,42 @@ func check(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// reload asks the running gantry to reload: through the admin socket when there
+// is one (the kernel vouches that we are gantry's user or root, so no password),
+// else on the TCP admin address, where a gantry with a password answers 401.
 func reload(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
-	admin := fs.String("admin", config.DefaultAdminListen, "address of the running gantry's admin listener")
+	admin := fs.String("admin", config.DefaultAdminListen, "address of the running gantry's admin listener, when its admin socket is not there")
+	sock := fs.String("socket", adminsock.Path(), "the running gantry's admin socket")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	const timeout = 2 * time.Minute
+	target, url := *admin, "http://"+*admin+"/api/reload"
+	client := &http.Client{Timeout: timeout}
+	useSock, err := adminsock.Usable(*sock, os.Geteuid())
+	if err != nil {
+		return fmt.Errorf("gantry reload: %w", err)
+	}
+	if useSock {
+		target, url = *sock, "http://localhost/api/reload"
+		client = adminsock.Client(*sock, timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+*admin+"/api/reload", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return fmt.Errorf("gantry reload: %w", err)
 	}
 	req.Header.Set("X-Gantry-CLI", "1")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("gantry reload: no gantry answers on %s (is it running? is --admin right?): %v", *admin, err)
+		return fmt.Errorf("gantry reload: no gantry answers on %s (is it running? is --admin right?): %v", target, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("gantry reload: %s: %s", resp.Status, body)
+		return fmt.Errorf("gantry reload: %s on %s: %s", resp.Status, target, strings.TrimSpace(string(body)))
 	}
 	fmt.Fprintf(stdout, "reloaded: %s\n", body)
 	return nil

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"gantry/internal/config"
+	"gantry/internal/dashboard"
 	"gantry/internal/peertest"
 	"gantry/internal/server"
 )
@@ -73,7 +76,8 @@ root = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener})
+	sock := filepath.Join(dir, "run", "admin.sock")
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener, AdminSocket: sock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +154,7 @@ root = %q
 
 	// gantry reload, as a user types it
 	var out bytes.Buffer
-	if err := reload([]string{"--admin", admin}, &out); err != nil || !strings.Contains(out.String(), `"ok":true`) {
+	if err := reload([]string{"--admin", admin, "--socket", sock}, &out); err != nil || !strings.Contains(out.String(), `"ok":true`) {
 		t.Fatalf("gantry reload: %v %s", err, out.String())
 	}
 	if st := srv.Status(); !st.LastReload.OK {
@@ -205,5 +209,54 @@ func TestExtrasLiveCapture(t *testing.T) {
 	}
 	if tele.Packets == nil || tele.Interface != "lo" {
 		t.Fatalf("no packet report on the dashboard: %+v", tele)
+	}
+}
+
+// With a password set, `gantry reload` gets in through the admin socket (the
+// kernel vouches for its user); without the socket, the TCP admin address
+// answers 401 and the error says how to do it right.
+func TestReloadNeedsSocketOrPassword(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := dashboard.HashPassword("a long passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "gantry.toml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\npassword_hash = %q\n\n[[site]]\nroot = %q\n", hash, dir)), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	e, err := newExtras(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "run", "admin.sock")
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", AdminSocket: sock,
+		BeforeBuild: func(srv *server.Server) error { return e.start(ctx, srv) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		e.close()
+		if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("admin socket left behind after shutdown: %v", err)
+		}
+	})
+	admin := e.adminAddr.String()
+
+	var out bytes.Buffer
+	if err := reload([]string{"--admin", admin, "--socket", sock}, &out); err != nil || !strings.Contains(out.String(), `"ok":true`) {
+		t.Fatalf("gantry reload through the socket: %v %s", err, out.String())
+	}
+	err = reload([]string{"--admin", admin, "--socket", filepath.Join(dir, "none.sock")}, &out)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "run `gantry reload` as the user gantry runs as") {
+		t.Fatalf("gantry reload over TCP to a gantry with a password: %v", err)
 	}
 }

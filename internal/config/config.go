@@ -39,9 +39,13 @@ type Server struct {
 	// ReadTimeout bounds reading a whole request, body included. Default 5m, so that
 	// uploads on slow links still work; lower it if you accept no large uploads.
 	ReadTimeout Duration `toml:"read_timeout"`
-	// WriteTimeout bounds writing a response. Default 0 (none): streaming responses and
-	// large downloads would otherwise be cut; gateways have their own timeouts.
+	// WriteTimeout drops a client that takes no response bytes for this long
+	// (nginx's send_timeout): every write that makes progress starts it again, so
+	// large downloads and long streams that keep flowing are never cut. Default
+	// 60s; "0" means none.
 	WriteTimeout Duration `toml:"write_timeout"`
+	// writeTimeoutSet: the file gave write_timeout, so a 0 there means none.
+	writeTimeoutSet bool
 	// IdleTimeout closes keep-alive connections idle this long. Default 120s.
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// ShutdownTimeout is how long in-flight requests may finish on SIGTERM. Default 30s.
@@ -279,4 +283,6 @@ const (
 	DefaultListen      = "127.0.0.1:8080"
 	DefaultAdminListen = "127.0.0.1:2020"
 	DefaultTimeout     = 60 * time.Second
+	// DefaultWriteTimeout is nginx's send_timeout.
+	DefaultWriteTimeout = 60 * time.Second
 )

@@ -146,3 +146,34 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 		t.Errorf("access_log = %q, want %q", c.Server.AccessLog, want)
 	}
 }
+
+// write_timeout defaults to nginx's send_timeout, and an explicit "0" turns it
+// off rather than falling back to the default.
+func TestWriteTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       time.Duration
+	}{
+		{"absent: 60s", "[server]\n", 60 * time.Second},
+		{"explicit zero: none", "[server]\nwrite_timeout = \"0\"\n", 0},
+		{"explicit 0s: none", "[server]\nwrite_timeout = \"0s\"\n", 0},
+		{"explicit value", "[server]\nwrite_timeout = \"5s\"\n", 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("cfg.toml", tc.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Server.WriteTimeout.D(); got != tc.want {
+				t.Errorf("write_timeout = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	c := &Config{}
+	if err := c.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Server.WriteTimeout.D(); got != DefaultWriteTimeout {
+		t.Errorf("a config built in code: write_timeout = %v, want %v", got, DefaultWriteTimeout)
+	}
+}

@@ -19,6 +19,9 @@ func (c *Config) setDefaults() {
 	setDur(&s.ReadHeaderTimeout, 10*time.Second)
 	setDur(&s.ReadTimeout, 5*time.Minute)
 	setDur(&s.IdleTimeout, 120*time.Second)
+	if !s.writeTimeoutSet {
+		setDur(&s.WriteTimeout, DefaultWriteTimeout)
+	}
 	setDur(&s.ShutdownTimeout, 30*time.Second)
 	if s.MaxBody == 0 {
 		s.MaxBody = 100 << 20

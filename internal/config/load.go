@@ -61,6 +61,7 @@ func Parse(file, text string) (*Config, error) {
 	}
 	v := &validator{file: file}
 	routeLines := checkKeys(v, md, text, c)
+	c.Server.writeTimeoutSet = md.IsDefined("server", "write_timeout")
 	c.resolvePaths()
 	c.setDefaults()
 	c.validate(v, routeLines)

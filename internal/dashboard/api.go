@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gantry/internal/adminsock"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
 	"gantry/internal/telescope/httpsensor"
@@ -48,43 +49,58 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	now := time.Now()
-	if d.auth.hash == nil && !loopbackHost(r.Host) {
+	local := adminsock.Local(r.Context())
+	if !local && d.auth.hash == nil && !loopbackHost(r.Host) {
 		http.Error(w, "403 forbidden: without [admin] password_hash the dashboard answers only to 127.0.0.1 and localhost (DNS rebinding protection)", http.StatusForbidden)
 		return
 	}
 	public := strings.HasPrefix(r.URL.Path, "/assets/") || r.URL.Path == "/login"
-	if !public && !d.authorized(r, now) {
-		switch {
-		case r.URL.Path == "/metrics":
-			h.Set("WWW-Authenticate", `Basic realm="gantry"`)
-			http.Error(w, "401 unauthorized: scrape with basic_auth (any user name, the dashboard password)", http.StatusUnauthorized)
-		case strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet:
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "log in first", "login": "/login"})
-		default:
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+	if !public && !local {
+		ok, err := d.authorized(r, now)
+		if err != nil {
+			d.log.Warn("admin: password check refused: all hash slots busy", "source", remoteIP(r).String(), "path", r.URL.Path)
+			h.Set("Retry-After", "1")
+			http.Error(w, "503 busy: too many password checks at once; try again in a second", http.StatusServiceUnavailable)
+			return
 		}
-		return
+		if !ok {
+			d.unauthorized(w, r)
+			return
+		}
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != "/login" && !d.csrfOK(r, now) {
+	if !local && r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != "/login" && !d.csrfOK(r, now) {
 		writeJSON(w, http.StatusForbidden, map[string]any{"error": "cross-site request refused (missing or wrong X-CSRF-Token, or foreign Origin)"})
 		return
 	}
 	d.mux.ServeHTTP(w, r)
 }
 
-// cliReload is `gantry reload`: a POST from this machine carrying X-Gantry-CLI, a
-// header no cross-site form can send (a browser asks first, and is never allowed).
-func (d *Dashboard) cliReload(r *http.Request) bool {
-	return r.Method == http.MethodPost && r.URL.Path == "/api/reload" && r.Header.Get("X-Gantry-CLI") == "1" &&
-		remoteIP(r).IsLoopback() && sameOrigin(r) && (d.auth.hash == nil || loopbackHost(r.Host))
+func (d *Dashboard) unauthorized(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/metrics":
+		w.Header().Set("WWW-Authenticate", `Basic realm="gantry"`)
+		http.Error(w, "401 unauthorized: scrape with basic_auth (any user name, the dashboard password)", http.StatusUnauthorized)
+	case r.Method == http.MethodPost && r.URL.Path == "/api/reload":
+		// Loopback is no proof of who asks: any local user or process may
+		// connect there, so the password applies; the admin socket is what
+		// proves gantry's own user.
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "reload needs authentication: run `gantry reload` as the user gantry runs as (or root), which goes through the admin socket " +
+			adminsock.Path() + ", or send the dashboard password with HTTP Basic and X-Gantry-CLI: 1"})
+	case strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet:
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "log in first", "login": "/login"})
+	default:
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
 }
 
-func (d *Dashboard) authorized(r *http.Request, now time.Time) bool {
-	if d.auth.hash == nil || d.cliReload(r) {
-		return true
+// authorized: no password, a session, or Basic credentials; errBusy when the
+// credentials could not be checked for want of a hash slot.
+func (d *Dashboard) authorized(r *http.Request, now time.Time) (bool, error) {
+	if d.auth.hash == nil {
+		return true, nil
 	}
 	if d.auth.session(r, now) != nil {
-		return true
+		return true, nil
 	}
 	return d.auth.basicOK(r, now)
 }
@@ -96,9 +112,6 @@ func (d *Dashboard) authorized(r *http.Request, now time.Time) bool {
 func (d *Dashboard) csrfOK(r *http.Request, now time.Time) bool {
 	if !sameOrigin(r) {
 		return false
-	}
-	if d.cliReload(r) {
-		return true
 	}
 	tok := r.Header.Get("X-CSRF-Token")
 	if s := d.auth.session(r, now); s != nil {
@@ -147,7 +160,17 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	pw := r.PostFormValue("password")
-	if pw == "" || !d.auth.hash.verify(pw) {
+	ok := false
+	if pw != "" {
+		var err error
+		if ok, err = d.auth.check(r.Context(), pw); err != nil {
+			d.log.Warn("admin login refused: all hash slots busy", "source", src.String())
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "503 busy: too many logins at once; try again in a second", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if !ok {
 		d.log.Warn("admin login failed", "source", src.String())
 		http.Redirect(w, r, "/login?error=bad", http.StatusSeeOther)
 		return

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -84,6 +85,33 @@ func parseHash(h string) (*passwordHash, error) {
 	return &p, nil
 }
 
+// hashSlots bounds the password hashes computed at once in the process: each
+// argon2id takes its m parameter in memory (19 MiB with HashPassword's), so a
+// burst of logins must wait for a slot rather than add up.
+var hashSlots = make(chan struct{}, 2)
+
+// hashWait is how long a login waits for a slot before it is told to come back.
+const hashWait = 2 * time.Second
+
+// errBusy: every hash slot stayed taken for hashWait.
+var errBusy = errors.New("too many password checks at once")
+
+// check verifies pw with a hash slot, waiting at most hashWait (or until ctx
+// ends) for one.
+func (a *auth) check(ctx context.Context, pw string) (bool, error) {
+	t := time.NewTimer(hashWait)
+	defer t.Stop()
+	select {
+	case hashSlots <- struct{}{}:
+	case <-t.C:
+		return false, errBusy
+	case <-ctx.Done():
+		return false, errBusy
+	}
+	defer func() { <-hashSlots }()
+	return a.verify(a.hash, pw), nil
+}
+
 func (p *passwordHash) verify(pw string) bool {
 	if p.bcrypt != nil {
 		return bcrypt.CompareHashAndPassword(p.bcrypt, []byte(pw)) == nil
@@ -103,10 +131,12 @@ type session struct {
 type auth struct {
 	hash     *passwordHash // nil: no login
 	lifetime time.Duration
+	// verify is (*passwordHash).verify; tests count its concurrent calls.
+	verify func(*passwordHash, string) bool
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	limits   map[netip.Addr]*bucket
+	limits   map[netip.Prefix]*bucket // by sourceNet
 	// basic remembers recently verified Basic credentials (by SHA-256), so that a
 	// Prometheus scrape every 15 s does not cost an argon2 computation each time.
 	basic map[[32]byte]time.Time
@@ -114,7 +144,8 @@ type auth struct {
 	csrf string
 }
 
-// Login attempts: a burst of loginBurst, then one per loginEvery, per source.
+// Login attempts: a burst of loginBurst, then one per loginEvery, per source
+// network (sourceNet).
 const (
 	loginBurst  = 5
 	loginEvery  = 12 * time.Second
@@ -128,8 +159,8 @@ type bucket struct {
 }
 
 func newAuth(hash *passwordHash) *auth {
-	return &auth{hash: hash, lifetime: 12 * time.Hour, sessions: map[string]*session{},
-		limits: map[netip.Addr]*bucket{}, basic: map[[32]byte]time.Time{}, csrf: randomToken()}
+	return &auth{hash: hash, lifetime: 12 * time.Hour, verify: (*passwordHash).verify, sessions: map[string]*session{},
+		limits: map[netip.Prefix]*bucket{}, basic: map[[32]byte]time.Time{}, csrf: randomToken()}
 }
 
 func randomToken() string {
@@ -138,12 +169,28 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// allow takes a login attempt from src's bucket; it returns how long to wait when
-// there is none left.
+// sourceNet is the unit of the login rate limit: the /24 of an IPv4 address,
+// the /64 of an IPv6 one. One attacker commonly holds a whole /24 or /64 (an
+// IPv6 host gets a /64 to itself), so a per-address limit would be no limit.
+func sourceNet(src netip.Addr) netip.Prefix {
+	bits := 64
+	if src.Is4() {
+		bits = 24
+	}
+	p, err := src.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{} // no address: one shared bucket
+	}
+	return p
+}
+
+// allow takes a login attempt from the bucket of src's network; it returns how
+// long to wait when there is none left.
 func (a *auth) allow(src netip.Addr, now time.Time) (bool, time.Duration) {
+	key := sourceNet(src)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	b := a.limits[src]
+	b := a.limits[key]
 	if b == nil {
 		if len(a.limits) >= maxLimits {
 			// drop buckets that have refilled; if none has, the oldest of a sample
@@ -160,7 +207,7 @@ func (a *auth) allow(src netip.Addr, now time.Time) (bool, time.Duration) {
 			}
 		}
 		b = &bucket{tokens: loginBurst, at: now}
-		a.limits[src] = b
+		a.limits[key] = b
 	}
 	b.tokens = min(loginBurst, b.tokens+now.Sub(b.at).Seconds()/loginEvery.Seconds())
 	b.at = now
@@ -216,21 +263,25 @@ func (a *auth) endSession(r *http.Request) {
 	}
 }
 
-// basicOK checks HTTP Basic credentials (any user name) against the password.
-func (a *auth) basicOK(r *http.Request, now time.Time) bool {
+// basicOK checks HTTP Basic credentials (any user name) against the password;
+// errBusy when no hash slot came free.
+func (a *auth) basicOK(r *http.Request, now time.Time) (bool, error) {
 	_, pw, ok := r.BasicAuth()
 	if !ok || a.hash == nil {
-		return false
+		return false, nil
 	}
 	sum := sha256.Sum256([]byte(pw))
 	a.mu.Lock()
 	exp, cached := a.basic[sum]
 	a.mu.Unlock()
 	if cached && now.Before(exp) {
-		return true
+		return true, nil
 	}
-	if allowed, _ := a.allow(remoteIP(r), now); !allowed || !a.hash.verify(pw) {
-		return false
+	if allowed, _ := a.allow(remoteIP(r), now); !allowed {
+		return false, nil
+	}
+	if ok, err := a.check(r.Context(), pw); !ok {
+		return false, err
 	}
 	a.mu.Lock()
 	if len(a.basic) >= 16 {
@@ -238,7 +289,7 @@ func (a *auth) basicOK(r *http.Request, now time.Time) bool {
 	}
 	a.basic[sum] = now.Add(10 * time.Minute)
 	a.mu.Unlock()
-	return true
+	return true, nil
 }
 
 func remoteIP(r *http.Request) netip.Addr {

@@ -30,6 +30,7 @@ type gantry struct {
 	dark   *darkport.Ports
 	web    string // http://127.0.0.1:port of the sites
 	admin  string // http://127.0.0.1:port of the dashboard
+	sock   string // the admin socket
 	cfg    string // path of the config file
 }
 
@@ -81,7 +82,8 @@ func startGantry(t testing.TB, s setup) *gantry {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.dark.Close() })
-	g.srv, err = server.New(ctx, cfg, server.Options{Version: "test", WrapListener: g.sensor.WrapListener})
+	g.sock = filepath.Join(dir, "run", "admin.sock")
+	g.srv, err = server.New(ctx, cfg, server.Options{Version: "test", WrapListener: g.sensor.WrapListener, AdminSocket: g.sock})
 	if err != nil {
 		t.Fatal(err)
 	}

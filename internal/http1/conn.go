@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gantry/internal/sendtimeout"
 )
 
 const (
@@ -112,7 +114,16 @@ func (c *conn) serve() {
 }
 
 func (c *conn) handoff() {
-	c.s.handoff(c.nc, c.buf[c.r:c.w])
+	c.s.handoff(sendtimeout.Wrap(c.nc, c.s.WriteTimeout), c.buf[c.r:c.w])
+}
+
+// extendWrite gives the next write a full WriteTimeout: the timeout is for a
+// client that stops reading (nginx's send_timeout), not for the whole response, so
+// a long download or stream that keeps flowing is never cut.
+func (c *conn) extendWrite() {
+	if d := c.s.WriteTimeout; d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
 }
 
 // readHead reads until buf[r:] holds a complete eligible head (ready, its length)
@@ -257,9 +268,6 @@ func (c *conn) canonicalKey(name []byte) string {
 func (c *conn) serveOne() (served, reuse bool) {
 	w := &c.rw
 	w.reset(&c.req, c.head.keep)
-	if d := c.s.WriteTimeout; d > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(d))
-	}
 	served = c.s.Handler.ServeFast(w, &c.req)
 	gone := c.stopWatch()
 	if !served {
@@ -290,12 +298,7 @@ func (w *ResponseWriter) ReadFrom(src io.Reader) (int64, error) {
 	if err := w.flushMore(); err != nil {
 		return n0, err
 	}
-	var n int64
-	if rf, ok := w.c.nc.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(writerOnly{w.c.nc}, src)
-	}
+	n, err := sendtimeout.Copy(w.c.nc, src, w.c.s.WriteTimeout)
 	w.written += n
 	if err != nil {
 		w.err = err
@@ -311,7 +314,7 @@ func (w *ResponseWriter) flush() error {
 	if len(w.out) == 0 {
 		return nil
 	}
-	_, err := w.c.nc.Write(w.out)
+	_, err := sendtimeout.Write(w.c.nc, w.out, w.c.s.WriteTimeout)
 	w.out = w.out[:0]
 	if err != nil {
 		w.err = err
@@ -334,6 +337,7 @@ func (w *ResponseWriter) flushMore() error {
 	}
 	out := w.out
 	var serr error
+	w.c.extendWrite()
 	err := rc.Write(func(fd uintptr) bool {
 		for len(out) > 0 {
 			n, err := syscall.SendmsgN(int(fd), out, nil, nil, syscall.MSG_MORE|syscall.MSG_NOSIGNAL)

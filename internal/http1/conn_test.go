@@ -208,7 +208,7 @@ func TestFastRequestAllocations(t *testing.T) {
 
 func BenchmarkFastRequest(b *testing.B) {
 	h := &testHandler{body: bytes.Repeat([]byte("x"), 5)}
-	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, WriteTimeout: time.Minute}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"gantry/internal/httpfield"
+	"gantry/internal/sendtimeout"
 )
 
 // chunkAfter is the body a handler may write before the head must go out: net/http
@@ -303,11 +304,24 @@ func (w *ResponseWriter) chunk(p []byte) {
 		w.out = b
 		return
 	}
+	// The head and the first piece go out in one writev(2); beyond sendtimeout.Chunk
+	// the rest goes in pieces, each with a fresh write deadline.
+	rest := p[len(p):]
+	if w.c.s.WriteTimeout > 0 && len(p) > sendtimeout.Chunk {
+		p, rest = p[:sendtimeout.Chunk], p[sendtimeout.Chunk:]
+	}
 	bufs := net.Buffers{b, p}
-	if w.chunking {
+	if w.chunking && len(rest) == 0 {
 		bufs = append(bufs, crlf)
 	}
+	w.c.extendWrite()
 	_, err := bufs.WriteTo(w.c.nc)
+	if err == nil && len(rest) > 0 {
+		_, err = sendtimeout.Write(w.c.nc, rest, w.c.s.WriteTimeout)
+		if err == nil && w.chunking {
+			_, err = sendtimeout.Write(w.c.nc, crlf, w.c.s.WriteTimeout)
+		}
+	}
 	w.out = b[:0]
 	if err != nil {
 		w.fail(err)

@@ -19,6 +19,11 @@ type fileSend struct {
 	remain int64 // bytes still to send from the file
 	sent   int64 // file bytes sent
 	err    error
+	// c gets a fresh write deadline whenever the socket fills up after the
+	// previous wait moved bytes: a client reading slowly but steadily keeps its
+	// download, one that stops reading loses it after WriteTimeout.
+	c     *conn
+	moved bool
 	// notRegular: src is not a regular file; nothing was sent.
 	notRegular bool
 	onSrc      func(uintptr)
@@ -57,7 +62,8 @@ func (w *ResponseWriter) sendFile(src io.Reader) (n int64, err error, ok bool) {
 		return 0, nil, false
 	}
 	s := fileSends.Get().(*fileSend)
-	s.dst, s.head, s.remain = w.c.raw, w.out, remain
+	s.dst, s.head, s.remain, s.c = w.c.raw, w.out, remain, w.c
+	w.c.extendWrite()
 	if cerr := fc.Control(s.onSrc); cerr != nil && s.err == nil {
 		s.err = cerr
 	}
@@ -113,11 +119,12 @@ func (s *fileSend) send(fd uintptr) bool {
 		switch e {
 		case 0:
 			s.head = s.head[n:]
+			s.moved = s.moved || n > 0
 			continue
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			return false
+			return s.wait()
 		}
 		s.err = e
 		return true
@@ -129,6 +136,7 @@ func (s *fileSend) send(fd uintptr) bool {
 		if n > 0 {
 			s.sent += int64(n)
 			s.remain -= int64(n)
+			s.moved = true
 		}
 		switch err {
 		case nil:
@@ -137,11 +145,21 @@ func (s *fileSend) send(fd uintptr) bool {
 			}
 		case syscall.EINTR:
 		case syscall.EAGAIN:
-			return false
+			return s.wait()
 		default:
 			s.err = err
 			return true
 		}
 	}
 	return true
+}
+
+// wait is send's answer to a full socket: wait for room, with a fresh deadline
+// when bytes moved since the last one.
+func (s *fileSend) wait() bool {
+	if s.moved {
+		s.moved = false
+		s.c.extendWrite()
+	}
+	return false
 }

@@ -73,7 +73,7 @@ func writeTestFile(tb testing.TB, size int) (*os.File, []byte) {
 
 func startFileServer(tb testing.TB, h *fileHandler) string {
 	tb.Helper()
-	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, WriteTimeout: time.Minute}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -262,7 +262,7 @@ func TestReadFromPipeIsCopied(t *testing.T) {
 	_, data := writeTestFile(t, 200_000)
 	go pw.Write(data)
 	h := &pipeHandler{r: pr, n: int64(len(data)), length: []string{strconv.Itoa(len(data))}}
-	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, WriteTimeout: time.Minute}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +307,7 @@ func TestReadFromFileOverTLS(t *testing.T) {
 	h := &fileHandler{f: f, after: make(chan [2]int64, 1)}
 	h.set(1000, 200_000)
 	cert := selfSigned(t)
-	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, WriteTimeout: time.Minute}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func phpBackends(t *testing.T) map[string]string {
 // noRedirect is a client that shows redirects instead of following them.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func fetch(t *testing.T, method, u, body string) (int, http.Header, string) {
+func fetchNoRedirect(t *testing.T, method, u, body string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
@@ -94,7 +94,7 @@ func TestPHPFrontController(t *testing.T) {
 					{"missing script is 404, not the front controller", "/missing.php", 404, nil, []string{"route="}},
 				}
 				for _, c := range cases {
-					status, _, body := fetch(t, "GET", base+c.path, "")
+					status, _, body := fetchNoRedirect(t, "GET", base+c.path, "")
 					if status != c.status {
 						t.Errorf("%s: GET %s = %d, want %d\n%s", c.name, c.path, status, c.status, body)
 					}
@@ -110,15 +110,15 @@ func TestPHPFrontController(t *testing.T) {
 					}
 				}
 				// A directory without its slash is redirected to it, as today.
-				if status, h, _ := fetch(t, "GET", base+"/admin", ""); status != http.StatusMovedPermanently || !strings.HasSuffix(h.Get("Location"), "admin/") {
+				if status, h, _ := fetchNoRedirect(t, "GET", base+"/admin", ""); status != http.StatusMovedPermanently || !strings.HasSuffix(h.Get("Location"), "admin/") {
 					t.Errorf("GET /admin = %d Location %q, want 301 /admin/", status, h.Get("Location"))
 				}
 				// A form POST through the front controller, then the redirect it answers.
-				status, h, body := fetch(t, "POST", base+"/notes", url.Values{"text": {"buy milk"}}.Encode())
+				status, h, body := fetchNoRedirect(t, "POST", base+"/notes", url.Values{"text": {"buy milk"}}.Encode())
 				if status != http.StatusSeeOther || h.Get("Location") != "/notes?added=1" {
 					t.Fatalf("POST /notes = %d Location %q, want 303 /notes?added=1\n%s", status, h.Get("Location"), body)
 				}
-				status, _, body = fetch(t, "GET", base+h.Get("Location"), "")
+				status, _, body = fetchNoRedirect(t, "GET", base+h.Get("Location"), "")
 				if status != 200 || !strings.Contains(body, "route=notes\nbuy milk\n") || !strings.Contains(body, "REQUEST_METHOD=GET") {
 					t.Errorf("GET /notes?added=1 after the POST = %d:\n%s", status, body)
 				}
@@ -152,7 +152,7 @@ func TestPHPFrontControllerMissing(t *testing.T) {
 			}
 			_, base, _ := startServer(t, fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n"+
 				"[[site]]\nroot=%q\n%s\n  [[site.route]]\n  path=\"*.php\"\n  fastcgi_command=[%q]\n  processes=1\n", root, c.tryFiles, phpCGI))
-			status, _, body := fetch(t, "GET", base+c.path, "")
+			status, _, body := fetchNoRedirect(t, "GET", base+c.path, "")
 			if status != c.status {
 				t.Errorf("GET %s = %d, want %d\n%s", c.path, status, c.status, body)
 			}
@@ -203,7 +203,7 @@ func TestSymlinksPolicy(t *testing.T) {
 			_, base, _ := startServer(t, fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n"+
 				"[[site]]\nroot=%q\nsymlinks=%q\ntry_files=[]\n  [[site.route]]\n  path=\"*.php\"\n  fastcgi_command=[%q]\n  processes=1\n", root, mode, phpCGI))
 			for _, c := range cases {
-				status, _, body := fetch(t, "GET", base+c.path, "")
+				status, _, body := fetchNoRedirect(t, "GET", base+c.path, "")
 				if status != c.want[mode] {
 					t.Errorf("GET %s = %d, want %d\n%s", c.path, status, c.want[mode], body)
 				}

@@ -18,6 +18,7 @@ import (
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
 	"gantry/internal/http1"
+	"gantry/internal/sendtimeout"
 )
 
 // Options are what the command line gives the server besides the config.
@@ -31,6 +32,9 @@ type Options struct {
 	// handler starts a process: the place to bind other privileged ports and drop
 	// root, so that worker processes never run as root.
 	BeforeBuild func(*Server) error
+	// AdminSocket is the admin API's unix socket for `gantry reload`: "" is
+	// adminsock.Path(), "off" none.
+	AdminSocket string
 }
 
 // Observer is called after every request with its record; it must be quick and must
@@ -58,6 +62,8 @@ type Server struct {
 	fast      []*http1.Server // fast loops in front of servers, when [server] fast_path
 	admin     *http.Server
 	closing   bool
+
+	adminSockPath string
 }
 
 // ReloadResult says how the last reload went.
@@ -75,7 +81,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, version: opts.Version, started: time.Now()}
+	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket}
 	if err := s.listen(cfg, opts.WrapListener); err != nil {
 		return nil, err
 	}
@@ -172,20 +178,26 @@ func (s *Server) Serve() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ln := range s.listeners {
+		// No http.Server WriteTimeout: it bounds a whole response, and would cut
+		// every download and stream longer than it. [server] write_timeout is for
+		// a client that stops reading (sendtimeout), applied per write.
 		hs := &http.Server{
 			Handler:           s,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 			ReadTimeout:       cfg.ReadTimeout.D(),
-			WriteTimeout:      cfg.WriteTimeout.D(),
 			IdleTimeout:       cfg.IdleTimeout.D(),
 			MaxHeaderBytes:    int(cfg.MaxHeader),
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		s.servers = append(s.servers, hs)
-		serve := func(ln net.Listener) error { return http1.ServeGuarded(hs, ln, s.log) }
+		serve := func(ln net.Listener) error {
+			return http1.ServeGuarded(hs, sendtimeout.Listener(ln, cfg.WriteTimeout.D()), s.log)
+		}
 		if cfg.Fast() {
+			// The fast loop applies it to its own writes and to the connections
+			// it hands to hs.
 			fs := &http1.Server{Handler: fastHandler{s}, Fallback: hs, ReadHeaderTimeout: hs.ReadHeaderTimeout,
-				IdleTimeout: hs.IdleTimeout, WriteTimeout: hs.WriteTimeout, MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}
+				IdleTimeout: hs.IdleTimeout, WriteTimeout: cfg.WriteTimeout.D(), MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}
 			s.fast = append(s.fast, fs)
 			serve = fs.Serve
 		}
@@ -197,8 +209,9 @@ func (s *Server) Serve() {
 	}
 }
 
-// ServeAdmin serves h on the admin listener (unless it is "off") and returns the
-// bound address.
+// ServeAdmin serves h on the admin listener (unless it is "off") and on the
+// admin socket, and returns the bound address. Both have the main listeners'
+// timeouts and share a bound on open connections.
 func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
 	addr := s.Config().Admin.Listen
 	if addr == "off" {
@@ -208,7 +221,16 @@ func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
 	if err != nil {
 		return nil, listenError(addr, err)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	sock, err := s.adminSocket()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cfg := s.Config().Server
+	// No http.Server WriteTimeout, as on the main listeners: it would cut the
+	// event stream (/api/events); sendtimeout drops a client that stops reading.
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(), ReadTimeout: cfg.ReadTimeout.D(),
+		IdleTimeout: cfg.IdleTimeout.D(), MaxHeaderBytes: int(cfg.MaxHeader), ConnContext: adminConnContext,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	// Long-lived responses (the dashboard's event streams) must end for Shutdown to finish.
 	if c, ok := h.(interface{ Close() }); ok {
@@ -217,11 +239,18 @@ func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
 	s.mu.Lock()
 	s.admin = hs
 	s.mu.Unlock()
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("admin listener stopped", "addr", addr, "err", err)
+	slots := make(chan struct{}, maxAdminConns)
+	serve := func(ln net.Listener) {
+		wrapped := sendtimeout.Listener(newLimitListener(ln, slots), cfg.WriteTimeout.D())
+		if err := hs.Serve(wrapped); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
-	}()
+	}
+	go serve(ln)
+	if sock != nil {
+		// Shutdown closes it, which removes the file.
+		go serve(sock)
+	}
 	return ln.Addr(), nil
 }
 
