@@ -1,6 +1,8 @@
 package fastcgi
 
 import (
+	"gantry/internal/peertest"
+
 	"context"
 	"log/slog"
 	"net/http"
@@ -12,7 +14,7 @@ import (
 // BenchmarkPHPFPMHello measures the handler alone (no HTTP server) against a real
 // php-fpm pool of 2 workers, with 32 requests at a time as bench/php.sh's wrk makes.
 func BenchmarkPHPFPMHello(b *testing.B) {
-	addr := startFPM(b, "")
+	addr := peertest.PHPFPM(b, "")
 	h, err := New(Options{Address: addr, Route: "*.php", Root: wwwRoot(b)}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

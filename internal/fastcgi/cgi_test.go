@@ -44,7 +44,7 @@ func TestSpawnedPHPCGI(t *testing.T) {
 				t.Fatalf("request %d after the kill: %d %q", i, resp.StatusCode, body)
 			}
 		}
-		waitFor(t, "a replacement process", func() bool {
+		peertest.WaitFor(t, 0, "a replacement process", func() bool {
 			ws := h.Workers()
 			ready := 0
 			for _, w := range ws {
@@ -64,7 +64,7 @@ func TestSpawnedPHPCGI(t *testing.T) {
 				t.Fatalf("request %d: %d", i, resp.StatusCode)
 			}
 		}
-		waitFor(t, "recycled processes", func() bool {
+		peertest.WaitFor(t, 0, "recycled processes", func() bool {
 			for _, w := range h.Workers() {
 				if first[w.PID] {
 					return false

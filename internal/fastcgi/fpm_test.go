@@ -1,6 +1,8 @@
 package fastcgi
 
 import (
+	"gantry/internal/peertest"
+
 	"bufio"
 	"crypto/sha256"
 	"crypto/tls"
@@ -21,7 +23,7 @@ import (
 )
 
 func TestPHPFPMHello(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"}, nil)
 	resp, body := get(t, srv.URL+"/hello.php")
 	if resp.StatusCode != 200 || body != "Hello, World!" {
@@ -36,7 +38,7 @@ func TestPHPFPMHello(t *testing.T) {
 }
 
 func TestPHPFPMParams(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	root := wwwRoot(t)
 	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"}, nil)
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
@@ -108,7 +110,7 @@ func TestPHPFPMParams(t *testing.T) {
 }
 
 func TestPHPFPMHTTPS(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	h, err := New(Options{Address: addr, Route: "*.php", Root: wwwRoot(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +133,7 @@ func TestPHPFPMHTTPS(t *testing.T) {
 }
 
 func TestPHPRouting(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, _ := serve(t, Options{Address: addr, Route: "/"}, nil)
 	kelvin := "\u212a" // lower-cases to 1-byte "k": shifts indices if folding is not ASCII-only
 	tests := []struct {
@@ -183,7 +185,7 @@ func TestPHPRouting(t *testing.T) {
 }
 
 func TestPrefixRoute(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, _ := serve(t, Options{Address: addr, Route: "/app/"}, nil)
 	resp, body := get(t, srv.URL+"/app/env.php/more")
 	env := parseEnv(body)
@@ -200,7 +202,7 @@ func TestPrefixRoute(t *testing.T) {
 }
 
 func TestResponses(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, logs := serve(t, Options{Address: addr, Route: "*.php"}, nil)
 
 	t.Run("status and repeated headers", func(t *testing.T) {
@@ -242,7 +244,7 @@ func TestResponses(t *testing.T) {
 		if resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("%d %q", resp.StatusCode, body)
 		}
-		waitFor(t, "the stderr line in the log", func() bool {
+		peertest.WaitFor(t, 0, "the stderr line in the log", func() bool {
 			return strings.Contains(logs.String(), "marker-from-stderr-php")
 		})
 	})
@@ -260,7 +262,7 @@ func TestResponses(t *testing.T) {
 }
 
 func TestStreamsResponse(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"}, nil)
 	marker := filepath.Join(t.TempDir(), "go")
 	resp, err := http.Get(srv.URL + "/stream.php?wait=" + marker)
@@ -285,7 +287,7 @@ func TestStreamsResponse(t *testing.T) {
 }
 
 func TestRequestBodies(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"}, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
@@ -340,7 +342,7 @@ func TestRequestBodies(t *testing.T) {
 }
 
 func TestPoolKeepsConnections(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	proxy := newCountingProxy(t, addr)
 	srv, _, _ := serve(t, Options{Address: proxy.addr, Route: "*.php"}, nil)
 	for i := 0; i < 20; i++ {
@@ -384,7 +386,7 @@ func TestPoolKeepsConnections(t *testing.T) {
 func TestDiscoverMaxConns(t *testing.T) {
 	// php-fpm answers FCGI_GET_VALUES with FCGI_MPXS_CONNS only, so gantry falls back
 	// to a bound that fits even a 2-worker pool.
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	network, a, _ := parseAddress(addr)
 	if n := discoverMaxConns(network, a, time.Second, slog.New(slog.DiscardHandler)); n != defaultMaxConns || n > 2 {
 		t.Fatalf("max conns = %d, want %d", n, defaultMaxConns)
@@ -394,7 +396,7 @@ func TestDiscoverMaxConns(t *testing.T) {
 func TestStaleConnectionsAfterWorkerRecycle(t *testing.T) {
 	// pm.max_requests = 2: php-fpm's workers exit, closing gantry's kept
 	// connections, every other request.
-	addr := startFPM(t, "pm.max_requests = 2")
+	addr := peertest.PHPFPM(t, "pm.max_requests = 2")
 	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"}, nil)
 	for i := 0; i < 12; i++ {
 		if resp, body := get(t, srv.URL+"/hello.php"); resp.StatusCode != 200 {
@@ -404,7 +406,7 @@ func TestStaleConnectionsAfterWorkerRecycle(t *testing.T) {
 }
 
 func TestBackendFailures(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, logs := serve(t, Options{Address: addr, Route: "*.php", Timeout: 300 * time.Millisecond}, nil)
 
 	t.Run("read timeout is 504", func(t *testing.T) {
@@ -436,7 +438,7 @@ func TestBackendFailures(t *testing.T) {
 	t.Run("pool recovers", func(t *testing.T) {
 		// php-fpm's master replaces the killed workers; the dead connections left
 		// the pool, so this works without a 502.
-		waitFor(t, "hello.php to answer", func() bool {
+		peertest.WaitFor(t, 0, "hello.php to answer", func() bool {
 			resp, err := http.Get(srv.URL + "/hello.php")
 			if err != nil {
 				return false
@@ -465,7 +467,7 @@ func TestUnreachableBackend(t *testing.T) {
 }
 
 func TestClientDisconnectAborts(t *testing.T) {
-	addr := startFPM(t, "")
+	addr := peertest.PHPFPM(t, "")
 	srv, _, logs := serve(t, Options{Address: addr, Route: "*.php"}, nil)
 	marker := filepath.Join(t.TempDir(), "never")
 	c, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
@@ -483,7 +485,7 @@ func TestClientDisconnectAborts(t *testing.T) {
 		t.Fatalf("first line %q", line)
 	}
 	c.Close() // the client goes away mid-response, long before the script ends
-	waitFor(t, "the abort to be logged", func() bool {
+	peertest.WaitFor(t, 0, "the abort to be logged", func() bool {
 		return strings.Contains(logs.String(), "client went away")
 	})
 }

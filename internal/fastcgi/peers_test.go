@@ -3,19 +3,15 @@ package fastcgi
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,81 +26,6 @@ func wwwRoot(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return root
-}
-
-// startFPM runs a real php-fpm with a private config and socket in a temp dir and
-// returns its address. extra is appended to the pool section.
-func startFPM(t testing.TB, extra string) string {
-	t.Helper()
-	bin := peertest.Binary(t, "php-fpm8.2", "php-fpm", "/usr/sbin/php-fpm8.2")
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "fpm.sock")
-	conf := fmt.Sprintf(`[global]
-error_log = %[1]s/fpm-error.log
-daemonize = no
-pid = %[1]s/fpm.pid
-[www]
-listen = %[2]s
-pm = static
-pm.max_children = 2
-%[3]s
-`, dir, sock, extra)
-	if err := os.WriteFile(filepath.Join(dir, "fpm.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-F", "-y", filepath.Join(dir, "fpm.conf")}
-	if os.Geteuid() == 0 {
-		args = append(args, "-R")
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting php-fpm: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	waitDial(t, "unix", sock, func() string {
-		b, _ := os.ReadFile(filepath.Join(dir, "fpm-error.log"))
-		return string(b)
-	})
-	return "unix:" + sock
-}
-
-func waitDial(t testing.TB, network, addr string, diag func() string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout(network, addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never accepted connections: %v\n%s", addr, err, diag())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // serve builds a handler and an HTTP server on 127.0.0.1:0 around it.

@@ -139,12 +139,16 @@ func PHPFPM(t testing.TB, extra string) string {
 			<-exited
 		}
 	})
-	WaitFor(t, 15*time.Second, "php-fpm to accept connections on "+sock, func() bool {
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		c, err := net.DialTimeout("unix", sock, time.Second)
 		if err == nil {
 			c.Close()
+			break
 		}
-		return err == nil
-	})
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "fpm-error.log"))
+			t.Fatalf("php-fpm never accepted connections on %s: %v\n%s", sock, err, log)
+		}
+	}
 	return "unix:" + sock
 }
