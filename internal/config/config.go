@@ -47,6 +47,11 @@ type Server struct {
 	MaxBody Size `toml:"max_body"`
 	// MaxHeader is the largest request header block; larger ones get 431. Default 64KB.
 	MaxHeader Size `toml:"max_header"`
+	// BodyTemp is the directory request bodies past 64KB are spooled to before a
+	// gateway sees them, in files that have no name there (O_TMPFILE, or removed as
+	// soon as created). Created 0700 when missing; it must not be writable by other
+	// users. Default: gantry-body under the system's temporary directory.
+	BodyTemp string `toml:"body_temp"`
 	// FastPath serves plain GET/HEAD requests (no body) for cached static files and
 	// for FastCGI and WSGI routes on gantry's own HTTP/1.1 loop (internal/http1)
 	// instead of net/http's; the first other request on a connection hands that
@@ -140,10 +145,20 @@ type Route struct {
 	// X-Forwarded-* headers a proxy route passes on; from anyone else they are
 	// replaced. Default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// RequestBuffering (cgi, fastcgi and wsgi routes; default true) reads the whole
+	// request body before a gateway sees it. false streams it to the worker as it
+	// arrives: a slow client then holds a worker, and a chunked body reaches a WSGI
+	// app with no CONTENT_LENGTH (wsgi.input_terminated is set; CGI and FastCGI still
+	// spool a chunked body, as they need its length).
+	RequestBuffering *bool `toml:"request_buffering"`
 	// Optional: when the handler cannot start (say php-cgi is not installed), log why
 	// and answer 503 on this route instead of refusing to start. Default false.
 	Optional bool `toml:"optional"`
 }
+
+// Buffered reports whether the route reads request bodies in full before its
+// handler runs (request_buffering, default true).
+func (r *Route) Buffered() bool { return r.RequestBuffering == nil || *r.RequestBuffering }
 
 // Handler kinds.
 const (
@@ -224,9 +239,9 @@ func joinArgs(a []string) string {
 // and the handler key itself.
 var routeKeys = map[string][]string{
 	KindStatic:   {"index", "allow_dotfiles"},
-	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
-	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns"},
-	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode"},
+	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user", "request_buffering"},
+	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns", "request_buffering"},
+	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "request_buffering"},
 	KindProxy:    {"timeout", "trusted_proxies"},
 	KindRedirect: {"status"},
 }

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
 
 func (c *Config) setDefaults() {
 	s := &c.Server
@@ -25,6 +29,9 @@ func (c *Config) setDefaults() {
 	}
 	if s.MaxHeader == 0 {
 		s.MaxHeader = 64 << 10
+	}
+	if s.BodyTemp == "" {
+		s.BodyTemp = filepath.Join(os.TempDir(), "gantry-body")
 	}
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen

@@ -11,6 +11,7 @@ import (
 
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
+	"gantry/internal/spool"
 )
 
 // state is one generation of the configuration, built and swapped in whole.
@@ -21,6 +22,8 @@ type state struct {
 	// handlers by identity key, so a reload keeps a route's handler (and its worker
 	// processes and caches) when neither the route nor its site root changed.
 	handlers map[string]http.Handler
+	// spool reads request bodies for the gateway routes; nil when there are none.
+	spool *spool.Spooler
 }
 
 // routeKey identifies a route's configuration: equal keys build equal handlers.
@@ -50,7 +53,13 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 				errs = append(errs, fmt.Errorf("site %s, route %s: %w", name, cr.Path, err))
 				continue
 			}
-			routes = append(routes, &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h})
+			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, body: bodyModeFor(cr)}
+			if rt.body != bodyStream && st.spool == nil {
+				if st.spool, err = spool.New(cfg.Server.BodyTemp, 0); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			routes = append(routes, rt)
 		}
 		// A site's root is served as static files wherever no route says otherwise,
 		// as nginx's root and Apache's DocumentRoot are.

@@ -12,6 +12,7 @@ type route struct {
 	kind    string
 	target  string
 	handler http.Handler
+	body    bodyMode
 	// for suffix routes: the prefix part ("/" for "*.php") and the suffix (".php")
 	dir, suffix string
 }
