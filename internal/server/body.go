@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"gantry/internal/config"
 	"gantry/internal/spool"
@@ -45,8 +46,10 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, limit int64,
 	switch status {
 	case http.StatusRequestEntityTooLarge:
 		s.log.Warn("request body too large; set [server] max_body to accept it", "uri", r.RequestURI, "max_body", limit)
-		// The rest of the body is never read: the connection cannot be reused.
+		// The rest of the body is never read, not even the 256KB net/http would
+		// drain to keep the connection: it closes once the answer is out.
 		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now())
 	case http.StatusInternalServerError:
 		s.log.Error("cannot spool request body; check [server] body_temp", "uri", r.RequestURI, "err", err)
 	default:

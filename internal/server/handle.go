@@ -37,8 +37,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		maxBody := int64(st.cfg.Server.MaxBody)
 		if r.ContentLength > maxBody {
-			rw.Header().Set("Connection", "close")
-			http.Error(rw, "413 request entity too large", http.StatusRequestEntityTooLarge)
+			s.bodyFailed(rw, r, maxBody, &http.MaxBytesError{Limit: maxBody})
 			break
 		}
 		if rt.body.spools(r) {
