@@ -50,7 +50,9 @@ type Server struct {
 	// BodyTemp is the directory request bodies past 64KB are spooled to before a
 	// gateway sees them, in files that have no name there (O_TMPFILE, or removed as
 	// soon as created). Created 0700 when missing; it must not be writable by other
-	// users. Default: gantry-body under the system's temporary directory.
+	// users. Default "": gantry-body-UID under the system's temporary directory, UID
+	// the user gantry runs as once it has dropped privileges, so that two users'
+	// gantry never share (or block) one directory.
 	BodyTemp string `toml:"body_temp"`
 	// FastPath serves plain GET/HEAD requests (no body) for cached static files and
 	// for FastCGI and WSGI routes on gantry's own HTTP/1.1 loop (internal/http1)

@@ -1,10 +1,6 @@
 package config
 
-import (
-	"os"
-	"path/filepath"
-	"time"
-)
+import "time"
 
 func (c *Config) setDefaults() {
 	s := &c.Server
@@ -30,9 +26,7 @@ func (c *Config) setDefaults() {
 	if s.MaxHeader == 0 {
 		s.MaxHeader = 64 << 10
 	}
-	if s.BodyTemp == "" {
-		s.BodyTemp = filepath.Join(os.TempDir(), "gantry-body")
-	}
+
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
 	}

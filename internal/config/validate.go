@@ -271,6 +271,9 @@ func checkDir(v *validator, line int, what, dir string) {
 // pass through it.
 func checkBodyTemp(v *validator, dir string) {
 	const key = "server.body_temp"
+	if dir == "" {
+		return
+	}
 	if !filepath.IsAbs(dir) {
 		v.addKey(key, "[server] body_temp %q: want an absolute path", dir)
 		return

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,8 +24,12 @@ import (
 // DefaultMemory is the largest body kept in memory; longer ones go to a file.
 const DefaultMemory = 64 << 10
 
-// DefaultDir is where bodies are spooled when the config names no directory.
-func DefaultDir() string { return filepath.Join(os.TempDir(), "gantry-body") }
+// DefaultDir is where bodies are spooled when the config names no directory: one
+// per user, so that gantry after a privilege drop, or another user's gantry, never
+// finds the directory taken.
+func DefaultDir() string {
+	return filepath.Join(os.TempDir(), "gantry-body-"+strconv.Itoa(os.Geteuid()))
+}
 
 // Spooler reads bodies into memory or into unnamed files under one directory.
 type Spooler struct {
