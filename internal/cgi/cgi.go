@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gantry/internal/cgienv"
+	"gantry/internal/spool"
 	"gantry/internal/supervise"
 )
 
@@ -75,8 +76,6 @@ const (
 	defaultKillGrace    = 3 * time.Second // SIGTERM to SIGKILL, as Apache's mod_cgi
 	defaultPath         = "/usr/local/bin:/usr/bin:/bin"
 	maxLocalRedirects   = 10
-	// Chunked request bodies are kept in memory up to this size, then in a temp file.
-	spoolMemory = 1 << 20
 )
 
 // Handler is an http.Handler that runs CGI scripts.
@@ -251,19 +250,18 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, e *resolveError
 type stdinSource struct {
 	fd     uintptr   // given to the child as stdin
 	r      io.Reader // streamed into a pipe while the script runs; nil when fd says all
-	file   *os.File  // a spooled body, closed after the script starts
 	length int64     // CONTENT_LENGTH when the request had none
+	// streamed: r is the client's connection, which must stay readable (an nph-
+	// script's output then cannot take the connection over).
+	streamed bool
 }
 
 func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
-	in, status, err := h.stdin(r, t)
+	in, status, err := h.stdin(r)
 	if err != nil {
 		h.log.Warn("cgi: reading request body", "script", t.scriptName, "err", err)
 		http.Error(w, strconv.Itoa(status)+" "+strings.ToLower(http.StatusText(status)), status)
 		return
-	}
-	if in.file != nil {
-		defer in.file.Close()
 	}
 	envReq := r
 	if in.length >= 0 {
@@ -315,7 +313,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 		http.Error(w, "500 internal server error", http.StatusInternalServerError)
 		return
 	}
-	s := &session{h: h, w: w, rc: http.NewResponseController(w), r: r, t: t, p: p}
+	s := &session{h: h, w: w, rc: http.NewResponseController(w), r: r, t: t, p: p, streamed: in.streamed}
 	p.grace = h.killGrace
 	p.onTerminate = func() {
 		if s.wroteHeader.Load() {
@@ -426,12 +424,12 @@ func (h *Handler) acquire(ctx context.Context) bool {
 	return false
 }
 
-// stdin decides how the request body reaches the script. A body of known length
-// streams through a pipe. A chunked body (no length) is spooled first — to memory,
-// then a temp file — because CONTENT_LENGTH must be set before the script starts;
-// an nph- script's body is spooled too, because its output goes straight to the
-// connection, which then can no longer be read.
-func (h *Handler) stdin(r *http.Request, t target) (stdinSource, int, error) {
+// stdin decides how the request body reaches the script. A body the server spooled
+// (internal/spool) is the script's stdin file, or comes from memory through a pipe.
+// Otherwise (request_buffering = false) a body of known length streams through a
+// pipe as the client sends it; one of unknown length is refused, since a script
+// must get CONTENT_LENGTH (RFC 3875 §4.1.2).
+func (h *Handler) stdin(r *http.Request) (stdinSource, int, error) {
 	in := stdinSource{fd: h.devNull.Fd(), length: -1}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		if r.ContentLength < 0 {
@@ -439,24 +437,19 @@ func (h *Handler) stdin(r *http.Request, t target) (stdinSource, int, error) {
 		}
 		return in, 0, nil
 	}
-	if r.ContentLength > 0 && !t.nph {
-		in.r = r.Body
+	if sb, ok := r.Body.(*spool.Body); ok {
+		in.length = sb.Len()
+		if f := sb.File(); f != nil {
+			in.fd = f.Fd()
+		} else {
+			in.r = bytes.NewReader(sb.Bytes())
+		}
 		return in, 0, nil
 	}
-	mem, file, n, err := spool(r.Body, spoolMemory)
-	if err != nil {
-		if errors.As(err, new(*http.MaxBytesError)) {
-			return in, http.StatusRequestEntityTooLarge, err
-		}
-		return in, http.StatusBadRequest, err
+	if r.ContentLength < 0 {
+		return in, http.StatusLengthRequired, errors.New("request body of unknown length was not spooled")
 	}
-	in.length = n
-	switch {
-	case file != nil:
-		in.file, in.fd = file, file.Fd()
-	case n > 0:
-		in.r = strings.NewReader(string(mem))
-	}
+	in.r, in.streamed = r.Body, true
 	return in, 0, nil
 }
 

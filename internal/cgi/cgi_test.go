@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"gantry/internal/peertest"
+	"gantry/internal/spool"
 )
 
 // metaVariables are the names a script may see: RFC 3875 §4.1, the Apache extras
@@ -181,6 +182,31 @@ func TestOnlyStandardDescriptors(t *testing.T) {
 	}
 }
 
+// spooling hands bodies on as the server does: spooled (internal/spool), or, for a
+// request with an X-Stream header (request_buffering = false), as they arrive.
+func spooling(t *testing.T, limit int64) func(http.Handler) http.Handler {
+	sp, err := spool.New(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Stream") != "" {
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+				h.ServeHTTP(w, r)
+				return
+			}
+			b, err := sp.Request(w, r, limit)
+			if err != nil {
+				http.Error(w, err.Error(), spool.Status(err))
+				return
+			}
+			defer b.Close()
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
 func TestRequestBody(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16) // past the in-memory spool
 	tests := []struct {
@@ -188,18 +214,21 @@ func TestRequestBody(t *testing.T) {
 		script  string
 		body    []byte
 		chunked bool
+		stream  bool
 	}{
-		{"sh content-length", "env.sh", []byte("hello=world"), false},
-		{"perl content-length", "env.pl", []byte("hello=world"), false},
-		{"C content-length", "envc", []byte("hello=world"), false},
-		{"sh chunked", "env.sh", []byte("chunked body"), true},
-		{"perl chunked", "env.pl", []byte("chunked body"), true},
-		{"C chunked", "envc", []byte("chunked body"), true},
-		{"C chunked empty", "envc", nil, true},
-		{"C large streamed", "envc", big, false},
-		{"C large chunked spooled to disk", "envc", big, true},
+		{"sh content-length", "env.sh", []byte("hello=world"), false, false},
+		{"perl content-length", "env.pl", []byte("hello=world"), false, false},
+		{"C content-length", "envc", []byte("hello=world"), false, false},
+		{"sh chunked", "env.sh", []byte("chunked body"), true, false},
+		{"perl chunked", "env.pl", []byte("chunked body"), true, false},
+		{"C chunked", "envc", []byte("chunked body"), true, false},
+		{"C chunked empty", "envc", nil, true, false},
+		{"C large spooled to disk", "envc", big, false, false},
+		{"C large chunked spooled to disk", "envc", big, true, false},
+		{"C large streamed", "envc", big, false, true},
+		{"sh small streamed", "env.sh", []byte("hello=world"), false, true},
 	}
-	f := newFixture(t, setupOpts{})
+	f := newFixture(t, setupOpts{wrap: spooling(t, 10<<20)})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.HasSuffix(tc.script, ".pl") {
@@ -214,6 +243,9 @@ func TestRequestBody(t *testing.T) {
 			if tc.chunked {
 				req.ContentLength = -1
 				req.TransferEncoding = []string{"chunked"}
+			}
+			if tc.stream {
+				req.Header.Set("X-Stream", "1")
 			}
 			resp, body := f.do(t, req)
 			if resp.StatusCode != 200 {
@@ -234,30 +266,29 @@ func TestRequestBody(t *testing.T) {
 	}
 }
 
-// The server limits bodies with http.MaxBytesReader; beyond it the client gets 413.
+// A streamed body (request_buffering = false) is limited by http.MaxBytesReader
+// while the script runs; beyond it the client gets 413.
 func TestBodyTooLarge(t *testing.T) {
-	f := newFixture(t, setupOpts{wrap: func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r.Body = http.MaxBytesReader(w, r.Body, 1000)
-			h.ServeHTTP(w, r)
-		})
-	}})
-	body := strings.Repeat("x", 100<<10)
-	for _, chunked := range []bool{false, true} {
-		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
-			var r io.Reader = strings.NewReader(body)
-			if chunked {
-				r = io.MultiReader(r)
-			}
-			req := mustRequest(t, "POST", f.srv.URL+"/cgi-bin/read.sh", r)
-			resp, got := f.do(t, req)
-			if resp.StatusCode != http.StatusRequestEntityTooLarge {
-				t.Errorf("status %d (%q), want 413", resp.StatusCode, got)
-			}
-		})
+	f := newFixture(t, setupOpts{wrap: spooling(t, 1000)})
+	req := mustRequest(t, "POST", f.srv.URL+"/cgi-bin/read.sh", strings.NewReader(strings.Repeat("x", 100<<10)))
+	req.Header.Set("X-Stream", "1")
+	resp, got := f.do(t, req)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d (%q), want 413", resp.StatusCode, got)
 	}
 	if !strings.Contains(f.logs.String(), "too large") {
 		t.Errorf("no log line for the 413:\n%s", f.logs)
+	}
+}
+
+// A body of unknown length that was not spooled never reaches a script without a
+// CONTENT_LENGTH.
+func TestUnspooledChunkedBody(t *testing.T) {
+	f := newFixture(t, setupOpts{})
+	req := mustRequest(t, "POST", f.srv.URL+"/cgi-bin/env.sh", io.MultiReader(strings.NewReader("body")))
+	resp, got := f.do(t, req)
+	if resp.StatusCode != http.StatusLengthRequired {
+		t.Errorf("status %d (%q), want 411", resp.StatusCode, got)
 	}
 }
 
@@ -503,10 +534,10 @@ func TestNoZombies(t *testing.T) {
 		}
 		pids = append(pids, pid)
 	}
+	// A complete response goes out before its script is reaped (beside it), so
+	// each is waited for: none may be left a zombie.
 	for _, pid := range pids {
-		if !processGone(pid, false) {
-			t.Errorf("script %d not reaped after its response", pid)
-		}
+		waitGone(t, pid, false)
 	}
 }
 

@@ -26,6 +26,8 @@ type session struct {
 	r  *http.Request
 	t  target
 	p  *proc
+	// streamed: the request body is read from the connection while the script runs
+	streamed bool
 
 	wroteHeader atomic.Bool
 	aborted     bool // the response was cut short after its header went out
@@ -48,7 +50,7 @@ func (s *session) fail(status int, reason string, err error) {
 // serve reads the script's response header, then streams the body. It returns
 // when the output ends or the client or the script has gone.
 func (s *session) serve() {
-	if s.t.nph && s.serveNPH() {
+	if s.t.nph && !s.streamed && s.serveNPH() {
 		return
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -188,7 +190,8 @@ func (s *session) drain(buf []byte) {
 
 // serveNPH passes an nph- script's output to the connection untouched. It returns
 // false when the connection cannot be taken over (HTTP/2); the output is then parsed
-// like any other script's, its status line standing in for Status.
+// like any other script's, its status line standing in for Status, as it is when the
+// request body still streams from the connection.
 func (s *session) serveNPH() bool {
 	conn, brw, err := s.rc.Hijack()
 	if err != nil {

@@ -54,6 +54,13 @@ type Server struct {
 	MaxBody Size `toml:"max_body"`
 	// MaxHeader is the largest request header block; larger ones get 431. Default 64KB.
 	MaxHeader Size `toml:"max_header"`
+	// BodyTemp is the directory request bodies past 64KB are spooled to before a
+	// gateway sees them, in files that have no name there (O_TMPFILE, or removed as
+	// soon as created). Created 0700 when missing; it must not be writable by other
+	// users. Default "": gantry-body-UID under the system's temporary directory, UID
+	// the user gantry runs as once it has dropped privileges, so that two users'
+	// gantry never share (or block) one directory.
+	BodyTemp string `toml:"body_temp"`
 	// FastPath serves plain GET/HEAD requests (no body) for cached static files and
 	// for FastCGI and WSGI routes on gantry's own HTTP/1.1 loop (internal/http1)
 	// instead of net/http's; the first other request on a connection hands that
@@ -184,10 +191,20 @@ type Route struct {
 	// sendfile, and drops the header. Only files under this directory; default
 	// none (the headers are passed to the client untouched).
 	SendfileRoot string `toml:"sendfile_root"`
+	// RequestBuffering (cgi, fastcgi and wsgi routes; default true) reads the whole
+	// request body before a gateway sees it. false streams it to the worker as it
+	// arrives: a slow client then holds a worker, and a chunked body reaches a WSGI
+	// app with no CONTENT_LENGTH (wsgi.input_terminated is set; CGI and FastCGI still
+	// spool a chunked body, as they need its length).
+	RequestBuffering *bool `toml:"request_buffering"`
 	// Optional: when the handler cannot start (say php-cgi is not installed), log why
 	// and answer 503 on this route instead of refusing to start. Default false.
 	Optional bool `toml:"optional"`
 }
+
+// Buffered reports whether the route reads request bodies in full before its
+// handler runs (request_buffering, default true).
+func (r *Route) Buffered() bool { return r.RequestBuffering == nil || *r.RequestBuffering }
 
 // Handler kinds.
 const (
@@ -268,9 +285,9 @@ func joinArgs(a []string) string {
 // and the handler key itself.
 var routeKeys = map[string][]string{
 	KindStatic:   {"index", "allow_dotfiles"},
-	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user"},
-	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns", "sendfile_root"},
-	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "sendfile_root"},
+	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user", "request_buffering"},
+	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns", "sendfile_root", "request_buffering"},
+	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "sendfile_root", "request_buffering"},
 	KindProxy:    {"timeout", "trusted_proxies"},
 	KindRedirect: {"status"},
 }

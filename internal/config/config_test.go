@@ -34,6 +34,20 @@ func TestParseErrors(t *testing.T) {
 		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" does not apply"}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o600)
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777)
+	tests = append(tests, []struct {
+		name string
+		toml string
+		want []string
+	}{
+		{"request_buffering only on gateways", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  request_buffering = false\n", []string{"cfg.toml:6: key \"request_buffering\" does not apply to a proxy route", "it applies to: cgi, fastcgi, wsgi"}},
+		{"body_temp a file", "[server]\nbody_temp = \"" + file + "\"\n", []string{"cfg.toml:2: [server] body_temp", "not a directory"}},
+		{"body_temp open to others", "[server]\nbody_temp = \"" + open + "\"\n", []string{"cfg.toml:2: [server] body_temp", "writable by other users (mode 777)"}},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("cfg.toml", tc.toml)
@@ -69,6 +83,16 @@ func TestDefaults(t *testing.T) {
 	p := c.Sites[0].Routes[1]
 	if p.Processes != 2 || p.Index[0] != "index.php" || p.Split[0] != ".php" {
 		t.Errorf("fastcgi route defaults: %+v", p)
+	}
+	if c.Server.BodyTemp != "" || !w.Buffered() || !p.Buffered() {
+		t.Errorf("body defaults: body_temp %q, buffered %v %v", c.Server.BodyTemp, w.Buffered(), p.Buffered())
+	}
+	c, err = Parse("cfg.toml", text+"  request_buffering = false\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sites[0].Routes[1].Buffered() {
+		t.Error("request_buffering = false: route still buffered")
 	}
 	// A site with a *.php route is a PHP site: index.php indexes, /index.php fronts.
 	site := c.Sites[0]

@@ -29,6 +29,7 @@ func (c *Config) setDefaults() {
 	if s.MaxHeader == 0 {
 		s.MaxHeader = 64 << 10
 	}
+
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
 	}

@@ -21,6 +21,7 @@ func (c *Config) resolvePaths() {
 			*p = filepath.Join(base, *p)
 		}
 	}
+	abs(&c.Server.BodyTemp)
 	for _, p := range []*string{&c.Server.AccessLog, &c.Server.ErrorLog} {
 		switch *p {
 		case "", "stdout", "stderr", "off":

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
@@ -27,6 +29,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			v.addKey("server.user", "[server] user %q: no such user", s.User)
 		}
 	}
+	checkBodyTemp(v, s.BodyTemp)
 	if a := c.Admin.Listen; a != "off" {
 		if err := checkAddr(a); err != nil {
 			v.addKey("admin.listen", "[admin] listen %q: %v", a, err)
@@ -302,6 +305,30 @@ func checkDir(v *validator, line int, what, dir string) {
 		v.add(line, "%s %q: %v", what, dir, unwrapPathErr(err))
 	case !fi.IsDir():
 		v.add(line, "%s %q: not a directory", what, dir)
+	}
+}
+
+// checkBodyTemp checks the spool directory when it exists (gantry creates it
+// otherwise): a directory that no other user can write to, since spooled bodies
+// pass through it.
+func checkBodyTemp(v *validator, dir string) {
+	const key = "server.body_temp"
+	if dir == "" {
+		return
+	}
+	if !filepath.IsAbs(dir) {
+		v.addKey(key, "[server] body_temp %q: want an absolute path", dir)
+		return
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		v.addKey(key, "[server] body_temp %q: %v", dir, unwrapPathErr(err))
+	case !fi.IsDir():
+		v.addKey(key, "[server] body_temp %q: not a directory", dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		v.addKey(key, "[server] body_temp %q: writable by other users (mode %o); chmod 700 it or name a private directory", dir, fi.Mode().Perm())
 	}
 }
 

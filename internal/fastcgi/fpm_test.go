@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gantry/internal/spool"
 )
 
 func TestPHPFPMHello(t *testing.T) {
@@ -286,11 +288,28 @@ func TestStreamsResponse(t *testing.T) {
 	}
 }
 
+// TestRequestBodies sends bodies as the server hands them on: spooled (see
+// internal/spool) or, with request_buffering = false (?stream), as they arrive.
 func TestRequestBodies(t *testing.T) {
 	addr := peertest.PHPFPM(t, "")
+	sp, err := spool.New(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 2 << 20
 	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"}, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
+			if r.URL.Query().Has("stream") {
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+				h.ServeHTTP(w, r)
+				return
+			}
+			b, err := sp.Request(w, r, limit)
+			if err != nil {
+				http.Error(w, err.Error(), spool.Status(err))
+				return
+			}
+			defer b.Close()
 			h.ServeHTTP(w, r)
 		})
 	})
@@ -298,15 +317,19 @@ func TestRequestBodies(t *testing.T) {
 		name    string
 		size    int
 		chunked bool
+		stream  bool
 		status  int
 	}{
-		{"small body in memory", 1000, false, 200},
-		{"empty POST", 0, false, 200},
-		{"large body streamed", 1 << 20, false, 200},
-		{"small chunked body gets a CONTENT_LENGTH", 3000, true, 200},
-		{"large chunked body spooled", 300 << 10, true, 200},
-		{"over max_body with a length", 3 << 20, false, 413},
-		{"over max_body chunked", 3 << 20, true, 413},
+		{"small body in memory", 1000, false, false, 200},
+		{"empty POST", 0, false, false, 200},
+		{"large body spooled", 1 << 20, false, false, 200},
+		{"large body streamed", 1 << 20, false, true, 200},
+		{"small body streamed", 1000, false, true, 200},
+		{"small chunked body gets a CONTENT_LENGTH", 3000, true, false, 200},
+		{"large chunked body spooled", 300 << 10, true, false, 200},
+		{"chunked body not spooled: 411, never an empty body", 3000, true, true, 411},
+		{"over max_body streamed", 3 << 20, false, true, 413},
+		{"over max_body chunked", 3 << 20, true, false, 413},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,7 +341,11 @@ func TestRequestBodies(t *testing.T) {
 			if tt.chunked {
 				r = struct{ io.Reader }{r} // hides the length: sent chunked
 			}
-			req, _ := http.NewRequest("POST", srv.URL+"/echo.php", r)
+			url := srv.URL + "/echo.php"
+			if tt.stream {
+				url += "?stream"
+			}
+			req, _ := http.NewRequest("POST", url, r)
 			req.Header.Set("Content-Type", "application/octet-stream")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -5,17 +5,14 @@
 package fastcgi
 
 import (
-	"gantry/internal/fsroot"
-
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"gantry/internal/fsroot"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +20,7 @@ import (
 
 	"gantry/internal/abort"
 	"gantry/internal/cgienv"
+	"gantry/internal/spool"
 	"gantry/internal/supervise"
 )
 
@@ -95,10 +93,10 @@ type reqBuf struct {
 	hdr http.Header
 }
 
-// memBodyMax is the largest request body read into memory before the request is
-// sent: such a body goes out in the same write as the params and can be replayed on
-// a retry. Larger bodies are streamed.
-const memBodyMax = 64 << 10
+// memBodyMax is the largest unspooled request body (request_buffering = false) read
+// into memory before the request is sent: such a body goes out in the same write as
+// the params and can be replayed on a retry. Larger ones are streamed.
+const memBodyMax = spool.DefaultMemory
 
 // New checks opts, opens the document root and connects to (or spawns) the backend.
 func New(opts Options, logger *slog.Logger) (*Handler, error) {
@@ -240,7 +238,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	defer body.close()
 
 	buf := h.bufs.Get().(*reqBuf)
 	defer h.bufs.Put(buf)
@@ -373,87 +370,63 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, err e
 	http.Error(w, http.StatusText(status), status)
 }
 
-// reqBody is a request body ready to send: in memory, spooled to a file, or streamed
-// from the client.
+// reqBody is a request body ready to send: in memory, in the file the server spooled
+// it to, or streamed from the client (a route with request_buffering = false).
 type reqBody struct {
-	mem    []byte
-	file   *os.File
-	stream io.Reader
-	length int64
+	mem     []byte
+	spooled *spool.Body
+	stream  io.Reader
+	length  int64
 }
 
-func (b *reqBody) inline() bool     { return b.file == nil && b.stream == nil }
+func (b *reqBody) inline() bool { return b.spooled == nil && b.stream == nil }
+
+// replayable reports whether the body can be sent again on a retry: a spooled one
+// can, a streamed one cannot.
 func (b *reqBody) replayable() bool { return b.stream == nil }
 
 func (b *reqBody) reader() io.Reader {
-	if b.file != nil {
-		return b.file
+	if b.spooled != nil {
+		return b.spooled
 	}
 	return b.stream
 }
 
 func (b *reqBody) rewind() error {
-	if b.file != nil {
-		_, err := b.file.Seek(0, io.SeekStart)
-		return err
+	if b.spooled != nil {
+		return b.spooled.Rewind()
 	}
 	return nil
 }
 
-func (b *reqBody) close() {
-	if b.file != nil {
-		b.file.Close()
-	}
-}
-
-// read prepares r's body. php-fpm needs CONTENT_LENGTH, so a body of unknown length
-// (chunked) is spooled first to learn it: in memory while small, then to an unlinked
-// temporary file. It returns the status to answer with on error.
+// read prepares r's body. The server has usually spooled it (internal/spool); with
+// request_buffering = false a body of known length arrives as the client sends it,
+// and a small one is read here so it goes out with the params. php-fpm needs
+// CONTENT_LENGTH, so a body of unknown length that was not spooled is refused.
+// It returns the status to answer with on error.
 func (b *reqBody) read(r *http.Request) (int, error) {
 	b.length = r.ContentLength
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		b.length = max(b.length, 0)
 		return 0, nil
 	}
+	if sb, ok := r.Body.(*spool.Body); ok {
+		b.mem, b.length = sb.Bytes(), sb.Len()
+		if b.mem == nil {
+			b.spooled = sb
+		}
+		return 0, nil
+	}
+	if r.ContentLength < 0 {
+		return http.StatusLengthRequired, errors.New("fastcgi: request body of unknown length was not spooled: FastCGI needs CONTENT_LENGTH")
+	}
 	if r.ContentLength > memBodyMax {
 		b.stream = r.Body
 		return 0, nil
 	}
-	var mem bytes.Buffer
-	n, err := io.Copy(&mem, io.LimitReader(r.Body, memBodyMax+1))
-	if err != nil {
+	b.mem = make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, b.mem); err != nil {
 		return bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
-	}
-	if r.ContentLength >= 0 {
-		if n != r.ContentLength {
-			return http.StatusBadRequest, fmt.Errorf("fastcgi: request body: %d bytes, want %d", n, r.ContentLength)
-		}
-		b.mem = mem.Bytes()
-		return 0, nil
-	}
-	if n <= memBodyMax {
-		b.mem, b.length = mem.Bytes(), n
-		return 0, nil
-	}
-	f, err := os.CreateTemp("", "gantry-fastcgi-body-*")
-	if err != nil {
-		return http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
-	}
-	os.Remove(f.Name())
-	b.file = f
-	if _, err := f.Write(mem.Bytes()); err != nil {
-		f.Close()
-		return http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
-	}
-	rest, err := io.Copy(f, r.Body)
-	if err != nil {
-		f.Close()
-		return bodyStatus(err), fmt.Errorf("fastcgi: request body: %w", err)
-	}
-	b.length = n + rest
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return http.StatusInternalServerError, fmt.Errorf("fastcgi: spooling request body: %w", err)
 	}
 	return 0, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
+	"gantry/internal/spool"
 	"gantry/internal/static"
 	"gantry/internal/xsendfile"
 )
@@ -23,6 +24,8 @@ type state struct {
 	// handlers by identity key, so a reload keeps a route's handler (and its worker
 	// processes and caches) when neither the route nor its site root changed.
 	handlers map[string]http.Handler
+	// spool reads request bodies for the gateway routes; nil when there are none.
+	spool *spool.Spooler
 }
 
 // routeKey identifies a route's configuration: equal keys build equal handlers.
@@ -53,7 +56,12 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 				errs = append(errs, fmt.Errorf("site %s, route %s: %w", name, cr.Path, err))
 				continue
 			}
-			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, app: h}
+			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, app: h, body: bodyModeFor(cr)}
+			if rt.body != bodyStream && st.spool == nil {
+				if st.spool, err = spool.New(cfg.Server.BodyTemp, 0); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			if cr.SendfileRoot != "" {
 				if rt.handler, err = s.sendfile(ctx, st, prev, cs, cr, h); err != nil {
 					errs = append(errs, fmt.Errorf("site %s, route %s: sendfile_root: %w", name, cr.Path, err))

@@ -51,11 +51,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		maxBody := int64(st.cfg.Server.MaxBody)
 		if r.ContentLength > maxBody {
-			rw.Header().Set("Connection", "close")
-			http.Error(rw, "413 request entity too large", http.StatusRequestEntityTooLarge)
+			s.bodyFailed(rw, r, maxBody, &http.MaxBytesError{Limit: maxBody})
 			break
 		}
-		if r.Body != nil && r.Body != http.NoBody {
+		if rt.body.spools(r) {
+			b, err := st.spool.Request(rw, r, maxBody)
+			if err != nil {
+				s.bodyFailed(rw, r, maxBody, err)
+				break
+			}
+			defer b.Close()
+		} else if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(rw, r.Body, maxBody)
 		}
 		s.run(rt.handler, rw, r, rt)

@@ -13,6 +13,7 @@ type route struct {
 	target  string
 	handler http.Handler // what requests are served by
 	app     http.Handler // the route's own handler (handler may wrap it)
+	body    bodyMode
 	// for suffix routes: the prefix part ("/" for "*.php") and the suffix (".php")
 	dir, suffix string
 }

@@ -17,6 +17,7 @@ import (
 	"gantry/internal/abort"
 	"gantry/internal/cgienv"
 	"gantry/internal/httpfield"
+	"gantry/internal/spool"
 	"gantry/internal/supervise"
 )
 
@@ -101,13 +102,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := h.getRequest()
 	defer h.putRequest(rq)
 
-	// Small bodies are read before a worker is taken, so a slow client never holds
-	// a Python thread; a chunked one that fits gets a CONTENT_LENGTH, as nginx does.
+	// The server has usually spooled the body (internal/spool): a small one goes
+	// out inline, a larger one as B frames from its file. With request_buffering =
+	// false a small body is still read before a worker is taken; a chunked one
+	// that fits gets a CONTENT_LENGTH, as nginx does, and a longer one streams with
+	// none, the worker reading it to its end (wsgi.input_terminated).
 	var body []byte
 	stream := false
 	setLength := int64(-1)
+	sb, _ := r.Body.(*spool.Body)
 	switch {
 	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
+	case sb != nil && sb.Bytes() != nil:
+		body = sb.Bytes()
 	case r.ContentLength > 0 && r.ContentLength <= inlineBody:
 		body = make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, body); err != nil {

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"gantry/internal/config"
+	"gantry/internal/spool"
+)
+
+// bodyMode is what ServeHTTP does with a request body before the route's handler runs.
+type bodyMode uint8
+
+const (
+	// bodyStream hands the body on as it arrives (static, proxy, redirect routes).
+	bodyStream bodyMode = iota
+	// bodySpool reads the body in full first, so that a slow client never holds a
+	// gateway's worker and the gateway knows the length.
+	bodySpool
+	// bodySpoolUnsized reads first only a body of unknown length: a CGI or FastCGI
+	// route with request_buffering = false still needs a CONTENT_LENGTH, as
+	// nginx's fastcgi_request_buffering off does for chunked bodies.
+	bodySpoolUnsized
+)
+
+func bodyModeFor(cr *config.Route) bodyMode {
+	switch kind := cr.Kind(); {
+	case kind != config.KindCGI && kind != config.KindFastCGI && kind != config.KindWSGI:
+		return bodyStream
+	case cr.Buffered():
+		return bodySpool
+	case kind == config.KindWSGI:
+		// The worker reads to the end (wsgi.input_terminated).
+		return bodyStream
+	}
+	return bodySpoolUnsized
+}
+
+func (m bodyMode) spools(r *http.Request) bool {
+	return m == bodySpool || m == bodySpoolUnsized && r.ContentLength < 0
+}
+
+// bodyFailed answers a request whose body could not be spooled.
+func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, limit int64, err error) {
+	status := spool.Status(err)
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		s.log.Warn("request body too large; set [server] max_body to accept it", "uri", r.RequestURI, "max_body", limit)
+		// The rest of the body is never read, not even the 256KB net/http would
+		// drain to keep the connection: it closes once the answer is out.
+		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+	case http.StatusInternalServerError:
+		s.log.Error("cannot spool request body; check [server] body_temp", "uri", r.RequestURI, "err", err)
+	default:
+		s.log.Info("reading request body", "uri", r.RequestURI, "remote", r.RemoteAddr, "err", err)
+	}
+	http.Error(w, http.StatusText(status), status)
+}
