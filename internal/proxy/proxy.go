@@ -311,7 +311,9 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 		// The client went away; nobody is left to answer (nginx logs 499).
 		h.log.Debug("proxy: client closed request", "upstream", h.upstream,
 			"method", r.Method, "path", r.URL.Path)
-		return
+		// Writing nothing would let net/http answer an empty 200 to a client
+		// that may still read; the connection closes instead, logged as 499.
+		abort.Response(w, abort.Client)
 	}
 	status := http.StatusBadGateway
 	var ne net.Error
