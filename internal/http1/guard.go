@@ -256,11 +256,14 @@ func (g *Guard) step() bool {
 				g.fail("framing field in trailer section")
 				return true
 			}
-		} else {
-			g.st = gHold
 		}
 		g.a += len(line)
 		g.scan += len(line)
+		if len(line) == 2 {
+			// The blank line ends the message; the next head is scanned from its
+			// own start.
+			g.st, g.scan = gHold, 0
+		}
 		return true
 	}
 	return false

@@ -556,3 +556,39 @@ func TestUpgradeBytesPassTheGuard(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestRequestAfterChunkedBodyOnIdleConnection sends a chunked POST, waits for its
+// answer, and only then the next request on the same connection: the guard must
+// scan the new head from its start (a trailer section's end once carried over
+// into it, and an empty buffer then panicked the connection).
+func TestRequestAfterChunkedBodyOnIdleConnection(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		f := startFraming(t, fast)
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		for i, raw := range []string{
+			"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+			"POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\nX-T: 1\r\n\r\n",
+			"GET /c HTTP/1.1\r\nHost: a\r\n\r\n",
+		} {
+			io.WriteString(c, raw)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("fast=%v: request %d on the idle connection: %v", fast, i, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("fast=%v: request %d: status %d", fast, i, resp.StatusCode)
+			}
+		}
+		if got := f.up.take(); len(got) != 3 || got[0] != s("POST", "/a", "abc") || got[1] != s("POST", "/b", "xy") || got[2] != s("GET", "/c", "") {
+			t.Errorf("fast=%v: upstream got %v", fast, got)
+		}
+	}
+}
