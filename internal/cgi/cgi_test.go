@@ -843,3 +843,30 @@ func writeExec(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// A script that answered in full, closed stdout and stderr and runs on is reaped
+// in the background; Shutdown must still wait for it and, past its deadline,
+// terminate it, or gantry exits leaving it running, re-parented to init.
+func TestShutdownTerminatesBackgroundReapedScript(t *testing.T) {
+	fifo := mkfifo(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	f := newFixture(t, setupOpts{opts: func(o *Options) {
+		o.Env = map[string]string{"FIFO": fifo, "PIDFILE": pidFile}
+	}})
+	writeExec(t, filepath.Join(f.dir, "detach"), "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\ndone\\n'\necho $$ > \"$PIDFILE\"\nexec >&- 2>&-\nread x < \"$FIFO\"\n")
+	resp, body := f.get(t, "/cgi-bin/detach")
+	if resp.StatusCode != 200 || body != "done\n" {
+		t.Fatalf("GET = %d %q, want 200 \"done\\n\"", resp.StatusCode, body)
+	}
+	pid, _ := strconv.Atoi(waitFile(t, pidFile))
+	t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	if processGone(pid, false) {
+		t.Fatalf("the script had exited before Shutdown: the test shows nothing")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	f.h.Shutdown(ctx)
+	if !processGone(pid, false) {
+		t.Errorf("script %d still running after Shutdown returned", pid)
+	}
+}
