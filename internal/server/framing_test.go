@@ -590,5 +590,21 @@ func TestRequestAfterChunkedBodyOnIdleConnection(t *testing.T) {
 		if got := f.up.take(); len(got) != 3 || got[0] != s("POST", "/a", "abc") || got[1] != s("POST", "/b", "xy") || got[2] != s("GET", "/c", "") {
 			t.Errorf("fast=%v: upstream got %v", fast, got)
 		}
+
+// An absolute-form target with an empty path ("http://a", "http://a?x=1") names
+// the path "/" (RFC 9110 §4.2.3, RFC 9112 §3.2.2), as nginx reads it; path
+// normalisation must not answer such a valid request with 400.
+func TestAbsoluteFormWithEmptyPathIsRoot(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		f := startFraming(t, fast)
+		for _, target := range []string{"http://a", "http://a?x=1"} {
+			got := converse(t, f.addr, "GET "+target+" HTTP/1.1\r\nHost: a\r\n\r\n", false)
+			if len(got) != 1 || got[0].status != http.StatusOK {
+				t.Errorf("fast_path=%v: GET %s: answers %+v, want one 200 from the upstream", fast, target, got)
+			}
+			if seen := f.up.take(); len(seen) != 1 || !strings.HasPrefix(seen[0].target, "/") {
+				t.Errorf("fast_path=%v: GET %s: upstream saw %+v, want one request for /", fast, target, seen)
+			}
+		}
 	}
 }
