@@ -365,7 +365,11 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 		// the client, as lighttpd and Apache do not make it wait either; it is
 		// reaped beside, and counted until then.
 		background = true
+		// Counted in wg, so that Shutdown waits for it and, past its deadline,
+		// terminates the script, which is still tracked until then.
+		h.wg.Add(1)
 		go func() {
+			defer h.wg.Done()
 			ws := p.reap(nil)
 			p.stderr.SetReadDeadline(time.Now().Add(time.Second))
 			h.track(p, false)

@@ -326,11 +326,21 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 		if errors.As(err, &tooBig) {
 			status = http.StatusRequestEntityTooLarge
 		}
+		// The client's doing, at a rate of its choosing: not an error of ours.
+		h.log.Info("proxy: request body refused", "status", status,
+			"method", r.Method, "path", r.URL.Path, "err", err)
+		h.answer(w, status)
+		return
 	} else if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		status = http.StatusGatewayTimeout
 	}
 	h.log.Error("proxy: upstream failed", "upstream", h.upstream, "status", status,
 		"method", r.Method, "path", r.URL.Path, "err", err)
+	h.answer(w, status)
+}
+
+// answer writes gantry's own error response for status.
+func (h *Handler) answer(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

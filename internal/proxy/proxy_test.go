@@ -481,3 +481,35 @@ func TestBodyOverServerLimitIs413(t *testing.T) {
 		})
 	}
 }
+
+// TestBadRequestBodyIsNotAnUpstreamError sends a chunked body with a malformed
+// chunk-size line: the client gets 400, and the log names the body, not the
+// upstream, below error level (any client can send as many as it likes).
+func TestBadRequestBodyIsNotAnUpstreamError(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	f := startFront(t, Options{Upstream: up, Route: "/"})
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nzz\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", resp.StatusCode)
+	}
+	log := f.Log.String()
+	if strings.Contains(log, "upstream failed") || strings.Contains(log, "level=ERROR") {
+		t.Errorf("a client's bad body was logged as an upstream error:\n%s", log)
+	}
+	if !strings.Contains(log, "request body refused") {
+		t.Errorf("no log line names the refused body:\n%s", log)
+	}
+}

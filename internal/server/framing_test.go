@@ -590,6 +590,8 @@ func TestRequestAfterChunkedBodyOnIdleConnection(t *testing.T) {
 		if got := f.up.take(); len(got) != 3 || got[0] != s("POST", "/a", "abc") || got[1] != s("POST", "/b", "xy") || got[2] != s("GET", "/c", "") {
 			t.Errorf("fast=%v: upstream got %v", fast, got)
 		}
+	}
+}
 
 // An absolute-form target with an empty path ("http://a", "http://a?x=1") names
 // the path "/" (RFC 9110 §4.2.3, RFC 9112 §3.2.2), as nginx reads it; path

@@ -81,6 +81,14 @@ var serverHeader = []string{"gantry"}
 // r.RequestURI stays the request target as sent (nginx's $request_uri).
 func (s *Server) cleanPath(w http.ResponseWriter, r *http.Request) bool {
 	escaped := r.URL.EscapedPath()
+	if escaped == "" && r.URL.Host != "" {
+		// An absolute-form target with no path ("GET http://a HTTP/1.1") names "/"
+		// (RFC 9110 §4.2.3).
+		escaped = "/"
+		u := *r.URL
+		u.Path = "/"
+		r.URL = &u
+	}
 	clean, err := urlpath.Clean(escaped)
 	if err == nil && clean != escaped {
 		u := *r.URL
