@@ -145,10 +145,13 @@ type auth struct {
 }
 
 // Login attempts: a burst of loginBurst, then one per loginEvery, per source
-// network (sourceNet).
+// network (sourceNet); and, so that holding many such networks does not multiply
+// the budget, netBurst then one per netEvery per wider network (wideNet).
 const (
 	loginBurst  = 5
 	loginEvery  = 12 * time.Second
+	netBurst    = 8 * loginBurst
+	netEvery    = loginEvery / 4
 	maxSessions = 1000
 	maxLimits   = 10000
 )
@@ -184,18 +187,54 @@ func sourceNet(src netip.Addr) netip.Prefix {
 	return p
 }
 
-// allow takes a login attempt from the bucket of src's network; it returns how
-// long to wait when there is none left.
+// wideNet is the second unit of the login rate limit: the /16 of an IPv4 address,
+// the /48 of an IPv6 one (what a single site or provider customer is given).
+func wideNet(src netip.Addr) netip.Prefix {
+	bits := 48
+	if src.Is4() {
+		bits = 16
+	}
+	p, err := src.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// allow takes a login attempt from the buckets of src's network and of its
+// wider network; it returns how long to wait when either has none left.
 func (a *auth) allow(src netip.Addr, now time.Time) (bool, time.Duration) {
-	key := sourceNet(src)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	narrow := a.bucket(sourceNet(src), loginBurst, now)
+	wide := a.bucket(wideNet(src), netBurst, now)
+	narrow.refill(loginBurst, loginEvery, now)
+	wide.refill(netBurst, netEvery, now)
+	if narrow.tokens < 1 || wide.tokens < 1 {
+		wait := time.Duration((1 - narrow.tokens) * float64(loginEvery))
+		if w := time.Duration((1 - wide.tokens) * float64(netEvery)); w > wait {
+			wait = w
+		}
+		return false, wait
+	}
+	narrow.tokens--
+	wide.tokens--
+	return true, 0
+}
+
+func (b *bucket) refill(burst float64, every time.Duration, now time.Time) {
+	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()/every.Seconds())
+	b.at = now
+}
+
+// bucket returns key's bucket, making a full one (burst tokens) when there is none.
+func (a *auth) bucket(key netip.Prefix, burst float64, now time.Time) *bucket {
 	b := a.limits[key]
 	if b == nil {
 		if len(a.limits) >= maxLimits {
 			// drop buckets that have refilled; if none has, the oldest of a sample
 			for k, v := range a.limits {
-				if now.Sub(v.at) > loginBurst*loginEvery {
+				if now.Sub(v.at) > netBurst*netEvery {
 					delete(a.limits, k)
 				}
 			}
@@ -206,16 +245,10 @@ func (a *auth) allow(src netip.Addr, now time.Time) (bool, time.Duration) {
 				}
 			}
 		}
-		b = &bucket{tokens: loginBurst, at: now}
+		b = &bucket{tokens: burst, at: now}
 		a.limits[key] = b
 	}
-	b.tokens = min(loginBurst, b.tokens+now.Sub(b.at).Seconds()/loginEvery.Seconds())
-	b.at = now
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) * float64(loginEvery))
-	}
-	b.tokens--
-	return true, 0
+	return b
 }
 
 func (a *auth) newSession(now time.Time) (id string, s *session) {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -164,5 +165,35 @@ func TestSourceNet(t *testing.T) {
 	}
 	if ok, _ := a.allow(netip.MustParseAddr("2001:db8:0:1::1"), now); !ok {
 		t.Fatal("an address of another /64 was limited")
+	}
+}
+
+// TestLoginRateLimitWideNetwork: an attacker holding a whole IPv6 /48 (or IPv4
+// /16) cannot multiply its attempts by moving to a fresh /64 (or /24) each time.
+func TestLoginRateLimitWideNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		addr  func(i int) string
+		other string
+	}{
+		{"IPv6 /64s of one /48", func(i int) string { return fmt.Sprintf("2001:db8:7:%x::1", i) }, "2001:db8:8::1"},
+		{"IPv4 /24s of one /16", func(i int) string { return fmt.Sprintf("198.51.%d.1", i) }, "198.52.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := auth{limits: map[netip.Prefix]*bucket{}}
+			now := time.Now()
+			allowed := 0
+			for i := range 4 * netBurst {
+				if ok, _ := a.allow(netip.MustParseAddr(tc.addr(i)), now); ok {
+					allowed++
+				}
+			}
+			if allowed != netBurst {
+				t.Errorf("%d attempts allowed across fresh networks, want the wide network's %d", allowed, netBurst)
+			}
+			if ok, _ := a.allow(netip.MustParseAddr(tc.other), now); !ok {
+				t.Error("an address of another wide network was refused")
+			}
+		})
 	}
 }
