@@ -488,16 +488,29 @@ func FuzzFraming(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		a := converse(t, fast.addr, raw, true)
 		b := converse(t, slow.addr, raw, true)
-		ra, rb := framed(fast.records()), framed(slow.records())
+		recA, recB := fast.records(), slow.records()
+		ra, rb := framed(recA), framed(recB)
 		fast.up.take()
 		slow.up.take()
 		if ra != rb {
 			t.Errorf("fast path framed\n%s\nnet/http framed\n%s", ra, rb)
 		}
-		if len(a) != len(b) {
+		// The half-close ends the conversation, and net/http takes it for the
+		// client leaving: a proxied request still waiting on the upstream then
+		// closes unanswered (aborted=client), on either path, as timing has it.
+		if len(a) != len(b) && !clientAborted(recA) && !clientAborted(recB) {
 			t.Errorf("%d answers with the fast path, %d without", len(a), len(b))
 		}
 	})
+}
+
+func clientAborted(recs []accesslog.Record) bool {
+	for _, r := range recs {
+		if r.Aborted == "client" {
+			return true
+		}
+	}
+	return false
 }
 
 // framed lists the requests of records; the status too unless the proxy route
