@@ -29,3 +29,9 @@ done
 go test -race -count=1 "${race_pkgs[@]}"
 echo "== go test"
 go test -count=1 -timeout 15m ./...
+echo "== Debian package (build, lintian, install, systemd-analyze, socket activation, purge)"
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/test-package.sh
+else
+  echo "test.sh: not root: skipping scripts/test-package.sh (dpkg -i needs root)" >&2
+fi

@@ -8,28 +8,85 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
 	"strings"
 )
 
-// Version is set at build time with -ldflags "-X gantry/internal/cli.Version=...".
-var Version = ""
-
+// version is gantry's version from the build info the Go toolchain embeds: the
+// module version (a tag, or a pseudo-version of the commit with "+dirty" for
+// uncommitted changes), else "devel". The Debian package's version is made from
+// the same string (scripts/package.sh), so there is one source.
 func version() string {
-	if Version != "" {
-		return Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
+	return buildVersion(bi)
+}
+
+func buildVersion(bi *debug.BuildInfo) string {
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	if rev := buildSetting(bi, "vcs.revision"); len(rev) >= 12 {
+		v := "devel-" + rev[:12]
+		if buildSetting(bi, "vcs.modified") == "true" {
+			v += "+dirty"
 		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "devel-" + s.Value[:12]
-			}
-		}
+		return v
 	}
 	return "devel"
+}
+
+// versionText is what `gantry version` prints: the version, the commit it was
+// built from, the toolchain and the build tags.
+func versionText(bi *debug.BuildInfo) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gantry %s\n", buildVersion(bi))
+	if rev := buildSetting(bi, "vcs.revision"); rev != "" {
+		fmt.Fprintf(&b, "commit %s", rev)
+		if t := buildSetting(bi, "vcs.time"); t != "" {
+			fmt.Fprintf(&b, " (%s)", t)
+		}
+		if buildSetting(bi, "vcs.modified") == "true" {
+			b.WriteString(" with uncommitted changes")
+		}
+		b.WriteString("\n")
+	}
+	tags := buildSetting(bi, "-tags")
+	if tags == "" {
+		tags = "none"
+	}
+	fmt.Fprintf(&b, "%s %s/%s, build tags: %s\n", bi.GoVersion, buildSetting(bi, "GOOS"), buildSetting(bi, "GOARCH"), tags)
+	return b.String()
+}
+
+func buildSetting(bi *debug.BuildInfo, key string) string {
+	for _, s := range bi.Settings {
+		if s.Key == key {
+			return s.Value
+		}
+	}
+	return ""
+}
+
+func printVersion(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	short := fs.Bool("short", false, "print the version alone (scripts/package.sh reads it)")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = &debug.BuildInfo{GoVersion: runtime.Version(), Settings: []debug.BuildSetting{{Key: "GOOS", Value: runtime.GOOS}, {Key: "GOARCH", Value: runtime.GOARCH}}}
+	}
+	if *short {
+		fmt.Fprintln(stdout, buildVersion(bi))
+		return nil
+	}
+	fmt.Fprint(stdout, versionText(bi))
+	return nil
 }
 
 const usage = `gantry serves your web apps from one machine, and watches the scans and probes it gets.
@@ -41,7 +98,7 @@ usage:
   gantry reload [--admin ADDR] [--socket PATH]  ask a running gantry to reload its config
   gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]
   gantry hash-password            read a password on stdin, print the hash for [admin] password_hash
-  gantry version
+  gantry version [-short]          version, commit, Go version and build tags
 `
 
 // Main runs the command line args (without the program name) and returns the exit status.
@@ -63,7 +120,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "hash-password":
 		err = hashPassword(stdin, stdout)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "gantry %s\n", version())
+		err = printVersion(args[1:], stdout)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 	default:

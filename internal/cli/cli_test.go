@@ -12,6 +12,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,8 +91,40 @@ func TestCheckOK(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	out, _, code := run(t, "", "version")
-	if code != 0 || !regexp.MustCompile(`^gantry \S+\n$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`^gantry \S+\n(commit .*\n)?go1\S* linux/\w+, build tags: \S+\n$`).MatchString(out) {
 		t.Errorf("version: %d %q", code, out)
+	}
+	out, _, code = run(t, "", "version", "-short")
+	if code != 0 || !regexp.MustCompile(`^\S+\n$`).MatchString(out) {
+		t.Errorf("version -short: %d %q", code, out)
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	base := []debug.BuildSetting{{Key: "GOOS", Value: "linux"}, {Key: "GOARCH", Value: "arm64"}}
+	vcs := append(slices.Clone(base), debug.BuildSetting{Key: "vcs.revision", Value: "6477e38475b516ccc8bf3ac07f99bf40a1a11b3a"},
+		debug.BuildSetting{Key: "vcs.time", Value: "2026-12-03T09:23:50Z"})
+	cases := []struct {
+		name     string
+		main     string
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{"tagged release", "v1.2.0", append(slices.Clone(vcs), debug.BuildSetting{Key: "-tags", Value: "python"}),
+			"gantry v1.2.0\ncommit 6477e38475b516ccc8bf3ac07f99bf40a1a11b3a (2026-12-03T09:23:50Z)\ngo1.26.8 linux/arm64, build tags: python\n"},
+		{"pseudo-version of a dirty tree", "v0.0.0-20261203092350-6477e38475b5+dirty", append(slices.Clone(vcs), debug.BuildSetting{Key: "vcs.modified", Value: "true"}),
+			"gantry v0.0.0-20261203092350-6477e38475b5+dirty\ncommit 6477e38475b516ccc8bf3ac07f99bf40a1a11b3a (2026-12-03T09:23:50Z) with uncommitted changes\ngo1.26.8 linux/arm64, build tags: none\n"},
+		{"commit without a module version", "(devel)", append(slices.Clone(vcs), debug.BuildSetting{Key: "vcs.modified", Value: "true"}),
+			"gantry devel-6477e38475b5+dirty\ncommit 6477e38475b516ccc8bf3ac07f99bf40a1a11b3a (2026-12-03T09:23:50Z) with uncommitted changes\ngo1.26.8 linux/arm64, build tags: none\n"},
+		{"no version control", "(devel)", base, "gantry devel\ngo1.26.8 linux/arm64, build tags: none\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "gantry", Version: tc.main}, Settings: tc.settings}
+			if got := versionText(bi); got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
 	}
 }
 

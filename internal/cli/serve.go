@@ -13,9 +13,11 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"gantry/internal/config"
 	"gantry/internal/server"
+	"gantry/internal/systemd"
 )
 
 type serveFlags struct {
@@ -47,15 +49,29 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 1 {
 		return fmt.Errorf("gantry serve: one directory at most, got %q", pos)
 	}
+	// Under systemd: the variables are read, and unset for the processes gantry
+	// starts, before anything else.
+	notifier, notifyErr := systemd.NewNotifier()
+	defer notifier.Close()
+	socks, err := systemd.Listeners()
+	if err != nil {
+		return err
+	}
+	inherited := systemd.NewSockets(socks, "listen", "tls_listen")
 	cfg, err := serveConfig(f, pos)
 	if err != nil {
+		inherited.Close()
 		return err
 	}
 	log, closeLog, err := openErrorLog(cfg.Server.ErrorLog, stderr)
 	if err != nil {
+		inherited.Close()
 		return err
 	}
 	defer closeLog()
+	if notifyErr != nil {
+		log.Warn("systemd notification", "err", notifyErr)
+	}
 	procs := serveProcs(os.Getenv("GOMAXPROCS") != "", startProcs)
 	runtime.GOMAXPROCS(procs)
 
@@ -69,10 +85,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	extras, err := newExtras(cfg, log)
 	if err != nil {
+		inherited.Close()
 		return err
 	}
 	srv, err := server.New(ctx, cfg, server.Options{
-		Logger: log, Version: version(), WrapListener: extras.wrapListener,
+		Logger: log, Version: version(), WrapListener: extras.wrapListener, Inherited: inherited,
 		// The admin listener, dark ports and packet capture bind, and root is
 		// dropped, before any worker process starts.
 		BeforeBuild: func(srv *server.Server) error {
@@ -88,20 +105,37 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	srv.Serve()
 	for _, a := range srv.Addrs() {
-		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File, "procs", procs)
+		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File, "procs", procs, "socket_activated", len(socks) > 0)
 	}
+	notify := func(err error) {
+		if err != nil {
+			log.Warn("systemd notification", "err", err)
+		}
+	}
+	rep := &statusReporter{srv: srv, last: srv.Status().RequestsTotal, at: time.Now()}
+	notify(notifier.Ready(rep.line()))
+	go rep.run(ctx, notifier, log)
 
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			srv.Reload(ctx)
+			notify(notifier.Reloading())
+			if err := srv.Reload(ctx); err != nil {
+				notify(notifier.Ready("reload failed, the previous configuration serves: " + err.Error()))
+			} else {
+				notify(notifier.Ready(rep.line()))
+			}
 		case syscall.SIGUSR1:
 			if err := srv.ReopenLogs(); err != nil {
 				log.Error("reopen logs", "err", err)
 			}
 		default:
+			notify(notifier.Stopping())
 			log.Info("shutting down: finishing in-flight requests", "signal", sig.String(), "timeout", cfg.Server.ShutdownTimeout.D())
 			sctx, scancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+			if err := srv.Drain(sctx); err != nil {
+				log.Warn("shutting down with requests unanswered", "err", err)
+			}
 			err := srv.Shutdown(sctx)
 			extras.close()
 			scancel()
@@ -208,8 +242,15 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
+// openErrorLog opens the error log: stderr, or a file. On the journal's stream
+// (under systemd) records carry a priority prefix and no timestamp of their own.
 func openErrorLog(dest string, stderr io.Writer) (*slog.Logger, func(), error) {
 	w, closeFn := stderr, func() {}
+	if dest == "" || dest == "stderr" {
+		if f, ok := stderr.(*os.File); ok && systemd.JournalStream(f) {
+			return slog.New(systemd.NewJournalHandler(f, slog.LevelInfo)), closeFn, nil
+		}
+	}
 	if dest != "" && dest != "stderr" {
 		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {

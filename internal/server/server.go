@@ -19,6 +19,7 @@ import (
 	"gantry/internal/config"
 	"gantry/internal/http1"
 	"gantry/internal/sendtimeout"
+	"gantry/internal/systemd"
 )
 
 // Options are what the command line gives the server besides the config.
@@ -35,6 +36,10 @@ type Options struct {
 	// AdminSocket is the admin API's unix socket for `gantry reload`: "" is
 	// adminsock.Path(), "off" none.
 	AdminSocket string
+	// Inherited, when set, holds the sockets the service manager passed (socket
+	// activation): they serve the addresses they match, and only the others are
+	// bound. A passed socket that matches no address is an error.
+	Inherited *systemd.Sockets
 }
 
 // Observer is called after every request with its record; it must be quick and must
@@ -58,6 +63,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
+	drains    []*drainListener // the listeners, for Drain
 	servers   []*http.Server
 	fast      []*http1.Server // fast loops in front of servers, when [server] fast_path
 	admin     *http.Server
@@ -82,7 +88,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket}
-	if err := s.listen(cfg, opts.WrapListener); err != nil {
+	if err := s.listen(cfg, opts.WrapListener, opts.Inherited); err != nil {
 		return nil, err
 	}
 	al, err := accesslog.Open(cfg.Server.AccessLog, cfg.Server.LogFormat)
@@ -113,14 +119,30 @@ func (s *Server) Observe(o Observer) { s.observers = append(s.observers, o) }
 // Config returns the config now in force.
 func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 
-func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener) error {
+func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener, inherited *systemd.Sockets) error {
+	// tls_listen, when it comes, takes its sockets here too, before Close.
+	lns, unbound := inherited.Take("listen", cfg.Server.Listen)
+	if err := inherited.Close(); err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
 	var lc net.ListenConfig
-	for _, addr := range cfg.Server.Listen {
+	for _, addr := range unbound {
 		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
-			s.closeListeners()
+			for _, ln := range lns {
+				ln.Close()
+			}
 			return listenError(addr, err)
 		}
+		lns = append(lns, ln)
+	}
+	for _, ln := range lns {
+		dl := newDrainListener(ln)
+		s.drains = append(s.drains, dl)
+		ln = dl
 		if wrap != nil {
 			ln = wrap(ln)
 		}

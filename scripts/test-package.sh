@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds the Debian package and tests it on this machine, as root: lintian,
+# dpkg -i, `gantry check` of the shipped config, systemd-analyze verify and
+# security (exposure <= 3.0), the unit's ExecStart run as the gantry user under
+# systemd-socket-activate with a notify socket of our own, then dpkg --purge,
+# checking the machine is left as it was. systemd is not PID 1 here (a container):
+# the units themselves cannot be started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+if [ "$(id -u)" != 0 ]; then echo "test-package: run as root (dpkg -i needs it)" >&2; exit 1; fi
+if dpkg-query -W -f='${Status}' gantry 2>/dev/null | grep -q 'installed'; then
+  echo "test-package: a gantry package is installed already; remove it first (this test purges what it installs)" >&2; exit 1
+fi
+pass=0
+ok() { echo "ok: $*"; pass=$((pass + 1)); }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+deb=$(bash scripts/package.sh)
+echo "== $deb"
+lintian --fail-on error,warning "$deb" >"${TMPDIR:-/tmp}/gantry-lintian.log" 2>&1 || { grep -v "root privileges" "${TMPDIR:-/tmp}/gantry-lintian.log" >&2; fail "lintian"; }
+ok "lintian clean (overrides in packaging/lintian-overrides)"
+
+work=$(mktemp -d)
+act_pid=""
+cleanup() {
+  [ -n "$act_pid" ] && kill "$act_pid" 2>/dev/null || true
+  [ -n "${notify_pid:-}" ] && kill "$notify_pid" 2>/dev/null || true
+  rm -f /var/www/html/gantry-test.html
+  dpkg --purge gantry >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+before_users=$(getent passwd | cut -d: -f1 | sort | md5sum)
+had_www=$([ -e /var/www/html ] && echo yes || echo no)
+dpkg -i "$deb" >/dev/null || fail "dpkg -i"
+getent passwd gantry >/dev/null || fail "no gantry user after install"
+[ "$(stat -c %U /var/lib/gantry)" = gantry ] || fail "/var/lib/gantry not owned by gantry"
+dpkg-query -W -f='${Conffiles}\n' gantry | grep -q '/etc/gantry/gantry.toml' || fail "gantry.toml is not a conffile"
+want=$(/usr/bin/gantry version -short | sed 's/^v//; s/^devel.*/0.0.0~devel/' | tr '-' '~')
+[ "$(dpkg-query -W -f='${Version}' gantry)" = "$want" ] || fail "package version $(dpkg-query -W -f='${Version}' gantry) is not the binary's $want"
+ok "installed: user, state directory, conffile, version $want"
+
+/usr/bin/gantry check -c /etc/gantry/gantry.toml || fail "gantry check of the shipped config"
+ok "gantry check -c /etc/gantry/gantry.toml"
+
+systemd-analyze verify /lib/systemd/system/gantry.socket /lib/systemd/system/gantry.service || fail "systemd-analyze verify"
+ok "systemd-analyze verify"
+score=$(systemd-analyze security --offline=yes /lib/systemd/system/gantry.service 2>&1 | sed -n 's/.*Overall exposure level for gantry.service: \([0-9.]*\).*/\1/p')
+[ -n "$score" ] || fail "no exposure score from systemd-analyze security"
+awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }' || fail "exposure $score > 3.0"
+ok "systemd-analyze security: exposure $score (<= 3.0)"
+
+# The unit's ExecStart, as systemd would run it: as gantry (User=), with the
+# socket of gantry.socket (port 80, named listen) and a notify socket.
+exec_start=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/gantry.service)
+port=$(sed -n 's/^ListenStream=//p' /lib/systemd/system/gantry.socket)
+fdname=$(sed -n 's/^FileDescriptorName=//p' /lib/systemd/system/gantry.socket)
+chmod 0755 "$work"
+python3 - "$work/notify" >"$work/notify.log" <<'PY' &
+import os, socket, sys
+os.umask(0)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("bound", flush=True)
+while True:
+    print(s.recv(4096).decode().replace("\n", " "), flush=True)
+PY
+notify_pid=$!
+for _ in $(seq 100); do [ -S "$work/notify" ] && break; sleep 0.1; done
+echo "<p>served by gantry</p>" >/var/www/html/gantry-test.html
+# shellcheck disable=SC2086 # ExecStart is a command line, split as systemd does
+systemd-socket-activate -l "$port" --fdname="$fdname" -E NOTIFY_SOCKET="$work/notify" \
+  setpriv --reuid=gantry --regid=gantry --init-groups --inh-caps=-all $exec_start >"$work/access.log" 2>"$work/gantry.log" &
+act_pid=$!
+# systemd-socket-activate starts gantry on the first connection; curl waits in the
+# socket's queue until gantry accepts.
+body=$(curl -sS --max-time 20 "http://127.0.0.1:$port/gantry-test.html") || { cat "$work/gantry.log" >&2; fail "no answer through the activated socket"; }
+[ "$body" = "<p>served by gantry</p>" ] || fail "body $body"
+grep -q 'READY=1' "$work/notify.log" || fail "no READY=1 on the notify socket: $(cat "$work/notify.log")"
+grep -q 'socket_activated=true' "$work/gantry.log" || fail "gantry did not serve the passed socket: $(cat "$work/gantry.log")"
+[ "$(ps -o user= -p "$act_pid")" = gantry ] || fail "gantry runs as $(ps -o user= -p "$act_pid")"
+ok "ExecStart under systemd-socket-activate as gantry: served port $port, READY=1"
+kill -TERM "$act_pid"
+wait "$act_pid" || fail "gantry's exit status after SIGTERM: $?"
+act_pid=""
+grep -q 'STOPPING=1' "$work/notify.log" || fail "no STOPPING=1"
+ok "SIGTERM: STOPPING=1 and a clean exit"
+rm -f /var/www/html/gantry-test.html
+
+dpkg --purge gantry >/dev/null || fail "dpkg --purge"
+for f in /usr/bin/gantry /etc/gantry /var/lib/gantry /var/log/gantry /lib/systemd/system/gantry.service /etc/logrotate.d/gantry; do
+  [ ! -e "$f" ] || fail "$f left after purge"
+done
+if ls /etc/systemd/system/*/gantry.* >/dev/null 2>&1; then fail "unit links left after purge"; fi
+[ "$(getent passwd | cut -d: -f1 | sort | md5sum)" = "$before_users" ] || fail "accounts differ after purge"
+[ "$([ -e /var/www/html ] && echo yes || echo no)" = "$had_www" ] || fail "/var/www/html: there before: $had_www, not after purge"
+ok "purged: no file, link or account left"
+echo "test-package: $pass passed, 0 failed"
