@@ -19,6 +19,8 @@ unformatted=$(gofmt -l cmd internal examples)
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
+echo "== go mod tidy"
+go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 echo "== go vet"
 go vet ./...
 echo "== go test -race (packages with concurrency)"
