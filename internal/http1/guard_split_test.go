@@ -266,7 +266,7 @@ func FuzzGuardSplit(f *testing.F) {
 		f.Add(strings.Join(tc.reqs, "")) // each table conversation
 	}
 	f.Add("POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + strings.Repeat("y", 70000) + "\r\n\r\n") // trailer past the head limit
-	f.Add("GET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")                                             // an empty line between requests
+	f.Add("GET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")                                            // an empty line between requests
 	caps := []int{0, 1, 2, 3, 7}
 	addrs := make([]string, len(caps))
 	recs := make([]*splitRecorder, len(caps))
