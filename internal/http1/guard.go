@@ -62,6 +62,13 @@ type Guard struct {
 	buf     []byte
 	r, a, w int // buf[r:a] is approved for net/http, buf[a:w] not examined yet
 	scan    int // head: offset from a of the first line not examined yet
+	// hdrTimeout bounds the time from a head's first byte to its end (net/http's
+	// ReadHeaderTimeout): net/http cannot apply it to a later request on the
+	// connection, since it sees no byte of a head until the guard approves it
+	// whole. hdrArmed says the deadline is set for the head being read.
+	hdrTimeout time.Duration
+	hdrArmed   bool
+	skipped    bool // the head's one leading empty line was dropped (RFC 9112 §2.2)
 	st      guardState
 	remain  int64
 	out     []byte // the synthetic request, once a head is refused
@@ -86,13 +93,13 @@ type Refusal struct {
 // connection's nonce, which a client cannot know.
 const refusedField = "X-Gantry-Refused"
 
-func newGuard(c net.Conn, maxHeaderBytes int, log *slog.Logger) *Guard {
+func newGuard(c net.Conn, maxHeaderBytes int, headerTimeout time.Duration, log *slog.Logger) *Guard {
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = http.DefaultMaxHeaderBytes
 	}
 	// net/http reads up to MaxHeaderBytes+4096 before it answers 431.
 	maxHead := maxHeaderBytes + 4096
-	return &Guard{Conn: c, maxHead: maxHead, bufMax: maxHead + 4096, buf: make([]byte, guardInitBuf), log: log}
+	return &Guard{Conn: c, maxHead: maxHead, bufMax: maxHead + 4096, buf: make([]byte, guardInitBuf), hdrTimeout: headerTimeout, log: log}
 }
 
 // Read gives net/http the bytes of the connection that the guard has approved.
@@ -149,6 +156,10 @@ func (g *Guard) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		default:
+			if g.st == gHead && g.w > g.a && !g.hdrArmed && g.hdrTimeout > 0 {
+				g.hdrArmed = true
+				g.Conn.SetReadDeadline(time.Now().Add(g.hdrTimeout))
+			}
 			if g.step() {
 				continue
 			}
@@ -385,6 +396,15 @@ func (g *Guard) stepHead(b []byte) bool {
 			return true
 		}
 		if end-1 == g.scan {
+			if g.scan == 0 && !g.skipped {
+				// One empty line before a request line is ignored, as RFC 9112
+				// §2.2 asks (old clients send a CRLF after a POST body); it is
+				// dropped here, so net/http never sees it either.
+				copy(g.buf[g.a:], g.buf[g.a+2:g.w])
+				g.w -= 2
+				g.skipped = true
+				return true
+			}
 			if g.scan == 0 {
 				g.refuse(http.StatusBadRequest, "empty request line", b)
 				return true
@@ -397,6 +417,7 @@ func (g *Guard) stepHead(b []byte) bool {
 			}
 			g.a += len(h)
 			g.scan = 0
+			g.hdrArmed, g.skipped = false, false
 			switch {
 			case f.chunked:
 				g.st = gChunkSize
@@ -511,13 +532,14 @@ func guardHooks(hs *http.Server) {
 // server's handler must answer the requests Refused recognises.
 func ServeGuarded(hs *http.Server, ln net.Listener, log *slog.Logger) error {
 	guardHooks(hs)
-	return hs.Serve(&guardListener{Listener: ln, max: hs.MaxHeaderBytes, log: log})
+	return hs.Serve(&guardListener{Listener: ln, max: hs.MaxHeaderBytes, hdrTimeout: hs.ReadHeaderTimeout, log: log})
 }
 
 type guardListener struct {
 	net.Listener
-	max int
-	log *slog.Logger
+	max        int
+	hdrTimeout time.Duration
+	log        *slog.Logger
 }
 
 func (l *guardListener) Accept() (net.Conn, error) {
@@ -525,5 +547,5 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGuard(c, l.max, l.log), nil
+	return newGuard(c, l.max, l.hdrTimeout, l.log), nil
 }

@@ -191,7 +191,7 @@ func (s *Server) closeIdle() bool {
 func (s *Server) handoff(nc net.Conn, pending []byte) {
 	// net/http sets its own deadlines, and none when a timeout is zero.
 	nc.SetDeadline(time.Time{})
-	s.handed.push(newGuard(&replayConn{Conn: nc, pending: pending}, s.Fallback.MaxHeaderBytes, s.Logger))
+	s.handed.push(newGuard(&replayConn{Conn: nc, pending: pending}, s.Fallback.MaxHeaderBytes, s.Fallback.ReadHeaderTimeout, s.Logger))
 }
 
 // handoffListener is the net.Listener the fallback server accepts handed-off
