@@ -69,11 +69,11 @@ type Guard struct {
 	hdrTimeout time.Duration
 	hdrArmed   bool
 	skipped    bool // the head's one leading empty line was dropped (RFC 9112 §2.2)
-	st      guardState
-	remain  int64
-	out     []byte // the synthetic request, once a head is refused
-	err     error  // once set, every later read returns it
-	log     *slog.Logger
+	st         guardState
+	remain     int64
+	out        []byte // the synthetic request, once a head is refused
+	err        error  // once set, every later read returns it
+	log        *slog.Logger
 
 	refusal *Refusal
 	nonce   string
