@@ -185,7 +185,7 @@ func TestOnlyStandardDescriptors(t *testing.T) {
 // spooling hands bodies on as the server does: spooled (internal/spool), or, for a
 // request with an X-Stream header (request_buffering = false), as they arrive.
 func spooling(t *testing.T, limit int64) func(http.Handler) http.Handler {
-	sp, err := spool.New(t.TempDir(), 0)
+	sp, err := spool.New(t.TempDir(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,10 @@ type Server struct {
 	// the user gantry runs as once it has dropped privileges, so that two users'
 	// gantry never share (or block) one directory.
 	BodyTemp string `toml:"body_temp"`
+	// BodyTempMax bounds the bytes of request bodies held in body_temp at once,
+	// a quarter of it per client network (/24, /64); a body past it is answered
+	// 503 with Retry-After. Default 1GB: slow clients cannot fill the disk.
+	BodyTempMax Size `toml:"body_temp_max"`
 	// FastPath serves plain GET/HEAD requests (no body) for cached static files and
 	// for FastCGI and WSGI routes on gantry's own HTTP/1.1 loop (internal/http1)
 	// instead of net/http's; the first other request on a connection hands that

@@ -26,6 +26,9 @@ func (c *Config) setDefaults() {
 	if s.MaxBody == 0 {
 		s.MaxBody = 100 << 20
 	}
+	if s.BodyTempMax == 0 {
+		s.BodyTempMax = 1 << 30
+	}
 	if s.MaxHeader == 0 {
 		s.MaxHeader = 64 << 10
 	}

@@ -189,7 +189,7 @@ func appliesTo(key string) string {
 
 var knownKeys = map[string][]string{
 	"":           {"server", "admin", "telescope", "site"},
-	"server":     {"listen", "user", "access_log", "log_format", "error_log", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "shutdown_timeout", "max_body", "max_header", "body_temp"},
+	"server":     {"listen", "user", "access_log", "log_format", "error_log", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "shutdown_timeout", "max_body", "max_header", "body_temp", "body_temp_max", "fast_path"},
 	"admin":      {"listen", "password_hash"},
 	"telescope":  {"enabled", "interface", "dark", "dark_ports", "scan_hosts", "scan_ports", "scan_idle", "dos_packets", "dos_duration", "dos_ppm"},
 	"site":       {"hosts", "root", "index", "try_files", "symlinks", "route"},

@@ -292,7 +292,7 @@ func TestStreamsResponse(t *testing.T) {
 // internal/spool) or, with request_buffering = false (?stream), as they arrive.
 func TestRequestBodies(t *testing.T) {
 	addr := peertest.PHPFPM(t, "")
-	sp, err := spool.New(t.TempDir(), 0)
+	sp, err := spool.New(t.TempDir(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

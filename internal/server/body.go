@@ -50,6 +50,12 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, limit int64,
 		// drain to keep the connection: it closes once the answer is out.
 		w.Header().Set("Connection", "close")
 		http.NewResponseController(w).SetReadDeadline(time.Now())
+	case http.StatusServiceUnavailable:
+		s.log.Warn("request body refused: bodies spooled at once are at [server] body_temp_max (or this client's quarter of it)",
+			"uri", r.RequestURI, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now())
 	case http.StatusInternalServerError:
 		s.log.Error("cannot spool request body; check [server] body_temp", "uri", r.RequestURI, "err", err)
 	default:

@@ -408,3 +408,32 @@ func TestSpoolCleanupOnShutdown(t *testing.T) {
 		t.Errorf("%d files left in body_temp", n)
 	}
 }
+
+// TestSpoolBudgetAnswers503: a body that would take the bodies spooled at once
+// past body_temp_max (here this client's quarter of 1MB) is refused with 503 and
+// Retry-After, never stored; a smaller one, in a file too, still goes through.
+func TestSpoolBudgetAnswers503(t *testing.T) {
+	dir := t.TempDir()
+	cgiDir := filepath.Join(dir, "cgi-bin")
+	writeFile(t, filepath.Join(cgiDir, "len.sh"), "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nwc -c\n")
+	if err := os.Chmod(filepath.Join(cgiDir, "len.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, base, _ := startServer(t, fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\nbody_temp=%q\nbody_temp_max=\"1MB\"\n[admin]\nlisten=\"off\"\n"+
+		"[[site]]\n  [[site.route]]\n  path=\"/cgi-bin/\"\n  cgi=%q\n", filepath.Join(dir, "body"), cgiDir))
+	post := func(n int) *http.Response {
+		resp, err := http.Post(base+"/cgi-bin/len.sh", "application/octet-stream", bytes.NewReader(make([]byte, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post(300 << 10); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a 300KB body past a 256KB share: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := post(200 << 10); resp.StatusCode != 200 {
+		t.Errorf("a 200KB body: %d, want 200", resp.StatusCode)
+	}
+}

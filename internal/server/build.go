@@ -58,7 +58,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 			}
 			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, app: h, body: bodyModeFor(cr)}
 			if rt.body != bodyStream && st.spool == nil {
-				if st.spool, err = spool.New(cfg.Server.BodyTemp, 0); err != nil {
+				if st.spool, err = spool.New(cfg.Server.BodyTemp, 0, int64(cfg.Server.BodyTempMax)); err != nil {
 					errs = append(errs, err)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,15 +36,17 @@ func DefaultDir() string {
 type Spooler struct {
 	dir     string
 	mem     int
+	budget  *budget
 	bufs    sync.Pool // *[]byte of mem+1 bytes
 	noTmpfs atomic.Bool
 }
 
 // New prepares dir (created 0700 when missing) for bodies longer than mem bytes
-// (DefaultMemory when mem <= 0). The directory must belong to this process's user
+// (DefaultMemory when mem <= 0), holding at most maxFile bytes in files at once
+// (no limit when 0), a quarter of it per client network. The directory must belong to this process's user
 // and be closed to everyone else: the files are briefly visible there when the file
 // system lacks O_TMPFILE.
-func New(dir string, mem int) (*Spooler, error) {
+func New(dir string, mem int, maxFile int64) (*Spooler, error) {
 	if dir == "" {
 		dir = DefaultDir()
 	}
@@ -56,7 +59,7 @@ func New(dir string, mem int) (*Spooler, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	s := &Spooler{dir: dir, mem: mem}
+	s := &Spooler{dir: dir, mem: mem, budget: newBudget(maxFile)}
 	s.bufs.New = func() any { b := make([]byte, mem+1); return &b }
 	f, err := s.create()
 	if err != nil {
@@ -121,6 +124,12 @@ func (e *storeError) Unwrap() error { return e.err }
 // Read reads src to its end. length is the declared length, or -1 when unknown; a
 // body that ends before it is an error. The caller closes the Body.
 func (s *Spooler) Read(src io.Reader, length int64) (*Body, error) {
+	return s.read(src, length, netip.Prefix{})
+}
+
+// read is Read for a client of network key, whose files count against its share
+// of the budget.
+func (s *Spooler) read(src io.Reader, length int64, key netip.Prefix) (*Body, error) {
 	if length >= 0 && length <= int64(s.mem) {
 		mem := make([]byte, length)
 		if _, err := io.ReadFull(src, mem); err != nil {
@@ -146,7 +155,7 @@ func (s *Spooler) Read(src io.Reader, length int64) (*Body, error) {
 	if err != nil {
 		return nil, &storeError{err}
 	}
-	total, err := copyTo(f, src, buf, n)
+	total, err := s.copyTo(f, src, buf, n, key)
 	if err == nil && length >= 0 && total != length {
 		err = readError(io.ErrUnexpectedEOF)
 	}
@@ -158,23 +167,26 @@ func (s *Spooler) Read(src io.Reader, length int64) (*Body, error) {
 	}
 	if err != nil {
 		f.Close()
+		s.budget.give(key, total)
 		return nil, err
 	}
-	return &Body{file: f, n: total}, nil
+	return &Body{file: f, n: total, sp: s, key: key}, nil
 }
 
 // copyTo writes buf[:n], then the rest of src, to f, using buf as the copy buffer
-// (os.File's ReadFrom would allocate its own for a reader that is no file).
-func copyTo(f *os.File, src io.Reader, buf []byte, n int) (int64, error) {
-	var total int64
+// (os.File's ReadFrom would allocate its own for a reader that is no file). Each
+// write is first taken from key's budget; total is what was taken, also on error.
+func (s *Spooler) copyTo(f *os.File, src io.Reader, buf []byte, n int, key netip.Prefix) (total int64, err error) {
 	for {
 		if n > 0 {
-			if _, err := f.Write(buf[:n]); err != nil {
-				return 0, &storeError{err}
+			if !s.budget.take(key, int64(n)) {
+				return total, ErrFull
 			}
 			total += int64(n)
+			if _, err := f.Write(buf[:n]); err != nil {
+				return total, &storeError{err}
+			}
 		}
-		var err error
 		n, err = src.Read(buf)
 		if err == io.EOF {
 			if n > 0 {
@@ -183,7 +195,7 @@ func copyTo(f *os.File, src io.Reader, buf []byte, n int) (int64, error) {
 			return total, nil
 		}
 		if err != nil {
-			return 0, readError(err)
+			return total, readError(err)
 		}
 	}
 }
@@ -196,7 +208,7 @@ func readError(err error) error {
 }
 
 // Status is the status to answer when Read failed with err: 413 past the body
-// limit, 500 when the body could not be stored, else 400 (the client sent a broken
+// limit, 500 when the body could not be stored, 503 past the budget, else 400 (the client sent a broken
 // body or went away).
 func Status(err error) int {
 	var mbe *http.MaxBytesError
@@ -206,6 +218,8 @@ func Status(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.As(err, &se):
 		return http.StatusInternalServerError
+	case errors.Is(err, ErrFull):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadRequest
 }
@@ -222,7 +236,7 @@ func (s *Spooler) Request(w http.ResponseWriter, r *http.Request, limit int64) (
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	b, err := s.Read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	b, err := s.read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, clientNet(r.RemoteAddr))
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +252,8 @@ type Body struct {
 	file   *os.File
 	n, off int64
 	closed atomic.Bool
+	sp     *Spooler // whose budget a file's bytes are given back to
+	key    netip.Prefix
 }
 
 // Len is the body's length.
@@ -293,6 +309,9 @@ func (b *Body) Rewind() error {
 func (b *Body) Close() error {
 	if b == nil || b.closed.Swap(true) || b.file == nil {
 		return nil
+	}
+	if b.sp != nil {
+		b.sp.budget.give(b.key, b.n)
 	}
 	return b.file.Close()
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,7 +17,7 @@ import (
 
 func newSpooler(t *testing.T, mem int) *Spooler {
 	t.Helper()
-	s, err := New(filepath.Join(t.TempDir(), "body"), mem)
+	s, err := New(filepath.Join(t.TempDir(), "body"), mem, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +216,7 @@ func TestRequest(t *testing.T) {
 func TestNewDir(t *testing.T) {
 	base := t.TempDir()
 	made := filepath.Join(base, "a", "body")
-	if _, err := New(made, 0); err != nil {
+	if _, err := New(made, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(made); err != nil || fi.Mode().Perm() != 0o700 {
@@ -226,14 +228,14 @@ func TestNewDir(t *testing.T) {
 	file := filepath.Join(base, "file")
 	os.WriteFile(file, nil, 0o600)
 	for name, dir := range map[string]string{"world-writable": open, "a file": file} {
-		if _, err := New(dir, 0); err == nil {
+		if _, err := New(dir, 0, 0); err == nil {
 			t.Errorf("%s accepted as body_temp", name)
 		}
 	}
 }
 
 func BenchmarkRead(b *testing.B) {
-	s, err := New(b.TempDir(), 0)
+	s, err := New(b.TempDir(), 0, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -269,4 +271,59 @@ func sizeName(n int) string {
 		return "64KB"
 	}
 	return "1KB"
+}
+
+// TestBudget: bodies held in files at once are bounded in all and per client
+// network; a refused body leaves nothing taken, and closing a body gives its bytes
+// back.
+func TestBudget(t *testing.T) {
+	const kb = 1 << 10
+	netA, netB := clientNet("192.0.2.7:1234"), clientNet("[2001:db8::1]:80")
+	if netA != netip.MustParsePrefix("192.0.2.0/24") || netB != netip.MustParsePrefix("2001:db8::/64") {
+		t.Fatalf("clientNet: %v %v", netA, netB)
+	}
+	s, err := New(t.TempDir(), 0, 1024*kb) // 256 KB per network
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(key netip.Prefix, n int) (*Body, error) {
+		return s.read(bytes.NewReader(randomBytes(n)), int64(n), key)
+	}
+	a1, err := read(netA, 200*kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read(netA, 100*kb); !errors.Is(err, ErrFull) || Status(err) != http.StatusServiceUnavailable {
+		t.Fatalf("a network past its share: %v (status %d), want ErrFull and 503", err, Status(err))
+	}
+	var held []*Body
+	// 200 KB from netA, then 200 KB from each other network: the fifth would
+	// take the total past 1024 KB.
+	for i := range 5 {
+		b, err := read(clientNet(fmt.Sprintf("198.51.%d.1:1", i)), 200*kb)
+		switch {
+		case i < 4 && err != nil:
+			t.Fatalf("network %d within the total: %v", i, err)
+		case i == 4 && !errors.Is(err, ErrFull):
+			t.Fatalf("past the total: %v, want ErrFull", err)
+		}
+		if b != nil {
+			held = append(held, b)
+		}
+	}
+	if _, err := read(netB, 32*kb); err != nil {
+		t.Fatalf("a body kept in memory is not counted: %v", err)
+	}
+	a1.Close()
+	for _, b := range held {
+		b.Close()
+	}
+	if s.budget.used != 0 || len(s.budget.nets) != 0 {
+		t.Fatalf("after every body closed: %d bytes and %d networks still counted", s.budget.used, len(s.budget.nets))
+	}
+	if b, err := read(netA, 250*kb); err != nil {
+		t.Fatalf("after the others closed: %v", err)
+	} else {
+		b.Close()
+	}
 }
