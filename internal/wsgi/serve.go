@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -207,34 +208,26 @@ func (h *Handler) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 // ending with E, or A when reading from the client fails.
 func sendBody(c *wconn, prefix []byte, body io.Reader, failed *atomic.Value, done chan<- struct{}) {
 	defer close(done)
-	buf := make([]byte, frameHeaderLen+64<<10)
-	send := func(p []byte) error {
-		f := appendFrameHeader(buf[:0], frameBody, len(p))
-		if len(p) <= cap(buf)-frameHeaderLen {
-			f = append(f, p...)
-			_, err := c.c.Write(f)
-			return err
-		}
-		if _, err := c.c.Write(f); err != nil {
-			return err
-		}
-		_, err := c.c.Write(p)
-		return err
-	}
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	buf := *bp
 	if len(prefix) > 0 {
-		if send(prefix) != nil {
+		f := appendFrameHeader(buf[:0], frameBody, len(prefix))
+		if _, err := c.c.Write(append(f, prefix...)); err != nil {
 			return
 		}
 	}
-	chunk := make([]byte, 64<<10)
 	for {
-		n, err := body.Read(chunk)
+		// Read straight behind the frame header's room, so that each frame goes
+		// out in one write without a copy.
+		n, err := io.ReadFull(body, buf[frameHeaderLen:])
 		if n > 0 {
-			if send(chunk[:n]) != nil {
+			appendFrameHeader(buf[:0], frameBody, n)
+			if _, werr := c.c.Write(buf[:frameHeaderLen+n]); werr != nil {
 				return
 			}
 		}
-		if err == io.EOF {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			c.c.Write(appendFrameHeader(buf[:0], frameBodyEnd, 0))
 			return
 		}
@@ -246,6 +239,12 @@ func sendBody(c *wconn, prefix []byte, body io.Reader, failed *atomic.Value, don
 		}
 	}
 }
+
+// bodyChunk is the most body one B frame carries: large enough that a spooled
+// upload of a few MB is a handful of frames for the worker to loop over.
+const bodyChunk = 256 << 10
+
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, frameHeaderLen+bodyChunk); return &b }}
 
 // respond relays the worker's response frames to the client.
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *supervise.Worker, c *wconn, stream bool, prefix []byte) {

@@ -136,17 +136,24 @@ class Input:
         self.buf = bytearray()
         self.eof = False
 
-    def _more(self):
+    def _next(self):
+        """The next B frame's payload (a view valid until the next frame), or None."""
         if self.eof:
-            return False
+            return None
         kind, payload = self.conn.frame()
         if kind == 66:  # B
-            self.buf += payload
-            return True
+            return payload
         self.eof = True
         if kind == 65:  # A
             raise OSError("request body aborted: " + bytes(payload).decode("utf-8", "replace"))
-        return False
+        return None
+
+    def _more(self):
+        payload = self._next()
+        if payload is None:
+            return False
+        self.buf += payload
+        return True
 
     def drain(self):
         while self._more():
@@ -154,14 +161,27 @@ class Input:
 
     def read(self, size=-1):
         if size is None or size < 0:
-            while self._more():
-                pass
-            size = len(self.buf)
-        else:
-            while len(self.buf) < size and self._more():
-                pass
-        data = bytes(self.buf[:size])
-        del self.buf[:size]
+            size = -1
+        buf = self.buf
+        if 0 <= size <= len(buf):
+            data = bytes(buf[:size])
+            del buf[:size]
+            return data
+        # Whole frames are gathered and joined once (an upload read in one call
+        # is the common case), rather than grown into one buffer and cut.
+        parts = [bytes(buf)] if buf else []
+        have = len(buf)
+        del buf[:]
+        while size < 0 or have < size:
+            payload = self._next()
+            if payload is None:
+                break
+            parts.append(bytes(payload))
+            have += len(payload)
+        data = b"".join(parts)
+        if 0 <= size < len(data):
+            buf += data[size:]
+            data = data[:size]
         return data
 
     def readline(self, size=-1):
