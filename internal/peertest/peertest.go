@@ -152,3 +152,24 @@ func PHPFPM(t testing.TB, extra string) string {
 	}
 	return "unix:" + sock
 }
+
+// OpenFDs counts the test process's open descriptors, for tests that show a
+// component leaks none.
+func OpenFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		Missing(t, "/proc/self/fd", err.Error())
+	}
+	return len(ents)
+}
+
+// Entries counts the names in dir, for tests that show a component leaves no file.
+func Entries(t testing.TB, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}

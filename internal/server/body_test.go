@@ -147,24 +147,6 @@ func spoolFDs(t *testing.T, dir string) int {
 	return n
 }
 
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd:", err)
-	}
-	return len(ents)
-}
-
-func namesIn(t *testing.T, dir string) int {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // Every gateway gets every body byte for byte with its real CONTENT_LENGTH, whether
 // the client sent a Content-Length or chunks.
 func TestGatewayBodies(t *testing.T) {
@@ -328,7 +310,7 @@ func TestSpoolCleanup(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
-	fdsBefore := openFDs(t)
+	fdsBefore := peertest.OpenFDs(t)
 
 	tests := []struct {
 		name string
@@ -383,13 +365,13 @@ func TestSpoolCleanup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.run(t)
 			peertest.WaitFor(t, 0, "spooled bodies to be closed", func() bool { return spoolFDs(t, b.temp) == 0 })
-			if n := namesIn(t, b.temp); n != 0 {
+			if n := peertest.Entries(t, b.temp); n != 0 {
 				t.Errorf("%d files left in body_temp", n)
 			}
 		})
 	}
 	http.DefaultClient.CloseIdleConnections()
-	peertest.WaitFor(t, 0, fmt.Sprintf("descriptors back to %d", fdsBefore), func() bool { return openFDs(t) <= fdsBefore })
+	peertest.WaitFor(t, 0, fmt.Sprintf("descriptors back to %d", fdsBefore), func() bool { return peertest.OpenFDs(t) <= fdsBefore })
 }
 
 // A body still arriving when the server shuts down is dropped with its file.
@@ -404,7 +386,7 @@ func TestSpoolCleanupOnShutdown(t *testing.T) {
 	defer cancel()
 	srv.Shutdown(ctx) // the slow client outlives the grace period: its connection is closed
 	peertest.WaitFor(t, 0, "the spooled body to be closed", func() bool { return spoolFDs(t, temp) == 0 })
-	if n := namesIn(t, temp); n != 0 {
+	if n := peertest.Entries(t, temp); n != 0 {
 		t.Errorf("%d files left in body_temp", n)
 	}
 }

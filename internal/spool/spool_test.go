@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"gantry/internal/peertest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -32,25 +33,6 @@ func randomBytes(n int) []byte {
 
 // unsized hides a reader's length, as a chunked request body does.
 func unsized(b []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(b)} }
-
-// openFDs counts this process's open descriptors.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd:", err)
-	}
-	return len(ents)
-}
-
-func dirEntries(t *testing.T, dir string) int {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 func TestRead(t *testing.T) {
 	const mem = 1024
@@ -99,7 +81,7 @@ func TestRead(t *testing.T) {
 				if (b.Bytes() == nil) != tt.inFile {
 					t.Errorf("Bytes() nil = %v, want %v", b.Bytes() == nil, tt.inFile)
 				}
-				if n := dirEntries(t, s.Dir()); n != 0 {
+				if n := peertest.Entries(t, s.Dir()); n != 0 {
 					t.Errorf("%d names left in body_temp while the body is open; want none", n)
 				}
 				for pass := range 2 {
@@ -166,7 +148,7 @@ func TestReadFailures(t *testing.T) {
 		{"declared past the limit", func() io.Reader { return bytes.NewReader(make([]byte, 5000)) }, 5000, 4096, 413},
 	}
 	s := newSpooler(t, mem)
-	before := openFDs(t)
+	before := peertest.OpenFDs(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/", io.NopCloser(tt.src()))
@@ -181,10 +163,10 @@ func TestReadFailures(t *testing.T) {
 			}
 		})
 	}
-	if after := openFDs(t); after != before {
+	if after := peertest.OpenFDs(t); after != before {
 		t.Errorf("%d descriptors open after the failures, %d before", after, before)
 	}
-	if n := dirEntries(t, s.Dir()); n != 0 {
+	if n := peertest.Entries(t, s.Dir()); n != 0 {
 		t.Errorf("%d files left in body_temp", n)
 	}
 }
