@@ -2,6 +2,7 @@ package adminsock
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -114,7 +115,7 @@ func TestUsable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.uid == 0 && me != 0 {
-				t.Skip("the root case needs the socket owned by someone else; covered when run as root")
+				peertest.Root(t, "the root case needs the socket owned by someone else")
 			}
 			use, err := Usable(tc.path, tc.uid)
 			if use != tc.use || (tc.wantErr == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
@@ -126,9 +127,7 @@ func TestUsable(t *testing.T) {
 
 // A runtime directory some other user made (a squatter in /tmp) is refused.
 func TestListenRefusesForeignDirectory(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("making a directory owned by another uid needs root")
-	}
+	peertest.Root(t, "making a directory owned by another uid needs root")
 	dir := filepath.Join(shortDir(t), "run")
 	os.Mkdir(dir, 0o700)
 	if err := os.Chown(dir, nobody, nobody); err != nil {
@@ -143,9 +142,7 @@ func TestListenRefusesForeignDirectory(t *testing.T) {
 // A peer running as another user is refused by its SO_PEERCRED uid, even when
 // the file permissions let it connect.
 func TestPeerOfAnotherUserRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("running a peer as another uid needs root")
-	}
+	peertest.Root(t, "running a peer as another uid needs root")
 	dir := shortDir(t)
 	path := filepath.Join(dir, "run", Name)
 	var refused atomic.Int64
@@ -176,7 +173,7 @@ func TestPeerOfAnotherUserRefused(t *testing.T) {
 	if err := os.WriteFile(bin, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-test.run=^TestHelperDial$")
+	cmd := exec.Command(bin)
 	cmd.Dir = "/"
 	cmd.Env = append(os.Environ(), "GANTRY_DIAL="+path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
@@ -198,20 +195,29 @@ func TestPeerOfAnotherUserRefused(t *testing.T) {
 	peertest.WaitFor(t, 10*time.Second, "own user's connection to be accepted", func() bool { return len(accepted) == 1 })
 }
 
-// TestHelperDial is the peer of TestPeerOfAnotherUserRefused, run in a child
-// process as another user: it connects and expects the server to hang up.
-func TestHelperDial(t *testing.T) {
-	path := os.Getenv("GANTRY_DIAL")
-	if path == "" {
-		t.Skip("helper process only")
+// TestMain runs the peer of TestPeerOfAnotherUserRefused when the test binary is
+// started as it (in a child process, as another user): it connects and expects
+// the server to hang up.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("GANTRY_DIAL"); path != "" {
+		if err := dialRefused(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+func dialRefused(path string) error {
 	c, err := net.Dial("unix", path)
 	if err != nil {
-		t.Fatalf("connect: %v", err)
+		return fmt.Errorf("connect: %w", err)
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read %d bytes, %v: want the server to hang up", n, err)
+		return fmt.Errorf("read %d bytes, %v: want the server to hang up", n, err)
 	}
+	return nil
 }

@@ -138,9 +138,7 @@ func TestDetectPHP(t *testing.T) {
 // TestSpawnedPHPCGIUser: user runs the spawned processes as that user, and gantry
 // still reaches their sockets.
 func TestSpawnedPHPCGIUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to switch users (CI runs as root)")
-	}
+	peertest.Root(t, "switching users needs root")
 	bin := peertest.Binary(t, "php-cgi", "php-cgi8.2")
 	nobody, err := user.Lookup("nobody")
 	if err != nil {

@@ -173,3 +173,12 @@ func Entries(t testing.TB, dir string) int {
 	}
 	return len(ents)
 }
+
+// Root skips or fails t (as Missing does) unless the tests run as root, which
+// CI does: why says what needs it.
+func Root(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "root", why)
+	}
+}

@@ -1,6 +1,8 @@
 package systemd
 
 import (
+	"gantry/internal/peertest"
+
 	"bufio"
 	"fmt"
 	"net"
@@ -48,7 +50,7 @@ func listenT(t *testing.T, addr string) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s here: %v", addr, err)
+		peertest.Missing(t, "a listener on "+addr, err.Error())
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
