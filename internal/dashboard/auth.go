@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"gantry/internal/clientnet"
 	"net"
 	"net/http"
 	"net/netip"
@@ -136,7 +137,7 @@ type auth struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	limits   map[netip.Prefix]*bucket // by sourceNet
+	limits   map[netip.Prefix]*bucket // by clientnet.Of and clientnet.Wide
 	// basic remembers recently verified Basic credentials (by SHA-256), so that a
 	// Prometheus scrape every 15 s does not cost an argon2 computation each time.
 	basic map[[32]byte]time.Time
@@ -145,8 +146,8 @@ type auth struct {
 }
 
 // Login attempts: a burst of loginBurst, then one per loginEvery, per source
-// network (sourceNet); and, so that holding many such networks does not multiply
-// the budget, netBurst then one per netEvery per wider network (wideNet).
+// network (clientnet.Of); and, so that holding many such networks does not multiply
+// the budget, netBurst then one per netEvery per wider network (clientnet.Wide).
 const (
 	loginBurst  = 5
 	loginEvery  = 12 * time.Second
@@ -172,42 +173,13 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// sourceNet is the unit of the login rate limit: the /24 of an IPv4 address,
-// the /64 of an IPv6 one. One attacker commonly holds a whole /24 or /64 (an
-// IPv6 host gets a /64 to itself), so a per-address limit would be no limit.
-func sourceNet(src netip.Addr) netip.Prefix {
-	bits := 64
-	if src.Is4() {
-		bits = 24
-	}
-	p, err := src.Prefix(bits)
-	if err != nil {
-		return netip.Prefix{} // no address: one shared bucket
-	}
-	return p
-}
-
-// wideNet is the second unit of the login rate limit: the /16 of an IPv4 address,
-// the /48 of an IPv6 one (what a single site or provider customer is given).
-func wideNet(src netip.Addr) netip.Prefix {
-	bits := 48
-	if src.Is4() {
-		bits = 16
-	}
-	p, err := src.Prefix(bits)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	return p
-}
-
 // allow takes a login attempt from the buckets of src's network and of its
 // wider network; it returns how long to wait when either has none left.
 func (a *auth) allow(src netip.Addr, now time.Time) (bool, time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	narrow := a.bucket(sourceNet(src), loginBurst, now)
-	wide := a.bucket(wideNet(src), netBurst, now)
+	narrow := a.bucket(clientnet.Of(src), loginBurst, now)
+	wide := a.bucket(clientnet.Wide(src), netBurst, now)
 	narrow.refill(loginBurst, loginEvery, now)
 	wide.refill(netBurst, netEvery, now)
 	if narrow.tokens < 1 || wide.tokens < 1 {

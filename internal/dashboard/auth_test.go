@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"fmt"
+	"gantry/internal/clientnet"
 	"net"
 	"net/http"
 	"net/netip"
@@ -148,9 +149,9 @@ func TestSourceNet(t *testing.T) {
 		{"IPv6 next /64", "2001:db8::1", "2001:db8:0:1::1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := sourceNet(netip.MustParseAddr(tc.a)), sourceNet(netip.MustParseAddr(tc.b))
+			a, b := clientnet.Of(netip.MustParseAddr(tc.a)), clientnet.Of(netip.MustParseAddr(tc.b))
 			if (a == b) != tc.same {
-				t.Fatalf("sourceNet(%s) = %s, sourceNet(%s) = %s; same = %v, want %v", tc.a, a, tc.b, b, a == b, tc.same)
+				t.Fatalf("clientnet.Of(%s) = %s, clientnet.Of(%s) = %s; same = %v, want %v", tc.a, a, tc.b, b, a == b, tc.same)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package spool
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"sync"
 )
@@ -61,25 +60,4 @@ func (b *budget) give(key netip.Prefix, n int64) {
 			delete(b.nets, key)
 		}
 	}
-}
-
-// clientNet is the unit of the per-client share: the /24 of an IPv4 address, the
-// /64 of an IPv6 one (what one client commonly holds); the zero Prefix when
-// remoteAddr has no address.
-func clientNet(remoteAddr string) netip.Prefix {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	a = a.Unmap()
-	bits := 64
-	if a.Is4() {
-		bits = 24
-	}
-	p, _ := a.Prefix(bits)
-	return p
 }

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"gantry/internal/clientnet"
 	"io"
 	"io/fs"
 	"net/http"
@@ -236,7 +237,7 @@ func (s *Spooler) Request(w http.ResponseWriter, r *http.Request, limit int64) (
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	b, err := s.read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, clientNet(r.RemoteAddr))
+	b, err := s.read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, clientnet.OfRemote(r.RemoteAddr))
 	if err != nil {
 		return nil, err
 	}

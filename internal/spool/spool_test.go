@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"gantry/internal/clientnet"
 	"gantry/internal/peertest"
 	"io"
 	"net/http"
@@ -260,9 +261,9 @@ func sizeName(n int) string {
 // back.
 func TestBudget(t *testing.T) {
 	const kb = 1 << 10
-	netA, netB := clientNet("192.0.2.7:1234"), clientNet("[2001:db8::1]:80")
+	netA, netB := clientnet.OfRemote("192.0.2.7:1234"), clientnet.OfRemote("[2001:db8::1]:80")
 	if netA != netip.MustParsePrefix("192.0.2.0/24") || netB != netip.MustParsePrefix("2001:db8::/64") {
-		t.Fatalf("clientNet: %v %v", netA, netB)
+		t.Fatalf("clientnet.OfRemote: %v %v", netA, netB)
 	}
 	s, err := New(t.TempDir(), 0, 1024*kb) // 256 KB per network
 	if err != nil {
@@ -282,7 +283,7 @@ func TestBudget(t *testing.T) {
 	// 200 KB from netA, then 200 KB from each other network: the fifth would
 	// take the total past 1024 KB.
 	for i := range 5 {
-		b, err := read(clientNet(fmt.Sprintf("198.51.%d.1:1", i)), 200*kb)
+		b, err := read(clientnet.OfRemote(fmt.Sprintf("198.51.%d.1:1", i)), 200*kb)
 		switch {
 		case i < 4 && err != nil:
 			t.Fatalf("network %d within the total: %v", i, err)

@@ -1,0 +1,35 @@
+package clientnet
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestNetworks(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr string
+		of, wide   string
+	}{
+		{"IPv4", "203.0.113.250", "203.0.113.0/24", "203.0.0.0/16"},
+		{"IPv6", "2001:db8:7:1::ffff:1", "2001:db8:7:1::/64", "2001:db8:7::/48"},
+		{"IPv4 mapped in IPv6", "::ffff:192.0.2.7", "192.0.2.0/24", "192.0.0.0/16"},
+	} {
+		a := netip.MustParseAddr(tc.addr)
+		if got := Of(a).String(); got != tc.of {
+			t.Errorf("%s: Of(%s) = %s, want %s", tc.name, a, got, tc.of)
+		}
+		if got := Wide(a).String(); got != tc.wide {
+			t.Errorf("%s: Wide(%s) = %s, want %s", tc.name, a, got, tc.wide)
+		}
+	}
+	for remote, want := range map[string]string{
+		"192.0.2.7:1234": "192.0.2.0/24", "[2001:db8::1]:80": "2001:db8::/64", "192.0.2.7": "192.0.2.0/24", "@": "invalid Prefix",
+	} {
+		if got := OfRemote(remote).String(); got != want {
+			t.Errorf("OfRemote(%q) = %s, want %s", remote, got, want)
+		}
+	}
+	if Of(netip.Addr{}).IsValid() {
+		t.Error("the zero Addr has a network")
+	}
+}
