@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"gantry/internal/spool/spooltest"
 	"io"
 	"net"
 	"net/http"
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	"gantry/internal/peertest"
-	"gantry/internal/spool"
 )
 
 // metaVariables are the names a script may see: RFC 3875 §4.1, the Apache extras
@@ -182,29 +182,10 @@ func TestOnlyStandardDescriptors(t *testing.T) {
 	}
 }
 
-// spooling hands bodies on as the server does: spooled (internal/spool), or, for a
-// request with an X-Stream header (request_buffering = false), as they arrive.
+// spooling hands bodies on as the server does: spooled, or, for a request with an
+// X-Stream header (request_buffering = false), as they arrive.
 func spooling(t *testing.T, limit int64) func(http.Handler) http.Handler {
-	sp, err := spool.New(t.TempDir(), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Stream") != "" {
-				r.Body = http.MaxBytesReader(w, r.Body, limit)
-				h.ServeHTTP(w, r)
-				return
-			}
-			b, err := sp.Request(w, r, limit)
-			if err != nil {
-				http.Error(w, err.Error(), spool.Status(err))
-				return
-			}
-			defer b.Close()
-			h.ServeHTTP(w, r)
-		})
-	}
+	return spooltest.Wrap(t, limit, func(r *http.Request) bool { return r.Header.Get("X-Stream") != "" })
 }
 
 func TestRequestBody(t *testing.T) {

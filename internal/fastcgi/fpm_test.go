@@ -2,6 +2,7 @@ package fastcgi
 
 import (
 	"gantry/internal/peertest"
+	"gantry/internal/spool/spooltest"
 
 	"bufio"
 	"crypto/sha256"
@@ -21,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"gantry/internal/spool"
 )
 
 func TestPHPFPMHello(t *testing.T) {
@@ -292,27 +292,9 @@ func TestStreamsResponse(t *testing.T) {
 // internal/spool) or, with request_buffering = false (?stream), as they arrive.
 func TestRequestBodies(t *testing.T) {
 	addr := peertest.PHPFPM(t, "")
-	sp, err := spool.New(t.TempDir(), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const limit = 2 << 20
-	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"}, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Query().Has("stream") {
-				r.Body = http.MaxBytesReader(w, r.Body, limit)
-				h.ServeHTTP(w, r)
-				return
-			}
-			b, err := sp.Request(w, r, limit)
-			if err != nil {
-				http.Error(w, err.Error(), spool.Status(err))
-				return
-			}
-			defer b.Close()
-			h.ServeHTTP(w, r)
-		})
-	})
+	srv, _, _ := serve(t, Options{Address: addr, Route: "*.php"},
+		spooltest.Wrap(t, limit, func(r *http.Request) bool { return r.URL.Query().Has("stream") }))
 	tests := []struct {
 		name    string
 		size    int
