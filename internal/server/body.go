@@ -46,20 +46,20 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, limit int64,
 	switch status {
 	case http.StatusRequestEntityTooLarge:
 		s.log.Warn("request body too large; set [server] max_body to accept it", "uri", r.RequestURI, "max_body", limit)
-		// The rest of the body is never read, not even the 256KB net/http would
-		// drain to keep the connection: it closes once the answer is out.
-		w.Header().Set("Connection", "close")
-		http.NewResponseController(w).SetReadDeadline(time.Now())
 	case http.StatusServiceUnavailable:
 		s.log.Warn("request body refused: bodies spooled at once are at [server] body_temp_max (or this client's quarter of it)",
 			"uri", r.RequestURI, "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", "5")
-		w.Header().Set("Connection", "close")
-		http.NewResponseController(w).SetReadDeadline(time.Now())
 	case http.StatusInternalServerError:
 		s.log.Error("cannot spool request body; check [server] body_temp", "uri", r.RequestURI, "err", err)
 	default:
 		s.log.Info("reading request body", "uri", r.RequestURI, "remote", r.RemoteAddr, "err", err)
+	}
+	if status == http.StatusRequestEntityTooLarge || status == http.StatusServiceUnavailable {
+		// The rest of the body is never read, not even the 256KB net/http would
+		// drain to keep the connection: it closes once the answer is out.
+		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	http.Error(w, http.StatusText(status), status)
 }
