@@ -182,3 +182,28 @@ func Root(t testing.TB, why string) {
 		Missing(t, "root", why)
 	}
 }
+
+// RawUpstream is an HTTP upstream that answers each connection with handle, which
+// writes whatever bytes a test needs (a short body, a bad framing); it returns
+// the upstream's URL.
+func RawUpstream(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"gantry/internal/peertest"
 	"io"
 	"net"
 	"net/http"
@@ -144,7 +145,7 @@ func TestAmbiguousFramingNeverForwarded(t *testing.T) {
 // An upstream answering with both Content-Length and chunked framing must
 // not pass that ambiguity on to the client.
 func TestAmbiguousResponseFramingNotPassedOn(t *testing.T) {
-	up := rawUpstream(t, func(c net.Conn) {
+	up := peertest.RawUpstream(t, func(c net.Conn) {
 		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
 			return
 		}

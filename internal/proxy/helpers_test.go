@@ -162,27 +162,3 @@ func statusLines(raw string) []string {
 		res.Body.Close()
 	}
 }
-
-// rawUpstream is an upstream that answers each connection with handle, which
-// writes whatever bytes a test needs; it returns the upstream's URL.
-func rawUpstream(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
-}

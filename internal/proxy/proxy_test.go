@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"gantry/internal/peertest"
 	"io"
 	"net"
 	"net/http"
@@ -287,7 +288,7 @@ func TestUpstreamSlowIs504(t *testing.T) {
 }
 
 func TestMalformedUpstreamResponseIs502(t *testing.T) {
-	up := rawUpstream(t, func(c net.Conn) {
+	up := peertest.RawUpstream(t, func(c net.Conn) {
 		bufio.NewReader(c).ReadString('\n')
 		io.WriteString(c, "NOT HTTP AT ALL\r\n\r\n")
 	})
