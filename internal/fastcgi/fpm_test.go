@@ -21,7 +21,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 func TestPHPFPMHello(t *testing.T) {
