@@ -31,46 +31,50 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gantry/internal/cgienv"
+	"gantry/internal/config"
 	"gantry/internal/spool"
 	"gantry/internal/supervise"
 )
 
-// Options configures a Handler. The server fills it from a route with `cgi = PATH`.
+// Options configures a Handler. Its keys are a cgi route's; the fields without
+// one are set by code.
 type Options struct {
 	// Path is a directory of scripts (the first path segment below Route naming a
 	// file in it is the script) or one executable file (every request under Route
 	// runs it).
-	Path string
+	Path string `toml:"cgi"`
 	// Route is the route's path: "/cgi-bin/" (a prefix, stripped to find the script),
 	// "/x" (exact) or "*.cgi", "/app/*.cgi" (suffix; the whole URL path maps into
 	// Path). Default "/".
-	Route string
+	Route string `toml:"-"`
 	// DocumentRoot is the site's root, for DOCUMENT_ROOT and PATH_TRANSLATED.
-	DocumentRoot string
+	DocumentRoot string `toml:"-"`
 	// Timeout bounds a script's run; past it the client gets 504 and the script's
 	// process group is killed. Default 60s.
-	Timeout time.Duration
+	Timeout config.Duration `toml:"timeout"`
 	// Env holds extra variables; they win over those derived from the request.
-	Env map[string]string
+	Env map[string]string `toml:"env"`
 	// PassAuthorization passes the Authorization header as HTTP_AUTHORIZATION.
-	PassAuthorization bool
+	PassAuthorization bool `toml:"pass_authorization"`
 	// MaxProcesses caps concurrently running scripts. Default 64.
-	MaxProcesses int
+	MaxProcesses int `toml:"max_processes"`
 	// QueueTimeout is how long a request waits for a free process slot before it
 	// gets 503. Default 5s.
-	QueueTimeout time.Duration
+	QueueTimeout time.Duration `toml:"-"`
 	// User runs scripts as this user when gantry runs as root.
-	User string
+	User string `toml:"user"`
 	// ServerSoftware is SERVER_SOFTWARE.
-	ServerSoftware string
+	ServerSoftware string `toml:"-"`
 	// Redirect serves a script's local redirect (a "Location: /path" without Status,
 	// RFC 3875 §6.2.2) through the server's routes. When nil the redirect is served
 	// by this handler.
-	Redirect func(w http.ResponseWriter, r *http.Request)
+	Redirect func(w http.ResponseWriter, r *http.Request) `toml:"-"`
+	// Body is the request_buffering key.
+	config.Body
 }
 
 const (
-	defaultTimeout      = 60 * time.Second
+	defaultTimeout      = config.DefaultTimeout
 	defaultMaxProcesses = 64
 	defaultQueueTimeout = 5 * time.Second
 	defaultKillGrace    = 3 * time.Second // SIGTERM to SIGKILL, as Apache's mod_cgi
@@ -105,11 +109,9 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if opts.Path == "" {
 		return nil, errors.New("cgi: no script path")
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = defaultTimeout
-	}
-	if opts.MaxProcesses <= 0 {
-		opts.MaxProcesses = defaultMaxProcesses
+	opts.defaults()
+	if opts.MaxProcesses < 0 {
+		return nil, errors.New("cgi: max_processes must be positive")
 	}
 	if opts.QueueTimeout <= 0 {
 		opts.QueueTimeout = defaultQueueTimeout
@@ -327,7 +329,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 		}
 	}()
 	p.mu.Lock()
-	p.timeout = time.AfterFunc(h.opts.Timeout, func() { p.terminate(killTimeout) })
+	p.timeout = time.AfterFunc(h.opts.Timeout.D(), func() { p.terminate(killTimeout) })
 	p.mu.Unlock()
 
 	h.wg.Add(1)

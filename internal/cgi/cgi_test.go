@@ -1,6 +1,8 @@
 package cgi
 
 import (
+	"gantry/internal/config"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -469,7 +471,7 @@ func TestStderrLogged(t *testing.T) {
 func TestTimeoutKillsProcessGroup(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "pids")
 	f := newFixture(t, setupOpts{opts: func(o *Options) {
-		o.Timeout = 300 * time.Millisecond
+		o.Timeout = config.Duration(300 * time.Millisecond)
 		o.Env = map[string]string{"PIDFILE": pidfile}
 	}})
 	resp, _ := f.get(t, "/cgi-bin/hang.sh")
@@ -738,7 +740,7 @@ func BenchmarkHello(b *testing.B) {
 // A script that sends its whole response and closes stdout but runs on must not hold
 // the response back until it ends.
 func TestResponseBeforeScriptEnds(t *testing.T) {
-	f := newFixture(t, setupOpts{opts: func(o *Options) { o.Timeout = 20 * time.Second }})
+	f := newFixture(t, setupOpts{opts: func(o *Options) { o.Timeout = config.Duration(20 * time.Second) }})
 	resp, err := f.srv.Client().Get(f.srv.URL + "/cgi-bin/linger.sh")
 	if err != nil {
 		t.Fatal(err)

@@ -199,7 +199,7 @@ func (s *session) serveNPH() bool {
 	}
 	defer conn.Close()
 	s.wroteHeader.Store(true)
-	conn.SetDeadline(time.Now().Add(s.h.opts.Timeout))
+	conn.SetDeadline(time.Now().Add(s.h.opts.Timeout.D()))
 	if err := brw.Flush(); err != nil {
 		s.p.terminate(killClient)
 		return true
@@ -243,7 +243,7 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 	if s.failStatus == 0 && s.headerEOF != nil {
 		switch {
 		case why == killTimeout:
-			s.failStatus, s.failReason = http.StatusGatewayTimeout, "script timed out after "+s.h.opts.Timeout.String()
+			s.failStatus, s.failReason = http.StatusGatewayTimeout, "script timed out after "+s.h.opts.Timeout.D().String()
 		case why == killShutdown:
 			s.failStatus, s.failReason = http.StatusServiceUnavailable, "server shutting down"
 		case why == killBody || errors.As(bodyErr, new(*http.MaxBytesError)):
@@ -271,7 +271,7 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 		return
 	}
 	if s.wroteHeader.Load() && why == killTimeout {
-		log.Error("cgi: script timed out after "+s.h.opts.Timeout.String()+"; response cut short", "script", script)
+		log.Error("cgi: script timed out after "+s.h.opts.Timeout.D().String()+"; response cut short", "script", script)
 		// Its output ended with the kill, which looks like the end of the body.
 		s.aborted = true
 	}

@@ -10,6 +10,7 @@ import (
 
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
+	"gantry/internal/static"
 	"gantry/internal/wsgi"
 )
 
@@ -17,17 +18,15 @@ import (
 func conventionRoutes(dir string, f serveFlags) ([]config.Route, error) {
 	var routes []config.Route
 	if f.php != "" {
-		r := config.Route{Path: "*.php"}
+		php := &fastcgi.Options{Address: f.php}
 		if f.php == "auto" {
 			addr, cmd, err := fastcgi.DetectPHP()
 			if err != nil {
 				return nil, fmt.Errorf("gantry serve: --php auto: %w", err)
 			}
-			r.FastCGI, r.FastCGICmd = addr, cmd
-		} else {
-			r.FastCGI = f.php
+			php.Address, php.Command = addr, cmd
 		}
-		routes = append(routes, r)
+		routes = append(routes, config.Route{Path: "*.php", Handler: php})
 	}
 	app := f.wsgi
 	django := false
@@ -56,10 +55,10 @@ func conventionRoutes(dir string, f serveFlags) ([]config.Route, error) {
 			if !strings.HasSuffix(url, "/") {
 				url += "/"
 			}
-			routes = append(routes, config.Route{Path: url, Static: root})
+			routes = append(routes, config.Route{Path: url, Handler: &static.Options{Root: root}})
 		}
 	}
-	routes = append(routes, config.Route{Path: "/", WSGI: app, Chdir: dir, Python: f.python})
+	routes = append(routes, config.Route{Path: "/", Handler: &wsgi.Options{App: app, Chdir: dir, Python: f.python}})
 	return routes, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"gantry/internal/cgi"
 	"gantry/internal/config"
 	"gantry/internal/server"
 	"gantry/internal/systemd"
@@ -213,7 +214,7 @@ func dirConfig(dir string, f serveFlags) (*config.Config, error) {
 	}
 	site := config.Site{Root: abs}
 	if fi, err := os.Stat(filepath.Join(abs, "cgi-bin")); err == nil && fi.IsDir() {
-		site.Routes = append(site.Routes, config.Route{Path: "/cgi-bin/", CGI: filepath.Join(abs, "cgi-bin")})
+		site.Routes = append(site.Routes, config.Route{Path: "/cgi-bin/", Handler: &cgi.Options{Path: filepath.Join(abs, "cgi-bin")}})
 	}
 	for _, c := range f.cgi {
 		prefix, d, ok := strings.Cut(c, "=")
@@ -223,7 +224,7 @@ func dirConfig(dir string, f serveFlags) (*config.Config, error) {
 		if !strings.HasSuffix(prefix, "/") {
 			prefix += "/"
 		}
-		site.Routes = append(site.Routes, config.Route{Path: prefix, CGI: d})
+		site.Routes = append(site.Routes, config.Route{Path: prefix, Handler: &cgi.Options{Path: d}})
 	}
 	routes, err := conventionRoutes(abs, f)
 	if err != nil {

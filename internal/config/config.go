@@ -139,171 +139,29 @@ type Site struct {
 	Routes   []Route `toml:"route"`
 }
 
-// PHP reports whether the site has a FastCGI route for "*.php" (or "/x/*.php").
+// PHP reports whether the site has a route that runs "*.php" (or "/x/*.php")
+// files as scripts: a FastCGI route.
 func (s *Site) PHP() bool {
 	for i := range s.Routes {
 		r := &s.Routes[i]
-		if r.Kind() == KindFastCGI && strings.HasSuffix(r.Path, "*.php") {
+		if sr, ok := r.Handler.(ScriptRunner); ok && sr.RunsScripts() && strings.HasSuffix(r.Path, "*.php") {
 			return true
 		}
 	}
 	return false
 }
 
-// Route maps a path pattern to one handler.
-type Route struct {
-	// Path: "/x/" prefix, "/x" exact, "*.php" or "/blog/*.php" suffix. Longest wins.
-	Path string `toml:"path"`
-
-	// Exactly one handler.
-	Static     string   `toml:"static"`
-	CGI        string   `toml:"cgi"`
-	FastCGI    string   `toml:"fastcgi"`
-	FastCGICmd []string `toml:"fastcgi_command"`
-	WSGI       string   `toml:"wsgi"`
-	Proxy      string   `toml:"proxy"`
-	Redirect   string   `toml:"redirect"`
-
-	// Options; which apply depends on the handler (see routeKeys).
-	Timeout           Duration          `toml:"timeout"`
-	Env               map[string]string `toml:"env"`
-	Processes         int               `toml:"processes"`
-	Threads           int               `toml:"threads"`
-	MaxRequests       int               `toml:"max_requests"`
-	MaxProcesses      int               `toml:"max_processes"`
-	Python            string            `toml:"python"`
-	Chdir             string            `toml:"chdir"`
-	Mode              string            `toml:"mode"`
-	Reload            string            `toml:"reload"`
-	PassAuthorization bool              `toml:"pass_authorization"`
-	User              string            `toml:"user"`
-	Index             []string          `toml:"index"`
-	Split             []string          `toml:"split"`
-	Root              string            `toml:"root"`
-	AllowDotfiles     bool              `toml:"allow_dotfiles"`
-	Status            int               `toml:"status"`
-	// MaxConns bounds the kept-alive connections to a fastcgi server. php-fpm pins
-	// a worker to each, so keep it at most pm.max_children. Default 2.
-	MaxConns int `toml:"max_conns"`
-	// TrustedProxies lists proxies in front of gantry (addresses or CIDRs) whose
-	// X-Forwarded-* headers a proxy route passes on; from anyone else they are
-	// replaced. Default none.
-	TrustedProxies []string `toml:"trusted_proxies"`
-	// SendfileRoot lets a fastcgi or wsgi application answer with an X-Sendfile
-	// (an absolute path) or X-Accel-Redirect (a path relative to this directory)
-	// header instead of a body: gantry serves that file, with Range, ETag and
-	// sendfile, and drops the header. Only files under this directory; default
-	// none (the headers are passed to the client untouched).
-	SendfileRoot string `toml:"sendfile_root"`
-	// RequestBuffering (cgi, fastcgi and wsgi routes; default true) reads the whole
-	// request body before a gateway sees it. false streams it to the worker as it
-	// arrives: a slow client then holds a worker, and a chunked body reaches a WSGI
-	// app with no CONTENT_LENGTH (wsgi.input_terminated is set; CGI and FastCGI still
-	// spool a chunked body, as they need its length).
-	RequestBuffering *bool `toml:"request_buffering"`
-	// Optional: when the handler cannot start (say php-cgi is not installed), log why
-	// and answer 503 on this route instead of refusing to start. Default false.
-	Optional bool `toml:"optional"`
-}
-
-// Buffered reports whether the route reads request bodies in full before its
-// handler runs (request_buffering, default true).
-func (r *Route) Buffered() bool { return r.RequestBuffering == nil || *r.RequestBuffering }
-
-// Handler kinds.
-const (
-	KindStatic   = "static"
-	KindCGI      = "cgi"
-	KindFastCGI  = "fastcgi"
-	KindWSGI     = "wsgi"
-	KindProxy    = "proxy"
-	KindRedirect = "redirect"
-)
-
-// Kind names the route's handler ("" when none or several are set).
-func (r *Route) Kind() string {
-	kinds := r.kinds()
-	if len(kinds) != 1 {
-		return ""
-	}
-	return kinds[0]
-}
-
-func (r *Route) kinds() []string {
-	var k []string
-	if r.Static != "" {
-		k = append(k, KindStatic)
-	}
-	if r.CGI != "" {
-		k = append(k, KindCGI)
-	}
-	if r.FastCGI != "" || len(r.FastCGICmd) > 0 {
-		k = append(k, KindFastCGI)
-	}
-	if r.WSGI != "" {
-		k = append(k, KindWSGI)
-	}
-	if r.Proxy != "" {
-		k = append(k, KindProxy)
-	}
-	if r.Redirect != "" {
-		k = append(k, KindRedirect)
-	}
-	return k
-}
-
-// Target is the handler's main value, for display.
-func (r *Route) Target() string {
-	switch r.Kind() {
-	case KindStatic:
-		return r.Static
-	case KindCGI:
-		return r.CGI
-	case KindFastCGI:
-		if r.FastCGI != "" {
-			return r.FastCGI
-		}
-		return joinArgs(r.FastCGICmd)
-	case KindWSGI:
-		return r.WSGI
-	case KindProxy:
-		return r.Proxy
-	case KindRedirect:
-		return r.Redirect
-	}
-	return ""
-}
-
-func joinArgs(a []string) string {
-	s := ""
-	for i, x := range a {
-		if i > 0 {
-			s += " "
-		}
-		s += x
-	}
-	return s
-}
-
-// routeKeys lists, per handler kind, the route keys that apply to it besides "path"
-// and the handler key itself.
-var routeKeys = map[string][]string{
-	KindStatic:   {"index", "allow_dotfiles"},
-	KindCGI:      {"timeout", "env", "pass_authorization", "max_processes", "user", "request_buffering"},
-	KindFastCGI:  {"timeout", "index", "split", "root", "fastcgi", "fastcgi_command", "max_conns", "sendfile_root", "request_buffering"},
-	KindWSGI:     {"python", "chdir", "processes", "threads", "max_requests", "timeout", "env", "reload", "mode", "sendfile_root", "request_buffering"},
-	KindProxy:    {"timeout", "trusted_proxies"},
-	KindRedirect: {"status"},
-}
-
-// fastcgiCommandKeys apply only when fastcgi_command spawns the processes.
-var fastcgiCommandKeys = []string{"processes", "max_requests", "env", "user"}
+// ScriptRunner is a handler's options that run the files they are routed as
+// scripts through an interpreter server (FastCGI), which a site's index and
+// try_files defaults then hand PHP requests to.
+type ScriptRunner interface{ RunsScripts() bool }
 
 // Defaults used when a key is absent.
 const (
 	DefaultListen      = "127.0.0.1:8080"
 	DefaultAdminListen = "127.0.0.1:2020"
-	DefaultTimeout     = 60 * time.Second
+	// DefaultTimeout bounds a gateway's or upstream's silence (timeout).
+	DefaultTimeout = 60 * time.Second
 	// DefaultWriteTimeout is nginx's send_timeout.
 	DefaultWriteTimeout = 60 * time.Second
 )

@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"os"
@@ -6,6 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gantry/internal/config"
+	"gantry/internal/fastcgi"
+	_ "gantry/internal/server" // registers the handler kinds
+	"gantry/internal/wsgi"
 )
 
 func TestParseErrors(t *testing.T) {
@@ -20,18 +25,23 @@ func TestParseErrors(t *testing.T) {
 		{"type mismatch has a line", "[server]\n\nidle_timeout = 5\n", []string{"cfg.toml:3:"}},
 		{"bad duration", "[server]\nidle_timeout = \"5 minutes\"\n", []string{"cfg.toml:2:", "invalid duration"}},
 		{"key not for handler", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n  threads = 4\n", []string{"cfg.toml:6: key \"threads\" does not apply to a static route", "it applies to: wsgi"}},
-		{"fastcgi_command keys need the command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  processes = 2\n", []string{"cfg.toml:6: key \"processes\" does not apply"}},
+		{"fastcgi_command keys need the command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  processes = 2\n", []string{"cfg.toml:6: key \"processes\" applies only with fastcgi_command"}},
 		{"no handler", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/x\"\n", []string{"cfg.toml:3: route \"/x\" has no handler"}},
 		{"two handlers", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/x\"\n  proxy = \"http://127.0.0.1:1\"\n  static = \"" + dir + "\"\n", []string{"sets several handlers (static, proxy)"}},
 		{"all errors at once", "[server]\nlog_format = \"xml\"\n[admin]\nlisten = \"0.0.0.0:2020\"\n[[site]]\nroot = \"/nonexistent/gantry\"\n", []string{"cfg.toml:2: [server] log_format", "cfg.toml:4: [admin] listen \"0.0.0.0:2020\" is not loopback", "site root \"/nonexistent/gantry\": no such file or directory"}},
 		{"bad route path", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"php\"\n  static = \"" + dir + "\"\n", []string{"cfg.toml:4: route path \"php\""}},
 		{"two default sites", "[[site]]\nroot = \"" + dir + "\"\n[[site]]\nroot = \"" + dir + "\"\n", []string{"two sites without hosts"}},
+		{"did you mean a server key", "[server]\nfast_pth = false\n", []string{"cfg.toml:2: unknown key \"fast_pth\" in [server] (did you mean \"fast_path\"?)"}},
+		{"did you mean a route key", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app\"\n  request_bufering = false\n", []string{"cfg.toml:6: unknown key \"request_bufering\" in [site.route] (did you mean \"request_buffering\"?)"}},
+		{"route value of the wrong type at its line", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app\"\n  processes = \"two\"\n  [[site.route]]\n  path = \"/x/\"\n  wsgi = \"app\"\n  processes = 3\n", []string{"cfg.toml:6: key \"processes\": TOML value has type string; want integer"}},
+		{"bad route duration", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  timeout = \"soon\"\n", []string{"cfg.toml:6: key \"timeout\"", "invalid duration \"soon\""}},
+		{"static index checked", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/s/\"\n  static = \"" + dir + "\"\n  index = [\"../x\"]\n", []string{"cfg.toml:6: index \"../x\": want a plain file name"}},
 		{"bad dark port", "[telescope]\ndark_ports = [\"23/sctp\"]\n", []string{"cfg.toml:2: [telescope] dark_ports"}},
 		{"site keys at their lines", "[[site]]\nroot = \"" + dir + "\"\nindex = [\"a/b\"]\ntry_files = [\"=404\", \"x\"]\nsymlinks = \"sometimes\"\n",
 			[]string{"cfg.toml:3: site index \"a/b\"", "cfg.toml:4: site try_files \"=404\": \"=404\" can only be the last", "cfg.toml:4: site try_files \"x\"", "cfg.toml:5: site symlinks \"sometimes\""}},
 		{"sendfile_root only on gateways", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  sendfile_root = \"" + dir + "\"\n", []string{"cfg.toml:6: key \"sendfile_root\" does not apply to a proxy route", "it applies to: fastcgi, wsgi"}},
 		{"unknown user on a fastcgi_command route", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n\n  user = \"no-such-user-gantry\"\n", []string{"cfg.toml:7: user \"no-such-user-gantry\": no such user"}},
-		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" does not apply"}},
+		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" applies only with fastcgi_command"}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
 	file := filepath.Join(dir, "file")
@@ -50,7 +60,7 @@ func TestParseErrors(t *testing.T) {
 	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("cfg.toml", tc.toml)
+			_, err := config.Parse("cfg.toml", tc.toml)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -66,47 +76,47 @@ func TestParseErrors(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	dir := t.TempDir()
 	text := "[[site]]\nhosts = [\"Example.com\"]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app:application\"\n  env = { DJANGO_SETTINGS_MODULE = \"x.settings\" }\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n"
-	c, err := Parse("cfg.toml", text)
+	c, err := config.Parse("cfg.toml", text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Server.Listen; len(got) != 1 || got[0] != DefaultListen {
+	if got := c.Server.Listen; len(got) != 1 || got[0] != config.DefaultListen {
 		t.Errorf("listen = %v", got)
 	}
-	if c.Server.ReadHeaderTimeout.D() != 10*time.Second || c.Server.MaxBody != 100<<20 || c.Admin.Listen != DefaultAdminListen {
+	if c.Server.ReadHeaderTimeout.D() != 10*time.Second || c.Server.MaxBody != 100<<20 || c.Admin.Listen != config.DefaultAdminListen {
 		t.Errorf("server defaults: %+v admin %+v", c.Server, c.Admin)
 	}
-	w := c.Sites[0].Routes[0]
-	if w.Processes != 2 || w.Threads != 4 || w.Timeout.D() != 60*time.Second || w.Env["DJANGO_SETTINGS_MODULE"] != "x.settings" || w.Kind() != KindWSGI {
-		t.Errorf("wsgi route defaults: %+v", w)
+	w, ok := c.Sites[0].Routes[0].Handler.(*wsgi.Options)
+	if !ok || w.Processes != 2 || w.Threads != 4 || w.Timeout.D() != 60*time.Second || w.Env["DJANGO_SETTINGS_MODULE"] != "x.settings" {
+		t.Errorf("wsgi route defaults: %+v", c.Sites[0].Routes[0].Handler)
 	}
-	p := c.Sites[0].Routes[1]
-	if p.Processes != 2 || p.Index[0] != "index.php" || p.Split[0] != ".php" {
-		t.Errorf("fastcgi route defaults: %+v", p)
+	p, ok := c.Sites[0].Routes[1].Handler.(*fastcgi.Options)
+	if !ok || p.Processes != 2 || p.Index[0] != "index.php" || p.Split[0] != ".php" {
+		t.Errorf("fastcgi route defaults: %+v", c.Sites[0].Routes[1].Handler)
 	}
 	if c.Server.BodyTemp != "" || !w.Buffered() || !p.Buffered() {
 		t.Errorf("body defaults: body_temp %q, buffered %v %v", c.Server.BodyTemp, w.Buffered(), p.Buffered())
 	}
-	c, err = Parse("cfg.toml", text+"  request_buffering = false\n")
+	c, err = config.Parse("cfg.toml", text+"  request_buffering = false\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Sites[0].Routes[1].Buffered() {
+	if c.Sites[0].Routes[1].Handler.(*fastcgi.Options).Buffered() {
 		t.Error("request_buffering = false: route still buffered")
 	}
 	// A site with a *.php route is a PHP site: index.php indexes, /index.php fronts.
 	site := c.Sites[0]
-	if strings.Join(site.Index, ",") != "index.html,index.php" || strings.Join(site.TryFiles, ",") != "{path},{path}/,/index.php" || site.Symlinks != SymlinksInside {
+	if strings.Join(site.Index, ",") != "index.html,index.php" || strings.Join(site.TryFiles, ",") != "{path},{path}/,/index.php" || site.Symlinks != config.SymlinksInside {
 		t.Errorf("PHP site defaults: index %v try_files %v symlinks %q", site.Index, site.TryFiles, site.Symlinks)
 	}
-	c, err = Parse("cfg.toml", "[[site]]\nroot = \""+dir+"\"\ntry_files = []\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n")
+	c, err = config.Parse("cfg.toml", "[[site]]\nroot = \""+dir+"\"\ntry_files = []\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tf := c.Sites[0].TryFiles; tf == nil || len(tf) != 0 {
 		t.Errorf("try_files = [] became %#v: it must stay off", tf)
 	}
-	c, err = Parse("cfg.toml", "[[site]]\nroot = \""+dir+"\"\n")
+	c, err = config.Parse("cfg.toml", "[[site]]\nroot = \""+dir+"\"\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +129,7 @@ func TestExampleConfigsParse(t *testing.T) {
 	files, _ := filepath.Glob("../../examples/*/gantry.toml")
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
-			if _, err := Load(f); err != nil {
+			if _, err := config.Load(f); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -128,13 +138,13 @@ func TestExampleConfigsParse(t *testing.T) {
 
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"100MB": 100 << 20, "512kb": 512 << 10, "1G": 1 << 30, "1024": 1024, "7 B": 7} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := config.ParseSize(in); err != nil || got != want {
+			t.Errorf("config.ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "-1MB", "10XB", "99999999999999999GB"} {
-		if _, err := ParseSize(bad); err == nil {
-			t.Errorf("ParseSize(%q) succeeded", bad)
+		if _, err := config.ParseSize(bad); err == nil {
+			t.Errorf("config.ParseSize(%q) succeeded", bad)
 		}
 	}
 }
@@ -147,7 +157,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("[[site]]\n[[site.route]]\npath=\"/\"\nenv={A=\"1\",B={C=2}}\n")
 	f.Add("[[site.route]]\n[[site]]\nhosts=[\"*.\"]\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		c, err := Parse("fuzz.toml", text)
+		c, err := config.Parse("fuzz.toml", text)
 		if err == nil && c == nil {
 			t.Fatal("nil config without error")
 		}
@@ -159,7 +169,7 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "site", "public"), 0o755)
 	file := filepath.Join(dir, "site", "gantry.toml")
 	os.WriteFile(file, []byte("[server]\naccess_log = \"logs/access.log\"\n[[site]]\nroot = \"public\"\n"), 0o644)
-	c, err := Load(file)
+	c, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +194,7 @@ func TestWriteTimeout(t *testing.T) {
 		{"explicit value", "[server]\nwrite_timeout = \"5s\"\n", 5 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("cfg.toml", tc.text)
+			c, err := config.Parse("cfg.toml", tc.text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,11 +203,11 @@ func TestWriteTimeout(t *testing.T) {
 			}
 		})
 	}
-	c := &Config{}
+	c := &config.Config{}
 	if err := c.Complete(); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Server.WriteTimeout.D(); got != DefaultWriteTimeout {
-		t.Errorf("a config built in code: write_timeout = %v, want %v", got, DefaultWriteTimeout)
+	if got := c.Server.WriteTimeout.D(); got != config.DefaultWriteTimeout {
+		t.Errorf("a config built in code: write_timeout = %v, want %v", got, config.DefaultWriteTimeout)
 	}
 }

@@ -2,7 +2,9 @@ package config
 
 import "time"
 
-func (c *Config) setDefaults() {
+// setDefaults fills in what the file left out; locs (nil for a config built in
+// code) says which keys each route set.
+func (c *Config) setDefaults(locs [][]routeLoc) {
 	s := &c.Server
 	if len(s.Listen) == 0 {
 		s.Listen = []string{DefaultListen}
@@ -39,54 +41,20 @@ func (c *Config) setDefaults() {
 	if len(c.Sites) == 0 {
 		c.Sites = []Site{{Root: "."}}
 	}
+	base := c.baseDir()
 	for si := range c.Sites {
 		site := &c.Sites[si]
-		for ri := range site.Routes {
-			site.Routes[ri].SetDefaults()
-		}
 		site.setDefaults()
-	}
-}
-
-// SetDefaults fills the defaults of the route's handler kind.
-func (r *Route) SetDefaults() {
-	switch r.Kind() {
-	case KindStatic:
-		if len(r.Index) == 0 {
-			r.Index = []string{"index.html"}
-		}
-	case KindCGI:
-		setDur(&r.Timeout, DefaultTimeout)
-		if r.MaxProcesses == 0 {
-			r.MaxProcesses = 64
-		}
-	case KindFastCGI:
-		setDur(&r.Timeout, DefaultTimeout)
-		if len(r.Index) == 0 {
-			r.Index = []string{"index.php"}
-		}
-		if len(r.Split) == 0 {
-			r.Split = []string{".php"}
-		}
-		if len(r.FastCGICmd) > 0 && r.Processes == 0 {
-			r.Processes = 2
-		}
-	case KindWSGI:
-		setDur(&r.Timeout, DefaultTimeout)
-		if r.Processes == 0 {
-			r.Processes = 2
-		}
-		if r.Threads == 0 {
-			r.Threads = 4
-		}
-		if r.Mode == "" {
-			r.Mode = "daemon"
-		}
-	case KindProxy:
-		setDur(&r.Timeout, DefaultTimeout)
-	case KindRedirect:
-		if r.Status == 0 {
-			r.Status = 302
+		for ri := range site.Routes {
+			r := &site.Routes[ri]
+			if r.Handler == nil {
+				continue
+			}
+			loc := &routeLoc{}
+			if si < len(locs) && ri < len(locs[si]) {
+				loc = &locs[si][ri]
+			}
+			r.Handler.Provision(loc.scope(site, r, base))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"encoding"
@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gantry/internal/config"
+	_ "gantry/internal/server" // registers the handler kinds
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -27,7 +30,7 @@ func TestGolden(t *testing.T) {
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			var got string
-			c, err := Load(file)
+			c, err := config.Load(file)
 			if err != nil {
 				base, _ := filepath.Abs("testdata")
 				got = rel(base, strings.ReplaceAll(err.Error(), file, filepath.Base(file))) + "\n"
@@ -55,7 +58,7 @@ func TestGolden(t *testing.T) {
 
 // describe lists, per site and route, every key that applies with its value after
 // defaults; paths under testdata are shown relative to it.
-func describe(c *Config) string {
+func describe(c *config.Config) string {
 	base, _ := filepath.Abs("testdata")
 	var b strings.Builder
 	for si := range c.Sites {
@@ -72,26 +75,25 @@ func describe(c *Config) string {
 	return b.String()
 }
 
-// routeValues is each key that applies to r's handler, sorted, with its value.
-func routeValues(r *Route) [][2]string {
-	keys := append([]string{"optional"}, routeKeys[r.Kind()]...)
-	if len(r.FastCGICmd) > 0 {
-		keys = append(keys, fastcgiCommandKeys...)
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	rv := reflect.ValueOf(r).Elem()
+// routeValues is each key of r's handler, sorted, with its value.
+func routeValues(r *config.Route) [][2]string {
 	var out [][2]string
-	for _, k := range keys {
-		if k == r.Kind() {
-			continue
-		}
-		for i := 0; i < rv.NumField(); i++ {
-			if strings.Split(rv.Type().Field(i).Tag.Get("toml"), ",")[0] == k {
-				out = append(out, [2]string{k, show(rv.Field(i))})
+	out = append(out, [2]string{"optional", fmt.Sprint(r.Optional)})
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			switch {
+			case f.Anonymous && name == "":
+				walk(v.Field(i))
+			case name != "" && name != "-" && name != r.Kind():
+				out = append(out, [2]string{name, show(v.Field(i))})
 			}
 		}
 	}
+	walk(reflect.ValueOf(r.Handler).Elem())
+	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	return out
 }
 

@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -14,7 +16,10 @@ import (
 type Problem struct {
 	File string
 	Line int
-	Msg  string
+	// Key is the route key the problem is about, when a handler's options report
+	// it; config turns it into the key's line.
+	Key string
+	Msg string
 }
 
 func (p Problem) String() string {
@@ -48,24 +53,49 @@ func Load(path string) (*Config, error) {
 	return Parse(path, string(data))
 }
 
+// file is a config file as decoded: each route stays raw until its keys have
+// said which handler kind's options they are.
+type file struct {
+	Config
+	Sites []rawSite `toml:"site"`
+}
+
+type rawSite struct {
+	Site
+	Routes []toml.Primitive `toml:"route"`
+}
+
 // Parse is Load for a config already in memory; file names it in messages.
-func Parse(file, text string) (*Config, error) {
-	c := &Config{File: file, Text: text}
-	md, err := toml.Decode(text, c)
+func Parse(name, text string) (*Config, error) {
+	var f file
+	md, err := toml.Decode(text, &f)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
+			return nil, Errors{{File: name, Line: pe.Position.Line, Msg: pe.Message}}
 		}
-		return nil, Errors{{File: file, Msg: err.Error()}}
+		return nil, Errors{{File: name, Msg: err.Error()}}
 	}
-	v := &validator{file: file}
-	routeLines := checkKeys(v, md, text, c)
+	c := &f.Config
+	c.File, c.Text = name, text
+	v := &validator{file: name}
+	locs := checkKeys(v, md, text)
+	c.Sites = make([]Site, len(f.Sites))
+	for si := range f.Sites {
+		c.Sites[si] = f.Sites[si].Site
+		c.Sites[si].Routes = make([]Route, len(f.Sites[si].Routes))
+		for ri, raw := range f.Sites[si].Routes {
+			if si < len(locs) && ri < len(locs[si]) {
+				decodeRoute(v, md, raw, &locs[si][ri], &c.Sites[si].Routes[ri])
+			}
+		}
+	}
 	c.Server.writeTimeoutSet = md.IsDefined("server", "write_timeout")
 	c.resolvePaths()
-	c.setDefaults()
-	c.validate(v, routeLines)
+	c.setDefaults(locs)
+	c.validate(v, locs)
 	if len(v.errs) > 0 {
+		slices.SortStableFunc(v.errs, func(a, b Problem) int { return a.Line - b.Line })
 		return nil, v.errs
 	}
 	return c, nil
@@ -75,6 +105,27 @@ func Parse(file, text string) (*Config, error) {
 type routeLoc struct {
 	line int
 	keys map[string]int
+	// broken: the route's handler or keys are wrong in a way that makes checking
+	// its values pointless (no handler, several, a value of the wrong type).
+	broken bool
+}
+
+// lineOf is the line of key in the route, or the route's own line.
+func (l *routeLoc) lineOf(key string) int {
+	if n, ok := l.keys[key]; ok {
+		return n
+	}
+	return l.line
+}
+
+// scope is what the options of route r, in site, see of the config; base is the
+// directory relative paths start from.
+func (l *routeLoc) scope(site *Site, r *Route, base string) *Scope {
+	keys := make(map[string]bool, len(l.keys))
+	for k := range l.keys {
+		keys[k] = true
+	}
+	return &Scope{Site: site, Route: r, base: base, keys: keys}
 }
 
 type validator struct {
@@ -93,9 +144,10 @@ func (v *validator) add(line int, format string, args ...any) {
 	v.errs = append(v.errs, Problem{File: v.file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-// checkKeys reports unknown keys and keys that do not apply to their route's handler.
-// It returns, per site and route, where each was defined so later checks can name lines.
-func checkKeys(v *validator, md toml.MetaData, text string, c *Config) [][]routeLoc {
+// checkKeys reports unknown keys outside routes (a route's keys are checked once its
+// kind is known) and returns, per site and route, where each was defined so later
+// checks can name lines.
+func checkKeys(v *validator, md toml.MetaData, text string) [][]routeLoc {
 	undecoded := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
@@ -107,7 +159,7 @@ func checkKeys(v *validator, md toml.MetaData, text string, c *Config) [][]route
 			v.keyLine[k.String()] = lines[i]
 		}
 	}
-	locs := make([][]routeLoc, len(c.Sites))
+	var locs [][]routeLoc
 	site, route := -1, -1
 	for i, k := range md.Keys() {
 		ks := k.String()
@@ -116,19 +168,22 @@ func checkKeys(v *validator, md toml.MetaData, text string, c *Config) [][]route
 		case ks == "site" && typ == "ArrayHash":
 			site, route = site+1, -1
 			v.sites = append(v.sites, routeLoc{line: lines[i], keys: map[string]int{}})
+			locs = append(locs, nil)
 		case ks == "site.route" && typ == "ArrayHash":
 			route++
-			if site >= 0 && site < len(locs) {
+			if site >= 0 {
 				locs[site] = append(locs[site], routeLoc{line: lines[i], keys: map[string]int{}})
 			}
 		}
-		if undecoded[ks] {
-			parent := strings.Join(k[:len(k)-1], ".")
-			if isEnvKey(k) {
-				continue
+		if len(k) >= 3 && k[0] == "site" && k[1] == "route" {
+			if len(k) == 3 && site >= 0 && route >= 0 && route < len(locs[site]) {
+				locs[site][route].keys[k[2]] = lines[i]
 			}
+			continue
+		}
+		if undecoded[ks] {
 			where := "at top level"
-			if parent != "" {
+			if parent := strings.Join(k[:len(k)-1], "."); parent != "" {
 				where = "in [" + parent + "]"
 			}
 			v.add(lines[i], "unknown key %q %s%s", k[len(k)-1], where, suggest(k))
@@ -138,73 +193,106 @@ func checkKeys(v *validator, md toml.MetaData, text string, c *Config) [][]route
 		if len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) {
 			v.sites[site].keys[k[1]] = lines[i]
 		}
-		if len(k) == 3 && k[0] == "site" && k[1] == "route" && site >= 0 && site < len(locs) && route >= 0 && route < len(locs[site]) {
-			locs[site][route].keys[k[2]] = lines[i]
-		}
-	}
-	for si := range locs {
-		for ri, loc := range locs[si] {
-			if si >= len(c.Sites) || ri >= len(c.Sites[si].Routes) {
-				continue
-			}
-			r := &c.Sites[si].Routes[ri]
-			kind := r.Kind()
-			if kind == "" {
-				continue
-			}
-			allowed := append([]string{"path", "optional", kind}, routeKeys[kind]...)
-			if kind == KindFastCGI && len(r.FastCGICmd) > 0 {
-				allowed = append(allowed, fastcgiCommandKeys...)
-			}
-			for key, line := range loc.keys {
-				if !slices.Contains(allowed, key) {
-					v.add(line, "key %q does not apply to a %s route (path %q); it applies to: %s",
-						key, kind, r.Path, appliesTo(key))
-				}
-			}
-		}
 	}
 	return locs
 }
 
-func isEnvKey(k toml.Key) bool {
-	return len(k) == 4 && k[0] == "site" && k[1] == "route" && k[2] == "env"
-}
-
-func appliesTo(key string) string {
-	var kinds []string
-	for _, kind := range []string{KindStatic, KindCGI, KindFastCGI, KindWSGI, KindProxy, KindRedirect} {
-		if slices.Contains(routeKeys[kind], key) {
-			kinds = append(kinds, kind)
+// decodeRoute decodes a route's keys into r: path and optional into the Route,
+// the rest into the options of the handler kind they select.
+func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, r *Route) {
+	if err := md.PrimitiveDecode(raw, r); err != nil {
+		line, msg := typeError(err, loc)
+		v.add(line, "%s", msg)
+		loc.broken = true
+		return
+	}
+	common, _ := routeKeys()
+	for key, line := range loc.keys {
+		if !slices.Contains(common, key) && appliesTo(key) == "no route" {
+			v.add(line, "unknown key %q in [site.route]%s", key, suggest(toml.Key{"site", "route", key}))
 		}
 	}
-	if slices.Contains(fastcgiCommandKeys, key) && !slices.Contains(kinds, KindFastCGI) {
-		kinds = append(kinds, "fastcgi_command")
+	kinds := kindsSelected(loc.keys)
+	switch len(kinds) {
+	case 0:
+		v.add(loc.line, "route %q has no handler: set one of %s", r.Path, selectorKeys())
+		loc.broken = true
+		return
+	case 1:
+	default:
+		names := make([]string, len(kinds))
+		for i, k := range kinds {
+			names[i] = k.Name
+		}
+		v.add(loc.line, "route %q sets several handlers (%s): keep exactly one", r.Path, strings.Join(names, ", "))
+		loc.broken = true
+		return
 	}
-	if len(kinds) == 0 {
-		return "no route"
+	kind := kinds[0]
+	common, byKind := routeKeys()
+	for key, line := range loc.keys {
+		if !slices.Contains(common, key) && !slices.Contains(byKind[kind.Name], key) && appliesTo(key) != "no route" {
+			v.add(line, "key %q does not apply to a %s route (path %q); it applies to: %s", key, kind.Name, r.Path, appliesTo(key))
+		}
 	}
-	return strings.Join(kinds, ", ")
+	opts := kind.Options()
+	if err := md.PrimitiveDecode(raw, opts); err != nil {
+		line, msg := typeError(err, loc)
+		v.add(line, "%s", msg)
+		loc.broken = true
+		return
+	}
+	r.Handler = opts
 }
 
-var knownKeys = map[string][]string{
-	"":           {"server", "admin", "telescope", "site"},
-	"server":     {"listen", "user", "access_log", "log_format", "error_log", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "shutdown_timeout", "max_body", "max_header", "body_temp", "body_temp_max", "fast_path"},
-	"admin":      {"listen", "password_hash"},
-	"telescope":  {"enabled", "interface", "dark", "dark_ports", "scan_hosts", "scan_ports", "scan_idle", "dos_packets", "dos_duration", "dos_ppm"},
-	"site":       {"hosts", "root", "index", "try_files", "symlinks", "route"},
-	"site.route": {"path", "static", "cgi", "fastcgi", "fastcgi_command", "wsgi", "proxy", "redirect", "timeout", "env", "processes", "threads", "max_requests", "max_processes", "python", "chdir", "mode", "reload", "pass_authorization", "user", "index", "split", "root", "allow_dotfiles", "status", "optional", "max_conns", "trusted_proxies", "sendfile_root", "request_buffering"},
+// typeError words a value of the wrong type in a route at its key's line: toml's own
+// message names the key but not reliably its line.
+func typeError(err error, loc *routeLoc) (int, string) {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, "(last key \""); ok {
+		if key, why, ok := strings.Cut(rest, "\"): "); ok {
+			if i := strings.LastIndexByte(key, '.'); i >= 0 {
+				key = key[i+1:]
+			}
+			why = strings.Replace(strings.TrimPrefix(why, "incompatible types: "), "; destination has type ", "; want ", 1)
+			return loc.lineOf(key), fmt.Sprintf("key %q: %s", key, why)
+		}
+	}
+	return loc.line, strings.TrimPrefix(msg, "toml: ")
+}
+
+// knownKeys lists each section's keys, read from the structs they decode into.
+func knownKeys() map[string][]string {
+	common, byKind := routeKeys()
+	route := slices.Clone(common)
+	for _, k := range registry.kinds {
+		for _, key := range byKind[k.Name] {
+			if !slices.Contains(route, key) {
+				route = append(route, key)
+			}
+		}
+	}
+	return map[string][]string{
+		"":           keysOf(reflect.TypeOf(Config{})),
+		"server":     keysOf(reflect.TypeOf(Server{})),
+		"admin":      keysOf(reflect.TypeOf(Admin{})),
+		"telescope":  keysOf(reflect.TypeOf(Telescope{})),
+		"site":       keysOf(reflect.TypeOf(Site{})),
+		"site.route": route,
+	}
 }
 
 // suggest names a known key close to an unknown one, or the section it belongs in.
 func suggest(k toml.Key) string {
 	parent, name := strings.Join(k[:len(k)-1], "."), k[len(k)-1]
-	for _, cand := range knownKeys[parent] {
+	known := knownKeys()
+	for _, cand := range known[parent] {
 		if editDistance(cand, name) <= 2 {
 			return fmt.Sprintf(" (did you mean %q?)", cand)
 		}
 	}
-	for sec, keys := range knownKeys {
+	for _, sec := range slices.Sorted(maps.Keys(known)) {
+		keys := known[sec]
 		if sec != parent && slices.Contains(keys, name) {
 			if sec == "" {
 				return fmt.Sprintf(" (it belongs at top level)")
@@ -293,7 +381,7 @@ func isPrefix(p, k toml.Key) bool {
 // validates it like a file.
 func (c *Config) Complete() error {
 	v := &validator{file: c.File}
-	c.setDefaults()
+	c.setDefaults(nil)
 	c.validate(v, nil)
 	if len(v.errs) > 0 {
 		return v.errs

@@ -1,19 +1,13 @@
 package config
 
-import (
-	"path/filepath"
-	"strings"
-)
+import "path/filepath"
 
 // resolvePaths makes relative paths in the config relative to the config file's
 // directory, so that a site and its config can move together (and the demo runs from
 // any working directory).
 func (c *Config) resolvePaths() {
-	if c.File == "" {
-		return
-	}
-	base, err := filepath.Abs(filepath.Dir(c.File))
-	if err != nil {
+	base := c.baseDir()
+	if base == "" {
 		return
 	}
 	abs := func(p *string) {
@@ -32,19 +26,18 @@ func (c *Config) resolvePaths() {
 	for si := range c.Sites {
 		s := &c.Sites[si]
 		abs(&s.Root)
-		for ri := range s.Routes {
-			r := &s.Routes[ri]
-			abs(&r.Static)
-			abs(&r.CGI)
-			abs(&r.Root)
-			abs(&r.Chdir)
-			abs(&r.SendfileRoot)
-			if strings.HasSuffix(r.WSGI, ".py") {
-				abs(&r.WSGI)
-			}
-			if strings.Contains(r.Python, "/") {
-				abs(&r.Python)
-			}
-		}
 	}
+}
+
+// baseDir is the directory relative paths start from: the config file's ("" for a
+// config built in code, whose paths are absolute).
+func (c *Config) baseDir() string {
+	if c.File == "" {
+		return ""
+	}
+	base, err := filepath.Abs(filepath.Dir(c.File))
+	if err != nil {
+		return ""
+	}
+	return base
 }

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -91,37 +90,26 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 		seen := map[string]bool{}
 		for ri := range site.Routes {
 			r := &site.Routes[ri]
-			var loc routeLoc
+			loc := &routeLoc{}
 			if si < len(locs) && ri < len(locs[si]) {
-				loc = locs[si][ri]
-			}
-			lineOf := func(key string) int {
-				if l, ok := loc.keys[key]; ok {
-					return l
-				}
-				return loc.line
+				loc = &locs[si][ri]
 			}
 			if err := checkRoutePath(r.Path); err != nil {
-				v.add(lineOf("path"), "route path %q: %v", r.Path, err)
+				v.add(loc.lineOf("path"), "route path %q: %v", r.Path, err)
 			}
 			if seen[r.Path] {
-				v.add(lineOf("path"), "route path %q appears twice in this site", r.Path)
+				v.add(loc.lineOf("path"), "route path %q appears twice in this site", r.Path)
 			}
 			seen[r.Path] = true
-			kinds := r.kinds()
-			switch len(kinds) {
-			case 0:
-				v.add(loc.line, "route %q has no handler: set one of static, cgi, fastcgi, fastcgi_command, wsgi, proxy, redirect", r.Path)
-				continue
-			case 1:
+			switch {
+			case loc.broken:
+			case r.Handler == nil:
+				v.add(loc.line, "route %q has no handler: set one of %s", r.Path, selectorKeys())
 			default:
-				v.add(loc.line, "route %q sets several handlers (%s): keep exactly one", r.Path, strings.Join(kinds, ", "))
-				continue
+				for _, p := range r.Handler.Validate(loc.scope(site, r, "")) {
+					v.add(loc.lineOf(p.Key), "%s", p.Msg)
+				}
 			}
-			if r.FastCGI != "" && len(r.FastCGICmd) > 0 {
-				v.add(lineOf("fastcgi_command"), "route %q sets both fastcgi and fastcgi_command: connect to a running server or spawn one, not both", r.Path)
-			}
-			r.validate(v, site, lineOf)
 		}
 	}
 }
@@ -151,73 +139,6 @@ func (s *Site) validate(v *validator, lineOf func(string) int) {
 	case SymlinksInside, SymlinksOwner, SymlinksFollow:
 	default:
 		v.add(lineOf("symlinks"), "site symlinks %q: want \"inside\", \"owner\" or \"follow\"", s.Symlinks)
-	}
-}
-
-func (r *Route) validate(v *validator, site *Site, lineOf func(string) int) {
-	switch r.Kind() {
-	case KindStatic:
-		checkDir(v, lineOf("static"), "static", r.Static)
-	case KindCGI:
-		if _, err := os.Stat(r.CGI); err != nil {
-			v.add(lineOf("cgi"), "cgi %q: %v", r.CGI, unwrapPathErr(err))
-		}
-		if r.MaxProcesses < 0 {
-			v.add(lineOf("max_processes"), "max_processes must be positive")
-		}
-	case KindFastCGI:
-		if r.FastCGI != "" {
-			if err := checkFastCGIAddr(r.FastCGI); err != nil {
-				v.add(lineOf("fastcgi"), "fastcgi %q: %v", r.FastCGI, err)
-			}
-		}
-		if len(r.FastCGICmd) > 0 && r.FastCGICmd[0] == "" {
-			v.add(lineOf("fastcgi_command"), "fastcgi_command: the program name is empty")
-		}
-		if r.Root != "" {
-			checkDir(v, lineOf("root"), "root", r.Root)
-		} else if site.Root == "" {
-			v.add(lineOf("fastcgi"), "route %q: a fastcgi route needs a document root: set root on the route or the site", r.Path)
-		}
-		for _, s := range r.Split {
-			if !strings.HasPrefix(s, ".") {
-				v.add(lineOf("split"), "split %q: want an extension like \".php\"", s)
-			}
-		}
-	case KindWSGI:
-		if r.Mode != "daemon" && r.Mode != "embedded" {
-			v.add(lineOf("mode"), "mode %q: want \"daemon\" or \"embedded\"", r.Mode)
-		}
-		if r.Reload != "" && r.Reload != "auto" && r.Reload != "off" {
-			v.add(lineOf("reload"), "reload %q: want \"auto\" or \"off\"", r.Reload)
-		}
-		if r.Chdir != "" {
-			checkDir(v, lineOf("chdir"), "chdir", r.Chdir)
-		}
-		if r.Processes < 1 || r.Threads < 1 {
-			v.add(lineOf("processes"), "processes and threads must be at least 1")
-		}
-	case KindProxy:
-		if err := checkProxyURL(r.Proxy); err != nil {
-			v.add(lineOf("proxy"), "proxy %q: %v", r.Proxy, err)
-		}
-	case KindRedirect:
-		switch r.Status {
-		case 301, 302, 303, 307, 308:
-		default:
-			v.add(lineOf("status"), "redirect status %d: want 301, 302, 303, 307 or 308", r.Status)
-		}
-	}
-	if r.SendfileRoot != "" {
-		checkDir(v, lineOf("sendfile_root"), "sendfile_root", r.SendfileRoot)
-	}
-	if r.MaxRequests < 0 || r.Processes < 0 || r.Threads < 0 {
-		v.add(lineOf("path"), "route %q: counts must not be negative", r.Path)
-	}
-	if r.User != "" {
-		if _, err := user.Lookup(r.User); err != nil {
-			v.add(lineOf("user"), "user %q: no such user", r.User)
-		}
 	}
 }
 
@@ -271,40 +192,9 @@ func IsLoopback(a string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-func checkFastCGIAddr(a string) error {
-	if p, ok := strings.CutPrefix(a, "unix:"); ok {
-		if !filepath.IsAbs(p) {
-			return fmt.Errorf("a unix socket path must be absolute, like \"unix:/run/php/php8.2-fpm.sock\"")
-		}
-		return nil
-	}
-	if _, _, err := net.SplitHostPort(a); err != nil {
-		return fmt.Errorf("want \"unix:/path.sock\" or \"host:port\"")
-	}
-	return nil
-}
-
-func checkProxyURL(s string) error {
-	if p, ok := strings.CutPrefix(s, "unix:"); ok {
-		if !filepath.IsAbs(p) {
-			return fmt.Errorf("a unix socket path must be absolute")
-		}
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("want \"http://host:port\", \"https://host\" or \"unix:/path.sock\"")
-	}
-	return nil
-}
-
 func checkDir(v *validator, line int, what, dir string) {
-	fi, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		v.add(line, "%s %q: %v", what, dir, unwrapPathErr(err))
-	case !fi.IsDir():
-		v.add(line, "%s %q: not a directory", what, dir)
+	for _, p := range CheckDir("", what, dir) {
+		v.add(line, "%s", p.Msg)
 	}
 }
 

@@ -62,7 +62,7 @@ func streamStdin(c *conn, body io.Reader, timeout time.Duration) chan stdinResul
 }
 
 func (e *exchange) run(req []byte, body *reqBody) result {
-	c, timeout := e.c, e.h.opts.Timeout
+	c, timeout := e.c, e.h.opts.Timeout.D()
 	// A client that goes away cancels the request context: wake whatever is blocked.
 	stop := context.AfterFunc(e.r.Context(), c.interruptFunc)
 	defer stop()
@@ -224,7 +224,7 @@ func (e *exchange) connFailed(err error, s *stdinResult) result {
 		e.c.abort()
 		return result{err: fmt.Errorf("fastcgi: request body: %w", s.bodyErr), status: bodyStatus(s.bodyErr)}
 	case isTimeout(err):
-		return result{err: fmt.Errorf("fastcgi: %s: no response within %s: %w", e.c.addr, e.h.opts.Timeout, err),
+		return result{err: fmt.Errorf("fastcgi: %s: no response within %s: %w", e.c.addr, e.h.opts.Timeout.D(), err),
 			status: http.StatusGatewayTimeout, outcome: supervise.Stuck}
 	}
 	if s != nil && s.connErr != nil && errors.Is(err, errInterrupted) {

@@ -1,6 +1,8 @@
 package fastcgi
 
 import (
+	"gantry/internal/config"
+
 	"gantry/internal/peertest"
 	"gantry/internal/spool/spooltest"
 
@@ -415,7 +417,7 @@ func TestStaleConnectionsAfterWorkerRecycle(t *testing.T) {
 
 func TestBackendFailures(t *testing.T) {
 	addr := peertest.PHPFPM(t, "")
-	srv, _, logs := serve(t, Options{Address: addr, Route: "*.php", Timeout: 300 * time.Millisecond}, nil)
+	srv, _, logs := serve(t, Options{Address: addr, Route: "*.php", Timeout: config.Duration(300 * time.Millisecond)}, nil)
 
 	t.Run("read timeout is 504", func(t *testing.T) {
 		resp, _ := get(t, srv.URL+"/slow.php")

@@ -20,55 +20,61 @@ import (
 
 	"gantry/internal/abort"
 	"gantry/internal/cgienv"
+	"gantry/internal/config"
 	"gantry/internal/spool"
 	"gantry/internal/supervise"
 )
 
-// Options configures a FastCGI route.
+// Options configures a FastCGI route. Its keys are a fastcgi route's; the fields
+// without one are set by code.
 type Options struct {
 	// Address is a running FastCGI server: "unix:/path.sock" or "host:port".
-	Address string
+	Address string `toml:"fastcgi"`
 	// Command, instead of Address, is a FastCGI program that gantry spawns Processes
 	// copies of, each on a private unix socket (php-cgi is started with -b SOCKET).
-	Command []string
+	Command []string `toml:"fastcgi_command"`
 	// Processes is how many copies of Command run (default 2).
-	Processes int
+	Processes int `toml:"processes"`
 	// MaxRequests recycles a spawned process after about that many requests (0 = never).
-	MaxRequests int
+	MaxRequests int `toml:"max_requests"`
 	// Env is added to the spawned processes' environment.
-	Env map[string]string
+	Env map[string]string `toml:"env"`
 	// User runs the spawned processes as this user when gantry runs as root.
-	User string
+	User string `toml:"user"`
 
 	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
 	// before mapping to Root) or "/".
-	Route string
+	Route string `toml:"-"`
 	// Root is the document root that scripts are looked up in (SCRIPT_FILENAME).
-	Root string
+	Root string `toml:"root"`
 	// Index lists the scripts tried for a directory (default ["index.php"]).
-	Index []string
+	Index []string `toml:"index"`
 	// Symlinks is the symbolic link policy for scripts (default fsroot.Inside).
-	Symlinks fsroot.Mode
+	Symlinks fsroot.Mode `toml:"-"`
 	// Split lists the extensions at which a path splits into script and PATH_INFO
 	// (default [".php"]).
-	Split []string
+	Split []string `toml:"split"`
 
 	// Timeout bounds the silence between two reads from (or writes to) the backend
 	// (default 60s); past it the client gets 504.
-	Timeout time.Duration
+	Timeout config.Duration `toml:"timeout"`
 	// DialTimeout bounds connecting to the backend (default 5s).
-	DialTimeout time.Duration
+	DialTimeout time.Duration `toml:"-"`
 	// MaxConns bounds the connections to Address (default: the FCGI_MAX_CONNS the
 	// server reports, else 2). php-fpm pins a worker to each kept-alive connection and
 	// does not report FCGI_MAX_CONNS, so this must not exceed pm.max_children (Debian's
 	// pool starts 2): one connection more would wait for a worker that never frees.
-	MaxConns int
+	MaxConns int `toml:"max_conns"`
 	// IdleTimeout closes connections idle that long, freeing the workers they pin for
 	// the php-fpm pool's other clients (default 200ms: under load a connection is
 	// never idle that long, and a fresh unix-socket connection costs little).
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `toml:"-"`
 	// ServerSoftware is SERVER_SOFTWARE (default "gantry").
-	ServerSoftware string
+	ServerSoftware string `toml:"-"`
+
+	// Body is the request_buffering key; Sendfile the sendfile_root key.
+	config.Body
+	config.Sendfile
 }
 
 // Handler serves a FastCGI route.
@@ -114,28 +120,17 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		return nil, fmt.Errorf("fastcgi: root %s: %w", opts.Root, err)
 	}
 	opts.Root = root
-	if len(opts.Index) == 0 {
-		opts.Index = []string{"index.php"}
-	}
-	if len(opts.Split) == 0 {
-		opts.Split = []string{".php"}
-	}
+	opts.defaults()
 	for _, s := range opts.Split {
 		if !strings.HasPrefix(s, ".") || len(s) < 2 || strings.ContainsAny(s, "/") || !isASCII(s) {
 			return nil, fmt.Errorf("fastcgi: split extension %q: want an ASCII extension like \".php\"", s)
 		}
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 60 * time.Second
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 200 * time.Millisecond
-	}
-	if opts.Processes <= 0 {
-		opts.Processes = 2
 	}
 	r, err := fsroot.Open(root, opts.Symlinks)
 	if err != nil {
@@ -447,3 +442,7 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
+// never hijacks the connection or upgrades the protocol.
+func (h *Handler) FastPath() {}

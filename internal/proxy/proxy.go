@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"gantry/internal/config"
 	"gantry/internal/abort"
 	"gantry/internal/httpfield"
 	"io"
@@ -28,32 +29,33 @@ import (
 	"time"
 )
 
-// Options configure one proxy route.
+// Options configure one proxy route. Its keys are a proxy route's; the fields
+// without one are set by code.
 type Options struct {
 	// Upstream is "http://127.0.0.1:3000", "http://host:port/base" or
 	// "unix:/path/to.sock". With a path (even just "/") the route's prefix
 	// is replaced by it; without one the request path passes through as is.
-	Upstream string
+	Upstream string `toml:"proxy"`
 	// Route is the route's path ("/", "/app/", "/x", "*.php").
-	Route string
+	Route string `toml:"-"`
 	// Timeout bounds the wait for the upstream's response headers once the
 	// request is sent (default 60s); past it the client gets 504.
-	Timeout time.Duration
+	Timeout config.Duration `toml:"timeout"`
 	// DialTimeout bounds connecting to the upstream (default 5s).
-	DialTimeout time.Duration
+	DialTimeout time.Duration `toml:"-"`
 	// TrustedProxies lists the addresses or CIDRs of proxies in front of
 	// gantry (a CDN, a load balancer). Only a peer in this list may supply
 	// X-Forwarded-For (appended to), X-Forwarded-Proto, X-Forwarded-Host and
 	// X-Real-IP; from anyone else they are dropped and set afresh.
-	TrustedProxies []string
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// HostHeader, if set, replaces the Host header sent upstream (nginx's
 	// "proxy_set_header Host"). By default the client's Host is passed on, as
 	// Caddy does, so that apps build their own absolute URLs correctly.
-	HostHeader string
+	HostHeader string `toml:"-"`
 }
 
 const (
-	defaultTimeout     = 60 * time.Second
+	defaultTimeout     = config.DefaultTimeout
 	defaultDialTimeout = 5 * time.Second
 )
 
@@ -85,9 +87,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if opts.Timeout < 0 || opts.DialTimeout < 0 {
 		return nil, fmt.Errorf("proxy: upstream %q: negative timeout", opts.Upstream)
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = defaultTimeout
-	}
+	opts.defaults()
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = defaultDialTimeout
 	}
@@ -113,7 +113,7 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		Proxy:                 nil,
 		DialContext:           dial,
 		TLSHandshakeTimeout:   opts.DialTimeout,
-		ResponseHeaderTimeout: opts.Timeout,
+		ResponseHeaderTimeout: opts.Timeout.D(),
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          256,

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"gantry/internal/config"
+
 	"bufio"
 	"context"
 	"crypto/sha256"
@@ -273,7 +275,7 @@ func TestUpstreamSlowIs504(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release) })
-	f := startFront(t, Options{Upstream: up, Route: "/", Timeout: 100 * time.Millisecond})
+	f := startFront(t, Options{Upstream: up, Route: "/", Timeout: config.Duration(100 * time.Millisecond)})
 	res, err := client(t).Get(f.URL + "/slow")
 	if err != nil {
 		t.Fatal(err)

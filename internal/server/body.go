@@ -24,13 +24,14 @@ const (
 )
 
 func bodyModeFor(cr *config.Route) bodyMode {
-	switch kind := cr.Kind(); {
-	case kind != config.KindCGI && kind != config.KindFastCGI && kind != config.KindWSGI:
+	bo, ok := cr.Handler.(bodyOptions)
+	switch {
+	case !ok:
 		return bodyStream
-	case cr.Buffered():
+	case bo.Buffered():
 		return bodySpool
-	case kind == config.KindWSGI:
-		// The worker reads to the end (wsgi.input_terminated).
+	}
+	if u, ok := cr.Handler.(unsizedBodyTaker); ok && u.TakesUnsizedBody() {
 		return bodyStream
 	}
 	return bodySpoolUnsized

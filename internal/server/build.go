@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,21 +22,48 @@ type state struct {
 	cfg   *config.Config
 	hosts *hostTable
 	sites []*site
-	// handlers by identity key, so a reload keeps a route's handler (and its worker
-	// processes and caches) when neither the route nor its site root changed.
-	handlers map[string]http.Handler
+	// handlers are the handlers built for this generation, so that a reload keeps
+	// a route's handler (its worker processes, its caches) when neither the route
+	// nor its site changed.
+	handlers []*built
 	// spool reads request bodies for the gateway routes; nil when there are none.
 	spool *spool.Spooler
 }
 
-// routeKey identifies a route's configuration: equal keys build equal handlers.
-func routeKey(si *config.Site, r *config.Route) string {
-	return fmt.Sprintf("%s|%s|%#v", si.Root, si.Symlinks, *r)
+// built is a handler with what it was built from.
+type built struct {
+	kind, path     string
+	root, symlinks string // the site's
+	opts           config.Options
+	h              http.Handler
+}
+
+// builds reports whether b is the handler that cr, in site cs, would build: the
+// same kind on the same path and site, with options that are Equal.
+func (b *built) builds(cs *config.Site, cr *config.Route) bool {
+	return b.path == cr.Path && b.root == cs.Root && b.symlinks == cs.Symlinks && b.kind == cr.Kind() && b.opts.Equal(cr.Handler)
+}
+
+func (st *state) find(cs *config.Site, cr *config.Route) *built {
+	if st == nil {
+		return nil
+	}
+	for _, b := range st.handlers {
+		if b.builds(cs, cr) {
+			return b
+		}
+	}
+	return nil
+}
+
+// keeps reports whether st still uses the handler b.
+func (st *state) keeps(b *built) bool {
+	return st != nil && slices.Contains(st.handlers, b)
 }
 
 // build makes a state for cfg, reusing handlers of prev whose config is unchanged.
 func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*state, error) {
-	st := &state{cfg: cfg, handlers: map[string]http.Handler{}}
+	st := &state{cfg: cfg}
 	var errs []error
 	for i := range cfg.Sites {
 		cs := &cfg.Sites[i]
@@ -56,19 +84,19 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 				errs = append(errs, fmt.Errorf("site %s, route %s: %w", name, cr.Path, err))
 				continue
 			}
-			rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, app: h, body: bodyModeFor(cr)}
+			rt := newRoute(cr, h)
 			if rt.body != bodyStream && st.spool == nil {
 				if st.spool, err = spool.New(cfg.Server.BodyTemp, 0, int64(cfg.Server.BodyTempMax)); err != nil {
 					errs = append(errs, err)
 				}
 			}
-			if cr.SendfileRoot != "" {
-				if rt.handler, err = s.sendfile(ctx, st, prev, cs, cr, h); err != nil {
+			if so, ok := cr.Handler.(sendfileOptions); ok && so.SendfileDir() != "" {
+				if rt.handler, err = s.sendfile(ctx, st, prev, cs, cr, so.SendfileDir(), h); err != nil {
 					errs = append(errs, fmt.Errorf("site %s, route %s: sendfile_root: %w", name, cr.Path, err))
 					continue
 				}
 			}
-			if cr.Path == "/" && cr.Kind() == config.KindStatic && cr.Static == cs.Root {
+			if so, ok := cr.Handler.(*static.Options); ok && cr.Path == "/" && so.Root == cs.Root {
 				rootRoute = rt
 			}
 			routes = append(routes, rt)
@@ -76,13 +104,13 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 		// A site's root is served as static files wherever no route says otherwise,
 		// as nginx's root and Apache's DocumentRoot are.
 		if cs.Root != "" && !hasRoot {
-			cr := &config.Route{Path: "/", Static: cs.Root, Index: staticIndex(cs)}
-			cr.SetDefaults()
+			cr := &config.Route{Path: "/", Handler: &static.Options{Root: cs.Root, Index: staticIndex(cs)}}
+			cr.Provision(cs)
 			h, err := s.handlerFor(ctx, st, prev, cs, cr)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("site %s: root %s: %w", name, cs.Root, err))
 			} else {
-				rootRoute = &route{path: "/", kind: config.KindStatic, target: cs.Root, handler: h, app: h}
+				rootRoute = newRoute(cr, h)
 				routes = append(routes, rootRoute)
 			}
 		}
@@ -108,18 +136,18 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 // sendfile wraps a gateway route's handler so that its X-Sendfile and
 // X-Accel-Redirect answers are served from the route's sendfile_root; the static
 // handler doing it is kept across reloads like any route's.
-func (s *Server) sendfile(ctx context.Context, st, prev *state, cs *config.Site, cr *config.Route, app http.Handler) (http.Handler, error) {
-	fr := &config.Route{Path: "/", Static: cr.SendfileRoot}
-	fr.SetDefaults()
+func (s *Server) sendfile(ctx context.Context, st, prev *state, cs *config.Site, cr *config.Route, dir string, app http.Handler) (http.Handler, error) {
+	fr := &config.Route{Path: "/", Handler: &static.Options{Root: dir}}
+	fr.Provision(cs)
 	files, err := s.handlerFor(ctx, st, prev, cs, fr)
 	if err != nil {
 		return nil, err
 	}
 	sh, ok := files.(*static.Handler)
 	if !ok {
-		return nil, fmt.Errorf("%s: not a directory gantry can serve", cr.SendfileRoot)
+		return nil, fmt.Errorf("%s: not a directory gantry can serve", dir)
 	}
-	return xsendfile.New(app, cr.SendfileRoot, sh, s.log.With("component", "xsendfile", "route", cr.Path)), nil
+	return xsendfile.New(app, dir, sh, s.log.With("component", "xsendfile", "route", cr.Path)), nil
 }
 
 // staticIndex is the site's index list for its root's static route, without the
@@ -142,32 +170,42 @@ func staticIndex(cs *config.Site) []string {
 }
 
 func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Site, cr *config.Route) (http.Handler, error) {
-	key := routeKey(cs, cr)
-	if h, ok := st.handlers[key]; ok {
-		return h, nil
+	if b := st.find(cs, cr); b != nil {
+		return b.h, nil
 	}
-	if prev != nil {
-		if h, ok := prev.handlers[key]; ok {
-			if r, ok := h.(interface{ Reload(context.Context) error }); ok {
-				if err := r.Reload(ctx); err != nil {
-					return nil, fmt.Errorf("reload: %w", err)
-				}
+	if b := prev.find(cs, cr); b != nil {
+		if r, ok := b.h.(Reloader); ok {
+			if err := r.Reload(ctx); err != nil {
+				return nil, fmt.Errorf("reload: %w", err)
 			}
-			st.handlers[key] = h
-			return h, nil
 		}
+		st.handlers = append(st.handlers, b)
+		return b.h, nil
 	}
-	log := s.log.With("component", cr.Kind(), "route", cr.Path)
-	h, err := s.newHandler(ctx, cs, cr, log)
+	kind, ok := config.KindOf(cr.Handler)
+	if !ok {
+		return nil, fmt.Errorf("route %s has no handler this build knows", cr.Path)
+	}
+	log := s.log.With("component", kind.Name, "route", cr.Path)
+	h, err := kind.New(cr.Handler, config.Env{Ctx: ctx, Site: cs, Route: cr, Software: "gantry/" + s.version, Log: log, Redirect: s.localRedirect})
 	if err != nil {
 		if cr.Optional {
+			// Not kept for the next generation: a reload tries to start it again.
 			log.Warn("route disabled: its handler could not start; answering 503 (the route is optional)", "err", err)
 			return unavailable(err), nil
 		}
 		return nil, err
 	}
-	st.handlers[key] = h
+	st.handlers = append(st.handlers, &built{kind: kind.Name, path: cr.Path, root: cs.Root, symlinks: cs.Symlinks, opts: cr.Handler, h: h})
 	return h, nil
+}
+
+// newRoute is the route cr, served by h.
+func newRoute(cr *config.Route, h http.Handler) *route {
+	rt := &route{path: cr.Path, kind: cr.Kind(), target: cr.Target(), handler: h, app: h, body: bodyModeFor(cr)}
+	rt.fast, _ = h.(FastServer)
+	rt.cached, _ = h.(CachedServer)
+	return rt
 }
 
 // unavailable answers 503 for an optional route whose handler could not start.
@@ -188,11 +226,11 @@ func (st *state) shutdown(ctx context.Context, next *state) error {
 		return nil
 	}
 	var errs []error
-	for key, h := range st.handlers {
-		if _, kept := next.handlerByKey(key); kept {
+	for _, b := range st.handlers {
+		if next.keeps(b) {
 			continue
 		}
-		if sd, ok := h.(interface{ Shutdown(context.Context) error }); ok {
+		if sd, ok := b.h.(Shutdowner); ok {
 			if err := sd.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
@@ -276,10 +314,19 @@ func restartOnly(a, b *config.Config) []string {
 	return out
 }
 
-func (st *state) handlerByKey(key string) (http.Handler, bool) {
-	if st == nil {
-		return nil, false
+// localRedirect serves r (whose URL a CGI script's local Location rewrote) as if it
+// had arrived so, through whichever route now matches it (RFC 3875 §6.2.2).
+func (s *Server) localRedirect(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	site, _ := st.hosts.lookup(r.Host)
+	if site == nil {
+		http.NotFound(w, r)
+		return
 	}
-	h, ok := st.handlers[key]
-	return h, ok
+	rt := site.match(r.URL.Path)
+	if rt == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rt.handler.ServeHTTP(w, r)
 }

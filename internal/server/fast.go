@@ -6,9 +6,7 @@ import (
 
 	"gantry/internal/abort"
 	"gantry/internal/accesslog"
-	"gantry/internal/config"
 	"gantry/internal/http1"
-	"gantry/internal/static"
 	"gantry/internal/urlpath"
 )
 
@@ -51,18 +49,18 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 		s.run(rt.handler, rw, w.WatchClient(r), rt)
 		status, bytes, aborted = rw.status, rw.bytes, rw.aborted
 	}
-	switch rt.kind {
-	case config.KindFastCGI, config.KindWSGI:
+	switch {
+	case rt.fast != nil:
 		gateway(rt, r)
 	default:
-		if sh, ok := rt.handler.(*static.Handler); ok && sh.ServeCached(w, r) {
+		if rt.cached != nil && rt.cached.ServeCached(w, r) {
 			status, bytes = w.Status(), w.Written()
 			break
 		}
 		// A PHP front controller's pretty URLs and index.php directories stay
 		// here; anything else the static route answers goes to net/http.
 		nrt, nr, code := st.tryRewrite(site, rt, r)
-		if code != 0 || nrt == nil || nrt == rt || (nrt.kind != config.KindFastCGI && nrt.kind != config.KindWSGI) {
+		if code != 0 || nrt == nil || nrt == rt || nrt.fast == nil {
 			return false
 		}
 		rt = nrt

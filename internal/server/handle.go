@@ -271,11 +271,3 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap lets http.ResponseController reach the connection's own writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// redirect answers every request with a redirect to target, where "{uri}" stands for
-// the request's path and query.
-func redirect(target string, status int) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, strings.ReplaceAll(target, "{uri}", r.URL.RequestURI()), status)
-	})
-}

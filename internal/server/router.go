@@ -13,7 +13,10 @@ type route struct {
 	target  string
 	handler http.Handler // what requests are served by
 	app     http.Handler // the route's own handler (handler may wrap it)
-	body    bodyMode
+	// fast and cached are app as the fast path may use it, nil when it may not.
+	fast   FastServer
+	cached CachedServer
+	body   bodyMode
 	// for suffix routes: the prefix part ("/" for "*.php") and the suffix (".php")
 	dir, suffix string
 }

@@ -255,7 +255,7 @@ func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
 		IdleTimeout: cfg.IdleTimeout.D(), MaxHeaderBytes: int(cfg.MaxHeader), ConnContext: adminConnContext,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	// Long-lived responses (the dashboard's event streams) must end for Shutdown to finish.
-	if c, ok := h.(interface{ Close() }); ok {
+	if c, ok := h.(Closer); ok {
 		hs.RegisterOnShutdown(c.Close)
 	}
 	s.mu.Lock()

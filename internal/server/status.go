@@ -2,8 +2,6 @@ package server
 
 import (
 	"time"
-
-	"gantry/internal/supervise"
 )
 
 // Status is a snapshot of the server for the admin API.
@@ -67,7 +65,7 @@ func (s *Server) Status() Status {
 		}
 		for _, r := range si.routes {
 			ss.Routes = append(ss.Routes, RouteStatus{Path: r.path, Kind: r.kind, Target: r.target})
-			if p, ok := r.app.(interface{ Workers() []supervise.WorkerInfo }); ok {
+			if p, ok := r.app.(PoolReporter); ok {
 				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}}
 				for _, w := range p.Workers() {
 					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,

@@ -41,44 +41,46 @@ import (
 	"time"
 )
 
-// Options configures a Handler. Zero values mean the defaults given per field.
+// Options configures a Handler. Its keys are a static route's (static, index,
+// allow_dotfiles); the fields without one are set by code. Zero values mean the
+// defaults given per field.
 type Options struct {
 	// Root is the directory served.
-	Root string
+	Root string `toml:"static"`
 	// Route is the route path the handler is mounted on. For a prefix route
 	// ("/static/") that prefix is stripped before mapping to Root, like nginx's
 	// alias: /static/a.css → Root/a.css. For any other route ("/x", "*.css") the
 	// whole request path is mapped. Empty means "/".
-	Route string
+	Route string `toml:"-"`
 	// Index names the files tried, in order, for a request ending in "/".
 	// Default ["index.html"].
-	Index []string
+	Index []string `toml:"index"`
 	// AllowDotfiles serves path segments that start with "."; by default they
 	// are 404 (except .well-known).
-	AllowDotfiles bool
+	AllowDotfiles bool `toml:"allow_dotfiles"`
 	// CacheMaxBytes bounds the memory used for cached file contents. Default
 	// 32 MB; negative disables the cache.
-	CacheMaxBytes int64
+	CacheMaxBytes int64 `toml:"-"`
 	// CacheMaxFileSize is the largest file kept in memory; larger files are
 	// sent with sendfile from descriptors the cache keeps open. Default 64 KB
 	// (above that, sendfile's saved copy outweighs its extra system calls).
-	CacheMaxFileSize int64
+	CacheMaxFileSize int64 `toml:"-"`
 	// MaxOpenFiles bounds the descriptors the cache keeps open for large
 	// files. Default 256.
-	MaxOpenFiles int
+	MaxOpenFiles int `toml:"-"`
 	// Revalidate is how long a cached file is trusted before it is checked for
 	// changes again. Default 1s.
-	Revalidate time.Duration
+	Revalidate time.Duration `toml:"-"`
 	// MaxRanges is the most byte ranges one request may ask for; a Range header
 	// with more is ignored and the whole file sent with 200 (as Apache's
 	// MaxRanges does). Default 100.
-	MaxRanges int
+	MaxRanges int `toml:"-"`
 	// Symlinks is the symbolic link policy (default fsroot.Inside: no link may
 	// lead out of Root).
-	Symlinks fsroot.Mode
+	Symlinks fsroot.Mode `toml:"-"`
 	// CacheControl, when set, is sent as the Cache-Control header of every
 	// file response (e.g. "public, max-age=3600").
-	CacheControl string
+	CacheControl string `toml:"-"`
 }
 
 const (
@@ -121,13 +123,9 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if opts.Route == "" {
 		opts.Route = "/"
 	}
-	if len(opts.Index) == 0 {
-		opts.Index = []string{"index.html"}
-	}
-	for _, idx := range opts.Index {
-		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || idx == "." || idx == ".." {
-			return nil, fmt.Errorf("static: index name %q: must be a plain file name", idx)
-		}
+	opts.defaults()
+	if bad := badIndex(opts.Index); bad != "" {
+		return nil, fmt.Errorf("static: index name %q: must be a plain file name", bad)
 	}
 	if opts.CacheMaxBytes == 0 {
 		opts.CacheMaxBytes = defaultCacheMaxBytes

@@ -150,7 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.unavailable(w, r, err)
 			return
 		}
-		c.c.SetDeadline(time.Now().Add(h.opts.Timeout))
+		c.c.SetDeadline(time.Now().Add(h.opts.Timeout.D()))
 		if _, err := c.c.Write(frame); err != nil {
 			// Nothing reached the application: a worker that died between requests.
 			c.close()
@@ -171,7 +171,7 @@ func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error
 	worker := h.pool.TryAcquire()
 	if worker == nil {
 		var err error
-		worker, err = h.pool.AcquireWithin(ctx, h.opts.Timeout)
+		worker, err = h.pool.AcquireWithin(ctx, h.opts.Timeout.D())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -298,7 +298,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 				abort.Mark(w, abort.Client)
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				outcome = supervise.Stuck
-				fail(http.StatusGatewayTimeout, "wsgi: worker timed out; replacing it", "timeout", h.opts.Timeout)
+				fail(http.StatusGatewayTimeout, "wsgi: worker timed out; replacing it", "timeout", h.opts.Timeout.D())
 			default:
 				outcome = supervise.Failed
 				fail(http.StatusBadGateway, "wsgi: worker died during the request", "err", err)
@@ -339,7 +339,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, worker *superv
 			if fr.buffered() == 0 {
 				// About to wait for the application: what it produced goes out now.
 				http.NewResponseController(w).Flush()
-				c.c.SetReadDeadline(time.Now().Add(h.opts.Timeout))
+				c.c.SetReadDeadline(time.Now().Add(h.opts.Timeout.D()))
 				if ctx.Err() != nil {
 					abort.Mark(w, abort.Client)
 					return

@@ -1,6 +1,8 @@
 package wsgi
 
 import (
+	"gantry/internal/config"
+
 	"bufio"
 	"io"
 	"net/http"
@@ -18,7 +20,7 @@ import (
 // watchdog that hands work on to park.
 func TestThreadsRunBlockedRequestsAtOnce(t *testing.T) {
 	const threads = 3
-	s := startSite(t, Options{App: "testapp:application", Processes: 1, Threads: threads, Timeout: 10 * time.Second}, nil)
+	s := startSite(t, Options{App: "testapp:application", Processes: 1, Threads: threads, Timeout: config.Duration(10 * time.Second)}, nil)
 	dir := t.TempDir()
 	n := 0
 	// hold starts a request that keeps its thread until release is called.

@@ -25,43 +25,54 @@ import (
 	"sync"
 	"time"
 
+	"gantry/internal/config"
 	"gantry/internal/supervise"
 )
 
 //go:embed worker.py
 var workerSource string
 
-// Options configures one WSGI route.
+// Options configures one WSGI route. Its keys are a wsgi route's; the fields without
+// one are set by code.
 type Options struct {
 	// App is "module:callable" (callable defaults to "application") or a path to a
 	// .py file that defines application.
-	App string
+	App string `toml:"wsgi"`
 	// Python is the interpreter; a virtualenv's python selects the venv. Default:
 	// python3 on PATH.
-	Python string
+	Python string `toml:"python"`
 	// Chdir is the workers' working directory, first on sys.path.
-	Chdir string
+	Chdir string `toml:"chdir"`
 	// Processes is the number of worker processes (default 2).
-	Processes int
+	Processes int `toml:"processes"`
 	// Threads is how many requests each process serves at once (default 4).
-	Threads int
+	Threads int `toml:"threads"`
 	// MaxRequests recycles a worker after about that many requests (0 = never).
-	MaxRequests uint64
+	MaxRequests int `toml:"max_requests"`
 	// Timeout bounds a request: waiting for a worker, for the response to start, and
 	// each pause in a streamed response (default 60s). A worker that overruns it is
 	// replaced; the client gets 504.
-	Timeout time.Duration
+	Timeout config.Duration `toml:"timeout"`
 	// Env is added to the workers' process environment (DJANGO_SETTINGS_MODULE).
-	Env map[string]string
-	// AutoReload restarts the workers when a .py file under Chdir changes.
-	AutoReload bool
+	Env map[string]string `toml:"env"`
+	// Reload = "auto" restarts the workers when a .py file under Chdir changes;
+	// "off" (the default) leaves them until gantry reloads.
+	Reload string `toml:"reload"`
+	// Mode is "daemon" (the default): the app runs in worker processes that gantry
+	// supervises. "embedded" runs it inside gantry and needs a gantry built with
+	// -tags python.
+	Mode string `toml:"mode"`
 	// Route is the route's path: a prefix route mounts the app there (SCRIPT_NAME is
 	// the prefix without its trailing slash, PATH_INFO the rest).
-	Route string
+	Route string `toml:"-"`
 	// DocumentRoot is the site's root, for DOCUMENT_ROOT.
-	DocumentRoot string
+	DocumentRoot string `toml:"-"`
 	// ServerSoftware is SERVER_SOFTWARE.
-	ServerSoftware string
+	ServerSoftware string `toml:"-"`
+
+	// Body is the request_buffering key; Sendfile the sendfile_root key.
+	config.Body
+	config.Sendfile
 }
 
 // inlineBody is the largest request body read whole before a worker is taken.
@@ -106,14 +117,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	if st, err := os.Stat(opts.Chdir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("wsgi: chdir %q is not a directory", opts.Chdir)
 	}
-	if opts.Processes <= 0 {
-		opts.Processes = 2
-	}
-	if opts.Threads <= 0 {
-		opts.Threads = 4
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 60 * time.Second
+	opts.defaults()
+	if opts.Processes < 1 || opts.Threads < 1 {
+		return nil, errors.New("wsgi: processes and threads must be at least 1")
 	}
 	dir, err := os.MkdirTemp("", "gantry-wsgi-")
 	if err != nil {
@@ -140,7 +146,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 		Name:        fmt.Sprintf("wsgi %s", opts.App),
 		Size:        opts.Processes,
 		Concurrency: opts.Threads,
-		MaxRequests: opts.MaxRequests,
+		MaxRequests: uint64(max(opts.MaxRequests, 0)),
 		Logger:      logger,
 		Command: func(w *supervise.Worker) (*exec.Cmd, error) {
 			return h.command(w, env)
@@ -156,7 +162,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 		os.RemoveAll(dir)
 		return nil, startError(opts, err)
 	}
-	if opts.AutoReload {
+	if opts.Reload == "auto" {
 		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		h.stopAuto, h.autoDone = cancel, make(chan struct{})
 		go h.autoReload(actx)
@@ -316,3 +322,7 @@ func (h *Handler) Reload(ctx context.Context) error {
 
 // Workers returns a snapshot of the worker processes for the dashboard.
 func (h *Handler) Workers() []supervise.WorkerInfo { return h.pool.Workers() }
+
+// FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
+// never hijacks the connection or upgrades the protocol.
+func (h *Handler) FastPath() {}

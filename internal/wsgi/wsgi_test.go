@@ -1,6 +1,8 @@
 package wsgi
 
 import (
+	"gantry/internal/config"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -487,7 +489,7 @@ func TestCrashMidRequest(t *testing.T) {
 }
 
 func TestTimeoutReplacesStuckWorker(t *testing.T) {
-	s := startSite(t, Options{App: "testapp:application", Processes: 1, Threads: 2, Timeout: 500 * time.Millisecond}, nil)
+	s := startSite(t, Options{App: "testapp:application", Processes: 1, Threads: 2, Timeout: config.Duration(500 * time.Millisecond)}, nil)
 	old := s.h.Workers()[0].PID
 	resp, _ := s.get(t, "/sleep?s=60")
 	if resp.StatusCode != http.StatusGatewayTimeout {
@@ -632,7 +634,7 @@ func TestAutoReload(t *testing.T) {
 		os.Chtimes(app, when, when)
 	}
 	write("v1", time.Now().Add(-time.Hour))
-	s := startSite(t, Options{App: "live:application", Chdir: dir, AutoReload: true, Processes: 1}, nil)
+	s := startSite(t, Options{App: "live:application", Chdir: dir, Reload: "auto", Processes: 1}, nil)
 	if _, body := s.get(t, "/"); body != "v1" {
 		t.Fatalf("body %q", body)
 	}

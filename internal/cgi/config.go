@@ -1,0 +1,63 @@
+package cgi
+
+import (
+	"maps"
+	"net/http"
+
+	"gantry/internal/config"
+)
+
+// Kind is the cgi route: cgi = "DIR or FILE" runs scripts, one process a request.
+var Kind = config.Kind{
+	Name:    "cgi",
+	Options: func() config.Options { return new(Options) },
+	New:     fromConfig,
+}
+
+var _ config.Options = (*Options)(nil)
+
+// defaults fills in what both a config file and code may leave out.
+func (o *Options) defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = config.Duration(defaultTimeout)
+	}
+	if o.MaxProcesses == 0 {
+		o.MaxProcesses = defaultMaxProcesses
+	}
+}
+
+// Provision implements config.Options.
+func (o *Options) Provision(s *config.Scope) {
+	o.Path = s.Abs(o.Path)
+	o.defaults()
+}
+
+// Validate implements config.Options.
+func (o *Options) Validate(*config.Scope) []config.Problem {
+	probs := config.CheckExists("cgi", "cgi", o.Path)
+	if o.MaxProcesses < 0 {
+		probs = append(probs, config.Problemf("max_processes", "max_processes must be positive"))
+	}
+	return append(probs, config.CheckUser("user", o.User)...)
+}
+
+// Target implements config.Options.
+func (o *Options) Target() string { return o.Path }
+
+// Equal implements config.Options.
+func (o *Options) Equal(other config.Options) bool {
+	p, ok := other.(*Options)
+	return ok && o.Path == p.Path && o.Timeout == p.Timeout && maps.Equal(o.Env, p.Env) &&
+		o.PassAuthorization == p.PassAuthorization && o.MaxProcesses == p.MaxProcesses &&
+		o.User == p.User && o.Buffered() == p.Buffered()
+}
+
+func fromConfig(c config.Options, env config.Env) (http.Handler, error) {
+	opts := *c.(*Options)
+	opts.Route, opts.DocumentRoot, opts.ServerSoftware, opts.Redirect = env.Route.Path, env.Site.Root, env.Software, env.Redirect
+	h, err := New(opts, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
