@@ -18,7 +18,6 @@ import (
 	"gantry/internal/adminsock"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
-	"gantry/internal/telescope"
 )
 
 func check(args []string, stdout io.Writer) error {
@@ -89,14 +88,6 @@ func reload(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "reloaded: %s\n", body)
 	return nil
-}
-
-func telescopeCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "analyze" {
-		fmt.Fprintln(stderr, "gantry telescope: usage: gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]")
-		return 1
-	}
-	return telescope.AnalyzeCommand(args[1:], stdout, stderr)
 }
 
 func hashPassword(stdin io.Reader, stdout io.Writer) error {
