@@ -300,6 +300,14 @@ func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
 	if len(pids) < 2 {
 		t.Fatal("no worker process under gantry")
 	}
+	// The group list is nobody's as initgroups(3) builds it, as id(1) reports it:
+	// none of root's groups is kept.
+	idG, err := exec.Command("id", "-G", "nobody").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGroups := strings.Fields(string(idG))
+	slices.Sort(wantGroups)
 	for _, pid := range pids {
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
@@ -308,6 +316,13 @@ func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
 		m := regexp.MustCompile(`(?m)^Uid:\s+(\d+)\s+(\d+)`).FindSubmatch(status)
 		if m == nil || string(m[1]) != nobody.Uid || string(m[2]) != nobody.Uid {
 			t.Errorf("pid %d runs as uid %s/%s, want nobody (%s)", pid, m[1], m[2], nobody.Uid)
+		}
+		g := regexp.MustCompile(`(?m)^Groups:(.*)$`).FindSubmatch(status)
+		if g == nil {
+			t.Fatalf("pid %d: no Groups line", pid)
+		}
+		if got := strings.Fields(string(g[1])); !slices.Equal(slices.Sorted(slices.Values(got)), wantGroups) {
+			t.Errorf("pid %d has groups %v, want nobody's %v", pid, got, wantGroups)
 		}
 	}
 }
