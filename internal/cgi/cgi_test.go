@@ -455,10 +455,7 @@ func TestStderrLogged(t *testing.T) {
 	if resp.StatusCode != 200 || body != "ok" {
 		t.Fatalf("status %d, body %q", resp.StatusCode, body)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(f.logs.String(), "no newline at the end") {
-		time.Sleep(5 * time.Millisecond)
-	}
+	peertest.WaitFor(t, 5*time.Second, "the last stderr line logged", func() bool { return strings.Contains(f.logs.String(), "no newline at the end") })
 	logs := f.logs.String()
 	for _, want := range []string{`script=/cgi-bin/stderr.sh line="first complaint"`, `line="no newline at the end"`} {
 		if !strings.Contains(logs, want) {

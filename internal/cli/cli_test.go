@@ -245,30 +245,19 @@ func TestServeDirSignals(t *testing.T) {
 	// address keeps working.
 	write(pub2)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, func() bool { return body() == "v2" }, "reload by SIGHUP")
+	peertest.WaitFor(t, 20*time.Second, "reload by SIGHUP", func() bool { return body() == "v2" })
 	// SIGUSR1 reopens the access log after rotation.
 	os.Rename(logFile, logFile+".1")
 	p.cmd.Process.Signal(syscall.SIGUSR1)
-	waitFor(t, func() bool {
+	peertest.WaitFor(t, 20*time.Second, "access log reopened", func() bool {
 		body()
 		b, _ := os.ReadFile(logFile)
 		return bytes.Contains(b, []byte(`"GET / HTTP/1.1" 200`))
-	}, "access log reopened")
+	})
 	// SIGTERM: a clean exit.
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, p.log())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

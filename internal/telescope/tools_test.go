@@ -252,7 +252,7 @@ func testLiveCapture(t *testing.T, ring bool) {
 	<-polled
 	var r Report
 	var s Scan
-	waitFor(t, 20*time.Second, "the live capture to report the scan", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "the live capture to report the scan", func() bool {
 		r = live.Snapshot()
 		for _, sc := range r.Scans {
 			if sc.Source == labAddrB {
