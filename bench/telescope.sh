@@ -18,15 +18,11 @@ go test -c -o "$work/telescope.test" ./internal/telescope
 GANTRY_TELESCOPE_REPEAT=$PACKETS "$work/telescope.test" internal/telescope/testdata/backscatter.trace "$work/big.pcap"
 echo "capture: $PACKETS packets, $(du -m "$work/big.pcap" | cut -f1) MiB"
 
-# The test binary stands in for the command until cmd/gantry has it; when it does,
-# the real binary is timed as well.
-runners=(analyze tcpdump)
-go build -o "$work/gantry" ./cmd/gantry 2>/dev/null && timeout 10 "$work/gantry" telescope analyze --format json \
-	internal/telescope/testdata/port_scan.pcap 2>/dev/null | grep -q '"packets": 10' && runners+=(gantry)
+runners=(gantry tcpdump)
+go build -o "$work/gantry" ./cmd/gantry
 
 run() { # name -> the command line for that runner
 	case $1 in
-	analyze) echo env GANTRY_TELESCOPE_ANALYZE=1 "$work/telescope.test" "$work/big.pcap" --format json ;;
 	gantry) echo "$work/gantry" telescope analyze "$work/big.pcap" --format json ;;
 	tcpdump) echo tcpdump -r "$work/big.pcap" -w /dev/null ;;
 	esac
@@ -70,7 +66,7 @@ for r in runners:
     rows = [l.split() for l in open(f"{work}/res.{r}")]
     res[r] = (statistics.median(float(e) - float(s) for s, e, _ in rows), max(int(m) for _, _, m in rows))
 base = res["tcpdump"][0]
-label = {"analyze": "analyze (test binary)", "gantry": "gantry telescope analyze", "tcpdump": "tcpdump -r -w /dev/null"}
+label = {"gantry": "gantry telescope analyze", "tcpdump": "tcpdump -r -w /dev/null"}
 print(f"{'runner':28} {'median s':>9} {'Mpps':>7} {'speed vs tcpdump':>17} {'peak RSS MiB':>13}")
 for r in runners:
     s, rss = res[r]

@@ -6,6 +6,7 @@ package accesslog
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -154,14 +155,16 @@ func (l *Logger) Close() error {
 // host - user [time] "request" status bytes "referer" "user-agent", followed for
 // an aborted response by one more quoted field, "aborted=REASON": log parsers
 // that read the combined fields ignore what follows them.
-// Quotes, backslashes and control bytes in client-supplied fields are escaped so a
-// request cannot forge log lines.
+// Quotes and backslashes in client-supplied fields are escaped with a backslash, and
+// control bytes and every byte from 0x7f up as \xHH, as nginx does, so that a request
+// can neither forge log lines nor fields, nor put in the log a byte that a terminal
+// or a line splitter acts on (NEL, U+2028, a raw CSI); the line is printable ASCII.
 func AppendCombined(b []byte, r *Record) []byte {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	b = append(b, host...)
+	b = appendEscaped(b, host)
 	b = append(b, " - - ["...)
 	b = r.Time.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
@@ -205,7 +208,7 @@ func appendEscaped(b []byte, s string) []byte {
 		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
-		case c < 0x20 || c == 0x7f:
+		case c < 0x20 || c >= 0x7f:
 			b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
 		default:
 			b = append(b, c)
@@ -231,7 +234,10 @@ type jsonRecord struct {
 	Aborted    string  `json:"aborted,omitempty"`
 }
 
-// AppendJSON formats r as one JSON object.
+// AppendJSON formats r as one JSON object. encoding/json escapes control bytes,
+// U+2028 and U+2029 and makes invalid UTF-8 U+FFFD; DEL and NEL (U+0085), which it
+// leaves raw, are escaped too, so that no line splitter or terminal acts on a
+// client's bytes. Both can only occur inside strings, where \u escapes are valid.
 func AppendJSON(b []byte, r *Record) []byte {
 	out, _ := json.Marshal(jsonRecord{
 		Time: r.Time.Format(time.RFC3339Nano), RemoteAddr: r.RemoteAddr, Method: r.Method, URI: r.URI,
@@ -239,7 +245,16 @@ func AppendJSON(b []byte, r *Record) []byte {
 		DurationMS: float64(r.Duration.Microseconds()) / 1000, Referer: r.Referer, UserAgent: r.UserAgent,
 		Site: r.Site, Route: r.Route, Aborted: r.Aborted,
 	})
+	if bytes.IndexByte(out, 0x7f) >= 0 {
+		out = bytes.ReplaceAll(out, []byte{0x7f}, []byte(`\u007f`))
+	}
+	if bytes.Contains(out, nel) {
+		out = bytes.ReplaceAll(out, nel, []byte(`\u0085`))
+	}
 	return append(b, out...)
 }
+
+// nel is U+0085 in UTF-8.
+var nel = []byte("\u0085")
 
 var _ io.Closer = (*Logger)(nil)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -456,10 +457,7 @@ func TestStderrLogged(t *testing.T) {
 	if resp.StatusCode != 200 || body != "ok" {
 		t.Fatalf("status %d, body %q", resp.StatusCode, body)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(f.logs.String(), "no newline at the end") {
-		time.Sleep(5 * time.Millisecond)
-	}
+	peertest.WaitFor(t, 5*time.Second, "the last stderr line logged", func() bool { return strings.Contains(f.logs.String(), "no newline at the end") })
 	logs := f.logs.String()
 	for _, want := range []string{`script=/cgi-bin/stderr.sh line="first complaint"`, `line="no newline at the end"`} {
 		if !strings.Contains(logs, want) {
@@ -755,24 +753,40 @@ func TestResponseBeforeScriptEnds(t *testing.T) {
 	f.h.Shutdown(ctx)
 }
 
-// Started as root, gantry runs scripts as the configured user; otherwise as itself.
+// Started as root, gantry runs scripts as the configured user, with that user's
+// whole group list as initgroups(3) builds it (id(1) reports the same) and none
+// of gantry's own groups; otherwise as itself.
 func TestUser(t *testing.T) {
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		peertest.Missing(t, "user nobody", err.Error())
+	idG := func(args ...string) string {
+		out, err := exec.Command("id", append([]string{"-G"}, args...)...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
 	}
-	f := newFixture(t, setupOpts{opts: func(o *Options) { o.User = "nobody" }})
-	// The script must be reachable by the user it runs as.
-	for d := f.dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-	want := fmt.Sprintf("%d %d", os.Getuid(), os.Getgid())
-	if os.Geteuid() == 0 {
-		want = nobody.Uid + " " + nobody.Gid
-	}
-	resp, body := f.get(t, "/cgi-bin/id.sh")
-	if resp.StatusCode != 200 || body != want {
-		t.Errorf("status %d, script ran as %q, want %q", resp.StatusCode, body, want)
+	for _, name := range []string{"nobody", peertest.GroupMember()} {
+		t.Run(name, func(t *testing.T) {
+			if name == "" {
+				t.Skip("no user in /etc/group is a member of a group other than its own")
+			}
+			u, err := user.Lookup(name)
+			if err != nil {
+				peertest.Missing(t, "user "+name, err.Error())
+			}
+			f := newFixture(t, setupOpts{opts: func(o *Options) { o.User = name }})
+			// The script must be reachable by the user it runs as.
+			for d := f.dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+				os.Chmod(d, 0o755)
+			}
+			want := fmt.Sprintf("%d %d groups %s", os.Getuid(), os.Getgid(), idG())
+			if os.Geteuid() == 0 {
+				want = u.Uid + " " + u.Gid + " groups " + idG(name)
+			}
+			resp, body := f.get(t, "/cgi-bin/id.sh")
+			if resp.StatusCode != 200 || body != want {
+				t.Errorf("status %d, script ran as %q, want %q", resp.StatusCode, body, want)
+			}
+		})
 	}
 }
 

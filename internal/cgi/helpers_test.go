@@ -212,15 +212,13 @@ func parseEnv(body string) map[string]string {
 // waitFile polls until path exists and returns its contents.
 func waitFile(t *testing.T, path string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("%s never appeared", path)
-	return ""
+	var s string
+	peertest.WaitFor(t, 10*time.Second, path+" to appear", func() bool {
+		b, err := os.ReadFile(path)
+		s = strings.TrimSpace(string(b))
+		return err == nil && len(b) > 0
+	})
+	return s
 }
 
 // processGone reports whether pid no longer exists or is a zombie that is not ours
@@ -242,14 +240,7 @@ func processGone(pid int, allowZombie bool) bool {
 
 func waitGone(t *testing.T, pid int, allowZombie bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if processGone(pid, allowZombie) {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("process %d still exists", pid)
+	peertest.WaitFor(t, 10*time.Second, fmt.Sprintf("process %d to be gone", pid), func() bool { return processGone(pid, allowZombie) })
 }
 
 func mkfifo(t *testing.T) string {

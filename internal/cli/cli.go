@@ -116,7 +116,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "reload":
 		err = reload(args[1:], stdout)
 	case "telescope":
-		return telescopeCmd(args[1:], stdout, stderr)
+		return telescopeCmd(args[1:], stdin, stdout, stderr)
 	case "hash-password":
 		err = hashPassword(stdin, stdout)
 	case "version", "--version", "-version":

@@ -245,30 +245,19 @@ func TestServeDirSignals(t *testing.T) {
 	// address keeps working.
 	write(pub2)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, func() bool { return body() == "v2" }, "reload by SIGHUP")
+	peertest.WaitFor(t, 20*time.Second, "reload by SIGHUP", func() bool { return body() == "v2" })
 	// SIGUSR1 reopens the access log after rotation.
 	os.Rename(logFile, logFile+".1")
 	p.cmd.Process.Signal(syscall.SIGUSR1)
-	waitFor(t, func() bool {
+	peertest.WaitFor(t, 20*time.Second, "access log reopened", func() bool {
 		body()
 		b, _ := os.ReadFile(logFile)
 		return bytes.Contains(b, []byte(`"GET / HTTP/1.1" 200`))
-	}, "access log reopened")
+	})
 	// SIGTERM: a clean exit.
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, p.log())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -300,6 +289,14 @@ func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
 	if len(pids) < 2 {
 		t.Fatal("no worker process under gantry")
 	}
+	// The group list is nobody's as initgroups(3) builds it, as id(1) reports it:
+	// none of root's groups is kept.
+	idG, err := exec.Command("id", "-G", "nobody").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGroups := strings.Fields(string(idG))
+	slices.Sort(wantGroups)
 	for _, pid := range pids {
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
@@ -308,6 +305,13 @@ func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
 		m := regexp.MustCompile(`(?m)^Uid:\s+(\d+)\s+(\d+)`).FindSubmatch(status)
 		if m == nil || string(m[1]) != nobody.Uid || string(m[2]) != nobody.Uid {
 			t.Errorf("pid %d runs as uid %s/%s, want nobody (%s)", pid, m[1], m[2], nobody.Uid)
+		}
+		g := regexp.MustCompile(`(?m)^Groups:(.*)$`).FindSubmatch(status)
+		if g == nil {
+			t.Fatalf("pid %d: no Groups line", pid)
+		}
+		if got := strings.Fields(string(g[1])); !slices.Equal(slices.Sorted(slices.Values(got)), wantGroups) {
+			t.Errorf("pid %d has groups %v, want nobody's %v", pid, got, wantGroups)
 		}
 	}
 }

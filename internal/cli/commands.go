@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/user"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,7 +16,7 @@ import (
 	"gantry/internal/adminsock"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
-	"gantry/internal/telescope"
+	"gantry/internal/supervise"
 )
 
 func check(args []string, stdout io.Writer) error {
@@ -91,14 +89,6 @@ func reload(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func telescopeCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "analyze" {
-		fmt.Fprintln(stderr, "gantry telescope: usage: gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]")
-		return 1
-	}
-	return telescope.AnalyzeCommand(args[1:], stdout, stderr)
-}
-
 func hashPassword(stdin io.Reader, stdout io.Writer) error {
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -116,25 +106,27 @@ func hashPassword(stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// dropPrivileges switches to name's uid and gid when gantry runs as root, after the
-// listeners are bound. Go applies setuid to every thread of the process.
+// dropPrivileges switches to name's uid, gid and groups when gantry runs as root,
+// after the listeners are bound. Go applies setuid to every thread of the process.
 func dropPrivileges(name string) error {
 	if name == "" || os.Getuid() != 0 {
 		return nil
 	}
-	u, err := user.Lookup(name)
+	c, err := supervise.LookupCredential(name)
 	if err != nil {
 		return fmt.Errorf("[server] user %q: %w", name, err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := syscall.Setgroups([]int{gid}); err != nil {
+	groups := make([]int, len(c.Groups))
+	for i, g := range c.Groups {
+		groups[i] = int(g)
+	}
+	if err := syscall.Setgroups(groups); err != nil {
 		return fmt.Errorf("drop privileges to %s: setgroups: %w", name, err)
 	}
-	if err := syscall.Setgid(gid); err != nil {
+	if err := syscall.Setgid(int(c.Gid)); err != nil {
 		return fmt.Errorf("drop privileges to %s: setgid: %w", name, err)
 	}
-	if err := syscall.Setuid(uid); err != nil {
+	if err := syscall.Setuid(int(c.Uid)); err != nil {
 		return fmt.Errorf("drop privileges to %s: setuid: %w", name, err)
 	}
 	return nil

@@ -144,10 +144,7 @@ root = %q
 	}
 	c.Write([]byte("login: root\n"))
 	c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for fetch(); tele.DarkPorts.HitsTotal == 0 && time.Now().Before(deadline); fetch() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	peertest.WaitFor(t, 10*time.Second, "the dark port hit", func() bool { fetch(); return tele.DarkPorts.HitsTotal != 0 })
 	if tele.DarkPorts.HitsTotal != 1 {
 		t.Fatalf("dark port hits: %d", tele.DarkPorts.HitsTotal)
 	}

@@ -16,6 +16,8 @@ import (
 	"gantry/internal/server"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/httpsensor"
+
+	"gantry/internal/peertest"
 )
 
 func TestStatusAndLog(t *testing.T) {
@@ -97,14 +99,10 @@ func TestTelescopeAPI(t *testing.T) {
 		} `json:"dark_ports"`
 		Packets *telescope.Report `json:"packets"`
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	peertest.WaitFor(t, 10*time.Second, "3 unsolicited requests and a dark port hit", func() bool {
 		getJSON(t, c, g.admin+"/api/telescope", &ts)
-		if (ts.HTTP.UnsolicitedTotal >= 3 && ts.DarkPorts.HitsTotal >= 1) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ts.HTTP.UnsolicitedTotal >= 3 && ts.DarkPorts.HitsTotal >= 1
+	})
 	h := ts.HTTP
 	if h.UnsolicitedTotal != 3 || h.Categories["exploit"] != 2 || h.Categories["probe"] != 1 || len(h.Sources) != 1 ||
 		h.Sources[0].Source != "127.0.0.1" || h.Sources[0].Requests != 3 {

@@ -65,8 +65,7 @@ def application(environ, start_response):
 `), 0o644)
 	g := startGantry(t, setup{extra: fmt.Sprintf("\n[[site.route]]\npath = \"/app/\"\nwsgi = \"crash:application\"\nchdir = %q\npython = %q\nprocesses = 1\n", app, py)})
 	c := client()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	peertest.WaitFor(t, 60*time.Second, "a crash-loop alert for /app/", func() bool {
 		if resp, _ := do(t, c, "GET", g.web+"/app/", nil, nil); resp.StatusCode < 500 {
 			t.Fatalf("crashing app answered %s", resp.Status)
 		}
@@ -74,12 +73,9 @@ def application(environ, start_response):
 		getJSON(t, c, g.admin+"/api/alerts", &alerts)
 		for _, a := range alerts {
 			if a.Kind == "crash_loop" && strings.Contains(a.Message, "/app/") {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no crash-loop alert; alerts %+v", alerts)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
 }

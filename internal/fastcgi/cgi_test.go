@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,15 +167,33 @@ func TestSpawnedPHPCGIUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The groups are nobody's whole list as initgroups(3) builds it (id(1)
+	// reports the same), none of gantry's own.
+	idG, err := exec.Command("id", "-G", "nobody").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGroups := strings.Fields(string(idG))
+	slices.Sort(wantGroups)
+	var sawUid, sawGroups bool
 	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) == 5 && f[0] == "Uid:" {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 5 && f[0] == "Uid:":
+			sawUid = true
 			for _, id := range f[1:] { // real, effective, saved, filesystem
 				if id != nobody.Uid {
 					t.Errorf("process %d: %q, want every uid %s", pid, line, nobody.Uid)
 				}
 			}
-			return
+		case len(f) >= 1 && f[0] == "Groups:":
+			sawGroups = true
+			if got := slices.Sorted(slices.Values(f[1:])); !slices.Equal(got, wantGroups) {
+				t.Errorf("process %d: %q, want nobody's groups %v", pid, line, wantGroups)
+			}
 		}
 	}
-	t.Fatalf("no Uid line in /proc/%d/status", pid)
+	if !sawUid || !sawGroups {
+		t.Fatalf("no Uid or Groups line in /proc/%d/status", pid)
+	}
 }

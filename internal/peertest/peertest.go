@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,4 +207,27 @@ func RawUpstream(t testing.TB, handle func(net.Conn)) string {
 		}
 	}()
 	return "http://" + ln.Addr().String()
+}
+
+// GroupMember returns a user that /etc/group lists as a member of a group other
+// than its primary one, so that its initgroups(3) list is longer than one group
+// (what tests of dropping to a user need to see the supplementary groups); ""
+// when the system has none.
+func GroupMember() string {
+	data, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) != 4 || f[3] == "" {
+			continue
+		}
+		for _, m := range strings.Split(f[3], ",") {
+			if u, err := user.Lookup(m); err == nil && u.Gid != f[2] {
+				return m
+			}
+		}
+	}
+	return ""
 }

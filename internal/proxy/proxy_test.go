@@ -410,13 +410,7 @@ func TestClientGoneIsNotAnUpstreamError(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("client error %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(f.Log.String(), "client closed request") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no client-closed log line:\n%s", f.Log.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	peertest.WaitFor(t, 10*time.Second, "the client-closed log line", func() bool { return strings.Contains(f.Log.String(), "client closed request") })
 	if strings.Contains(f.Log.String(), "upstream failed") {
 		t.Errorf("a client hanging up was logged as an upstream failure:\n%s", f.Log.String())
 	}

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/user"
-	"strconv"
 	"sync"
 
 	"gantry/internal/adminsock"
+	"gantry/internal/supervise"
 )
 
 // maxAdminConns bounds the admin listener's open connections, so that a flood of
@@ -83,12 +82,11 @@ func (s *Server) adminSocket() (net.Listener, error) {
 	}
 	uid, gid := os.Geteuid(), os.Getegid()
 	if name := s.Config().Server.User; name != "" && uid == 0 {
-		u, err := user.Lookup(name)
+		c, err := supervise.LookupCredential(name)
 		if err != nil {
 			return nil, fmt.Errorf("[server] user %q: %w", name, err)
 		}
-		uid, _ = strconv.Atoi(u.Uid)
-		gid, _ = strconv.Atoi(u.Gid)
+		uid, gid = int(c.Uid), int(c.Gid)
 	}
 	ln, err := adminsock.Listen(path, uid, gid, func(peer int) {
 		s.log.Warn("admin socket: refused a connection from another user", "path", path, "peer_uid", peer, "allowed_uid", uid)

@@ -18,6 +18,8 @@ import (
 
 	"gantry/internal/accesslog"
 	"gantry/internal/config"
+
+	"gantry/internal/peertest"
 )
 
 // startServer runs a server from TOML text (which may use %[1]s for a temp dir) and
@@ -296,9 +298,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	for i := 0; i < 10; i++ {
 		// let requests flow between reloads
-		for target := ok.Load() + 50; ok.Load() < target && failed.Load() == 0; {
-			time.Sleep(time.Millisecond)
-		}
+		target := ok.Load() + 50
+		peertest.WaitFor(t, 0, "50 more requests between reloads", func() bool { return ok.Load() >= target || failed.Load() != 0 })
 		if err := srv.Reload(context.Background()); err != nil {
 			t.Error(err)
 		}
@@ -341,15 +342,14 @@ func TestGracefulShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(context.Background()) }()
 	// new connections are refused once shutdown started
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	peertest.WaitFor(t, 10*time.Second, "new connections to be refused", func() bool {
 		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 		if err != nil {
-			break
+			return true
 		}
 		c.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 	close(release)
 	if got := <-result; got != "finished" {
 		t.Errorf("in-flight request got %q", got)

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gantry/internal/peertest"
 )
 
 func do(h http.Handler, method, target string, headers ...string) *httptest.ResponseRecorder {
@@ -374,19 +376,8 @@ func checkMultipart(t *testing.T, w *httptest.ResponseRecorder, content []byte, 
 	}
 }
 
-// pollUntil retries f until it returns true or the deadline passes: the cache
-// re-checks files on the first request after its Revalidate interval.
-func pollUntil(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
+// The cache re-checks files on the first request after its Revalidate interval:
+// each case polls until the change shows.
 func TestCacheNoticesChanges(t *testing.T) {
 	site := newSite(t)
 	h := newHandler(t, Options{Root: site, Revalidate: 20 * time.Millisecond})
@@ -400,13 +391,13 @@ func TestCacheNoticesChanges(t *testing.T) {
 	}
 	t.Run("rewritten in place", func(t *testing.T) {
 		writeFile(t, name, "changed\n")
-		pollUntil(t, "new content is served", func() bool { return get("/hello.txt").Body.String() == "changed\n" })
+		peertest.WaitFor(t, 5*time.Second, "new content is served", func() bool { return get("/hello.txt").Body.String() == "changed\n" })
 	})
 	t.Run("same size, new mtime", func(t *testing.T) {
 		writeFile(t, name, "CHANGED\n")
 		later := time.Now().Add(time.Hour)
 		os.Chtimes(name, later, later)
-		pollUntil(t, "same-size rewrite is served", func() bool { return get("/hello.txt").Body.String() == "CHANGED\n" })
+		peertest.WaitFor(t, 5*time.Second, "same-size rewrite is served", func() bool { return get("/hello.txt").Body.String() == "CHANGED\n" })
 	})
 	t.Run("replaced by rename", func(t *testing.T) {
 		tmp := filepath.Join(site, "hello.txt.tmp")
@@ -414,17 +405,17 @@ func TestCacheNoticesChanges(t *testing.T) {
 		if err := os.Rename(tmp, name); err != nil {
 			t.Fatal(err)
 		}
-		pollUntil(t, "renamed file is served", func() bool { return get("/hello.txt").Body.String() == "renamed\n" })
+		peertest.WaitFor(t, 5*time.Second, "renamed file is served", func() bool { return get("/hello.txt").Body.String() == "renamed\n" })
 	})
 	t.Run("grows past the cache limit", func(t *testing.T) {
 		big := strings.Repeat("x", defaultCacheMaxFileSize+1)
 		writeFile(t, name, big)
-		pollUntil(t, "large file is served from disk", func() bool { return get("/hello.txt").Body.String() == big })
+		peertest.WaitFor(t, 5*time.Second, "large file is served from disk", func() bool { return get("/hello.txt").Body.String() == big })
 	})
 	t.Run("deleted", func(t *testing.T) {
 		get("/sub/page.html")
 		os.Remove(filepath.Join(site, "sub/page.html"))
-		pollUntil(t, "deleted file is 404", func() bool { return get("/sub/page.html").Code == 404 })
+		peertest.WaitFor(t, 5*time.Second, "deleted file is 404", func() bool { return get("/sub/page.html").Code == 404 })
 	})
 	t.Run("precompressed sibling added", func(t *testing.T) {
 		writeFile(t, filepath.Join(site, "sub/app.js"), "console.log(1)\n")
@@ -432,7 +423,7 @@ func TestCacheNoticesChanges(t *testing.T) {
 			t.Fatalf("no sibling yet, got Content-Encoding %q Vary %q", w.Header().Get("Content-Encoding"), w.Header().Get("Vary"))
 		}
 		writeFile(t, filepath.Join(site, "sub/app.js.gz"), "pretend-gzip")
-		pollUntil(t, "new .gz sibling is used", func() bool {
+		peertest.WaitFor(t, 5*time.Second, "new .gz sibling is used", func() bool {
 			w := get("/sub/app.js", "Accept-Encoding", "gzip")
 			return w.Body.String() == "pretend-gzip" && w.Header().Get("Vary") == "Accept-Encoding"
 		})
@@ -495,7 +486,7 @@ func TestRootSymlinkSwap(t *testing.T) {
 	if err := os.Rename(tmp, current); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, "the new release is served", func() bool { return do(h, "GET", "/version.txt").Body.String() == "v2\n" })
+	peertest.WaitFor(t, 5*time.Second, "the new release is served", func() bool { return do(h, "GET", "/version.txt").Body.String() == "v2\n" })
 }
 
 func TestFIFONotOpened(t *testing.T) {
@@ -651,7 +642,7 @@ func TestPooledDescriptorsBounded(t *testing.T) {
 	getAll := func(suffix string) {
 		for i := 0; i < files; i++ {
 			want := strings.Repeat(strconv.Itoa(i%10), 100<<10) + suffix
-			pollUntil(t, "file "+strconv.Itoa(i)+" is current", func() bool {
+			peertest.WaitFor(t, 5*time.Second, "file "+strconv.Itoa(i)+" is current", func() bool {
 				return do(h, "GET", "/big/"+strconv.Itoa(i)+".bin").Body.String() == want
 			})
 		}

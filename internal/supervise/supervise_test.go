@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gantry/internal/peertest"
 )
 
 // The test binary doubles as the worker program: SUPERVISE_HELPER selects its role.
@@ -132,17 +134,6 @@ func alive(pid int) bool {
 	return i < 0 || !strings.HasPrefix(s[i+1:], " Z")
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func pids(p *Pool) map[int]string {
 	m := map[int]string{}
 	for _, w := range p.Workers() {
@@ -222,7 +213,7 @@ func TestCrashRespawns(t *testing.T) {
 	p := start(t, h.options("serve"))
 	before := p.Workers()[0]
 	syscall.Kill(before.PID, syscall.SIGKILL)
-	eventually(t, "respawn", func() bool {
+	peertest.WaitFor(t, 15*time.Second, "respawn", func() bool {
 		ws := p.Workers()
 		return len(ws) == 2 && ws[0].PID != before.PID && ws[0].State == StateReady && ws[0].Restarts == 1
 	})
@@ -245,7 +236,7 @@ func TestFailingRespawnBacksOff(t *testing.T) {
 	p := start(t, opts)
 	os.WriteFile(flag, nil, 0o644)
 	syscall.Kill(p.Workers()[0].PID, syscall.SIGKILL)
-	eventually(t, "four failed respawns", func() bool { return len(h.spawns()) >= 5 })
+	peertest.WaitFor(t, 15*time.Second, "four failed respawns", func() bool { return len(h.spawns()) >= 5 })
 	s := h.spawns()
 	// Each retry waits at least twice as long as the one before: never a tight loop.
 	for i := 3; i < len(s); i++ {
@@ -256,7 +247,7 @@ func TestFailingRespawnBacksOff(t *testing.T) {
 	}
 	// Fixing the cause brings the worker back.
 	os.Remove(flag)
-	eventually(t, "recovery", func() bool {
+	peertest.WaitFor(t, 15*time.Second, "recovery", func() bool {
 		ws := p.Workers()
 		return len(ws) == 1 && ws[0].State == StateReady
 	})
@@ -276,11 +267,11 @@ func TestMaxRequestsRecyclesWithoutLosingCapacity(t *testing.T) {
 		}
 		p.Release(w, OK)
 	}
-	eventually(t, "recycled worker", func() bool {
+	peertest.WaitFor(t, 15*time.Second, "recycled worker", func() bool {
 		ws := p.Workers()
 		return len(ws) == 1 && ws[0].PID != first && ws[0].State == StateReady
 	})
-	eventually(t, "old worker gone", func() bool { return !alive(first) })
+	peertest.WaitFor(t, 15*time.Second, "old worker gone", func() bool { return !alive(first) })
 }
 
 func TestReloadReplacesOneByOneAndDrains(t *testing.T) {
@@ -298,7 +289,7 @@ func TestReloadReplacesOneByOneAndDrains(t *testing.T) {
 	}
 	for pid := range old {
 		if pid != heldPID {
-			eventually(t, "idle old worker stopped", func() bool { return !alive(pid) })
+			peertest.WaitFor(t, 15*time.Second, "idle old worker stopped", func() bool { return !alive(pid) })
 		}
 	}
 	// New requests only reach new workers.
@@ -313,7 +304,7 @@ func TestReloadReplacesOneByOneAndDrains(t *testing.T) {
 		p.Release(w, OK)
 	}
 	p.Release(held, OK)
-	eventually(t, "drained worker stopped", func() bool { return !alive(heldPID) })
+	peertest.WaitFor(t, 15*time.Second, "drained worker stopped", func() bool { return !alive(heldPID) })
 }
 
 func TestReloadFailureKeepsOldWorkers(t *testing.T) {
@@ -349,7 +340,7 @@ func TestStuckWorkerKilledAndReplaced(t *testing.T) {
 	if !alive(pid) {
 		t.Fatal("stuck worker killed while another request was in flight")
 	}
-	eventually(t, "replacement", func() bool {
+	peertest.WaitFor(t, 15*time.Second, "replacement", func() bool {
 		for p2, st := range pids(p) {
 			if p2 != pid && st == StateReady {
 				return true
@@ -358,7 +349,7 @@ func TestStuckWorkerKilledAndReplaced(t *testing.T) {
 		return false
 	})
 	p.Release(b, OK)
-	eventually(t, "stuck worker killed", func() bool { return !alive(pid) })
+	peertest.WaitFor(t, 15*time.Second, "stuck worker killed", func() bool { return !alive(pid) })
 	// The replacement ignores SIGTERM too: only a forced shutdown ends it quickly.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -401,7 +392,7 @@ func TestShutdownWaitsForInflightAndKillsGroup(t *testing.T) {
 	if alive(w.PID) {
 		t.Error("worker alive after Shutdown")
 	}
-	eventually(t, "worker's child killed with its process group", func() bool { return !alive(childPID) })
+	peertest.WaitFor(t, 15*time.Second, "worker's child killed with its process group", func() bool { return !alive(childPID) })
 }
 
 func TestShutdownContextForcesKill(t *testing.T) {

@@ -5,44 +5,60 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
+
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-func runAnalyze(t *testing.T, args ...string) (stdout, stderr string, code int) {
+// analyze classifies files with opts as `gantry telescope analyze` does: warnings
+// go to the returned string, and the first bad file is the error.
+func analyze(t *testing.T, opts Options, files ...string) (Report, string, error) {
 	t.Helper()
-	var o, e bytes.Buffer
-	code = AnalyzeCommand(args, &o, &e)
-	return o.String(), e.String(), code
+	var warn bytes.Buffer
+	c := NewClassifier(opts)
+	for _, f := range files {
+		if err := AnalyzeFile(c, f, strings.NewReader(""), &warn); err != nil {
+			return Report{}, warn.String(), err
+		}
+	}
+	return c.Report(), warn.String(), nil
 }
 
-func analyzeJSON(t *testing.T, args ...string) Report {
+// analyzeJSON is the report of files as the JSON format writes it and a reader
+// decodes it, so that the tests see what a user's tools see.
+func analyzeJSON(t *testing.T, opts Options, files ...string) Report {
 	t.Helper()
-	out, errOut, code := runAnalyze(t, append(args, "--format", "json")...)
-	if code != 0 {
-		t.Fatalf("analyze %v: exit %d: %s", args, code, errOut)
+	r, warn, err := analyze(t, opts, files...)
+	if err != nil {
+		t.Fatalf("analyze %v: %v (warnings %q)", files, err, warn)
 	}
-	var r Report
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("analyze %v: bad JSON: %v\n%s", args, err, out)
+	var out bytes.Buffer
+	if err := r.WriteJSON(&out); err != nil {
+		t.Fatal(err)
 	}
-	return r
+	var back Report
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
+		t.Fatalf("analyze %v: bad JSON: %v\n%s", files, err, out.String())
+	}
+	return back
 }
 
 // The issue's acceptance cases on the real captures from NCSA's scan detector.
 func TestSharedCaptures(t *testing.T) {
 	cases := []struct {
 		name  string
-		args  []string
+		opts  Options
+		files []string
 		check func(t *testing.T, r Report)
 	}{
-		{"port_scan is a vertical scan", []string{"testdata/port_scan.pcap", "--scan-ports", "5"}, func(t *testing.T, r Report) {
+		{"port_scan is a vertical scan", Options{ScanPorts: 5}, []string{"testdata/port_scan.pcap"}, func(t *testing.T, r Report) {
 			if r.Packets != 10 || r.Classes.Scan != 10 {
 				t.Errorf("packets %d, scan class %d; want 10, 10", r.Packets, r.Classes.Scan)
 			}
@@ -54,12 +70,12 @@ func TestSharedCaptures(t *testing.T) {
 				t.Errorf("scan = %+v", s)
 			}
 		}},
-		{"port_scan at the default 15 ports is no scan", []string{"testdata/port_scan.pcap"}, func(t *testing.T, r Report) {
+		{"port_scan at the default 15 ports is no scan", Options{}, []string{"testdata/port_scan.pcap"}, func(t *testing.T, r Report) {
 			if len(r.Scans) != 0 {
 				t.Errorf("scans = %+v", r.Scans)
 			}
 		}},
-		{"445_scan slow horizontal scan at 30m idle", []string{"--scan-hosts", "5", "--scan-idle", "30m", "testdata/445_scan.pcap"}, func(t *testing.T, r Report) {
+		{"445_scan slow horizontal scan at 30m idle", Options{ScanHosts: 5, ScanIdle: 30 * time.Minute}, []string{"testdata/445_scan.pcap"}, func(t *testing.T, r Report) {
 			if len(r.Scans) != 1 {
 				t.Fatalf("scans = %+v", r.Scans)
 			}
@@ -72,7 +88,7 @@ func TestSharedCaptures(t *testing.T) {
 				t.Errorf("scan lasts %v, want about 1.7 h", d)
 			}
 		}},
-		{"445_scan at the default idle is no scan", []string{"testdata/445_scan.pcap", "--scan-hosts", "5"}, func(t *testing.T, r Report) {
+		{"445_scan at the default idle is no scan", Options{ScanHosts: 5}, []string{"testdata/445_scan.pcap"}, func(t *testing.T, r Report) {
 			if len(r.Scans) != 0 {
 				t.Errorf("scans = %+v", r.Scans)
 			}
@@ -80,7 +96,7 @@ func TestSharedCaptures(t *testing.T) {
 				t.Errorf("probes = %d, want 21", r.Classes.Scan)
 			}
 		}},
-		{"backscatter.trace at the defaults", []string{"testdata/backscatter.trace"}, func(t *testing.T, r Report) {
+		{"backscatter.trace at the defaults", Options{}, []string{"testdata/backscatter.trace"}, func(t *testing.T, r Report) {
 			if r.Packets != 4771 || r.Classes.Backscatter < 4700 {
 				t.Errorf("packets %d, backscatter %d; want 4771, ≥4700", r.Packets, r.Classes.Backscatter)
 			}
@@ -94,7 +110,7 @@ func TestSharedCaptures(t *testing.T) {
 				t.Errorf("backscatter called a scan: %+v", r.Scans)
 			}
 		}},
-		{"backscatter.trace at --dos-ppm 5", []string{"testdata/backscatter.trace", "--dos-ppm", "5"}, func(t *testing.T, r Report) {
+		{"backscatter.trace at --dos-ppm 5", Options{DoSPPM: 5}, []string{"testdata/backscatter.trace"}, func(t *testing.T, r Report) {
 			if len(r.Attacks) == 0 {
 				t.Fatal("no attack")
 			}
@@ -116,7 +132,7 @@ func TestSharedCaptures(t *testing.T) {
 				}
 			}
 		}},
-		{"backscatter.trace with --dark sets n", []string{"testdata/backscatter.trace", "--dos-ppm", "5", "--dark", "192.150.186.0/23"}, func(t *testing.T, r Report) {
+		{"backscatter.trace with --dark sets n", Options{DoSPPM: 5, Dark: []netip.Prefix{netip.MustParsePrefix("192.150.186.0/23")}}, []string{"testdata/backscatter.trace"}, func(t *testing.T, r Report) {
 			if r.TelescopeSize != 512 {
 				t.Errorf("telescope size = %g, want 512", r.TelescopeSize)
 			}
@@ -125,7 +141,7 @@ func TestSharedCaptures(t *testing.T) {
 				t.Errorf("not-dark %d, attacks %d", r.OtherReasons["not-dark"], len(r.Attacks))
 			}
 		}},
-		{"--size overrides n", []string{"testdata/backscatter.trace", "--dos-ppm", "5", "--size", "256"}, func(t *testing.T, r Report) {
+		{"--size overrides n", Options{DoSPPM: 5, Size: 256}, []string{"testdata/backscatter.trace"}, func(t *testing.T, r Report) {
 			if r.TelescopeSize != 256 || len(r.Attacks) == 0 {
 				t.Fatalf("size %g, attacks %d", r.TelescopeSize, len(r.Attacks))
 			}
@@ -134,22 +150,22 @@ func TestSharedCaptures(t *testing.T) {
 				t.Errorf("est_pps = %g, want %g", a.EstPPS, want)
 			}
 		}},
-		{"zero windows: same src and dst is spoofed", []string{"testdata/scan_with_zero_windows.pcap", "--scan-hosts", "9"}, func(t *testing.T, r Report) {
+		{"zero windows: same src and dst is spoofed", Options{ScanHosts: 9}, []string{"testdata/scan_with_zero_windows.pcap"}, func(t *testing.T, r Report) {
 			if r.OtherReasons["spoofed:same-src-dst"] != 1 || len(r.Scans) != 1 || r.Scans[0].Targets != 9 || r.Scans[0].Kind != "horizontal" {
 				t.Errorf("other %v scans %+v", r.OtherReasons, r.Scans)
 			}
 		}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { tc.check(t, analyzeJSON(t, tc.args...)) })
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, analyzeJSON(t, tc.opts, tc.files...)) })
 	}
 }
 
 // A later capture given first must not expire the earlier capture's state at once:
 // the attacks found do not depend on the order of the files.
 func TestFileOrderDoesNotSplitAttacks(t *testing.T) {
-	alone := analyzeJSON(t, "testdata/backscatter.trace", "--dos-ppm", "5")
-	after := analyzeJSON(t, "testdata/port_scan.pcap", "testdata/backscatter.trace", "--dos-ppm", "5")
+	alone := analyzeJSON(t, Options{DoSPPM: 5}, "testdata/backscatter.trace")
+	after := analyzeJSON(t, Options{DoSPPM: 5}, "testdata/port_scan.pcap", "testdata/backscatter.trace")
 	if len(alone.Attacks) == 0 || len(after.Attacks) != len(alone.Attacks) {
 		t.Fatalf("attacks alone %d, after a 2017 capture %d", len(alone.Attacks), len(after.Attacks))
 	}
@@ -160,6 +176,13 @@ func TestFileOrderDoesNotSplitAttacks(t *testing.T) {
 	}
 }
 
+// The golden reports' input; internal/cli's test runs the same through the command
+// line (--scan-hosts 5 --scan-ports 5 --scan-idle 30m --dos-ppm 5) against the same files.
+var (
+	goldenOptions = Options{ScanHosts: 5, ScanPorts: 5, ScanIdle: 30 * time.Minute, DoSPPM: 5}
+	goldenFiles   = []string{"testdata/445_scan.pcap", "testdata/backscatter.trace", "testdata/port_scan.pcap"}
+)
+
 // Golden outputs in the three formats; -update rewrites them.
 func TestGoldenOutputs(t *testing.T) {
 	cases := []struct{ name, format string }{
@@ -167,11 +190,23 @@ func TestGoldenOutputs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := runAnalyze(t, "testdata/445_scan.pcap", "testdata/backscatter.trace", "testdata/port_scan.pcap",
-				"--scan-hosts", "5", "--scan-ports", "5", "--scan-idle", "30m", "--dos-ppm", "5", "--format", tc.format)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errOut)
+			r, warn, err := analyze(t, goldenOptions, goldenFiles...)
+			if err != nil || warn != "" {
+				t.Fatalf("analyze: %v (warnings %q)", err, warn)
 			}
+			var b strings.Builder
+			switch tc.format {
+			case "table":
+				err = r.WriteTable(&b)
+			case "json":
+				err = r.WriteJSON(&b)
+			case "csv":
+				err = r.WriteCSV(&b)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
 			golden := filepath.Join("testdata", "golden", tc.name)
 			if *update {
 				os.MkdirAll(filepath.Dir(golden), 0o755)
@@ -190,87 +225,10 @@ func TestGoldenOutputs(t *testing.T) {
 	}
 }
 
-func TestAnalyzeBadInput(t *testing.T) {
-	dir := t.TempDir()
-	notCapture := filepath.Join(dir, "notes.txt")
-	os.WriteFile(notCapture, []byte("hello, this is not a capture\n"), 0o644)
-	empty := filepath.Join(dir, "empty.pcap")
-	os.WriteFile(empty, nil, 0o644)
-	orig, _ := os.ReadFile("testdata/port_scan.pcap")
-	// Cut the file inside its 6th record: 24-byte header, then 10 records of 16+78 bytes.
-	cutAt := 24 + 5*(16+78) + 30
-	truncated := filepath.Join(dir, "cut.pcap")
-	os.WriteFile(truncated, orig[:cutAt], 0o644)
-
-	t.Run("not a capture is one line and exit 1", func(t *testing.T) {
-		out, errOut, code := runAnalyze(t, notCapture)
-		if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, notCapture) ||
-			!strings.Contains(errOut, "not a pcap or pcapng capture") {
-			t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
-		}
-	})
-	t.Run("empty file", func(t *testing.T) {
-		_, errOut, code := runAnalyze(t, empty)
-		if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, empty) {
-			t.Errorf("exit %d stderr %q", code, errOut)
-		}
-	})
-	t.Run("missing file", func(t *testing.T) {
-		_, errOut, code := runAnalyze(t, filepath.Join(dir, "nope.pcap"))
-		if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "nope.pcap") {
-			t.Errorf("exit %d stderr %q", code, errOut)
-		}
-	})
-	t.Run("no file", func(t *testing.T) {
-		if _, errOut, code := runAnalyze(t, "--format", "json"); code != 1 || !strings.Contains(errOut, "no capture file") {
-			t.Errorf("exit %d stderr %q", code, errOut)
-		}
-	})
-	t.Run("bad format", func(t *testing.T) {
-		if _, errOut, code := runAnalyze(t, "testdata/port_scan.pcap", "--format", "xml"); code != 1 || !strings.Contains(errOut, "xml") {
-			t.Errorf("exit %d stderr %q", code, errOut)
-		}
-	})
-	t.Run("bad dark prefix", func(t *testing.T) {
-		if _, errOut, code := runAnalyze(t, "testdata/port_scan.pcap", "--dark", "10.0.0.0/33"); code != 1 || !strings.Contains(errOut, "10.0.0.0/33") {
-			t.Errorf("exit %d stderr %q", code, errOut)
-		}
-	})
-	t.Run("truncated capture reports what was read and warns with the offset", func(t *testing.T) {
-		out, errOut, code := runAnalyze(t, truncated, "--format", "json")
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errOut)
-		}
-		var r Report
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Packets != 5 {
-			t.Errorf("packets = %d, want the 5 whole records", r.Packets)
-		}
-		wantOff := "offset " + strconv.Itoa(24+5*(16+78))
-		if !strings.Contains(errOut, truncated) || !strings.Contains(errOut, wantOff) || strings.Count(errOut, "\n") != 1 {
-			t.Errorf("stderr %q should name %s and %s", errOut, truncated, wantOff)
-		}
-	})
-	t.Run("a second file still counts after a truncated one", func(t *testing.T) {
-		r := analyzeJSON(t, truncated, "testdata/port_scan.pcap")
-		if r.Packets != 15 {
-			t.Errorf("packets = %d, want 15", r.Packets)
-		}
-	})
-	t.Run("a bad file among good ones fails without a report", func(t *testing.T) {
-		out, errOut, code := runAnalyze(t, "testdata/port_scan.pcap", notCapture)
-		if code != 1 || out != "" || !strings.Contains(errOut, notCapture) {
-			t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
-		}
-	})
-}
-
 // Every container and byte order must yield the same report as the original file.
 func TestCaptureFormatsAgree(t *testing.T) {
 	recs := readAll(t, "testdata/multiport_scan.pcap")
-	want := analyzeJSON(t, "testdata/multiport_scan.pcap", "--scan-hosts", "5", "--scan-idle", "2h")
+	want := analyzeJSON(t, Options{ScanHosts: 5, ScanIdle: 2 * time.Hour}, "testdata/multiport_scan.pcap")
 	if want.Packets != 16 || len(want.Scans) != 1 {
 		t.Fatalf("baseline report: %+v", want)
 	}
@@ -311,7 +269,7 @@ func TestCaptureFormatsAgree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "c")
 			os.WriteFile(f, tc.file, 0o644)
-			got := analyzeJSON(t, f, "--scan-hosts", "5", "--scan-idle", "2h")
+			got := analyzeJSON(t, Options{ScanHosts: 5, ScanIdle: 2 * time.Hour}, f)
 			gj, _ := json.Marshal(got)
 			wj, _ := json.Marshal(want)
 			if !bytes.Equal(gj, wj) {

@@ -48,17 +48,17 @@ func BenchmarkDecode(b *testing.B) {
 // same per-copy classification.
 func TestRepeatCapture(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "big.pcap")
-	if err := RepeatCapture("testdata/backscatter.trace", out, 3*4771+10); err != nil {
+	if err := repeatCapture("testdata/backscatter.trace", out, 3*4771+10); err != nil {
 		t.Fatal(err)
 	}
-	r := analyzeJSON(t, out)
+	r := analyzeJSON(t, Options{}, out)
 	if r.Packets != 3*4771+10 || r.Classes.Backscatter < 3*4700 {
 		t.Errorf("packets %d backscatter %d", r.Packets, r.Classes.Backscatter)
 	}
 	if d := r.End.Sub(r.Start).Hours(); d < 3*23.9 {
 		t.Errorf("copies overlap: the capture spans %.1f h", d)
 	}
-	if err := RepeatCapture("testdata/README.md", out, 5); err == nil {
+	if err := repeatCapture("testdata/README.md", out, 5); err == nil {
 		t.Error("repeating a non-capture succeeded")
 	}
 }

@@ -4,7 +4,7 @@
 //
 // One incremental Classifier serves both inputs: capture files (pcap in either byte
 // order with micro- or nanosecond timestamps, and pcapng; Ethernet with 802.1Q tags,
-// Linux cooked v1 and v2, raw IP and BSD loopback) read by AnalyzeCommand, and live
+// Linux cooked v1 and v2, raw IP and BSD loopback) read by AnalyzeFile, and live
 // AF_PACKET capture started by StartLive. Decoding uses one reused packet struct and
 // allocates nothing per packet.
 //

@@ -166,24 +166,13 @@ func (l *lab) capture(run func()) string {
 		}
 	}
 	defer stop()
-	waitFor(t, 20*time.Second, "tcpdump to listen", func() bool { return strings.Contains(stderr.String(), "listening on") })
+	peertest.WaitFor(t, 20*time.Second, "tcpdump to listen", func() bool { return strings.Contains(stderr.String(), "listening on") })
 	run()
 	l.sendSentinel()
-	waitFor(t, 20*time.Second, "the sentinel in the capture", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "the sentinel in the capture", func() bool {
 		b, _ := os.ReadFile(file)
 		return bytes.Contains(b, []byte("gantry-telescope-sentinel"))
 	})
 	stop()
 	return file
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -37,7 +37,7 @@ func TestRealToolCaptures(t *testing.T) {
 		name   string
 		binary string
 		args   func(l *lab) []string
-		flags  []string
+		opts   Options // besides Dark
 		scan   *want
 		attack *Attack // Victim, Protocol, Ports, minimum Packets
 	}{
@@ -47,8 +47,8 @@ func TestRealToolCaptures(t *testing.T) {
 			args: func(l *lab) []string {
 				return []string{"nmap", "-sS", "-Pn", "-n", "-T5", "--max-retries", "0", "-p", "1-40", "10.202.0.5"}
 			},
-			flags: []string{"--scan-ports", "15"},
-			scan:  &want{labAddrB, "vertical", "tcp", "nmap", nil, 1},
+			opts: Options{ScanPorts: 15},
+			scan: &want{labAddrB, "vertical", "tcp", "nmap", nil, 1},
 		},
 		{
 			name:   "nmap horizontal SYN scan",
@@ -114,7 +114,7 @@ func TestRealToolCaptures(t *testing.T) {
 				return []string{"hping3", "-q", "-I", l.ifB, "--rand-dest", "-S", "-A", "-s", "80", "-k", "-p", "4000",
 					"-i", "u20000", "-c", "120", "10.202.0.x"}
 			},
-			flags:  []string{"--dos-duration", "1s", "--dos-packets", "25", "--dos-ppm", "25"},
+			opts:   Options{DoSDuration: time.Second, DoSPackets: 25, DoSPPM: 25},
 			attack: &Attack{Victim: labAddrB, Protocol: "tcp", Ports: []uint16{80}, Packets: 40},
 		},
 		{
@@ -127,7 +127,7 @@ func TestRealToolCaptures(t *testing.T) {
 					"--icmp-ipproto", "17", "--icmp-ipsrc", "10.202.0.9", "--icmp-ipdst", "10.203.0.7",
 					"--icmp-dstport", "53", "-i", "u20000", "-c", "80", "10.202.0.x"}
 			},
-			flags:  []string{"--dos-duration", "1s", "--dos-packets", "25", "--dos-ppm", "25"},
+			opts:   Options{DoSDuration: time.Second, DoSPackets: 25, DoSPPM: 25},
 			attack: &Attack{Victim: "10.203.0.7", Protocol: "udp", Ports: []uint16{53}, Packets: 30},
 		},
 	}
@@ -136,7 +136,9 @@ func TestRealToolCaptures(t *testing.T) {
 			peertest.Binary(t, tc.binary)
 			l := newLab(t)
 			file := l.capture(func() { l.execB(ctx, tc.args(l)...) })
-			r := analyzeJSON(t, append([]string{file, "--dark", labDark}, tc.flags...)...)
+			opts := tc.opts
+			opts.Dark = []netip.Prefix{netip.MustParsePrefix(labDark)}
+			r := analyzeJSON(t, opts, file)
 			t.Logf("%d packets: %+v other=%v", r.Packets, r.Classes, r.OtherReasons)
 			if r.OtherReasons["not-dark"] < 1 {
 				t.Errorf("the sentinel outside --dark was not counted as not-dark: %v", r.OtherReasons)
@@ -250,7 +252,7 @@ func testLiveCapture(t *testing.T, ring bool) {
 	<-polled
 	var r Report
 	var s Scan
-	waitFor(t, 20*time.Second, "the live capture to report the scan", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "the live capture to report the scan", func() bool {
 		r = live.Snapshot()
 		for _, sc := range r.Scans {
 			if sc.Source == labAddrB {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gantry/internal/peertest"
 )
@@ -235,7 +236,7 @@ func TestFlask(t *testing.T) {
 		if resp, _ := get("/flask/boom"); resp.StatusCode != 500 {
 			t.Errorf("exception: %d", resp.StatusCode)
 		}
-		eventually(t, "Flask's traceback in the log", func() bool { return strings.Contains(s.logs.String(), "KeyError: 'flask boom'") })
+		peertest.WaitFor(t, 20*time.Second, "Flask's traceback in the log", func() bool { return strings.Contains(s.logs.String(), "KeyError: 'flask boom'") })
 	}
 
 	base := bare.srv.URL

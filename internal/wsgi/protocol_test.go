@@ -2,7 +2,9 @@ package wsgi
 
 import (
 	"encoding/hex"
+	"maps"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -146,5 +148,26 @@ func BenchmarkDecodeHead(b *testing.B) {
 		if _, _, err := decodeHead(headSeeds[0]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// worker.py names its frame types as protocol.go does, with the same letters, so
+// that a grep for a frame finds both sides.
+func TestWorkerFrameNames(t *testing.T) {
+	goFrames := map[string]byte{
+		"frameRequest": frameRequest, "frameStream": frameStream, "frameBody": frameBody,
+		"frameBodyEnd": frameBodyEnd, "frameBodyAbort": frameBodyAbort, "frameHead": frameHead,
+		"frameData": frameData, "frameFile": frameFile, "frameEnd": frameEnd, "frameError": frameError,
+	}
+	pyFrames := map[string]byte{}
+	for _, m := range regexp.MustCompile(`(?m)^(frame\w+) = ord\("(.)"\)`).FindAllStringSubmatch(workerSource, -1) {
+		pyFrames[m[1]] = m[2][0]
+	}
+	if !maps.Equal(goFrames, pyFrames) {
+		t.Errorf("worker.py frames %q, protocol.go frames %q", pyFrames, goFrames)
+	}
+	// No frame type is left as a bare number.
+	if m := regexp.MustCompile(`_pack\(\d+|kind == \d+`).FindString(workerSource); m != "" {
+		t.Errorf("worker.py still has %q: use the named frame type", m)
 	}
 }

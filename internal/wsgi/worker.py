@@ -50,7 +50,21 @@ _u32 = struct.Struct("<I").unpack_from
 _dumps = marshal.dumps
 _loads = marshal.loads
 _BytesIO = io.BytesIO
-_END = _pack(90, 0)  # Z
+
+# Frame types, named as protocol.go names them (TestWorkerFrameNames holds the two
+# to the same letters).
+frameRequest = ord("R")  # environ + complete body
+frameStream = ord("S")  # environ; body follows in B frames
+frameBody = ord("B")
+frameBodyEnd = ord("E")
+frameBodyAbort = ord("A")
+frameHead = ord("H")
+frameData = ord("D")
+frameFile = ord("F")
+frameEnd = ord("Z")
+frameError = ord("X")
+
+_END = _pack(frameEnd, 0)
 _join = b"".join
 
 
@@ -141,10 +155,10 @@ class Input:
         if self.eof:
             return None
         kind, payload = self.conn.frame()
-        if kind == 66:  # B
+        if kind == frameBody:
             return payload
         self.eof = True
-        if kind == 65:  # A
+        if kind == frameBodyAbort:
             raise OSError("request body aborted: " + bytes(payload).decode("utf-8", "replace"))
         return None
 
@@ -258,7 +272,7 @@ class Response:
         except ValueError:
             p = _dumps((_native(self.status), [(_native(k), _native(v)) for k, v in self.headers]))
         self.sent = True
-        return _pack(72, len(p)) + p
+        return _pack(frameHead, len(p)) + p
 
     def send(self, data):
         try:
@@ -274,9 +288,9 @@ class Response:
             if head:
                 self.send(head)
         elif len(data) < 65536:
-            self.send(head + _pack(68, len(data)) + data)
+            self.send(head + _pack(frameData, len(data)) + data)
         else:
-            self.send(head + _pack(68, len(data)))
+            self.send(head + _pack(frameData, len(data)))
             self.send(data)
 
     def sendfile(self, wrapper):
@@ -289,7 +303,7 @@ class Response:
             offset = f.tell()
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             return False
-        frame = self.head() + _pack(70, 16) + _FILE.pack(offset, -1) + _END
+        frame = self.head() + _pack(frameFile, 16) + _FILE.pack(offset, -1) + _END
         try:
             self.sock.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
         except OSError as e:
@@ -456,7 +470,13 @@ class Worker:
         while True:
             try:
                 sock, _ = self.listener.accept()
+            except InterruptedError:
+                continue
             except OSError:
+                # Out of descriptors, say: pause rather than spin, as accept does
+                # with epoll; the connection waits in the listen queue.
+                traceback.print_exc()
+                time.sleep(0.1)
                 continue
             try:
                 conn = Conn(sock)
@@ -495,7 +515,7 @@ class Worker:
                 # Part of a frame: gantry sends the rest right away.
                 conn.start, conn.end = start, end
                 kind, payload = conn._frame_slow()
-            if kind == 82 or kind == 83:  # other frames: leftovers of a body the app did not read
+            if kind == frameRequest or kind == frameStream:  # others: leftovers of a body the app did not read
                 self.request(conn, kind, payload)
             buf, start, end = conn.buf, conn.start, conn.end
 
@@ -504,7 +524,7 @@ class Worker:
         n = _u32(payload)[0]
         environ = _loads(payload[4:4 + n])
         stream = None
-        if kind == 82:
+        if kind == frameRequest:
             environ["wsgi.input"] = _BytesIO(payload[4 + n:])
         else:
             stream = environ["wsgi.input"] = Input(conn)
@@ -522,7 +542,7 @@ class Worker:
                 head = resp.head()
                 try:
                     if body:
-                        sock.sendall(_join((head, _pack(68, len(body)), body, _END)))
+                        sock.sendall(_join((head, _pack(frameData, len(body)), body, _END)))
                     else:
                         sock.sendall(head + _END)
                 except OSError as e:
@@ -550,7 +570,7 @@ class Worker:
             log_exception(environ)
             close(result, environ)
             why = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")[:1000]
-            resp.send(_pack(88, len(why)) + why)
+            resp.send(_pack(frameError, len(why)) + why)
             return
         close(result, environ)
         if stream is not None and not stream.eof:

@@ -4,14 +4,19 @@ import (
 	"gantry/internal/config"
 
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"gantry/internal/peertest"
 )
 
 // The worker serves fast requests on one thread at a time and hands the others work
@@ -77,6 +82,24 @@ func TestThreadsRunBlockedRequestsAtOnce(t *testing.T) {
 				t.Fatalf("served by pid %s, want the one worker %s", body, pid)
 			}
 			pid = body
+		})
+	}
+}
+
+// Out of descriptors, accept fails with EMFILE while the listener stays readable:
+// both of the worker's accept paths (epoll, and one thread per connection where
+// there is no epoll) must sleep before they retry, not spin a core.
+// testdata/emfile.py runs them at a real RLIMIT_NOFILE with time.sleep recorded.
+func TestWorkerSleepsOnEMFILE(t *testing.T) {
+	python := peertest.Python(t)
+	for _, mode := range []string{"epoll", "blocking"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, python, "testdata/emfile.py", "worker.py", mode).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "slept 1" {
+				t.Errorf("%v: %s", err, out)
+			}
 		})
 	}
 }

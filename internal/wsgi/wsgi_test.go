@@ -110,17 +110,6 @@ func (s *site) get(t *testing.T, path string) (*http.Response, string) {
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestEnviron(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -352,7 +341,7 @@ func TestResponses(t *testing.T) {
 				}
 			}
 			if tc.log != "" {
-				eventually(t, "log line "+tc.log, func() bool { return strings.Contains(tc.site.logs.String(), tc.log) })
+				peertest.WaitFor(t, 20*time.Second, "log line "+tc.log, func() bool { return strings.Contains(tc.site.logs.String(), tc.log) })
 			}
 		})
 	}
@@ -377,7 +366,7 @@ func TestErrorsAfterHeadAbortTheResponse(t *testing.T) {
 			t.Errorf("%s: read %q completely; want the response cut short", path, b)
 		}
 	}
-	eventually(t, "close() after a failed iteration", func() bool { _, err := os.Stat(marker); return err == nil })
+	peertest.WaitFor(t, 20*time.Second, "close() after a failed iteration", func() bool { _, err := os.Stat(marker); return err == nil })
 	// The worker survived and still serves.
 	if resp, body := s.get(t, "/write"); resp.StatusCode != 200 || body != "written then returned" {
 		t.Errorf("after aborted responses: %d %q", resp.StatusCode, body)
@@ -414,7 +403,7 @@ func TestCloseAlwaysCalled(t *testing.T) {
 		if body != "one\ntwo\n" {
 			t.Errorf("body %q", body)
 		}
-		eventually(t, "close()", func() bool { _, err := os.Stat(marker); return err == nil })
+		peertest.WaitFor(t, 20*time.Second, "close()", func() bool { _, err := os.Stat(marker); return err == nil })
 	})
 	t.Run("a body in memory, sent in one piece", func(t *testing.T) {
 		raw := startSite(t, Options{App: "testapp:raw", Processes: 1}, nil)
@@ -423,7 +412,7 @@ func TestCloseAlwaysCalled(t *testing.T) {
 		if body != "one\ntwo\n" {
 			t.Errorf("body %q", body)
 		}
-		eventually(t, "close()", func() bool { _, err := os.Stat(marker); return err == nil })
+		peertest.WaitFor(t, 20*time.Second, "close()", func() bool { _, err := os.Stat(marker); return err == nil })
 	})
 	t.Run("client disconnects from an endless stream", func(t *testing.T) {
 		marker := filepath.Join(dir, "disconnect")
@@ -436,7 +425,7 @@ func TestCloseAlwaysCalled(t *testing.T) {
 			t.Fatalf("first line %q", line)
 		}
 		resp.Body.Close()
-		eventually(t, "close() after the client left", func() bool { _, err := os.Stat(marker); return err == nil })
+		peertest.WaitFor(t, 20*time.Second, "close() after the client left", func() bool { _, err := os.Stat(marker); return err == nil })
 	})
 }
 
@@ -469,7 +458,7 @@ func TestCrashMidRequest(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("crashing request: %d, want 502", resp.StatusCode)
 	}
-	eventually(t, "respawned worker", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "respawned worker", func() bool {
 		ws := s.h.Workers()
 		ready := 0
 		for _, w := range ws {
@@ -495,7 +484,7 @@ func TestTimeoutReplacesStuckWorker(t *testing.T) {
 	if resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("stuck request: %d, want 504", resp.StatusCode)
 	}
-	eventually(t, "stuck worker replaced", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "stuck worker replaced", func() bool {
 		ws := s.h.Workers()
 		return len(ws) == 1 && ws[0].PID != old && ws[0].State == supervise.StateReady
 	})
@@ -507,7 +496,7 @@ func TestTimeoutReplacesStuckWorker(t *testing.T) {
 func TestMaxRequestsRecycles(t *testing.T) {
 	s := startSite(t, Options{App: "testapp:application", Processes: 1, Threads: 1, MaxRequests: 3}, nil)
 	pids := map[string]bool{}
-	eventually(t, "a recycled worker", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "a recycled worker", func() bool {
 		resp, body := s.get(t, "/pid")
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d during recycling", resp.StatusCode)
@@ -532,7 +521,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	if ok, failed := stop(); failed > 0 || ok == 0 {
 		t.Errorf("%d requests failed, %d succeeded during reload", failed, ok)
 	}
-	eventually(t, "old workers gone", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "old workers gone", func() bool {
 		for _, w := range s.h.Workers() {
 			if old[w.PID] {
 				return false
@@ -640,12 +629,12 @@ func TestAutoReload(t *testing.T) {
 	}
 	// A broken edit keeps the old workers serving.
 	os.WriteFile(app, []byte("def application(:\n"), 0o644)
-	eventually(t, "reload failure logged", func() bool { return strings.Contains(s.logs.String(), "SyntaxError") })
+	peertest.WaitFor(t, 20*time.Second, "reload failure logged", func() bool { return strings.Contains(s.logs.String(), "SyntaxError") })
 	if resp, body := s.get(t, "/"); resp.StatusCode != 200 || body != "v1" {
 		t.Errorf("after a broken edit: %d %q, want the old code serving", resp.StatusCode, body)
 	}
 	write("v2", time.Now())
-	eventually(t, "new code served", func() bool { _, body := s.get(t, "/"); return body == "v2" })
+	peertest.WaitFor(t, 20*time.Second, "new code served", func() bool { _, body := s.get(t, "/"); return body == "v2" })
 }
 
 func TestWorkersSnapshot(t *testing.T) {
@@ -653,7 +642,7 @@ func TestWorkersSnapshot(t *testing.T) {
 	for range 6 {
 		s.get(t, "/pid")
 	}
-	eventually(t, "request counts", func() bool {
+	peertest.WaitFor(t, 20*time.Second, "request counts", func() bool {
 		var total uint64
 		for _, w := range s.h.Workers() {
 			total += w.Requests

@@ -3,6 +3,7 @@ package darkport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gantry/internal/peertest"
 )
 
 func start(t *testing.T, opts Options) *Ports {
@@ -35,17 +38,12 @@ func addr(p *Ports, proto string) string {
 // waitHits polls until the table shows n hits.
 func waitHits(t *testing.T, p *Ports, n uint64) Snapshot {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := p.Snapshot(0)
-		if s.HitsTotal >= n {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hits = %d, want %d", s.HitsTotal, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var s Snapshot
+	peertest.WaitFor(t, 10*time.Second, fmt.Sprintf("%d hits", n), func() bool {
+		s = p.Snapshot(0)
+		return s.HitsTotal >= n
+	})
+	return s
 }
 
 func TestTCPNeverAnswers(t *testing.T) {

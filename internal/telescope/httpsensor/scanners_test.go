@@ -319,10 +319,9 @@ func TestRecordedScanners(t *testing.T) {
 			ln, seen := serveSite(t, "127.0.0.1:0", s)
 			requests := replay(t, ln.Addr().String(), conns)
 			// the server observes a request after answering it: wait for the last
-			deadline := time.Now().Add(10 * time.Second)
-			for int(seen.Load()) < requests && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
-			}
+			peertest.WaitFor(t, 10*time.Second, fmt.Sprintf("the sensor to observe all %d requests", requests), func() bool {
+				return int(seen.Load()) >= requests
+			})
 			sc.check(t, s, requests)
 		})
 	}

@@ -1,2 +1,2 @@
 #!/bin/sh
-printf 'Content-Type: text/plain\n\n%s %s' "$(id -u)" "$(id -g)"
+printf 'Content-Type: text/plain\n\n%s %s groups %s' "$(id -u)" "$(id -g)" "$(id -G)"

@@ -8,10 +8,10 @@ import (
 	"slices"
 )
 
-// RepeatCapture writes the packets of in again and again to out until it holds n
+// repeatCapture writes the packets of in again and again to out until it holds n
 // packets, each copy shifted to start just after the previous one ended, so that the
 // result reads as one long capture. It builds the benchmark's large captures.
-func RepeatCapture(in, out string, n int) error {
+func repeatCapture(in, out string, n int) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return fmt.Errorf("repeat: %w", err)
@@ -54,7 +54,7 @@ func RepeatCapture(in, out string, n int) error {
 	if err != nil {
 		return fmt.Errorf("repeat: %w", err)
 	}
-	w, err := NewWriter(o, link)
+	w, err := newPcapWriter(o, link)
 	if err != nil {
 		o.Close()
 		return fmt.Errorf("repeat: %s: %w", out, err)

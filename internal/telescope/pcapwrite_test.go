@@ -6,15 +6,15 @@ import (
 	"io"
 )
 
-// Writer writes a classic little-endian nanosecond pcap file. The tests and the
+// pcapWriter writes a classic little-endian nanosecond pcap file. The tests and the
 // benchmark generator use it to build captures in process.
-type Writer struct {
+type pcapWriter struct {
 	w   *bufio.Writer
 	hdr [16]byte
 }
 
-// NewWriter writes the file header for link type link.
-func NewWriter(w io.Writer, link uint32) (*Writer, error) {
+// newPcapWriter writes the file header for link type link.
+func newPcapWriter(w io.Writer, link uint32) (*pcapWriter, error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	var h [24]byte
 	binary.LittleEndian.PutUint32(h[0:], 0xa1b23c4d)
@@ -25,11 +25,11 @@ func NewWriter(w io.Writer, link uint32) (*Writer, error) {
 	if _, err := bw.Write(h[:]); err != nil {
 		return nil, err
 	}
-	return &Writer{w: bw}, nil
+	return &pcapWriter{w: bw}, nil
 }
 
 // WritePacket appends one record with timestamp ts (Unix nanoseconds).
-func (w *Writer) WritePacket(ts int64, data []byte) error {
+func (w *pcapWriter) WritePacket(ts int64, data []byte) error {
 	binary.LittleEndian.PutUint32(w.hdr[0:], uint32(ts/1e9))
 	binary.LittleEndian.PutUint32(w.hdr[4:], uint32(ts%1e9))
 	binary.LittleEndian.PutUint32(w.hdr[8:], uint32(len(data)))
@@ -42,4 +42,4 @@ func (w *Writer) WritePacket(ts int64, data []byte) error {
 }
 
 // Flush writes buffered records to the underlying writer.
-func (w *Writer) Flush() error { return w.w.Flush() }
+func (w *pcapWriter) Flush() error { return w.w.Flush() }

@@ -1,0 +1,376 @@
+package supervise
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// spawn starts one incarnation for slot i and waits until it is ready. On failure
+// the process is gone when spawn returns.
+func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
+	w := &Worker{Slot: i, Generation: generation, pool: p, state: StateStarting, done: make(chan struct{})}
+	if n := p.opts.MaxRequests; n > 0 {
+		w.limit = n + rand.Uint64N(n/4+1)
+	}
+	startErr := func(err error) *StartError {
+		return &StartError{Name: p.opts.Name, Err: err, Output: w.out.String()}
+	}
+	cmd, err := p.opts.Command(w)
+	if err != nil {
+		return nil, &StartError{Name: p.opts.Name, Err: err}
+	}
+	w.cmd = cmd
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if p.opts.Credential != nil {
+		cmd.SysProcAttr.Credential = p.opts.Credential
+	}
+	w.out = &outputLog{log: p.log.With("slot", i)}
+	var pipes []*os.File
+	if cmd.Stdout == nil {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			return nil, startErr(fmt.Errorf("stdout pipe: %w", err))
+		}
+		cmd.Stdout = wr
+		pipes = append(pipes, r, wr)
+	}
+	if cmd.Stderr == nil {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			closeAll(pipes)
+			return nil, startErr(fmt.Errorf("stderr pipe: %w", err))
+		}
+		cmd.Stderr = wr
+		pipes = append(pipes, r, wr)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		closeAll(pipes)
+		closeAll(cmd.ExtraFiles)
+		return nil, startErr(ErrClosed)
+	}
+	err = cmd.Start()
+	if err == nil {
+		w.PID = cmd.Process.Pid
+		w.Started = time.Now()
+		p.live[w] = struct{}{}
+	}
+	p.mu.Unlock()
+	closeAll(cmd.ExtraFiles)
+	var readers sync.WaitGroup
+	for j := 0; j < len(pipes); j += 2 {
+		pipes[j+1].Close()
+		if err == nil {
+			readers.Add(1)
+			go func(r *os.File, stderr bool) {
+				defer readers.Done()
+				w.out.copy(r, stderr)
+				r.Close()
+			}(pipes[j], cmd.Stderr == pipes[j+1])
+		} else {
+			pipes[j].Close()
+		}
+	}
+	if err != nil {
+		return nil, startErr(fmt.Errorf("start %s: %w", cmd.Path, err))
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		err := cmd.Wait()
+		readers.Wait()
+		// Whatever the worker forked goes with it.
+		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
+		w.exitErr = err
+		if p.opts.Exited != nil {
+			p.opts.Exited(w)
+		}
+		p.exited(w)
+		close(w.done)
+	}()
+
+	rctx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.done:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	if p.opts.Ready != nil {
+		err = p.opts.Ready(rctx, w)
+	}
+	select {
+	case <-w.done:
+		if err == nil {
+			err = errors.New("exited during startup")
+		}
+	default:
+	}
+	if err != nil {
+		select {
+		case <-w.done:
+			if w.exitErr != nil {
+				err = fmt.Errorf("%w (%v)", err, w.exitErr)
+			}
+		default:
+			if rctx.Err() == context.DeadlineExceeded {
+				err = fmt.Errorf("not ready after %s: %w", p.opts.StartTimeout, err)
+			}
+			_ = syscall.Kill(-w.PID, syscall.SIGKILL)
+			<-w.done
+		}
+		return nil, startErr(err)
+	}
+	w.out.started()
+	p.log.Info("worker started", "slot", i, "pid", w.PID)
+	return w, nil
+}
+
+// exited is the monitor's report that w's process is gone.
+func (p *Pool) exited(w *Worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.live, w)
+	prev := w.state
+	w.state = StateExited
+	s := p.slots[w.Slot]
+	if prev == StateStarting {
+		return // spawn reports it
+	}
+	if s.current != w {
+		return // retired and stopped on purpose
+	}
+	s.current = nil
+	if p.closed {
+		return
+	}
+	p.log.Error("worker exited unexpectedly; respawning", "slot", w.Slot, "pid", w.PID,
+		"status", exitText(w.exitErr), "requests", w.requests)
+	if time.Since(w.Started) > time.Minute {
+		s.backoff = p.opts.BackoffMin
+	}
+	p.respawnLocked(w.Slot, w.Generation+1, s.backoff)
+	s.backoff = min(s.backoff*2, p.opts.BackoffMax)
+}
+
+// respawnLocked starts a new worker for slot i after delay, retrying with backoff
+// until it is ready, then installs it as the slot's current worker (retiring
+// whichever was there).
+func (p *Pool) respawnLocked(i, generation int, delay time.Duration) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			if delay > 0 {
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-p.ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+			w, err := p.spawn(p.ctx, i, generation)
+			p.mu.Lock()
+			s := p.slots[i]
+			if err != nil {
+				if p.closed {
+					p.mu.Unlock()
+					return
+				}
+				delay = s.backoff
+				s.backoff = min(s.backoff*2, p.opts.BackoffMax)
+				if msg := err.Error(); msg != s.failing {
+					s.failing = msg
+					p.log.Error("worker failed to start; will retry", "slot", i, "retry_in", delay, "err", msg)
+				} else {
+					p.log.Warn("worker still failing to start", "slot", i, "retry_in", delay)
+				}
+				generation++
+				p.mu.Unlock()
+				continue
+			}
+			s.failing = ""
+			s.restarts++
+			p.installLocked(w)
+			p.mu.Unlock()
+			return
+		}
+	}()
+}
+
+// installLocked makes w the slot's current worker and retires the old one.
+func (p *Pool) installLocked(w *Worker) {
+	s := p.slots[w.Slot]
+	if p.closed {
+		p.stopLocked(w, false)
+		return
+	}
+	if old := s.current; old != nil && old != w {
+		p.retireLocked(old, false)
+	}
+	s.current = w
+	w.state = StateReady
+	p.dispatchLocked()
+}
+
+// retireLocked stops routing to w and stops it once its requests are done.
+func (p *Pool) retireLocked(w *Worker, kill bool) {
+	if s := p.slots[w.Slot]; s.current == w {
+		s.current = nil
+	}
+	if w.state == StateReady {
+		w.state = StateRetiring
+	}
+	w.kill = w.kill || kill
+	if w.inflight == 0 && w.state == StateRetiring {
+		p.stopLocked(w, w.kill)
+	}
+}
+
+// stopLocked signals w's process group: SIGTERM then SIGKILL after StopTimeout, or
+// SIGKILL at once when kill is set.
+func (p *Pool) stopLocked(w *Worker, kill bool) {
+	if w.state == StateExited || w.state == StateStopping {
+		return
+	}
+	w.state = StateStopping
+	if p.opts.Stopping != nil {
+		p.opts.Stopping(w)
+	}
+	if kill {
+		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
+		return
+	}
+	_ = syscall.Kill(-w.PID, syscall.SIGTERM)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTimer(p.opts.StopTimeout)
+		defer t.Stop()
+		select {
+		case <-w.done:
+		case <-t.C:
+			p.log.Warn("worker ignored SIGTERM; killing it", "slot", w.Slot, "pid", w.PID)
+			_ = syscall.Kill(-w.PID, syscall.SIGKILL)
+		}
+	}()
+}
+
+// WaitDial polls until network/addr accepts a connection or ctx ends: the readiness
+// check for a worker that listens on a socket (php-cgi -b).
+func WaitDial(ctx context.Context, network, addr string) error {
+	var d net.Dialer
+	delay := 5 * time.Millisecond
+	for {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("dial %s: %w", addr, err)
+		case <-t.C:
+		}
+		delay = min(delay*2, 200*time.Millisecond)
+	}
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// outputLog collects a worker's output: kept (bounded) until the worker is ready so a
+// startup failure can be reported in one piece, logged line by line afterwards.
+type outputLog struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	ready   bool
+	buf     []string
+	size    int
+	dropped int
+}
+
+const maxStartupOutput = 64 << 10
+
+func (o *outputLog) copy(r io.Reader, stderr bool) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	for sc.Scan() {
+		line := sc.Text()
+		o.mu.Lock()
+		if !o.ready {
+			o.buf = append(o.buf, line)
+			o.size += len(line)
+			for o.size > maxStartupOutput && len(o.buf) > 1 {
+				o.size -= len(o.buf[0])
+				o.buf = o.buf[1:]
+				o.dropped++
+			}
+			o.mu.Unlock()
+			continue
+		}
+		o.mu.Unlock()
+		if stderr {
+			o.log.Error(line)
+		} else {
+			o.log.Info(line)
+		}
+	}
+}
+
+// started flushes what the worker printed while starting (warnings at import time).
+func (o *outputLog) started() {
+	o.mu.Lock()
+	lines := o.buf
+	o.buf, o.ready = nil, true
+	o.mu.Unlock()
+	for _, l := range lines {
+		o.log.Warn(l)
+	}
+}
+
+func (o *outputLog) String() string {
+	if o == nil {
+		return ""
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := strings.Join(o.buf, "\n")
+	if o.dropped > 0 {
+		s = fmt.Sprintf("[%d earlier lines dropped]\n", o.dropped) + s
+	}
+	return strings.TrimSpace(s)
+}
