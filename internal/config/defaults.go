@@ -46,6 +46,7 @@ func (c *Config) setDefaults() {
 		}
 		site.setDefaults()
 	}
+	c.setTLSDefaults()
 }
 
 // SetDefaults fills the defaults of the route's handler kind.

@@ -188,11 +188,12 @@ func appliesTo(key string) string {
 }
 
 var knownKeys = map[string][]string{
-	"":           {"server", "admin", "telescope", "site"},
-	"server":     {"listen", "user", "access_log", "log_format", "error_log", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "shutdown_timeout", "max_body", "max_header", "body_temp", "body_temp_max", "fast_path"},
+	"":           {"server", "admin", "tls", "telescope", "site"},
+	"server":     {"listen", "user", "access_log", "log_format", "error_log", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "shutdown_timeout", "max_body", "max_header", "body_temp", "body_temp_max", "fast_path", "tls_listen", "http3"},
+	"tls":        {"email", "ca", "ca_root", "storage", "redirect", "hsts"},
 	"admin":      {"listen", "password_hash"},
 	"telescope":  {"enabled", "interface", "dark", "dark_ports", "scan_hosts", "scan_ports", "scan_idle", "dos_packets", "dos_duration", "dos_ppm"},
-	"site":       {"hosts", "root", "index", "try_files", "symlinks", "route"},
+	"site":       {"hosts", "root", "index", "try_files", "symlinks", "tls", "tls_cert", "tls_key", "route"},
 	"site.route": {"path", "static", "cgi", "fastcgi", "fastcgi_command", "wsgi", "proxy", "redirect", "timeout", "env", "processes", "threads", "max_requests", "max_processes", "python", "chdir", "mode", "reload", "pass_authorization", "user", "index", "split", "root", "allow_dotfiles", "status", "optional", "max_conns", "trusted_proxies", "sendfile_root", "request_buffering"},
 }
 

@@ -22,6 +22,7 @@ func (c *Config) resolvePaths() {
 		}
 	}
 	abs(&c.Server.BodyTemp)
+	c.TLS.resolvePaths(abs)
 	for _, p := range []*string{&c.Server.AccessLog, &c.Server.ErrorLog} {
 		switch *p {
 		case "", "stdout", "stderr", "off":
@@ -32,6 +33,8 @@ func (c *Config) resolvePaths() {
 	for si := range c.Sites {
 		s := &c.Sites[si]
 		abs(&s.Root)
+		abs(&s.TLSCert)
+		abs(&s.TLSKey)
 		for ri := range s.Routes {
 			r := &s.Routes[ri]
 			abs(&r.Static)

@@ -124,6 +124,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			r.validate(v, site, lineOf)
 		}
 	}
+	c.validateTLS(v)
 }
 
 func (s *Site) validate(v *validator, lineOf func(string) int) {
