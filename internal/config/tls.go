@@ -149,7 +149,7 @@ func (c *Config) validateTLS(v *validator) {
 	for _, l := range s.TLSListen {
 		if err := checkAddr(l); err != nil {
 			v.addKey("server.tls_listen", "[server] tls_listen %q: %v", l, err)
-		} else if slices.Contains(s.Listen, l) {
+		} else if slices.Contains(s.Listen, l) && !strings.HasSuffix(l, ":0") {
 			v.addKey("server.tls_listen", "[server] tls_listen %q is also in listen: one port speaks either HTTP or HTTPS; pick another port", l)
 		}
 	}
