@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"gantry/internal/certs"
 	"gantry/internal/supervise"
 )
 
@@ -16,6 +17,8 @@ type Status struct {
 	LastReload    ReloadResult `json:"last_reload"`
 	Sites         []SiteStatus `json:"sites"`
 	Pools         []PoolStatus `json:"pools"`
+	// Certificates of the HTTPS listeners (none without tls_listen).
+	Certificates []certs.CertStatus `json:"certificates,omitempty"`
 }
 
 // PoolStatus lists the worker processes of one route (wsgi, fastcgi_command).
@@ -77,6 +80,9 @@ func (s *Server) Status() Status {
 			}
 		}
 		out.Sites = append(out.Sites, ss)
+	}
+	if s.certs != nil {
+		out.Certificates = s.certs.Status()
 	}
 	return out
 }
