@@ -391,3 +391,19 @@ func TestServeDirPHPAuto(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPrintsInternalRoot(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gantry.toml")
+	storage := filepath.Join(dir, "tls")
+	os.WriteFile(file, []byte("[server]\ntls_listen = [\"127.0.0.1:8443\"]\n[tls]\nstorage = \""+storage+"\"\n[[site]]\nhosts = [\"localhost\"]\nroot = \""+dir+"\"\n"), 0o644)
+	out, _, code := run(t, "", "check", "-c", file)
+	if want := "internal CA root: " + filepath.Join(storage, "ca", "root.pem"); code != 0 || !strings.Contains(out, want) {
+		t.Errorf("check: %d %q; want %q", code, out, want)
+	}
+	// No HTTPS, no root to mention.
+	os.WriteFile(file, []byte("[[site]]\nhosts = [\"localhost\"]\nroot = \""+dir+"\"\n"), 0o644)
+	if out, _, _ := run(t, "", "check", "-c", file); strings.Contains(out, "internal CA") {
+		t.Errorf("check without tls_listen mentions the CA: %q", out)
+	}
+}

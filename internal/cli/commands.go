@@ -45,6 +45,9 @@ func check(args []string, stdout io.Writer) error {
 		routes += len(s.Routes)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d site(s), %d route(s))\n", *file, len(cfg.Sites), routes)
+	if root := internalRoot(cfg); root != "" {
+		fmt.Fprintf(stdout, "internal CA root: %s (trust it on the devices that use the sites with tls = \"internal\")\n", root)
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ type Config struct {
 
 	Server    Server    `toml:"server"`
 	Admin     Admin     `toml:"admin"`
+	TLS       TLS       `toml:"tls"`
 	Telescope Telescope `toml:"telescope"`
 	Sites     []Site    `toml:"site"`
 }
@@ -71,6 +72,13 @@ type Server struct {
 	// connection to net/http. Responses are the same byte for byte. Default true. Turning it off by reload sends every connection's next
 	// request to net/http; turning it on takes a restart.
 	FastPath *bool `toml:"fast_path"`
+	// TLSListen lists the addresses to accept HTTPS on (HTTP/1.1 and HTTP/2 by
+	// ALPN), e.g. ["0.0.0.0:443"]. Default none: gantry serves no HTTPS and asks
+	// no certificate authority for anything. See [tls] and each site's tls.
+	TLSListen []string `toml:"tls_listen"`
+	// HTTP3 serves HTTP/3 on the UDP ports of tls_listen. Default true when
+	// tls_listen is set.
+	HTTP3 *bool `toml:"http3"`
 }
 
 // Fast reports whether the fast path is on (the default).
@@ -135,8 +143,17 @@ type Site struct {
 	// With "owner" or "follow", whoever can create a link under the root can make
 	// gantry serve any file the gantry user can read: only use them on trees that
 	// only trusted users write, such as Debian's packaged web applications.
-	Symlinks string  `toml:"symlinks"`
-	Routes   []Route `toml:"route"`
+	Symlinks string `toml:"symlinks"`
+	// TLS says where the site's certificate comes from when [server] tls_listen is
+	// set: "acme" (Let's Encrypt or [tls] ca; the default for public names),
+	// "internal" (gantry's own local CA; the default for localhost, IP addresses and
+	// .local, .internal and .home.arpa names) or "off" (HTTP only).
+	TLS string `toml:"tls"`
+	// TLSCert and TLSKey name your own certificate chain and key (PEM) instead:
+	// loaded at start and on SIGHUP, when a bad pair keeps the previous one serving.
+	TLSCert string  `toml:"tls_cert"`
+	TLSKey  string  `toml:"tls_key"`
+	Routes  []Route `toml:"route"`
 }
 
 // PHP reports whether the site has a route that runs "*.php" (or "/x/*.php")

@@ -156,6 +156,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("[server\nlisten=1")
 	f.Add("[[site]]\n[[site.route]]\npath=\"/\"\nenv={A=\"1\",B={C=2}}\n")
 	f.Add("[[site.route]]\n[[site]]\nhosts=[\"*.\"]\n")
+	// TLS keys: a wildcard for ACME, a pair, an alias CA.
+	f.Add("[server]\ntls_listen=[\"127.0.0.1:0\"]\n[tls]\nca=\"staging\"\nhsts=\"max-age=1\"\n[[site]]\nhosts=[\"*.a\",\"127.0.0.1\"]\ntls_cert=\"c\"\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		c, err := config.Parse("fuzz.toml", text)
 		if err == nil && c == nil {

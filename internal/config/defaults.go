@@ -57,6 +57,7 @@ func (c *Config) setDefaults(locs [][]routeLoc) {
 			r.Handler.Provision(loc.scope(site, r, base))
 		}
 	}
+	c.setTLSDefaults()
 }
 
 func setDur(d *Duration, def time.Duration) {

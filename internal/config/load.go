@@ -276,6 +276,7 @@ func knownKeys() map[string][]string {
 		"":           keysOf(reflect.TypeOf(Config{})),
 		"server":     keysOf(reflect.TypeOf(Server{})),
 		"admin":      keysOf(reflect.TypeOf(Admin{})),
+		"tls":        keysOf(reflect.TypeOf(TLS{})),
 		"telescope":  keysOf(reflect.TypeOf(Telescope{})),
 		"site":       keysOf(reflect.TypeOf(Site{})),
 		"site.route": route,

@@ -16,6 +16,7 @@ func (c *Config) resolvePaths() {
 		}
 	}
 	abs(&c.Server.BodyTemp)
+	c.TLS.resolvePaths(abs)
 	for _, p := range []*string{&c.Server.AccessLog, &c.Server.ErrorLog} {
 		switch *p {
 		case "", "stdout", "stderr", "off":
@@ -26,6 +27,8 @@ func (c *Config) resolvePaths() {
 	for si := range c.Sites {
 		s := &c.Sites[si]
 		abs(&s.Root)
+		abs(&s.TLSCert)
+		abs(&s.TLSKey)
 	}
 }
 

@@ -112,6 +112,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			}
 		}
 	}
+	c.validateTLS(v)
 }
 
 func (s *Site) validate(v *validator, lineOf func(string) int) {

@@ -38,6 +38,7 @@ type setup struct {
 	password string // "" : no login
 	packets  Packets
 	extra    string // more TOML, appended to the config file
+	tls      bool   // serve HTTPS too, the site named localhost with the internal CA
 }
 
 var hashMemo = map[string]string{}
@@ -62,7 +63,12 @@ func startGantry(t testing.TB, s setup) *gantry {
 	root := filepath.Join(dir, "www")
 	os.MkdirAll(root, 0o755)
 	os.WriteFile(filepath.Join(root, "index.html"), []byte("<h1>hello</h1>\n"), 0o644)
-	text := fmt.Sprintf("[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n")
+	text := fmt.Sprintf("[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\n")
+	if s.tls {
+		text += fmt.Sprintf("tls_listen = [\"127.0.0.1:0\"]\n[tls]\nstorage = %q\n", filepath.Join(dir, "tls"))
+		s.extra = "hosts = [\"localhost\"]\n" + s.extra
+	}
+	text += "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
 	if s.password != "" {
 		text += fmt.Sprintf("password_hash = %q\n", hashFor(t, s.password))
 	}

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -84,18 +85,26 @@ var (
 	descPackets     = prometheus.NewDesc("gantry_telescope_packets_total", "Captured packets, by class.", []string{"class"}, nil)
 	descScans       = prometheus.NewDesc("gantry_telescope_scans", "Scans in the packet telescope's report.", nil, nil)
 	descAttacks     = prometheus.NewDesc("gantry_telescope_attacks", "DoS attacks in the packet telescope's report.", nil, nil)
+	descCertExpiry  = prometheus.NewDesc("gantry_tls_cert_expiry_seconds", "Seconds until a certificate of the HTTPS listeners expires (negative: expired), by name and source (acme, internal, own).", []string{"name", "source"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerRSS, descWorkerResta, descHTTPSensor,
-		descHTTPSources, descDarkHits, descEvicted, descPackets, descScans, descAttacks} {
+		descHTTPSources, descDarkHits, descEvicted, descPackets, descScans, descAttacks, descCertExpiry} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	d := c.d
-	for _, p := range d.opts.Server.Status().Pools {
+	status := d.opts.Server.Status()
+	for _, cs := range status.Certificates {
+		// A name still waiting for its first certificate has no expiry to report.
+		if !cs.NotAfter.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descCertExpiry, prometheus.GaugeValue, time.Until(cs.NotAfter).Seconds(), cs.Name, cs.Source)
+		}
+	}
+	for _, p := range status.Pools {
 		states := map[string]float64{}
 		var reqs, rss, restarts float64
 		for _, w := range p.Workers {

@@ -281,6 +281,9 @@ func (s *Server) reload(ctx context.Context, old *state) error {
 		defer prevLog.Close()
 	}
 	s.state.Store(st)
+	if s.certs != nil {
+		s.certs.Update(cfg)
+	}
 	// The old generation's own handlers finish their in-flight requests and stop.
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
@@ -300,6 +303,8 @@ func restartOnly(a, b *config.Config) []string {
 		a, b any
 	}{
 		{"[server] listen", a.Server.Listen, b.Server.Listen},
+		{"[server] tls_listen", a.Server.TLSListen, b.Server.TLSListen},
+		{"[tls] email, ca, ca_root, storage", []string{a.TLS.Email, a.TLS.CA, a.TLS.CARoot, a.TLS.Storage}, []string{b.TLS.Email, b.TLS.CA, b.TLS.CARoot, b.TLS.Storage}},
 		{"[server] user", a.Server.User, b.Server.User},
 		{"[server] timeouts", []any{a.Server.ReadHeaderTimeout, a.Server.ReadTimeout, a.Server.WriteTimeout, a.Server.IdleTimeout, a.Server.MaxHeader},
 			[]any{b.Server.ReadHeaderTimeout, b.Server.ReadTimeout, b.Server.WriteTimeout, b.Server.IdleTimeout, b.Server.MaxHeader}},

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"gantry/internal/accesslog"
+	"gantry/internal/certs"
 	"gantry/internal/config"
 	"gantry/internal/http1"
 	"gantry/internal/sendtimeout"
@@ -40,6 +42,9 @@ type Options struct {
 	// activation): they serve the addresses they match, and only the others are
 	// bound. A passed socket that matches no address is an error.
 	Inherited *systemd.Sockets
+	// CertOptions, when set, adjusts the certificate manager's options (tests
+	// shorten its retry and renewal intervals).
+	CertOptions func(*certs.Options)
 }
 
 // Observer is called after every request with its record; it must be quick and must
@@ -69,6 +74,11 @@ type Server struct {
 	admin     *http.Server
 	closing   bool
 
+	tlsListeners []net.Listener // [server] tls_listen
+	tlsServers   []*http.Server
+	certs        *certs.Manager // nil without tls_listen
+	certOpts     func(*certs.Options)
+
 	adminSockPath string
 }
 
@@ -87,7 +97,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket}
+	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket, certOpts: opts.CertOptions}
 	if err := s.listen(cfg, opts.WrapListener, opts.Inherited); err != nil {
 		return nil, err
 	}
@@ -102,6 +112,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 			s.abandon(al)
 			return nil, err
 		}
+	}
+	if err := s.newCerts(cfg); err != nil {
+		s.abandon(al)
+		return nil, err
 	}
 	st, err := s.build(ctx, cfg, nil)
 	if err != nil {
@@ -120,24 +134,30 @@ func (s *Server) Observe(o Observer) { s.observers = append(s.observers, o) }
 func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 
 func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener, inherited *systemd.Sockets) error {
-	// tls_listen, when it comes, takes its sockets here too, before Close.
 	lns, unbound := inherited.Take("listen", cfg.Server.Listen)
-	if err := inherited.Close(); err != nil {
-		for _, ln := range lns {
+	tlns, tunbound := inherited.Take("tls_listen", cfg.Server.TLSListen)
+	closeAll := func() {
+		for _, ln := range append(lns, tlns...) {
 			ln.Close()
 		}
+	}
+	if err := inherited.Close(); err != nil {
+		closeAll()
 		return err
 	}
 	var lc net.ListenConfig
-	for _, addr := range unbound {
-		ln, err := lc.Listen(context.Background(), "tcp", addr)
-		if err != nil {
-			for _, ln := range lns {
-				ln.Close()
+	for _, addrs := range []struct {
+		to    *[]net.Listener
+		addrs []string
+	}{{&lns, unbound}, {&tlns, tunbound}} {
+		for _, addr := range addrs.addrs {
+			ln, err := lc.Listen(context.Background(), "tcp", addr)
+			if err != nil {
+				closeAll()
+				return listenError(addr, err)
 			}
-			return listenError(addr, err)
+			*addrs.to = append(*addrs.to, ln)
 		}
-		lns = append(lns, ln)
 	}
 	for _, ln := range lns {
 		dl := newDrainListener(ln)
@@ -147,6 +167,12 @@ func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener
 			ln = wrap(ln)
 		}
 		s.listeners = append(s.listeners, ln)
+	}
+	// The telescope's wrapper reads plain HTTP bytes: TLS listeners go without.
+	for _, ln := range tlns {
+		dl := newDrainListener(ln)
+		s.drains = append(s.drains, dl)
+		s.tlsListeners = append(s.tlsListeners, dl)
 	}
 	return nil
 }
@@ -164,10 +190,13 @@ func (s *Server) abandon(al *accesslog.Logger) {
 }
 
 func (s *Server) closeListeners() {
-	for _, l := range s.listeners {
+	for _, l := range slices.Concat(s.listeners, s.tlsListeners) {
 		l.Close()
 	}
-	s.listeners = nil
+	s.listeners, s.tlsListeners = nil, nil
+	if s.certs != nil {
+		s.certs.Stop()
+	}
 }
 
 func listenError(addr string, err error) error {
@@ -204,7 +233,7 @@ func (s *Server) Serve() {
 		// every download and stream longer than it. [server] write_timeout is for
 		// a client that stops reading (sendtimeout), applied per write.
 		hs := &http.Server{
-			Handler:           s,
+			Handler:           plainHandler{s},
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 			ReadTimeout:       cfg.ReadTimeout.D(),
 			IdleTimeout:       cfg.IdleTimeout.D(),
@@ -229,6 +258,7 @@ func (s *Server) Serve() {
 			}
 		}(ln)
 	}
+	s.serveTLS(cfg)
 }
 
 // ServeAdmin serves h on the admin listener (unless it is "off") and on the
@@ -288,8 +318,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.admin != nil {
 		servers = append(servers, s.admin)
 	}
+	servers = append(servers, s.tlsServers...)
 	fast := s.fast
-	listeners := s.listeners
+	listeners := slices.Concat(s.listeners, s.tlsListeners)
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	var errs []error
@@ -324,6 +355,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	if s.certs != nil {
+		s.certs.Stop()
+	}
 	if err := s.state.Load().shutdown(ctx, nil); err != nil {
 		errs = append(errs, err)
 	}

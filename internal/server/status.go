@@ -2,6 +2,8 @@ package server
 
 import (
 	"time"
+
+	"gantry/internal/certs"
 )
 
 // Status is a snapshot of the server for the admin API.
@@ -14,6 +16,8 @@ type Status struct {
 	LastReload    ReloadResult `json:"last_reload"`
 	Sites         []SiteStatus `json:"sites"`
 	Pools         []PoolStatus `json:"pools"`
+	// Certificates of the HTTPS listeners (none without tls_listen).
+	Certificates []certs.CertStatus `json:"certificates,omitempty"`
 }
 
 // PoolStatus lists the worker processes of one route (wsgi, fastcgi_command).
@@ -75,6 +79,9 @@ func (s *Server) Status() Status {
 			}
 		}
 		out.Sites = append(out.Sites, ss)
+	}
+	if s.certs != nil {
+		out.Certificates = s.certs.Status()
 	}
 	return out
 }

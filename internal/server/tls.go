@@ -1,0 +1,159 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"gantry/internal/certs"
+	"gantry/internal/config"
+	"gantry/internal/sendtimeout"
+)
+
+// newCerts makes the certificate manager when [server] tls_listen is set. It
+// runs after BeforeBuild, so that storage belongs to the user gantry runs as.
+func (s *Server) newCerts(cfg *config.Config) error {
+	if len(s.tlsListeners) == 0 {
+		return nil
+	}
+	opts := certs.Options{Logger: s.log.With("component", "tls"), TLSAddr: s.tlsListeners[0].Addr().String()}
+	if len(s.listeners) > 0 {
+		opts.HTTPAddr = s.listeners[0].Addr().String()
+	}
+	if s.certOpts != nil {
+		s.certOpts(&opts)
+	}
+	m, err := certs.New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	s.certs = m
+	return nil
+}
+
+// Certs is the certificate manager, nil when gantry serves no HTTPS.
+func (s *Server) Certs() *certs.Manager { return s.certs }
+
+// TLSAddrs returns the bound HTTPS listener addresses.
+func (s *Server) TLSAddrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.tlsListeners))
+	for i, l := range s.tlsListeners {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// serveTLS serves the HTTPS listeners with net/http: HTTP/2 and HTTP/1.1 by
+// ALPN. The fast path (internal/http1) stays off them: it reads and writes the
+// raw connection, and net/http needs the *tls.Conn itself for r.TLS and for
+// HTTP/2. Called with s.mu held.
+func (s *Server) serveTLS(cfg config.Server) {
+	if s.certs == nil {
+		return
+	}
+	for _, ln := range s.tlsListeners {
+		hs := &http.Server{
+			Handler:           tlsHandler{s},
+			TLSConfig:         s.certs.TLSConfig(),
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
+			ReadTimeout:       cfg.ReadTimeout.D(),
+			IdleTimeout:       cfg.IdleTimeout.D(),
+			MaxHeaderBytes:    int(cfg.MaxHeader),
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		s.tlsServers = append(s.tlsServers, hs)
+		go func(ln net.Listener) {
+			if err := hs.ServeTLS(sendtimeout.Listener(ln, cfg.WriteTimeout.D()), "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("TLS listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}(ln)
+	}
+	s.certs.Start()
+}
+
+// tlsHandler serves requests that came over TLS.
+type tlsHandler struct{ s *Server }
+
+func (h tlsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hsts := h.s.state.Load().cfg.TLS.HSTS; hsts != "" {
+		w.Header().Set("Strict-Transport-Security", hsts)
+	}
+	h.s.ServeHTTP(w, r)
+}
+
+// plainHandler serves requests on the plain listeners: ACME HTTP-01 challenges
+// and redirects to https come before the sites.
+type plainHandler struct{ s *Server }
+
+func (h plainHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := h.s
+	if s.certs == nil {
+		s.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	if strings.HasPrefix(r.URL.Path, acmeChallengePath) && s.certs.HandleHTTPChallenge(w, r) {
+		s.record(start, r, http.StatusOK, 0, "", nil, nil)
+		return
+	}
+	if !s.redirects(r) {
+		s.ServeHTTP(w, r)
+		return
+	}
+	w.Header()["Server"] = serverHeader
+	w.Header().Set("Location", s.httpsURL(r))
+	w.WriteHeader(http.StatusPermanentRedirect)
+	s.record(start, r, http.StatusPermanentRedirect, 0, "", nil, nil)
+}
+
+// toHTTPS reports whether plainHandler may answer a plain-HTTP request itself
+// (an ACME challenge, or a redirect): the fast path leaves those to it.
+func (s *Server) toHTTPS(r *http.Request) bool {
+	return s.certs != nil && (strings.HasPrefix(r.URL.Path, acmeChallengePath) || s.redirects(r))
+}
+
+// redirects reports whether a plain-HTTP request goes to https: [tls] redirect
+// is on and the host, one a site names, has a certificate now (while one is
+// being obtained, the site keeps answering over HTTP).
+func (s *Server) redirects(r *http.Request) bool {
+	if !s.state.Load().cfg.TLS.Redirects() {
+		return false
+	}
+	host := requestHost(r.Host)
+	return host != "" && s.certs.Named(host) && s.certs.HasCert(host)
+}
+
+const acmeChallengePath = "/.well-known/acme-challenge/"
+
+// httpsURL is r's URL over https, on the first TLS listener's port.
+func (s *Server) httpsURL(r *http.Request) string {
+	host := requestHost(r.Host)
+	port := ""
+	if a, ok := s.tlsListeners[0].Addr().(*net.TCPAddr); ok && a.Port != 443 {
+		port = strconv.Itoa(a.Port)
+	}
+	switch {
+	case port != "":
+		host = net.JoinHostPort(host, port)
+	case net.ParseIP(host) != nil && net.ParseIP(host).To4() == nil:
+		host = "[" + host + "]"
+	}
+	return "https://" + host + r.URL.RequestURI()
+}
+
+// requestHost is the host of a Host header, without port or IPv6 brackets.
+func requestHost(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
