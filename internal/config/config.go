@@ -137,6 +137,9 @@ type Site struct {
 	// only trusted users write, such as Debian's packaged web applications.
 	Symlinks string  `toml:"symlinks"`
 	Routes   []Route `toml:"route"`
+	// Middleware holds the site's options of each registered middleware, the
+	// default of its routes' (see Route.Middleware).
+	Middleware []Options `toml:"-"`
 }
 
 // PHP reports whether the site has a route that runs "*.php" (or "/x/*.php")
