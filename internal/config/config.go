@@ -154,6 +154,9 @@ type Site struct {
 	TLSCert string  `toml:"tls_cert"`
 	TLSKey  string  `toml:"tls_key"`
 	Routes  []Route `toml:"route"`
+	// Middleware holds the site's options of each registered middleware, the
+	// default of its routes' (see Route.Middleware).
+	Middleware []Options `toml:"-"`
 }
 
 // PHP reports whether the site has a route that runs "*.php" (or "/x/*.php")

@@ -45,6 +45,14 @@ func (c *Config) setDefaults(locs [][]routeLoc) {
 	for si := range c.Sites {
 		site := &c.Sites[si]
 		site.setDefaults()
+		if site.Middleware == nil {
+			for _, m := range registry.middleware {
+				site.Middleware = append(site.Middleware, m.Options())
+			}
+		}
+		for _, o := range site.Middleware {
+			o.Provision(&Scope{Site: site, base: base})
+		}
 		for ri := range site.Routes {
 			r := &site.Routes[ri]
 			if r.Handler == nil {
@@ -54,7 +62,9 @@ func (c *Config) setDefaults(locs [][]routeLoc) {
 			if si < len(locs) && ri < len(locs[si]) {
 				loc = &locs[si][ri]
 			}
-			r.Handler.Provision(loc.scope(site, r, base))
+			sc := loc.scope(site, r, base)
+			r.Handler.Provision(sc)
+			r.provisionMiddleware(sc)
 		}
 	}
 	c.setTLSDefaults()

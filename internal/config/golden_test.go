@@ -64,6 +64,14 @@ func describe(c *config.Config) string {
 	for si := range c.Sites {
 		s := &c.Sites[si]
 		fmt.Fprintf(&b, "[[site]] hosts=%v root=%s index=%v try_files=%v symlinks=%s\n", s.Hosts, rel(base, s.Root), s.Index, s.TryFiles, s.Symlinks)
+		for _, m := range s.Middleware {
+			v := reflect.ValueOf(m).Elem()
+			for i := 0; i < v.NumField(); i++ {
+				if name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("toml"), ","); name != "" && name != "-" {
+					fmt.Fprintf(&b, "  %s = %s\n", name, show(v.Field(i)))
+				}
+			}
+		}
 		for ri := range s.Routes {
 			r := &s.Routes[ri]
 			fmt.Fprintf(&b, "  [[site.route]] path=%q kind=%s target=%s\n", r.Path, r.Kind(), rel(base, r.Target()))
@@ -93,6 +101,9 @@ func routeValues(r *config.Route) [][2]string {
 		}
 	}
 	walk(reflect.ValueOf(r.Handler).Elem())
+	for _, m := range r.Middleware {
+		walk(reflect.ValueOf(m).Elem())
+	}
 	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	return out
 }

@@ -57,7 +57,7 @@ func Load(path string) (*Config, error) {
 // said which handler kind's options they are.
 type file struct {
 	Config
-	Sites []rawSite `toml:"site"`
+	Sites []toml.Primitive `toml:"site"`
 }
 
 type rawSite struct {
@@ -79,17 +79,15 @@ func Parse(name, text string) (*Config, error) {
 	c := &f.Config
 	c.File, c.Text = name, text
 	v := &validator{file: name}
-	locs := checkKeys(v, md, text)
+	locs := locate(v, md, text)
 	c.Sites = make([]Site, len(f.Sites))
-	for si := range f.Sites {
-		c.Sites[si] = f.Sites[si].Site
-		c.Sites[si].Routes = make([]Route, len(f.Sites[si].Routes))
-		for ri, raw := range f.Sites[si].Routes {
-			if si < len(locs) && ri < len(locs[si]) {
-				decodeRoute(v, md, raw, &locs[si][ri], &c.Sites[si].Routes[ri])
-			}
+	for si, raw := range f.Sites {
+		if si >= len(locs) {
+			break // toml and locate disagree on the sites: never for a file toml parsed
 		}
+		decodeSite(v, md, raw, &v.sites[si], locs[si], &c.Sites[si])
 	}
+	reportUnknown(v, md)
 	c.Server.writeTimeoutSet = md.IsDefined("server", "write_timeout")
 	c.resolvePaths()
 	c.setDefaults(locs)
@@ -131,6 +129,7 @@ func (l *routeLoc) scope(site *Site, r *Route, base string) *Scope {
 type validator struct {
 	file    string
 	errs    Errors
+	lines   []int          // the line of each of the file's keys, in toml's order
 	keyLine map[string]int // first line of each dotted key
 	sites   []routeLoc     // where each [[site]] and its own keys are
 }
@@ -144,57 +143,96 @@ func (v *validator) add(line int, format string, args ...any) {
 	v.errs = append(v.errs, Problem{File: v.file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-// checkKeys reports unknown keys outside routes (a route's keys are checked once its
-// kind is known) and returns, per site and route, where each was defined so later
-// checks can name lines.
-func checkKeys(v *validator, md toml.MetaData, text string) [][]routeLoc {
-	undecoded := map[string]bool{}
-	for _, k := range md.Undecoded() {
-		undecoded[k.String()] = true
-	}
-	lines := locateKeys(text, md.Keys())
+// locate finds the line of every key, and returns, per site and route, where each
+// was defined so later checks can name lines.
+func locate(v *validator, md toml.MetaData, text string) [][]routeLoc {
+	v.lines = locateKeys(text, md.Keys())
 	v.keyLine = map[string]int{}
 	for i, k := range md.Keys() {
 		if _, ok := v.keyLine[k.String()]; !ok {
-			v.keyLine[k.String()] = lines[i]
+			v.keyLine[k.String()] = v.lines[i]
 		}
 	}
 	var locs [][]routeLoc
 	site, route := -1, -1
 	for i, k := range md.Keys() {
-		ks := k.String()
+		ks, line := k.String(), v.lines[i]
 		typ := md.Type(k...)
 		switch {
 		case ks == "site" && typ == "ArrayHash":
 			site, route = site+1, -1
-			v.sites = append(v.sites, routeLoc{line: lines[i], keys: map[string]int{}})
+			v.sites = append(v.sites, routeLoc{line: line, keys: map[string]int{}})
 			locs = append(locs, nil)
 		case ks == "site.route" && typ == "ArrayHash":
 			route++
 			if site >= 0 {
-				locs[site] = append(locs[site], routeLoc{line: lines[i], keys: map[string]int{}})
+				locs[site] = append(locs[site], routeLoc{line: line, keys: map[string]int{}})
 			}
-		}
-		if len(k) >= 3 && k[0] == "site" && k[1] == "route" {
-			if len(k) == 3 && site >= 0 && route >= 0 && route < len(locs[site]) {
-				locs[site][route].keys[k[2]] = lines[i]
+		case len(k) == 3 && k[0] == "site" && k[1] == "route":
+			if site >= 0 && route >= 0 && route < len(locs[site]) {
+				locs[site][route].keys[k[2]] = line
 			}
-			continue
-		}
-		if undecoded[ks] {
-			where := "at top level"
-			if parent := strings.Join(k[:len(k)-1], "."); parent != "" {
-				where = "in [" + parent + "]"
-			}
-			v.add(lines[i], "unknown key %q %s%s", k[len(k)-1], where, suggest(k))
-			delete(undecoded, ks)
-			continue
-		}
-		if len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) {
-			v.sites[site].keys[k[1]] = lines[i]
+		case len(k) == 2 && k[0] == "site" && site >= 0:
+			v.sites[site].keys[k[1]] = line
 		}
 	}
 	return locs
+}
+
+// reportUnknown reports the keys outside routes that nothing decoded (a route's
+// keys are checked once its kind is known).
+func reportUnknown(v *validator, md toml.MetaData) {
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
+	for i, k := range md.Keys() {
+		ks := k.String()
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" {
+			continue
+		}
+		where := "at top level"
+		if parent := strings.Join(k[:len(k)-1], "."); parent != "" {
+			where = "in [" + parent + "]"
+		}
+		v.add(v.lines[i], "unknown key %q %s%s", k[len(k)-1], where, suggest(k))
+		delete(undecoded, ks)
+	}
+}
+
+// decodeSite decodes a site's keys into site: its own, the defaults it gives its
+// routes' middleware, and its routes.
+func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, locs []routeLoc, site *Site) {
+	var rs rawSite
+	if err := md.PrimitiveDecode(raw, &rs); err != nil {
+		line, msg := typeError(err, loc)
+		v.add(line, "%s", msg)
+		return
+	}
+	*site = rs.Site
+	site.Middleware = decodeMiddleware(v, md, raw, loc)
+	site.Routes = make([]Route, len(rs.Routes))
+	for ri, r := range rs.Routes {
+		if ri < len(locs) {
+			decodeRoute(v, md, r, &locs[ri], &site.Routes[ri])
+		}
+	}
+}
+
+// decodeMiddleware decodes the keys of each registered middleware from a site's
+// or a route's table, in registration order; nil when a value has the wrong type.
+func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc) []Options {
+	out := make([]Options, len(registry.middleware))
+	for i, m := range registry.middleware {
+		out[i] = m.Options()
+		if err := md.PrimitiveDecode(raw, out[i]); err != nil {
+			line, msg := typeError(err, loc)
+			v.add(line, "%s", msg)
+			loc.broken = true
+			return nil
+		}
+	}
+	return out
 }
 
 // decodeRoute decodes a route's keys into r: path and optional into the Route,
@@ -234,6 +272,9 @@ func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeL
 		if !slices.Contains(common, key) && !slices.Contains(byKind[kind.Name], key) && appliesTo(key) != "no route" {
 			v.add(line, "key %q does not apply to a %s route (path %q); it applies to: %s", key, kind.Name, r.Path, appliesTo(key))
 		}
+	}
+	if r.Middleware = decodeMiddleware(v, md, raw, loc); loc.broken {
+		return
 	}
 	opts := kind.Options()
 	if err := md.PrimitiveDecode(raw, opts); err != nil {
@@ -278,7 +319,7 @@ func knownKeys() map[string][]string {
 		"admin":      keysOf(reflect.TypeOf(Admin{})),
 		"tls":        keysOf(reflect.TypeOf(TLS{})),
 		"telescope":  keysOf(reflect.TypeOf(Telescope{})),
-		"site":       keysOf(reflect.TypeOf(Site{})),
+		"site":       append(keysOf(reflect.TypeOf(Site{})), common[len(keysOf(reflect.TypeOf(Route{}))):]...),
 		"site.route": route,
 	}
 }

@@ -21,6 +21,9 @@ type Route struct {
 	// the route's keys select (static = "..." selects the static kind's), with every
 	// other key of the route decoded into it.
 	Handler Options `toml:"-"`
+	// Middleware holds the options of each registered middleware (headers,
+	// compression, ...), in registration order, decoded from the route's keys.
+	Middleware []Options `toml:"-"`
 }
 
 // Options is a handler kind's options: a struct whose toml tags are the route keys
@@ -50,6 +53,20 @@ type Kind struct {
 	// New builds the route's handler from options that Provision and Validate
 	// have seen.
 	New func(opts Options, env Env) (http.Handler, error)
+}
+
+// Middleware is an option every route takes, and a site too as its routes'
+// default: its keys decode into options of its own, and it wraps the route's
+// handler.
+type Middleware struct {
+	// Name names it in logs.
+	Name string
+	// Options returns new, empty options (a pointer to a struct) for a site's or a
+	// route's keys to be decoded into.
+	Options func() Options
+	// Wrap returns next wrapped in the middleware, or nil when the options ask
+	// for nothing.
+	Wrap func(opts Options, env Env, next http.Handler) (http.Handler, error)
 }
 
 // Env is what the server gives a handler besides its options.
@@ -94,8 +111,33 @@ func (s *Scope) Has(key string) bool { return s.keys[key] }
 
 // registry holds the handler kinds a binary has, in their registration order.
 var registry struct {
-	kinds  []Kind
-	byType map[reflect.Type]*Kind
+	kinds      []Kind
+	byType     map[reflect.Type]*Kind
+	middleware []Middleware
+}
+
+// RegisterMiddleware makes middleware known to config: their keys become keys of
+// every site and route.
+func RegisterMiddleware(ms ...Middleware) {
+	registry.middleware = append(registry.middleware, ms...)
+}
+
+// Middlewares lists the registered middleware, in the order of a route's
+// Middleware.
+func Middlewares() []Middleware { return registry.middleware }
+
+// SiteDefault returns the options that the route's site gives the same middleware
+// as o (its routes' default), or nil.
+func (s *Scope) SiteDefault(o Options) Options {
+	if s.Site == nil {
+		return nil
+	}
+	for _, so := range s.Site.Middleware {
+		if reflect.TypeOf(so) == reflect.TypeOf(o) {
+			return so
+		}
+	}
+	return nil
 }
 
 // Register makes handler kinds known to config: their keys become route keys. The
@@ -144,8 +186,23 @@ func (r *Route) Target() string {
 // Provision fills in the defaults of a route built in code for site (whose own
 // defaults are filled in), as a config file's routes get them.
 func (r *Route) Provision(site *Site) {
+	sc := &Scope{Site: site, Route: r}
 	if r.Handler != nil {
-		r.Handler.Provision(&Scope{Site: site, Route: r})
+		r.Handler.Provision(sc)
+	}
+	r.provisionMiddleware(sc)
+}
+
+// provisionMiddleware provisions the route's middleware options, making them
+// first when the route was built in code.
+func (r *Route) provisionMiddleware(sc *Scope) {
+	if r.Middleware == nil {
+		for _, m := range registry.middleware {
+			r.Middleware = append(r.Middleware, m.Options())
+		}
+	}
+	for _, o := range r.Middleware {
+		o.Provision(sc)
 	}
 }
 
@@ -218,7 +275,11 @@ func routeKeys() (common []string, byKind map[string][]string) {
 		k := &registry.kinds[i]
 		byKind[k.Name] = keysOf(reflect.TypeOf(k.Options()))
 	}
-	return keysOf(reflect.TypeOf(Route{})), byKind
+	common = keysOf(reflect.TypeOf(Route{}))
+	for _, m := range registry.middleware {
+		common = append(common, keysOf(reflect.TypeOf(m.Options()))...)
+	}
+	return common, byKind
 }
 
 // appliesTo names the kinds that take key.

@@ -82,6 +82,11 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			hostOwner[h] = si
 		}
 		site.validate(v, siteKey)
+		for _, o := range site.Middleware {
+			for _, p := range o.Validate(&Scope{Site: site}) {
+				v.add(siteKey(p.Key), "%s", p.Msg)
+			}
+		}
 		if site.Root != "" {
 			checkDir(v, line, "site root", site.Root)
 		} else if len(site.Routes) == 0 {
@@ -106,8 +111,14 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			case r.Handler == nil:
 				v.add(loc.line, "route %q has no handler: set one of %s", r.Path, selectorKeys())
 			default:
-				for _, p := range r.Handler.Validate(loc.scope(site, r, "")) {
+				sc := loc.scope(site, r, "")
+				for _, p := range r.Handler.Validate(sc) {
 					v.add(loc.lineOf(p.Key), "%s", p.Msg)
+				}
+				for _, o := range r.Middleware {
+					for _, p := range o.Validate(sc) {
+						v.add(loc.lineOf(p.Key), "%s", p.Msg)
+					}
 				}
 			}
 		}

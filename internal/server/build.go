@@ -96,6 +96,10 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 					continue
 				}
 			}
+			if err := s.wrap(ctx, cs, cr, rt); err != nil {
+				errs = append(errs, fmt.Errorf("site %s, route %s: %w", name, cr.Path, err))
+				continue
+			}
 			if so, ok := cr.Handler.(*static.Options); ok && cr.Path == "/" && so.Root == cs.Root {
 				rootRoute = rt
 			}
@@ -111,6 +115,9 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 				errs = append(errs, fmt.Errorf("site %s: root %s: %w", name, cs.Root, err))
 			} else {
 				rootRoute = newRoute(cr, h)
+				if err := s.wrap(ctx, cs, cr, rootRoute); err != nil {
+					errs = append(errs, fmt.Errorf("site %s: root %s: %w", name, cs.Root, err))
+				}
 				routes = append(routes, rootRoute)
 			}
 		}
@@ -198,6 +205,24 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 	}
 	st.handlers = append(st.handlers, &built{kind: kind.Name, path: cr.Path, root: cs.Root, symlinks: cs.Symlinks, opts: cr.Handler, h: h})
 	return h, nil
+}
+
+// wrap puts the route's middleware around its handler. A wrapped route is not
+// answered from the static cache, which would skip the middleware; it still runs
+// on the fast path through its handler.
+func (s *Server) wrap(ctx context.Context, cs *config.Site, cr *config.Route, rt *route) error {
+	ms := config.Middlewares()
+	for i := len(cr.Middleware) - 1; i >= 0 && i < len(ms); i-- {
+		env := config.Env{Ctx: ctx, Site: cs, Route: cr, Software: "gantry/" + s.version, Log: s.log.With("component", ms[i].Name, "route", cr.Path)}
+		h, err := ms[i].Wrap(cr.Middleware[i], env, rt.handler)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ms[i].Name, err)
+		}
+		if h != nil {
+			rt.handler, rt.cached = h, nil
+		}
+	}
+	return nil
 }
 
 // newRoute is the route cr, served by h.

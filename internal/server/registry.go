@@ -7,6 +7,7 @@ import (
 	"gantry/internal/cgi"
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
+	"gantry/internal/headers"
 	"gantry/internal/proxy"
 	"gantry/internal/redirect"
 	"gantry/internal/static"
@@ -18,7 +19,14 @@ import (
 // Options and Kind, and a line here.
 var kinds = []config.Kind{static.Kind, cgi.Kind, fastcgi.Kind, wsgi.Kind, proxy.Kind, redirect.Kind}
 
-func init() { config.Register(kinds...) }
+// middleware are the options every site and route takes, in the order they wrap a
+// route's handler (the first is outermost).
+var middleware = []config.Middleware{headers.Middleware}
+
+func init() {
+	config.Register(kinds...)
+	config.RegisterMiddleware(middleware...)
+}
 
 // What the server asks of a route's handler beyond http.Handler; a handler
 // implements those that apply to it.

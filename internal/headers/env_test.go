@@ -1,0 +1,5 @@
+package headers
+
+import "gantry/internal/config"
+
+func configEnv() config.Env { return config.Env{} }
