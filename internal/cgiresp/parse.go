@@ -1,0 +1,221 @@
+// Package cgiresp parses the response header a CGI script, a FastCGI responder or
+// (for its status and hop-by-hop rules) a WSGI application hands the server
+// (RFC 3875 §6). It is the one place the gateways decide what of a backend's
+// header may reach a client, as cgienv is the one place the request variables are
+// made: every rule here is enforced the same way for each of them.
+package cgiresp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"gantry/internal/httpfield"
+)
+
+// MaxHeaderBytes bounds a response's header block, its empty last line included.
+// The CGI host used 32 KB and the FastCGI client 64 KB; the smaller wins: it is
+// four to eight times what nginx allows a FastCGI or proxied header by default
+// (fastcgi_buffer_size, one page), so no real application comes near it, and every
+// byte of it is held per request before the backend's output is known to be sane.
+const MaxHeaderBytes = 32 << 10
+
+var (
+	// ErrIncomplete means the input ends before the empty line that ends the header
+	// block: read more and parse again.
+	ErrIncomplete = errors.New("incomplete header")
+	// ErrTooLong means no header block ends within MaxHeaderBytes.
+	ErrTooLong = fmt.Errorf("header longer than %d bytes", MaxHeaderBytes)
+)
+
+// Response is what a parsed header says about the response beyond its fields.
+type Response struct {
+	Status   int    // from the Status field or an NPH status line; 0 when neither was sent
+	Location string // the Location field; "" when absent or empty
+
+	hasLocation bool // an empty Location is still a (client) redirect
+}
+
+// LocalRedirect reports whether the backend asks the server to answer with another
+// of its own resources (RFC 3875 §6.2.2): a Location that is a path on this server
+// and no Status. Only the CGI host does this; a FastCGI response is a client
+// redirect, as nginx and php-fpm expect.
+func (r Response) LocalRedirect() bool {
+	return r.Status == 0 && isLocalPath(r.Location)
+}
+
+// Code is the status to send: the one the backend gave, else 302 for a client
+// redirect (RFC 3875 §6.2.3), else 200.
+func (r Response) Code() int {
+	switch {
+	case r.Status != 0:
+		return r.Status
+	case r.hasLocation:
+		return http.StatusFound
+	}
+	return http.StatusOK
+}
+
+// isLocalPath reports whether a Location names a path on this server ("/x"), not a
+// URL or a scheme-relative "//host/x" (nor "/\host", which browsers read as one).
+func isLocalPath(loc string) bool {
+	return len(loc) > 0 && loc[0] == '/' && (len(loc) == 1 || (loc[1] != '/' && loc[1] != '\\'))
+}
+
+// Parse parses the header block at the start of b — lines ending in LF or CRLF, up
+// to an empty line — adding its fields to h, which should be empty. It returns the
+// number of bytes the block used; the body follows. When b holds no complete block
+// yet it returns ErrIncomplete and leaves h untouched, so the caller can read more
+// and call Parse again with all of it.
+//
+// Anything a client could be harmed by is an error, and the header is then never
+// passed on in part (h may be partly filled and must be dropped): a bad field name,
+// a value with a control byte, a folded line, a bogus Status or Content-Length, two
+// Location fields. Status and the hop-by-hop fields are taken out of h.
+func Parse(b []byte, h http.Header) (Response, int, error) {
+	return parse(b, h, false)
+}
+
+// ParseNPH is Parse for a non-parsed-header script (RFC 3875 §5), whose first line
+// is an HTTP status line and which may not send a Status field.
+func ParseNPH(b []byte, h http.Header) (Response, int, error) {
+	return parse(b, h, true)
+}
+
+func parse(b []byte, h http.Header, nph bool) (Response, int, error) {
+	n, lines, err := blockLen(b)
+	if err != nil {
+		return Response{}, 0, err
+	}
+	// One copy of the block: every name and value handed out is a piece of it, and
+	// one array holds the values of all fields sent once, as most are.
+	s := string(b[:n])
+	vals := make([]string, 0, lines)
+	var resp Response
+	for first := true; ; first = false {
+		i := strings.IndexByte(s, '\n') // blockLen found one on every line
+		line := s[:i]
+		s = s[i+1:]
+		line = strings.TrimSuffix(line, "\r")
+		if first && nph {
+			code, err := parseStatusLine(line)
+			if err != nil {
+				return resp, 0, err
+			}
+			resp.Status = code
+			continue
+		}
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold. RFC 9112 §5.2 lets a gateway either unfold it or answer 502;
+			// nginx answers 502 ("upstream sent invalid header") and Apache rejects a
+			// folded line as a malformed header, so a field is one line here too.
+			return resp, 0, fmt.Errorf("continuation line (obs-fold) %q: send each field on one line", truncate(line))
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return resp, 0, fmt.Errorf("header line %q has no field name", truncate(line))
+		}
+		name, value := line[:colon], trimSpace(line[colon+1:])
+		if !httpfield.ValidName(name) {
+			return resp, 0, fmt.Errorf("header field name %q is not a token", truncate(name))
+		}
+		if !httpfield.ValidValue(value) {
+			return resp, 0, fmt.Errorf("header %s: control byte in value", name)
+		}
+		// A canonical name, as PHP and most frameworks send, comes back as it is:
+		// no allocation.
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		switch key {
+		case "Status":
+			if nph {
+				return resp, 0, errors.New("nph script sent a Status field")
+			}
+			if resp.Status != 0 {
+				return resp, 0, errors.New("more than one Status field")
+			}
+			code, err := ParseStatus(value)
+			if err != nil {
+				return resp, 0, err
+			}
+			resp.Status = code
+			continue
+		case "Content-Length":
+			if _, err := strconv.ParseUint(value, 10, 63); err != nil {
+				return resp, 0, fmt.Errorf("bogus Content-Length %q", truncate(value))
+			}
+			if old := h[key]; len(old) > 0 {
+				if old[0] != value {
+					return resp, 0, errors.New("conflicting Content-Length fields")
+				}
+				continue
+			}
+		case "Location":
+			if resp.hasLocation {
+				return resp, 0, errors.New("more than one Location field")
+			}
+			// An empty one is a redirect to the same resource, as Apache and PHP
+			// take it (header("Location: ".$url) with an empty $url), never a 502.
+			resp.Location, resp.hasLocation = value, true
+		default:
+			if IsHopByHop(key) {
+				continue
+			}
+		}
+		if old := h[key]; len(old) > 0 {
+			h[key] = append(old, value)
+		} else {
+			vals = append(vals, value)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+	}
+	return resp, n, nil
+}
+
+// blockLen returns the length of the header block at the start of b, up to and with
+// its empty last line, and the number of lines in it.
+func blockLen(b []byte) (n, lines int, err error) {
+	scan := b
+	if len(scan) > MaxHeaderBytes {
+		scan = scan[:MaxHeaderBytes]
+	}
+	for {
+		i := bytes.IndexByte(scan[n:], '\n')
+		if i < 0 {
+			if len(b) >= MaxHeaderBytes {
+				return 0, 0, ErrTooLong
+			}
+			return 0, 0, ErrIncomplete
+		}
+		start := n
+		n += i + 1
+		lines++
+		if i == 0 || i == 1 && scan[start] == '\r' {
+			return n, lines, nil
+		}
+	}
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// truncate keeps log lines short when a backend sends garbage.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
