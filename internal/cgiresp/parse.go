@@ -88,15 +88,27 @@ func ParseNPH(b []byte, h http.Header) (Response, int, error) {
 
 func parse(b []byte, h http.Header, nph bool) (Response, int, error) {
 	n, lines, err := blockLen(b)
+	if errors.Is(err, ErrIncomplete) && lines > 0 {
+		// A bad line is refused as soon as it is whole, not when the backend ends
+		// or times out: "hello\n" from a script that then runs on is a 502 now.
+		if _, err := parseLines(string(b[:bytes.LastIndexByte(b, '\n')+1]), http.Header{}, nph, lines); err != nil {
+			return Response{}, 0, err
+		}
+	}
 	if err != nil {
 		return Response{}, 0, err
 	}
-	// One copy of the block: every name and value handed out is a piece of it, and
-	// one array holds the values of all fields sent once, as most are.
-	s := string(b[:n])
+	// One copy of the block: every name and value handed out is a piece of it.
+	resp, err := parseLines(string(b[:n]), h, nph, lines)
+	return resp, n, err
+}
+
+// parseLines parses the lines of s, up to an empty line or the end of s.
+func parseLines(s string, h http.Header, nph bool, lines int) (Response, error) {
+	// One array holds the values of all fields sent once, as most are.
 	vals := make([]string, 0, lines)
 	var resp Response
-	for first := true; ; first = false {
+	for first := true; s != ""; first = false {
 		i := strings.IndexByte(s, '\n') // blockLen found one on every line
 		line := s[:i]
 		s = s[i+1:]
@@ -104,7 +116,7 @@ func parse(b []byte, h http.Header, nph bool) (Response, int, error) {
 		if first && nph {
 			code, err := parseStatusLine(line)
 			if err != nil {
-				return resp, 0, err
+				return resp, err
 			}
 			resp.Status = code
 			continue
@@ -116,18 +128,18 @@ func parse(b []byte, h http.Header, nph bool) (Response, int, error) {
 			// obs-fold. RFC 9112 §5.2 lets a gateway either unfold it or answer 502;
 			// nginx answers 502 ("upstream sent invalid header") and Apache rejects a
 			// folded line as a malformed header, so a field is one line here too.
-			return resp, 0, fmt.Errorf("continuation line (obs-fold) %q: send each field on one line", truncate(line))
+			return resp, fmt.Errorf("continuation line (obs-fold) %q: send each field on one line", truncate(line))
 		}
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 {
-			return resp, 0, fmt.Errorf("header line %q has no field name", truncate(line))
+			return resp, fmt.Errorf("header line %q has no field name", truncate(line))
 		}
 		name, value := line[:colon], trimSpace(line[colon+1:])
 		if !httpfield.ValidName(name) {
-			return resp, 0, fmt.Errorf("header field name %q is not a token", truncate(name))
+			return resp, fmt.Errorf("header field name %q is not a token", truncate(name))
 		}
 		if !httpfield.ValidValue(value) {
-			return resp, 0, fmt.Errorf("header %s: control byte in value", name)
+			return resp, fmt.Errorf("header %s: control byte in value", name)
 		}
 		// A canonical name, as PHP and most frameworks send, comes back as it is:
 		// no allocation.
@@ -135,30 +147,30 @@ func parse(b []byte, h http.Header, nph bool) (Response, int, error) {
 		switch key {
 		case "Status":
 			if nph {
-				return resp, 0, errors.New("nph script sent a Status field")
+				return resp, errors.New("nph script sent a Status field")
 			}
 			if resp.Status != 0 {
-				return resp, 0, errors.New("more than one Status field")
+				return resp, errors.New("more than one Status field")
 			}
 			code, err := ParseStatus(value)
 			if err != nil {
-				return resp, 0, err
+				return resp, err
 			}
 			resp.Status = code
 			continue
 		case "Content-Length":
 			if _, err := strconv.ParseUint(value, 10, 63); err != nil {
-				return resp, 0, fmt.Errorf("bogus Content-Length %q", truncate(value))
+				return resp, fmt.Errorf("bogus Content-Length %q", truncate(value))
 			}
 			if old := h[key]; len(old) > 0 {
 				if old[0] != value {
-					return resp, 0, errors.New("conflicting Content-Length fields")
+					return resp, errors.New("conflicting Content-Length fields")
 				}
 				continue
 			}
 		case "Location":
 			if resp.hasLocation {
-				return resp, 0, errors.New("more than one Location field")
+				return resp, errors.New("more than one Location field")
 			}
 			// An empty one is a redirect to the same resource, as Apache and PHP
 			// take it (header("Location: ".$url) with an empty $url), never a 502.
@@ -175,11 +187,12 @@ func parse(b []byte, h http.Header, nph bool) (Response, int, error) {
 			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
-	return resp, n, nil
+	return resp, nil
 }
 
 // blockLen returns the length of the header block at the start of b, up to and with
-// its empty last line, and the number of lines in it.
+// its empty last line, and the number of lines in it (the whole lines of b when
+// the block is incomplete).
 func blockLen(b []byte) (n, lines int, err error) {
 	scan := b
 	if len(scan) > MaxHeaderBytes {
@@ -191,7 +204,7 @@ func blockLen(b []byte) (n, lines int, err error) {
 			if len(b) >= MaxHeaderBytes {
 				return 0, 0, ErrTooLong
 			}
-			return 0, 0, ErrIncomplete
+			return 0, lines, ErrIncomplete
 		}
 		start := n
 		n += i + 1

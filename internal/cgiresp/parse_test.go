@@ -109,6 +109,11 @@ func TestParse(t *testing.T) {
 		{name: "end half a crlf", in: "A: b\r\n\r", err: "incomplete"},
 
 		// Where the two parsers disagreed, and the rules the gateways now share.
+		// The old CGI parser refused a bad line before the block was whole; so does this one.
+		{name: "bad line before the end", in: "hello world\n", err: "no field name"},
+		{name: "bad second line before the end", in: "X: 1\r\nBad Name: 2\r\nY: 3", err: "not a token"},
+		{name: "nph bad status line before the end", in: "HTTP/2 200 OK\n", nph: true, err: "bogus nph status line"},
+		{name: "status twice before the end", in: "Status: 200\nStatus: 404\n", err: "more than one Status"},
 		{name: "status tab reason", in: "Status: 200\tOK\r\n\r\n", status: 200, code: 200, header: http.Header{}, used: -1},
 		{name: "status reason with control byte", in: "Status: 200 O\x01K\n\n", err: "control byte"},
 		{name: "status two digits", in: "Status: 20\n\n", err: "bogus Status"},
