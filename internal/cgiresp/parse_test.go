@@ -325,21 +325,27 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// BenchmarkParse parses as the gateways do: the CGI host into a new header, the
+// FastCGI client into a pooled one it clears.
 func BenchmarkParse(b *testing.B) {
-	for _, bc := range []struct{ name, in string }{
-		{"cgi", "Content-Type: text/html; charset=utf-8\r\nSet-Cookie: a=1\r\nCache-Control: no-store\r\n\r\nbody"},
-		{"php", "X-Powered-By: PHP/8.2.0\r\nContent-type: text/html; charset=UTF-8\r\n\r\nHello, World!"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			in := []byte(bc.in)
-			h := http.Header{}
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(h)
-				if _, _, err := Parse(in, h); err != nil {
-					b.Fatal(err)
-				}
+	b.Run("cgi", func(b *testing.B) {
+		in := []byte("Content-Type: text/html; charset=utf-8\r\nSet-Cookie: a=1\r\nCache-Control: no-store\r\n\r\nbody")
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := Parse(in, make(http.Header, 8)); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
+	b.Run("php", func(b *testing.B) {
+		in := []byte("X-Powered-By: PHP/8.2.0\r\nContent-type: text/html; charset=UTF-8\r\n\r\nHello, World!")
+		h := http.Header{}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(h)
+			if _, _, err := Parse(in, h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
