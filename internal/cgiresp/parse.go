@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
-	"strings"
 
 	"gantry/internal/httpfield"
 )
@@ -91,28 +90,29 @@ func parse(b []byte, h http.Header, nph bool) (Response, int, error) {
 	if errors.Is(err, ErrIncomplete) && lines > 0 {
 		// A bad line is refused as soon as it is whole, not when the backend ends
 		// or times out: "hello\n" from a script that then runs on is a 502 now.
-		if _, err := parseLines(string(b[:bytes.LastIndexByte(b, '\n')+1]), http.Header{}, nph, lines); err != nil {
+		if _, err := parseLines(b[:bytes.LastIndexByte(b, '\n')+1], http.Header{}, nph, lines); err != nil {
 			return Response{}, 0, err
 		}
 	}
 	if err != nil {
 		return Response{}, 0, err
 	}
-	// One copy of the block: every name and value handed out is a piece of it.
-	resp, err := parseLines(string(b[:n]), h, nph, lines)
+	resp, err := parseLines(b[:n], h, nph, lines-1) // the empty line holds no field
 	return resp, n, err
 }
 
-// parseLines parses the lines of s, up to an empty line or the end of s.
-func parseLines(s string, h http.Header, nph bool, lines int) (Response, error) {
-	// One array holds the values of all fields sent once, as most are.
-	vals := make([]string, 0, lines)
+// parseLines parses the lines of b, up to an empty line or the end of b; at most
+// fields of them are fields.
+func parseLines(b []byte, h http.Header, nph bool, fields int) (Response, error) {
 	var resp Response
-	for first := true; s != ""; first = false {
-		i := strings.IndexByte(s, '\n') // blockLen found one on every line
-		line := s[:i]
-		s = s[i+1:]
-		line = strings.TrimSuffix(line, "\r")
+	var vals []string
+	for first := true; len(b) > 0; first = false {
+		i := bytes.IndexByte(b, '\n') // blockLen found one on every line
+		line := b[:i]
+		b = b[i+1:]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
 		if first && nph {
 			code, err := parseStatusLine(line)
 			if err != nil {
@@ -121,7 +121,7 @@ func parseLines(s string, h http.Header, nph bool, lines int) (Response, error) 
 			resp.Status = code
 			continue
 		}
-		if line == "" {
+		if len(line) == 0 {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
@@ -130,7 +130,7 @@ func parseLines(s string, h http.Header, nph bool, lines int) (Response, error) 
 			// folded line as a malformed header, so a field is one line here too.
 			return resp, fmt.Errorf("continuation line (obs-fold) %q: send each field on one line", truncate(line))
 		}
-		colon := strings.IndexByte(line, ':')
+		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
 			return resp, fmt.Errorf("header line %q has no field name", truncate(line))
 		}
@@ -141,11 +141,8 @@ func parseLines(s string, h http.Header, nph bool, lines int) (Response, error) 
 		if !httpfield.ValidValue(value) {
 			return resp, fmt.Errorf("header %s: control byte in value", name)
 		}
-		// A canonical name, as PHP and most frameworks send, comes back as it is:
-		// no allocation.
-		key := textproto.CanonicalMIMEHeaderKey(name)
-		switch key {
-		case "Status":
+		key := canonicalKey(name)
+		if key == "Status" {
 			if nph {
 				return resp, errors.New("nph script sent a Status field")
 			}
@@ -158,12 +155,18 @@ func parseLines(s string, h http.Header, nph bool, lines int) (Response, error) 
 			}
 			resp.Status = code
 			continue
+		}
+		if IsHopByHop(key) {
+			continue
+		}
+		v := string(value)
+		switch key {
 		case "Content-Length":
-			if _, err := strconv.ParseUint(value, 10, 63); err != nil {
-				return resp, fmt.Errorf("bogus Content-Length %q", truncate(value))
+			if _, err := strconv.ParseUint(v, 10, 63); err != nil {
+				return resp, fmt.Errorf("bogus Content-Length %q", truncate(v))
 			}
 			if old := h[key]; len(old) > 0 {
-				if old[0] != value {
+				if old[0] != v {
 					return resp, errors.New("conflicting Content-Length fields")
 				}
 				continue
@@ -174,20 +177,41 @@ func parseLines(s string, h http.Header, nph bool, lines int) (Response, error) 
 			}
 			// An empty one is a redirect to the same resource, as Apache and PHP
 			// take it (header("Location: ".$url) with an empty $url), never a 502.
-			resp.Location, resp.hasLocation = value, true
-		default:
-			if IsHopByHop(key) {
-				continue
-			}
+			resp.Location, resp.hasLocation = v, true
 		}
 		if old := h[key]; len(old) > 0 {
-			h[key] = append(old, value)
-		} else {
-			vals = append(vals, value)
-			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+			h[key] = append(old, v)
+			continue
 		}
+		// One array holds the values of all fields sent once, as most are.
+		if vals == nil {
+			vals = make([]string, 0, fields)
+		}
+		vals = append(vals, v)
+		h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	return resp, nil
+}
+
+// commonKeys maps the spellings of field names that PHP and the frameworks send to
+// their canonical form without the string a conversion would allocate.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Status", "Content-Type", "Content-Length", "Location", "X-Powered-By",
+		"Set-Cookie", "Cache-Control", "Expires", "Pragma", "Last-Modified", "Etag", "Vary",
+		"Content-Encoding", "Content-Disposition", "X-Frame-Options", "X-Content-Type-Options"} {
+		m[k] = k
+	}
+	m["Content-type"] = "Content-Type" // PHP's default header
+	m["ETag"] = "Etag"
+	return m
+}()
+
+func canonicalKey(name []byte) string {
+	if k, ok := commonKeys[string(name)]; ok {
+		return k
+	}
+	return textproto.CanonicalMIMEHeaderKey(string(name))
 }
 
 // blockLen returns the length of the header block at the start of b, up to and with
@@ -215,7 +239,7 @@ func blockLen(b []byte) (n, lines int, err error) {
 	}
 }
 
-func trimSpace(s string) string {
+func trimSpace(s []byte) []byte {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
@@ -226,9 +250,9 @@ func trimSpace(s string) string {
 }
 
 // truncate keeps log lines short when a backend sends garbage.
-func truncate(s string) string {
+func truncate[T ~string | ~[]byte](s T) string {
 	if len(s) > 64 {
-		return s[:64] + "..."
+		return string(s[:64]) + "..."
 	}
-	return s
+	return string(s)
 }

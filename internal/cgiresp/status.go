@@ -1,8 +1,8 @@
 package cgiresp
 
 import (
+	"bytes"
 	"fmt"
-	"strings"
 
 	"gantry/internal/httpfield"
 )
@@ -11,12 +11,13 @@ import (
 // reason phrase, which is dropped (the server sends its own). Apache and nginx read
 // the code alone and let any separator through; a tab is the one other a server
 // could mean as whitespace. Only final statuses a server may send (200-599) pass.
-func ParseStatus(v string) (int, error) {
+func ParseStatus[T ~string | ~[]byte](v T) (int, error) {
 	if len(v) < 3 || len(v) > 3 && v[3] != ' ' && v[3] != '\t' || !httpfield.ValidValue(v) {
 		return 0, fmt.Errorf("bogus Status %q", truncate(v))
 	}
 	code := 0
-	for _, c := range []byte(v[:3]) {
+	for i := range 3 {
+		c := v[i]
 		if c < '0' || c > '9' {
 			return 0, fmt.Errorf("bogus Status %q", truncate(v))
 		}
@@ -29,8 +30,8 @@ func ParseStatus(v string) (int, error) {
 }
 
 // parseStatusLine parses an nph- script's "HTTP/1.x NNN reason" line.
-func parseStatusLine(line string) (int, error) {
-	rest, ok := strings.CutPrefix(line, "HTTP/1.")
+func parseStatusLine(line []byte) (int, error) {
+	rest, ok := bytes.CutPrefix(line, []byte("HTTP/1."))
 	if !ok || len(rest) < 2 || (rest[0] != '0' && rest[0] != '1') || rest[1] != ' ' {
 		return 0, fmt.Errorf("bogus nph status line %q", truncate(line))
 	}
