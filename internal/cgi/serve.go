@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"gantry/internal/abort"
+	"gantry/internal/cgiresp"
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, maxHeaderBytes); return &b }}
+// The header must fit in one buffer, so it is as large as the header may be.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, cgiresp.MaxHeaderBytes); return &b }}
 
 // session carries one script run's response from the script's stdout to the client.
 type session struct {
@@ -57,17 +59,22 @@ func (s *session) serve() {
 	defer bufPool.Put(bp)
 	buf := *bp
 
-	var resp response
+	parse := cgiresp.Parse
+	if s.t.nph {
+		parse = cgiresp.ParseNPH
+	}
+	header := make(http.Header, 8)
+	var resp cgiresp.Response
 	var hn, n int
 	for {
 		m, err := s.p.stdout.Read(buf[n:])
 		n += m
 		var perr error
-		resp, hn, perr = parseHeader(buf[:n], s.t.nph)
+		resp, hn, perr = parse(buf[:n], header)
 		if perr == nil {
 			break
 		}
-		if perr != errIncomplete {
+		if !errors.Is(perr, cgiresp.ErrIncomplete) {
 			s.fail(http.StatusBadGateway, "bad response header", perr)
 			return
 		}
@@ -77,8 +84,8 @@ func (s *session) serve() {
 		}
 	}
 
-	if resp.location != "" && resp.status == 0 && isLocalPath(resp.location) {
-		u, err := url.Parse(resp.location)
+	if resp.LocalRedirect() {
+		u, err := url.Parse(resp.Location)
 		if err != nil {
 			s.fail(http.StatusBadGateway, "bad Location", err)
 			return
@@ -89,23 +96,16 @@ func (s *session) serve() {
 	}
 
 	hdr := s.w.Header()
-	for k, v := range resp.header {
+	for k, v := range header {
 		hdr[k] = v
 	}
-	if _, ok := resp.header["Content-Type"]; !ok {
+	if _, ok := header["Content-Type"]; !ok {
 		// Never guess a type from the script's output: a sniffed text/html can
 		// turn a script's plain output into a page that runs.
 		hdr["Content-Type"] = nil
 	}
-	status := resp.status
-	if status == 0 {
-		status = http.StatusOK
-		if resp.location != "" {
-			status = http.StatusFound
-		}
-	}
 	s.wroteHeader.Store(true)
-	s.w.WriteHeader(status)
+	s.w.WriteHeader(resp.Code())
 	if s.r.Method == http.MethodHead {
 		s.drain(buf)
 		return
@@ -316,10 +316,4 @@ func (s *session) localRedirect() {
 		return
 	}
 	s.h.ServeHTTP(s.w, r2)
-}
-
-// isLocalPath reports whether a Location names a path on this server ("/x"), not a
-// URL or a scheme-relative "//host/x".
-func isLocalPath(loc string) bool {
-	return len(loc) > 0 && loc[0] == '/' && (len(loc) == 1 || (loc[1] != '/' && loc[1] != '\\'))
 }

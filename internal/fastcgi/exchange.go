@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"gantry/internal/cgiresp"
 	"gantry/internal/supervise"
 )
 
@@ -152,25 +153,27 @@ func (r resultError) Error() string { return r.err.Error() }
 func (e *exchange) stdout(b []byte) error {
 	if !e.wroteHeader {
 		// Usually the whole block is in the first record: parsed where it is, then.
-		head, n := b, -1
-		if len(e.head) == 0 {
-			n = headerEnd(b)
-		}
-		if n < 0 {
+		head := b
+		if len(e.head) > 0 {
 			e.head = append(e.head, b...)
-			head, n = e.head, headerEnd(e.head)
+			head = e.head
 		}
-		if n < 0 {
-			if len(e.head) > maxHeaderBlock {
-				return resultError{e.protocolError(fmt.Errorf("fastcgi: response header block over %d bytes", maxHeaderBlock))}
+		resp, n, err := cgiresp.Parse(head, e.hdr)
+		switch {
+		case errors.Is(err, cgiresp.ErrIncomplete):
+			if len(e.head) == 0 {
+				e.head = append(e.head, b...)
 			}
 			return nil
-		}
-		status, err := parseHeaderBlock(head[:n], e.hdr)
-		if err != nil {
+		case errors.Is(err, cgiresp.ErrTooLong):
+			return resultError{e.protocolError(fmt.Errorf("fastcgi: response %w", err))}
+		case err != nil:
 			// The script's fault, not the process's: it stays in service.
-			return resultError{result{err: err, status: http.StatusBadGateway}}
+			return resultError{result{err: fmt.Errorf("fastcgi: invalid response header: %w", err), status: http.StatusBadGateway}}
 		}
+		// No local redirect (RFC 3875 §6.2.2) here: a Location is the client's, as
+		// with nginx, and PHP sets a Status with it anyway.
+		status := resp.Code()
 		dst := e.w.Header()
 		for k, v := range e.hdr {
 			dst[k] = v

@@ -231,10 +231,52 @@ func TestResponses(t *testing.T) {
 		if resp.StatusCode != 502 || strings.Contains(body, "should not be seen") || resp.Header.Get("Bad Name") != "" {
 			t.Fatalf("%d %q", resp.StatusCode, body)
 		}
-		if !strings.Contains(logs.String(), "invalid response header name") {
+		if !strings.Contains(logs.String(), `invalid response header: header field name \"Bad Name\" is not a token`) {
 			t.Errorf("no log line naming the cause:\n%s", logs)
 		}
 	})
+	// The header block as internal/cgiresp judges it, from a real php-fpm.
+	headerCases := []struct {
+		name, query string
+		status      int
+		header      http.Header // "" values: must be absent
+		log         string
+	}{
+		{name: "tab after the status code", query: "case=tab", status: 404},
+		{name: "empty Location is a redirect", query: "case=emptyloc", status: 302, header: http.Header{"Location": {""}}},
+		{name: "two Locations are 502", query: "case=twoloc", status: 502, log: "more than one Location field"},
+		{name: "hop-by-hop fields dropped", query: "case=hop", status: 200,
+			header: http.Header{"Proxy-Authenticate": nil, "Proxy-Connection": nil, "Keep-Alive": nil}},
+		{name: "header over several records", query: "case=size&n=20000", status: 200,
+			header: http.Header{"X-H0": {strings.Repeat("v", 100)}, "X-H181": {strings.Repeat("v", 100)}}},
+		{name: "header over the limit is 502", query: "case=size&n=40000", status: 502, log: "response header longer than 32768 bytes"},
+	}
+	for _, tc := range headerCases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, srv.URL+"/headers.php?"+tc.query)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (body %.100q)", resp.StatusCode, tc.status, body)
+			}
+			if tc.status < 500 && body != "page" {
+				t.Errorf("body %.100q", body)
+			}
+			if tc.status >= 500 && strings.Contains(body, "page") {
+				t.Errorf("body of a refused response passed: %.100q", body)
+			}
+			for k, v := range tc.header {
+				got, ok := resp.Header[k]
+				if v == nil && ok {
+					t.Errorf("%s passed: %q", k, got)
+				}
+				if v != nil && (!ok || strings.Join(got, "|") != strings.Join(v, "|")) {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if tc.log != "" && !strings.Contains(logs.String(), tc.log) {
+				t.Errorf("no log line with %q:\n%s", tc.log, logs)
+			}
+		})
+	}
 	t.Run("large response spans many records", func(t *testing.T) {
 		resp, body := get(t, srv.URL+"/big.php")
 		want := strings.Repeat(strings.Repeat("0123456789abcdef", 4096), 32)

@@ -17,6 +17,7 @@ import (
 
 	"gantry/internal/abort"
 	"gantry/internal/cgienv"
+	"gantry/internal/cgiresp"
 	"gantry/internal/httpfield"
 	"gantry/internal/spool"
 	"gantry/internal/supervise"
@@ -398,21 +399,20 @@ func sendFile(w io.Writer, fd int, offset, length int64) error {
 	return err
 }
 
-// hopByHop headers belong to one connection; PEP 3333 forbids them in a WSGI response.
-var hopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
-	"Te": true, "Trailer": true, "Trailers": true, "Transfer-Encoding": true, "Upgrade": true,
-}
-
 // writeHead validates the application's status and headers and sets them on w.
 func (h *Handler) writeHead(w http.ResponseWriter, p []byte, contentLength *int64) (int, error) {
 	status, headers, err := decodeHead(p)
 	if err != nil {
 		return 0, err
 	}
-	code, err := parseStatus(status)
+	// PEP 3333's form, "200 OK", is asked of an application, as wsgiref does:
+	// a bare code or a tab is a bug to tell it about.
+	if len(status) < 5 || status[3] != ' ' {
+		return 0, fmt.Errorf("invalid status %q (want e.g. \"200 OK\")", status)
+	}
+	code, err := cgiresp.ParseStatus(status)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("invalid status: %w", err)
 	}
 	var keyBuf [16]string
 	keys := keyBuf[:0]
@@ -424,7 +424,8 @@ func (h *Handler) writeHead(w http.ResponseWriter, p []byte, contentLength *int6
 			return 0, fmt.Errorf("invalid value for header %s: %q", kv[0], kv[1])
 		}
 		k := http.CanonicalHeaderKey(kv[0])
-		if hopByHop[k] {
+		// PEP 3333 forbids them; refused, not dropped, so the app's author hears of it.
+		if cgiresp.IsHopByHop(k) {
 			return 0, fmt.Errorf("hop-by-hop header %s not allowed in a WSGI response", kv[0])
 		}
 		keys = append(keys, k)
@@ -458,17 +459,6 @@ func (h *Handler) writeHead(w http.ResponseWriter, p []byte, contentLength *int6
 	if !hasType {
 		// The application decides; net/http must not sniff one.
 		hdr["Content-Type"] = nil
-	}
-	return code, nil
-}
-
-func parseStatus(s string) (int, error) {
-	if len(s) < 5 || s[3] != ' ' {
-		return 0, fmt.Errorf("invalid status %q (want e.g. \"200 OK\")", s)
-	}
-	code, err := strconv.Atoi(s[:3])
-	if err != nil || code < 200 || code > 599 || !httpfield.ValidValue(s) {
-		return 0, fmt.Errorf("invalid status %q", s)
 	}
 	return code, nil
 }
