@@ -23,7 +23,7 @@ import (
 // serveTLSH2 serves h over TLS with HTTP/2 and HTTP/1.1 by ALPN, as gantry's TLS
 // listeners do (the standard library's HTTP/2, TLS 1.2 at least), and returns
 // the address. The h2spec test's one line to change for the real listener.
-func serveTLSH2(t *testing.T, h http.Handler, cfg *tls.Config) string {
+func serveTLSH2(t testing.TB, h http.Handler, cfg *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
