@@ -13,3 +13,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# h2spec (HTTP/2 conformance, TestH2spec) is not in Debian: built from its tagged
+# release into a directory on every PATH, which this script chooses, not the
+# caller's GOBIN.
+if ! command -v h2spec >/dev/null; then
+  command -v go >/dev/null || { echo "install-peers: h2spec needs the Go toolchain on PATH" >&2; exit 1; }
+  GOBIN=/usr/local/bin go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+fi

@@ -24,7 +24,7 @@ import (
 
 // startServer runs a server from TOML text (which may use %[1]s for a temp dir) and
 // returns it with its base URL.
-func startServer(t *testing.T, text string) (*Server, string, string) {
+func startServer(t testing.TB, text string) (*Server, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "gantry.toml")
@@ -46,7 +46,7 @@ func startServer(t *testing.T, text string) (*Server, string, string) {
 	return srv, "http://" + srv.Addrs()[0].String(), file
 }
 
-func writeFile(t *testing.T, path, text string) {
+func writeFile(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func (h *Handler) split(p string) (script, info string) {
 }
 
 // encode builds the request frame (R or S) with the environ and an inline body.
-func (h *Handler) encode(rq *request, r *http.Request, body []byte, stream bool, contentLength int64) []byte {
+func (h *Handler) encode(rq *request, r *http.Request, body []byte, stream bool) []byte {
 	script, info := h.split(r.URL.Path)
 	rq.vars = cgienv.Append(rq.vars[:0], r, &cgienv.Options{
 		ScriptName:     script,
@@ -89,9 +89,6 @@ func (h *Handler) encode(rq *request, r *http.Request, body []byte, stream bool,
 	for _, v := range rq.vars {
 		b = appendMarshalStr(appendMarshalStr(b, v.Name), v.Value)
 	}
-	if contentLength >= 0 {
-		b = appendMarshalStr(appendMarshalStr(b, "CONTENT_LENGTH"), strconv.FormatInt(contentLength, 10))
-	}
 	b = append(b, mNull)
 	binary.LittleEndian.PutUint32(b[frameHeaderLen:], uint32(len(b)-frameHeaderLen-4))
 	b = append(b, body...)
@@ -111,7 +108,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// none, the worker reading it to its end (wsgi.input_terminated).
 	var body []byte
 	stream := false
-	setLength := int64(-1)
 	sb, _ := r.Body.(*spool.Body)
 	switch {
 	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
@@ -128,7 +124,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n, err := io.ReadFull(r.Body, buf)
 		switch {
 		case err == io.ErrUnexpectedEOF || err == io.EOF:
-			body, setLength = buf[:n], int64(n)
+			// Read to its end, the body has a length, which the environ gives
+			// by the rule for a sent Content-Length: none for an empty GET,
+			// which over HTTP/3 never says it has no body.
+			body = buf[:n]
+			rl := *r
+			rl.ContentLength = int64(n)
+			r = &rl
 		case err != nil:
 			h.bodyError(w, r, err)
 			return
@@ -138,7 +140,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		stream = true
 	}
-	frame := h.encode(rq, r, nil, stream, setLength)
+	frame := h.encode(rq, r, nil, stream)
 	if !stream {
 		frame = append(frame, body...)
 		binary.LittleEndian.PutUint32(frame[1:], uint32(len(frame)-frameHeaderLen))

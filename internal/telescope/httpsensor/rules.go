@@ -54,6 +54,7 @@ var checks = map[string][]string{
 	"host":   {"unknown", "ip-literal"},
 	"conn":   {"tls", "ssh", "binary"},
 	"status": {"404-burst"},
+	"tls":    {"no-sni", "unknown-sni", "handshake-failed"},
 }
 
 // ParseRules reads a rule file. Unknown keys, unknown fields and rules without a
@@ -100,7 +101,7 @@ func ParseRules(data []byte) ([]Rule, error) {
 			if r.Method == "" {
 				return nil, bad("field method needs method")
 			}
-		case "host", "conn", "status":
+		case "host", "conn", "status", "tls":
 			if !slices.Contains(checks[r.Field], r.Check) {
 				return nil, bad("field %s: check %q: want one of %v", r.Field, r.Check, checks[r.Field])
 			}
@@ -112,7 +113,7 @@ func ParseRules(data []byte) ([]Rule, error) {
 				r.window = d
 			}
 		default:
-			return nil, bad("field %q: want uri, any, user_agent, method, host, conn or status", r.Field)
+			return nil, bad("field %q: want uri, any, user_agent, method, host, conn, status or tls", r.Field)
 		}
 	}
 	// Rules are kept in order of precedence, so the first match is the verdict.

@@ -60,6 +60,7 @@ type Sensor struct {
 	hostUnk  int
 	burst    int
 	conn     map[string]int // check -> rule index
+	tls      map[string]int // check -> rule index
 	anyFirst int            // first rule that looks at headers (skip them once a better rule hit)
 	anyStart []byte         // bytes that can start an "any" pattern; nil: too many to search for
 
@@ -117,7 +118,7 @@ func New(opts Options) *Sensor {
 	def(&opts.SamplePaths, 5)
 	def(&opts.Recent, 200)
 	s := &Sensor{rules: opts.Rules, counts: make([]atomic.Uint64, len(opts.Rules)), opts: opts,
-		hostIP: -1, hostUnk: -1, burst: -1, anyFirst: len(opts.Rules), conn: map[string]int{},
+		hostIP: -1, hostUnk: -1, burst: -1, anyFirst: len(opts.Rules), conn: map[string]int{}, tls: map[string]int{},
 		sources: map[netip.Addr]*source{}, tracked: map[netip.Addr]*burstState{}}
 	var pats []string
 	for i, r := range s.rules {
@@ -141,6 +142,8 @@ func New(opts Options) *Sensor {
 			}
 		case "conn":
 			s.conn[r.Check] = i
+		case "tls":
+			s.tls[r.Check] = i
 		case "status":
 			s.burst = i
 		}

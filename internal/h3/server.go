@@ -1,0 +1,144 @@
+// Package h3 serves HTTP/3 (RFC 9114, over QUIC with quic-go) beside gantry's TLS
+// listeners: the same handler on the UDP port of a TLS listener, with the same
+// certificates, and the Alt-Svc header that tells HTTP/1.1 and HTTP/2 clients it is
+// there.
+package h3
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// Options configure a Server; zero durations take their defaults.
+type Options struct {
+	Handler http.Handler
+	// TLSConfig gives the certificates (Certificates, GetCertificate or
+	// GetConfigForClient); it is cloned, and the clone offers only "h3" by ALPN.
+	// QUIC always runs TLS 1.3, whatever its MinVersion says.
+	TLSConfig *tls.Config
+	Logger    *slog.Logger
+	// HandshakeTimeout bounds a QUIC handshake (default 10s); IdleTimeout closes a
+	// connection with no request for that long (default 2m).
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	// MaxHeaderBytes bounds a request's header block (default http.DefaultMaxHeaderBytes).
+	MaxHeaderBytes int
+}
+
+// Server is an HTTP/3 listener on one UDP socket.
+type Server struct {
+	log  *slog.Logger
+	pc   net.PacketConn
+	tr   *quic.Transport
+	ln   *quic.Listener
+	hs   *http3.Server
+	port int
+}
+
+// Listen binds the UDP address addr, so that a port in use is reported before
+// anything is served; Serve serves it.
+func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
+	if opts.Handler == nil || opts.TLSConfig == nil {
+		return nil, errors.New("h3: a handler and a TLS config are required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http3 listener %s: %w (is another program using this UDP port?)", addr, err)
+	}
+	qc := &quic.Config{
+		HandshakeIdleTimeout: orDefault(opts.HandshakeTimeout, 10*time.Second),
+		MaxIdleTimeout:       orDefault(opts.IdleTimeout, 2*time.Minute),
+		// 0-RTT data can be replayed by anyone who captured it, and gantry's
+		// gateways cannot tell a replayed POST from a new one.
+		Allow0RTT: false,
+	}
+	// A Transport of our own (not quic.Listen's) outlives its listener: Shutdown
+	// stops accepting at once and still serves the connections it has.
+	tr := &quic.Transport{Conn: pc}
+	// A Listener (not an EarlyListener) hands over connections only once their
+	// handshake is complete.
+	ln, err := tr.Listen(http3.ConfigureTLSConfig(opts.TLSConfig), qc)
+	if err != nil {
+		tr.Close()
+		pc.Close()
+		return nil, fmt.Errorf("http3 listener %s: %w", addr, err)
+	}
+	s := &Server{log: log, pc: pc, tr: tr, ln: ln, port: pc.LocalAddr().(*net.UDPAddr).Port}
+	s.hs = &http3.Server{
+		Handler:        stripConnectionFields(opts.Handler),
+		IdleTimeout:    qc.MaxIdleTimeout,
+		MaxHeaderBytes: opts.MaxHeaderBytes,
+		Logger:         log,
+	}
+	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Addr returns the bound UDP address.
+func (s *Server) Addr() net.Addr { return s.pc.LocalAddr() }
+
+// Port returns the bound UDP port, the one to announce in Alt-Svc.
+func (s *Server) Port() int { return s.port }
+
+// Serve serves HTTP/3 until Shutdown or Close, when it returns http.ErrServerClosed.
+func (s *Server) Serve() error {
+	err := s.hs.ServeListener(s.ln)
+	if errors.Is(err, quic.ErrServerClosed) {
+		err = http.ErrServerClosed
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, tells the clients by GOAWAY, and lets
+// requests in flight finish until ctx ends; then it closes every connection and
+// the socket. It returns ctx's error when requests had to be cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	lerr := s.closeListener()
+	err := s.hs.Shutdown(ctx)
+	return errors.Join(lerr, err, s.closeSocket())
+}
+
+// Close closes every connection and the socket at once.
+func (s *Server) Close() error {
+	lerr := s.closeListener()
+	err := s.hs.Close()
+	return errors.Join(lerr, err, s.closeSocket())
+}
+
+// closeListener stops new connections; http3.Server leaves closing a listener it
+// was given to its caller.
+func (s *Server) closeListener() error {
+	if err := s.ln.Close(); err != nil && !errors.Is(err, quic.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// closeSocket ends what is left of the connections and closes the UDP socket.
+func (s *Server) closeSocket() error {
+	err := s.tr.Close()
+	if cerr := s.pc.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
