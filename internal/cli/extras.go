@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,6 +44,24 @@ func (e *extras) wrapListener(ln net.Listener) net.Listener {
 		return ln
 	}
 	return e.sensor.WrapListener(ln)
+}
+
+// sensorTLS shows the HTTP sensor the handshakes of the TLS listeners.
+type sensorTLS struct{ s *httpsensor.Sensor }
+
+var _ server.TLSObserver = sensorTLS{}
+
+func (o sensorTLS) TLSHello(h *tls.ClientHelloInfo, known func(string) bool) {
+	o.s.ClientHello(h, known)
+}
+func (o sensorTLS) TLSFailed(c net.Conn, err error) { o.s.TLSHandshakeFailed(c, err) }
+
+// tlsObserver is the sensor as the TLS listeners' observer, nil without one.
+func (e *extras) tlsObserver() server.TLSObserver {
+	if e.sensor == nil {
+		return nil
+	}
+	return sensorTLS{e.sensor}
 }
 
 // start binds the admin listener and starts the sensors; srv is not serving yet, so

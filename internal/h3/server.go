@@ -32,6 +32,10 @@ type Options struct {
 	IdleTimeout      time.Duration
 	// MaxHeaderBytes bounds a request's header block (default http.DefaultMaxHeaderBytes).
 	MaxHeaderBytes int
+	// Conn, when set, is a UDP socket already bound (while gantry could still bind
+	// privileged ports, or passed by the service manager) to serve instead of
+	// binding addr; the Server closes it.
+	Conn net.PacketConn
 }
 
 // Server is an HTTP/3 listener on one UDP socket.
@@ -54,10 +58,13 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var lc net.ListenConfig
-	pc, err := lc.ListenPacket(ctx, "udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http3 listener %s: %w (is another program using this UDP port?)", addr, err)
+	pc := opts.Conn
+	if pc == nil {
+		var lc net.ListenConfig
+		var err error
+		if pc, err = lc.ListenPacket(ctx, "udp", addr); err != nil {
+			return nil, fmt.Errorf("http3 listener %s: %w (is another program using this UDP port?)", addr, err)
+		}
 	}
 	qc := &quic.Config{
 		HandshakeIdleTimeout: orDefault(opts.HandshakeTimeout, 10*time.Second),

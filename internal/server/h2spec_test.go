@@ -105,7 +105,7 @@ func h2spec(bin, addr string, cases ...string) (h2specResult, error) {
 	return res, nil
 }
 
-// gantry's handler chain over HTTP/2 passes every h2spec case that Go's own
+// gantry's HTTPS listener passes every h2spec case that Go's own
 // HTTP/2 server passes (Go's fails a few where it answers instead of resetting
 // the stream; the issue measured 139 of 145 with Go 1.26).
 func TestH2spec(t *testing.T) {
@@ -113,10 +113,12 @@ func TestH2spec(t *testing.T) {
 	dir := t.TempDir()
 	www := filepath.Join(dir, "www")
 	writeFile(t, filepath.Join(www, "index.html"), strings.Repeat("<p>gantry over HTTP/2</p>\n", 4096))
-	srv, _, _ := startServer(t, fmt.Sprintf("[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\n[admin]\nlisten = \"off\"\n[[site]]\nroot = %q\n", www))
+	// gantry's own TLS listener, as configured by tls_listen, with its internal CA.
+	ts := startTLSServer(t, fmt.Sprintf("[[site]]\nhosts = [\"127.0.0.1\", \"localhost\"]\nroot = %q\n", www))
+	peertest.WaitFor(t, 20*time.Second, "the certificate for 127.0.0.1", func() bool { return ts.srv.Certs().HasCert("127.0.0.1") })
 	cfg, _ := testTLS(t)
 
-	gantryAddr := serveTLSH2(t, srv, cfg)
+	gantryAddr := ts.tls
 	goAddr := serveTLSH2(t, http.FileServer(http.Dir(www)), cfg)
 
 	type refResult struct {

@@ -19,6 +19,7 @@ import (
 	"gantry/internal/accesslog"
 	"gantry/internal/certs"
 	"gantry/internal/config"
+	"gantry/internal/h3"
 	"gantry/internal/http1"
 	"gantry/internal/sendtimeout"
 	"gantry/internal/systemd"
@@ -45,6 +46,9 @@ type Options struct {
 	// CertOptions, when set, adjusts the certificate manager's options (tests
 	// shorten its retry and renewal intervals).
 	CertOptions func(*certs.Options)
+	// TLSObserver, when set, is shown every TLS handshake (the telescope's HTTP
+	// sensor).
+	TLSObserver TLSObserver
 }
 
 // Observer is called after every request with its record; it must be quick and must
@@ -76,6 +80,9 @@ type Server struct {
 
 	tlsListeners []net.Listener // [server] tls_listen
 	tlsServers   []*http.Server
+	quicConns    []net.PacketConn // bound for HTTP/3, until serveQUIC serves them
+	h3Servers    []*h3.Server
+	tlsObserver  TLSObserver
 	certs        *certs.Manager // nil without tls_listen
 	certOpts     func(*certs.Options)
 
@@ -97,7 +104,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket, certOpts: opts.CertOptions}
+	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket, certOpts: opts.CertOptions, tlsObserver: opts.TLSObserver}
 	if err := s.listen(cfg, opts.WrapListener, opts.Inherited); err != nil {
 		return nil, err
 	}
@@ -174,6 +181,10 @@ func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener
 		s.drains = append(s.drains, dl)
 		s.tlsListeners = append(s.tlsListeners, dl)
 	}
+	if err := s.listenQUIC(cfg); err != nil {
+		s.closeListeners()
+		return err
+	}
 	return nil
 }
 
@@ -193,7 +204,10 @@ func (s *Server) closeListeners() {
 	for _, l := range slices.Concat(s.listeners, s.tlsListeners) {
 		l.Close()
 	}
-	s.listeners, s.tlsListeners = nil, nil
+	for _, pc := range s.quicConns {
+		pc.Close()
+	}
+	s.listeners, s.tlsListeners, s.quicConns = nil, nil, nil
 	if s.certs != nil {
 		s.certs.Stop()
 	}
@@ -319,6 +333,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		servers = append(servers, s.admin)
 	}
 	servers = append(servers, s.tlsServers...)
+	quic := s.h3Servers
 	fast := s.fast
 	listeners := slices.Concat(s.listeners, s.tlsListeners)
 	s.mu.Unlock()
@@ -334,6 +349,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 				emu.Unlock()
 				hs.Close()
+			}
+		}()
+	}
+	for _, hs := range quic {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Shutdown(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
 			}
 		}()
 	}

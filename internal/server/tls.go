@@ -57,10 +57,13 @@ func (s *Server) serveTLS(cfg config.Server) {
 	if s.certs == nil {
 		return
 	}
+	tc := s.newTLSConfigs()
+	s.serveQUIC(cfg, tc)
 	for _, ln := range s.tlsListeners {
 		hs := &http.Server{
-			Handler:           tlsHandler{s},
-			TLSConfig:         s.certs.TLSConfig(),
+			Handler:           s.altSvc(ln.Addr(), tlsHandler{s}),
+			TLSConfig:         tc.tcp,
+			ConnState:         tc.connState,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 			ReadTimeout:       cfg.ReadTimeout.D(),
 			IdleTimeout:       cfg.IdleTimeout.D(),

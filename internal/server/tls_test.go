@@ -39,6 +39,13 @@ type tlsSite struct {
 
 func startTLSServer(t *testing.T, text string) *tlsSite {
 	t.Helper()
+	return startTLSServerWith(t, text, Options{})
+}
+
+// startTLSServerWith is startTLSServer with options for the server (its logger
+// is the site's).
+func startTLSServerWith(t *testing.T, text string, opts Options) *tlsSite {
+	t.Helper()
 	ts := &tlsSite{storage: t.TempDir(), log: &peertest.LogBuffer{}}
 	ts.file = filepath.Join(t.TempDir(), "gantry.toml")
 	writeFile(t, ts.file, "[server]\nlisten=[\"127.0.0.1:0\"]\ntls_listen=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n"+
@@ -47,7 +54,8 @@ func startTLSServer(t *testing.T, text string) *tlsSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.srv, err = New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(ts.log, nil))})
+	opts.Logger = slog.New(slog.NewTextHandler(ts.log, nil))
+	ts.srv, err = New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"gantry/internal/config"
+	"gantry/internal/h3"
+)
+
+// listenQUIC binds, for each TLS listener, the UDP socket of the same address that
+// HTTP/3 is served on, while gantry may still bind privileged ports.
+func (s *Server) listenQUIC(cfg *config.Config) error {
+	if !cfg.Server.HTTP3On() {
+		return nil
+	}
+	var lc net.ListenConfig
+	for _, ln := range s.tlsListeners {
+		addr := ln.Addr().String()
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			return fmt.Errorf("http3 on %s: %w (is another program using this UDP port? set [server] http3 = false to serve without HTTP/3)", addr, err)
+		}
+		s.quicConns = append(s.quicConns, pc)
+	}
+	return nil
+}
+
+// serveQUIC serves HTTP/3 on the sockets listenQUIC bound, with the TLS
+// listeners' certificates and handler. Called with s.mu held.
+func (s *Server) serveQUIC(cfg config.Server, tc *tlsConfigs) {
+	for _, pc := range s.quicConns {
+		hs, err := h3.Listen(context.Background(), "", h3.Options{
+			Handler: tlsHandler{s}, TLSConfig: tc.quic, Conn: pc,
+			Logger: s.log.With("component", "http3"), MaxHeaderBytes: int(cfg.MaxHeader),
+			IdleTimeout: cfg.IdleTimeout.D(),
+		})
+		if err != nil {
+			s.log.Error("HTTP/3 listener not started", "addr", pc.LocalAddr().String(), "err", err)
+			pc.Close()
+			continue
+		}
+		s.h3Servers = append(s.h3Servers, hs)
+		go func() {
+			if err := hs.Serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("HTTP/3 listener stopped", "addr", hs.Addr().String(), "err", err)
+			}
+		}()
+	}
+	s.quicConns = nil
+}
+
+// altSvc announces HTTP/3 on TLS responses of the listener at addr, when it is
+// served there.
+func (s *Server) altSvc(addr net.Addr, h http.Handler) http.Handler {
+	for _, hs := range s.h3Servers {
+		if ta, ok := addr.(*net.TCPAddr); ok && hs.Port() == ta.Port {
+			return h3.AltSvc(hs.Port(), h)
+		}
+	}
+	return h
+}
