@@ -106,6 +106,9 @@ type routeLoc struct {
 	// broken: the route's handler or keys are wrong in a way that makes checking
 	// its values pointless (no handler, several, a value of the wrong type).
 	broken bool
+	// undecoded: the site's or route's own keys (hosts, path) could not be
+	// decoded, so checking them would only report knock-on problems.
+	undecoded bool
 }
 
 // lineOf is the line of key in the route, or the route's own line.
@@ -207,6 +210,7 @@ func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLo
 	if err := md.PrimitiveDecode(raw, &rs); err != nil {
 		line, msg := typeError(err, loc)
 		v.add(line, "%s", msg)
+		loc.broken, loc.undecoded = true, true
 		return
 	}
 	*site = rs.Site
@@ -241,7 +245,7 @@ func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeL
 	if err := md.PrimitiveDecode(raw, r); err != nil {
 		line, msg := typeError(err, loc)
 		v.add(line, "%s", msg)
-		loc.broken = true
+		loc.broken, loc.undecoded = true, true
 		return
 	}
 	common, _ := routeKeys()
@@ -292,14 +296,24 @@ func typeError(err error, loc *routeLoc) (int, string) {
 	msg := err.Error()
 	if _, rest, ok := strings.Cut(msg, "(last key \""); ok {
 		if key, why, ok := strings.Cut(rest, "\"): "); ok {
-			if i := strings.LastIndexByte(key, '.'); i >= 0 {
-				key = key[i+1:]
+			// The last key may be inside a table value (env.A): its line is the
+			// line of the route's or site's own key that holds it.
+			parts := strings.Split(key, ".")
+			key = parts[len(parts)-1]
+			for i, p := range parts {
+				if _, ok := loc.keys[p]; ok && p != "site" && p != "route" {
+					key = strings.Join(parts[i:], ".")
+					return loc.lineOf(p), fmt.Sprintf("key %q: %s", key, typeWhy(why))
+				}
 			}
-			why = strings.Replace(strings.TrimPrefix(why, "incompatible types: "), "; destination has type ", "; want ", 1)
-			return loc.lineOf(key), fmt.Sprintf("key %q: %s", key, why)
+			return loc.lineOf(key), fmt.Sprintf("key %q: %s", key, typeWhy(why))
 		}
 	}
 	return loc.line, strings.TrimPrefix(msg, "toml: ")
+}
+
+func typeWhy(why string) string {
+	return strings.Replace(strings.TrimPrefix(why, "incompatible types: "), "; destination has type ", "; want ", 1)
 }
 
 // knownKeys lists each section's keys, read from the structs they decode into.
