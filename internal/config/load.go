@@ -132,9 +132,10 @@ func (l *routeLoc) scope(site *Site, r *Route, base string) *Scope {
 type validator struct {
 	file    string
 	errs    Errors
-	lines   []int          // the line of each of the file's keys, in toml's order
-	keyLine map[string]int // first line of each dotted key
-	sites   []routeLoc     // where each [[site]] and its own keys are
+	lines   []int           // the line of each of the file's keys, in toml's order
+	keyLine map[string]int  // first line of each dotted key
+	sites   []routeLoc      // where each [[site]] and its own keys are
+	badKeys map[string]bool // keys whose value had the wrong type
 }
 
 // addKey reports a problem at the line of a top-level (non-array) key.
@@ -191,7 +192,7 @@ func reportUnknown(v *validator, md toml.MetaData) {
 	}
 	for i, k := range md.Keys() {
 		ks := k.String()
-		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" {
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[k[:len(k)-1].String()] {
 			continue
 		}
 		where := "at top level"
@@ -208,8 +209,7 @@ func reportUnknown(v *validator, md toml.MetaData) {
 func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, locs []routeLoc, site *Site) {
 	var rs rawSite
 	if err := md.PrimitiveDecode(raw, &rs); err != nil {
-		line, msg := typeError(err, loc)
-		v.add(line, "%s", msg)
+		v.typeError(err, loc)
 		loc.broken, loc.undecoded = true, true
 		return
 	}
@@ -230,8 +230,7 @@ func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *r
 	for i, m := range registry.middleware {
 		out[i] = m.Options()
 		if err := md.PrimitiveDecode(raw, out[i]); err != nil {
-			line, msg := typeError(err, loc)
-			v.add(line, "%s", msg)
+			v.typeError(err, loc)
 			loc.broken = true
 			return nil
 		}
@@ -243,8 +242,7 @@ func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *r
 // the rest into the options of the handler kind they select.
 func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, r *Route) {
 	if err := md.PrimitiveDecode(raw, r); err != nil {
-		line, msg := typeError(err, loc)
-		v.add(line, "%s", msg)
+		v.typeError(err, loc)
 		loc.broken, loc.undecoded = true, true
 		return
 	}
@@ -282,12 +280,25 @@ func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeL
 	}
 	opts := kind.Options()
 	if err := md.PrimitiveDecode(raw, opts); err != nil {
-		line, msg := typeError(err, loc)
-		v.add(line, "%s", msg)
+		v.typeError(err, loc)
 		loc.broken = true
 		return
 	}
 	r.Handler = opts
+}
+
+// typeError reports a value of the wrong type; the keys under it are then not
+// reported again as unknown.
+func (v *validator) typeError(err error, loc *routeLoc) {
+	line, msg := typeError(err, loc)
+	v.add(line, "%s", msg)
+	var pe toml.ParseError
+	if errors.As(err, &pe) && pe.LastKey != "" {
+		if v.badKeys == nil {
+			v.badKeys = map[string]bool{}
+		}
+		v.badKeys[pe.LastKey] = true
+	}
 }
 
 // typeError words a value of the wrong type in a route at its key's line: toml's own
