@@ -53,7 +53,7 @@ type Options struct {
 	// process group is killed. Default 60s.
 	Timeout config.Duration `toml:"timeout"`
 	// Env holds extra variables; they win over those derived from the request.
-	Env map[string]string `toml:"env"`
+	Env config.Strings `toml:"env"`
 	// PassAuthorization passes the Authorization header as HTTP_AUTHORIZATION.
 	PassAuthorization bool `toml:"pass_authorization"`
 	// MaxProcesses caps concurrently running scripts. Default 64.

@@ -106,6 +106,9 @@ type routeLoc struct {
 	// broken: the route's handler or keys are wrong in a way that makes checking
 	// its values pointless (no handler, several, a value of the wrong type).
 	broken bool
+	// undecoded: the site's or route's own keys (hosts, path) could not be
+	// decoded, so checking them would only report knock-on problems.
+	undecoded bool
 }
 
 // lineOf is the line of key in the route, or the route's own line.
@@ -129,9 +132,10 @@ func (l *routeLoc) scope(site *Site, r *Route, base string) *Scope {
 type validator struct {
 	file    string
 	errs    Errors
-	lines   []int          // the line of each of the file's keys, in toml's order
-	keyLine map[string]int // first line of each dotted key
-	sites   []routeLoc     // where each [[site]] and its own keys are
+	lines   []int           // the line of each of the file's keys, in toml's order
+	keyLine map[string]int  // first line of each dotted key
+	sites   []routeLoc      // where each [[site]] and its own keys are
+	badKeys map[string]bool // keys whose value had the wrong type
 }
 
 // addKey reports a problem at the line of a top-level (non-array) key.
@@ -188,7 +192,7 @@ func reportUnknown(v *validator, md toml.MetaData) {
 	}
 	for i, k := range md.Keys() {
 		ks := k.String()
-		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" {
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[k[:len(k)-1].String()] {
 			continue
 		}
 		where := "at top level"
@@ -205,8 +209,8 @@ func reportUnknown(v *validator, md toml.MetaData) {
 func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, locs []routeLoc, site *Site) {
 	var rs rawSite
 	if err := md.PrimitiveDecode(raw, &rs); err != nil {
-		line, msg := typeError(err, loc)
-		v.add(line, "%s", msg)
+		v.typeError(err, loc)
+		loc.broken, loc.undecoded = true, true
 		return
 	}
 	*site = rs.Site
@@ -226,8 +230,7 @@ func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *r
 	for i, m := range registry.middleware {
 		out[i] = m.Options()
 		if err := md.PrimitiveDecode(raw, out[i]); err != nil {
-			line, msg := typeError(err, loc)
-			v.add(line, "%s", msg)
+			v.typeError(err, loc)
 			loc.broken = true
 			return nil
 		}
@@ -239,9 +242,8 @@ func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *r
 // the rest into the options of the handler kind they select.
 func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, r *Route) {
 	if err := md.PrimitiveDecode(raw, r); err != nil {
-		line, msg := typeError(err, loc)
-		v.add(line, "%s", msg)
-		loc.broken = true
+		v.typeError(err, loc)
+		loc.broken, loc.undecoded = true, true
 		return
 	}
 	common, _ := routeKeys()
@@ -278,12 +280,25 @@ func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeL
 	}
 	opts := kind.Options()
 	if err := md.PrimitiveDecode(raw, opts); err != nil {
-		line, msg := typeError(err, loc)
-		v.add(line, "%s", msg)
+		v.typeError(err, loc)
 		loc.broken = true
 		return
 	}
 	r.Handler = opts
+}
+
+// typeError reports a value of the wrong type; the keys under it are then not
+// reported again as unknown.
+func (v *validator) typeError(err error, loc *routeLoc) {
+	line, msg := typeError(err, loc)
+	v.add(line, "%s", msg)
+	var pe toml.ParseError
+	if errors.As(err, &pe) && pe.LastKey != "" {
+		if v.badKeys == nil {
+			v.badKeys = map[string]bool{}
+		}
+		v.badKeys[pe.LastKey] = true
+	}
 }
 
 // typeError words a value of the wrong type in a route at its key's line: toml's own
@@ -292,14 +307,24 @@ func typeError(err error, loc *routeLoc) (int, string) {
 	msg := err.Error()
 	if _, rest, ok := strings.Cut(msg, "(last key \""); ok {
 		if key, why, ok := strings.Cut(rest, "\"): "); ok {
-			if i := strings.LastIndexByte(key, '.'); i >= 0 {
-				key = key[i+1:]
+			// The last key may be inside a table value (env.A): its line is the
+			// line of the route's or site's own key that holds it.
+			parts := strings.Split(key, ".")
+			key = parts[len(parts)-1]
+			for i, p := range parts {
+				if _, ok := loc.keys[p]; ok && p != "site" && p != "route" {
+					key = strings.Join(parts[i:], ".")
+					return loc.lineOf(p), fmt.Sprintf("key %q: %s", key, typeWhy(why))
+				}
 			}
-			why = strings.Replace(strings.TrimPrefix(why, "incompatible types: "), "; destination has type ", "; want ", 1)
-			return loc.lineOf(key), fmt.Sprintf("key %q: %s", key, why)
+			return loc.lineOf(key), fmt.Sprintf("key %q: %s", key, typeWhy(why))
 		}
 	}
 	return loc.line, strings.TrimPrefix(msg, "toml: ")
+}
+
+func typeWhy(why string) string {
+	return strings.Replace(strings.TrimPrefix(why, "incompatible types: "), "; destination has type ", "; want ", 1)
 }
 
 // knownKeys lists each section's keys, read from the structs they decode into.

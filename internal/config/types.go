@@ -65,3 +65,45 @@ func ParseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// Strings is a table of strings: env = { NAME = "value" }. A value that is not such
+// a table is an error; the toml package would leave a plain map empty without a
+// word, and the variables or header rules would be dropped unseen.
+type Strings map[string]string
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (m *Strings) UnmarshalTOML(v any) error {
+	t, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("want a table like { NAME = \"value\" }, not %s", tomlType(v))
+	}
+	out := make(Strings, len(t))
+	for k, x := range t {
+		s, ok := x.(string)
+		if !ok {
+			return fmt.Errorf("%q is %s; want a string", k, tomlType(x))
+		}
+		out[k] = s
+	}
+	*m = out
+	return nil
+}
+
+// tomlType names the TOML type of a decoded value.
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date or time"
+}

@@ -51,6 +51,9 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 	defaults := 0
 	for si := range c.Sites {
 		site := &c.Sites[si]
+		if si < len(v.sites) && v.sites[si].undecoded {
+			continue // its type error is reported; its values are not there to check
+		}
 		line := 0
 		siteKey := func(string) int { return line }
 		if si < len(v.sites) {
@@ -98,6 +101,9 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			loc := &routeLoc{}
 			if si < len(locs) && ri < len(locs[si]) {
 				loc = &locs[si][ri]
+			}
+			if loc.undecoded {
+				continue
 			}
 			if err := checkRoutePath(r.Path); err != nil {
 				v.add(loc.lineOf("path"), "route path %q: %v", r.Path, err)

@@ -38,7 +38,7 @@ type Options struct {
 	// MaxRequests recycles a spawned process after about that many requests (0 = never).
 	MaxRequests int `toml:"max_requests"`
 	// Env is added to the spawned processes' environment.
-	Env map[string]string `toml:"env"`
+	Env config.Strings `toml:"env"`
 	// User runs the spawned processes as this user when gantry runs as root.
 	User string `toml:"user"`
 

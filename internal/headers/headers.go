@@ -24,7 +24,7 @@ type Options struct {
 	// route's own apply after them, so they win. Framing fields (Content-Length,
 	// Transfer-Encoding, Connection and the like) cannot be changed.
 	// Example: headers = { "Cache-Control" = "public, max-age=3600", "-Server" = "" }
-	Headers map[string]string `toml:"headers"`
+	Headers config.Strings `toml:"headers"`
 
 	rules []rule // the site's rules, then the route's: applied in that order
 }

@@ -54,7 +54,7 @@ type Options struct {
 	// replaced; the client gets 504.
 	Timeout config.Duration `toml:"timeout"`
 	// Env is added to the workers' process environment (DJANGO_SETTINGS_MODULE).
-	Env map[string]string `toml:"env"`
+	Env config.Strings `toml:"env"`
 	// Reload = "auto" restarts the workers when a .py file under Chdir changes;
 	// "off" (the default) leaves them until gantry reloads.
 	Reload string `toml:"reload"`
