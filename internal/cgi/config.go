@@ -49,7 +49,7 @@ func (o *Options) Equal(other config.Options) bool {
 	p, ok := other.(*Options)
 	return ok && o.Path == p.Path && o.Timeout == p.Timeout && maps.Equal(o.Env, p.Env) &&
 		o.PassAuthorization == p.PassAuthorization && o.MaxProcesses == p.MaxProcesses &&
-		o.User == p.User && o.Buffered() == p.Buffered()
+		o.User == p.User
 }
 
 func fromConfig(c config.Options, env config.Env) (http.Handler, error) {

@@ -83,9 +83,17 @@ func Parse(name, text string) (*Config, error) {
 	c.Sites = make([]Site, len(f.Sites))
 	for si, raw := range f.Sites {
 		if si >= len(locs) {
-			break // toml and locate disagree on the sites: never for a file toml parsed
+			// An inline table (site = [{...}]): toml lists no [[site]] for it.
+			loc := inlineLoc(md, raw, v.keyLine["site"])
+			v.sites = append(v.sites, loc)
+			locs = append(locs, nil)
+			for key, line := range loc.keys {
+				if !slices.Contains(knownKeys()["site"], key) {
+					v.add(line, "unknown key %q in [site]%s", key, suggest(toml.Key{"site", key}))
+				}
+			}
 		}
-		decodeSite(v, md, raw, &v.sites[si], locs[si], &c.Sites[si])
+		decodeSite(v, md, raw, &v.sites[si], &locs[si], &c.Sites[si])
 	}
 	reportUnknown(v, md)
 	c.Server.writeTimeoutSet = md.IsDefined("server", "write_timeout")
@@ -206,7 +214,7 @@ func reportUnknown(v *validator, md toml.MetaData) {
 
 // decodeSite decodes a site's keys into site: its own, the defaults it gives its
 // routes' middleware, and its routes.
-func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, locs []routeLoc, site *Site) {
+func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, locs *[]routeLoc, site *Site) {
 	var rs rawSite
 	if err := md.PrimitiveDecode(raw, &rs); err != nil {
 		v.typeError(err, loc)
@@ -217,10 +225,25 @@ func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLo
 	site.Middleware = decodeMiddleware(v, md, raw, loc)
 	site.Routes = make([]Route, len(rs.Routes))
 	for ri, r := range rs.Routes {
-		if ri < len(locs) {
-			decodeRoute(v, md, r, &locs[ri], &site.Routes[ri])
+		if ri >= len(*locs) {
+			// An inline table (route = [{...}]): toml lists no [[site.route]] for it.
+			*locs = append(*locs, inlineLoc(md, r, loc.lineOf("route")))
+		}
+		decodeRoute(v, md, r, &(*locs)[ri], &site.Routes[ri])
+	}
+}
+
+// inlineLoc is the routeLoc of a site or route written as an inline table: its keys
+// all at line, the line of the key that holds the array.
+func inlineLoc(md toml.MetaData, raw toml.Primitive, line int) routeLoc {
+	loc := routeLoc{line: line, keys: map[string]int{}}
+	var keys map[string]toml.Primitive
+	if md.PrimitiveDecode(raw, &keys) == nil {
+		for k := range keys {
+			loc.keys[k] = line
 		}
 	}
+	return loc
 }
 
 // decodeMiddleware decodes the keys of each registered middleware from a site's

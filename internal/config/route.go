@@ -37,7 +37,9 @@ type Options interface {
 	// Target is the handler's main value (a directory, an address), for display.
 	Target() string
 	// Equal reports whether o builds the same handler as other, so that a reload
-	// keeps the running handler (its worker processes, its caches).
+	// keeps the running handler (its worker processes, its caches). The keys the
+	// server applies around the handler (config.Body, config.Sendfile) are left
+	// out: changing them needs no restart.
 	Equal(other Options) bool
 }
 

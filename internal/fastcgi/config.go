@@ -117,7 +117,7 @@ func (o *Options) Equal(other config.Options) bool {
 	return ok && o.Address == p.Address && slices.Equal(o.Command, p.Command) && o.Processes == p.Processes &&
 		o.MaxRequests == p.MaxRequests && maps.Equal(o.Env, p.Env) && o.User == p.User && o.Root == p.Root &&
 		slices.Equal(o.Index, p.Index) && slices.Equal(o.Split, p.Split) && o.Timeout == p.Timeout &&
-		o.MaxConns == p.MaxConns && o.Buffered() == p.Buffered() && o.SendfileRoot == p.SendfileRoot
+		o.MaxConns == p.MaxConns
 }
 
 // RunsScripts implements config.ScriptRunner: the files a fastcgi route matches

@@ -89,8 +89,7 @@ func (o *Options) Equal(other config.Options) bool {
 	p, ok := other.(*Options)
 	return ok && o.App == p.App && o.Python == p.Python && o.Chdir == p.Chdir && o.Processes == p.Processes &&
 		o.Threads == p.Threads && o.MaxRequests == p.MaxRequests && o.Timeout == p.Timeout &&
-		maps.Equal(o.Env, p.Env) && o.Reload == p.Reload && o.Mode == p.Mode &&
-		o.Buffered() == p.Buffered() && o.SendfileRoot == p.SendfileRoot
+		maps.Equal(o.Env, p.Env) && o.Reload == p.Reload && o.Mode == p.Mode
 }
 
 // TakesUnsizedBody reports that a worker can read a request body of unknown length
