@@ -59,7 +59,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	inherited := systemd.NewSockets(socks, "listen", "tls_listen")
-	cfg, err := serveConfig(f, pos)
+	cfg, notes, err := serveConfig(f, pos)
 	if err != nil {
 		inherited.Close()
 		return err
@@ -70,6 +70,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeLog()
+	for _, n := range notes {
+		log.Info(n.msg, n.args...)
+	}
 	if notifyErr != nil {
 		log.Warn("systemd notification", "err", notifyErr)
 	}
@@ -150,25 +153,26 @@ func serve(args []string, stdout, stderr io.Writer) error {
 }
 
 // serveConfig reads -c FILE, or builds the conventions for DIR, then applies flags.
-func serveConfig(f serveFlags, pos []string) (*config.Config, error) {
+func serveConfig(f serveFlags, pos []string) (*config.Config, []note, error) {
 	var cfg *config.Config
+	var notes []note
 	switch {
 	case f.config != "":
 		if len(pos) > 0 {
-			return nil, fmt.Errorf("gantry serve: give either -c FILE or a directory, not both")
+			return nil, nil, fmt.Errorf("gantry serve: give either -c FILE or a directory, not both")
 		}
 		c, err := config.Load(f.config)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg = c
 		if f.wsgi != "" || f.php != "" || len(f.cgi) > 0 {
-			return nil, fmt.Errorf("gantry serve: --wsgi, --php and --cgi are for serving a directory; with -c put routes in %s", f.config)
+			return nil, nil, fmt.Errorf("gantry serve: --wsgi, --php and --cgi are for serving a directory; with -c put routes in %s", f.config)
 		}
 	case len(pos) == 0 && fileExists("gantry.toml") && f.wsgi == "" && f.php == "" && len(f.cgi) == 0:
 		c, err := config.Load("gantry.toml")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg = c
 	default:
@@ -176,11 +180,11 @@ func serveConfig(f serveFlags, pos []string) (*config.Config, error) {
 		if len(pos) == 1 {
 			dir = pos[0]
 		}
-		c, err := dirConfig(dir, f)
+		c, n, err := dirConfig(dir, f)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		cfg = c
+		cfg, notes = c, n
 	}
 	if f.listen != "" {
 		cfg.Server.Listen = []string{f.listen}
@@ -195,22 +199,22 @@ func serveConfig(f serveFlags, pos []string) (*config.Config, error) {
 		// flags may have made the config invalid (a public admin address without a
 		// password): check again.
 		if err := cfg.Complete(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return cfg, nil
+	return cfg, notes, nil
 }
 
 // dirConfig serves dir by convention: its files, cgi-bin/ as CGI, *.php through
 // FastCGI with --php, and a WSGI app with --wsgi or Django's layout.
-func dirConfig(dir string, f serveFlags) (*config.Config, error) {
+func dirConfig(dir string, f serveFlags) (*config.Config, []note, error) {
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("gantry serve: %s is not a directory: give the folder to serve, or -c FILE", dir)
+		return nil, nil, fmt.Errorf("gantry serve: %s is not a directory: give the folder to serve, or -c FILE", dir)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	site := config.Site{Root: abs}
 	if fi, err := os.Stat(filepath.Join(abs, "cgi-bin")); err == nil && fi.IsDir() {
@@ -219,23 +223,23 @@ func dirConfig(dir string, f serveFlags) (*config.Config, error) {
 	for _, c := range f.cgi {
 		prefix, d, ok := strings.Cut(c, "=")
 		if !ok || !strings.HasPrefix(prefix, "/") {
-			return nil, fmt.Errorf("gantry serve: --cgi %q: want PREFIX=DIR, like /cgi-bin/=/srv/cgi", c)
+			return nil, nil, fmt.Errorf("gantry serve: --cgi %q: want PREFIX=DIR, like /cgi-bin/=/srv/cgi", c)
 		}
 		if !strings.HasSuffix(prefix, "/") {
 			prefix += "/"
 		}
 		site.Routes = append(site.Routes, config.Route{Path: prefix, Handler: &cgi.Options{Path: d}})
 	}
-	routes, err := conventionRoutes(abs, f)
+	routes, notes, err := conventionRoutes(abs, f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	site.Routes = append(site.Routes, routes...)
 	cfg := &config.Config{Sites: []config.Site{site}}
 	if err := cfg.Complete(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cfg, nil
+	return cfg, notes, nil
 }
 
 func fileExists(p string) bool {

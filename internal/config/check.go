@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 )
 
 // Problemf is a problem with a route's key, for a handler's Validate.
@@ -41,4 +42,20 @@ func CheckUser(key, name string) []Problem {
 		return []Problem{Problemf(key, "user %q: no such user", name)}
 	}
 	return nil
+}
+
+// TryFilesProblem returns what is wrong with entry, the last of a try_files list
+// when last is set, or "" when nothing is. Site and static route try_files share it.
+func TryFilesProblem(entry string, last bool) string {
+	switch {
+	case entry == "=404" && last:
+		return ""
+	case entry == "=404":
+		return fmt.Sprintf("try_files %q: \"=404\" can only be the last entry", entry)
+	case !strings.HasPrefix(entry, "/") && !strings.HasPrefix(entry, "{path}"):
+		return fmt.Sprintf("try_files %q: want \"{path}\", \"{path}/\", a path like \"/index.html\" or \"=404\"", entry)
+	case strings.ContainsAny(entry, "?#\\\x00") || strings.Contains(entry, "/.."):
+		return fmt.Sprintf("try_files %q: a clean path without query (the request's query string is kept)", entry)
+	}
+	return ""
 }

@@ -139,15 +139,8 @@ func (s *Site) validate(v *validator, lineOf func(string) int) {
 		}
 	}
 	for i, t := range s.TryFiles {
-		last := i == len(s.TryFiles)-1
-		switch {
-		case t == "=404" && last:
-		case t == "=404":
-			v.add(lineOf("try_files"), "site try_files %q: \"=404\" can only be the last entry", t)
-		case !strings.HasPrefix(t, "/") && !strings.HasPrefix(t, "{path}"):
-			v.add(lineOf("try_files"), "site try_files %q: want \"{path}\", \"{path}/\", a path like \"/index.php\" or \"=404\"", t)
-		case strings.ContainsAny(t, "?#\\\x00") || strings.Contains(t, "/.."):
-			v.add(lineOf("try_files"), "site try_files %q: a clean path without query (the request's query string is kept)", t)
+		if msg := TryFilesProblem(t, i == len(s.TryFiles)-1); msg != "" {
+			v.add(lineOf("try_files"), "site %s", msg)
 		}
 	}
 	if len(s.TryFiles) > 0 && s.Root == "" {

@@ -127,8 +127,8 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 			errs = append(errs, fmt.Errorf("site %s: try_files: %w", name, err))
 		}
 		si.try = t
-		if t != nil && strings.HasSuffix(t.fallback, ".php") {
-			s.log.Info("PHP front controller: "+t.fallback, "site", name, "root", cs.Root)
+		if t != nil && strings.HasSuffix(t.fallback(), ".php") {
+			s.log.Info("PHP front controller: "+t.fallback(), "site", name, "root", cs.Root)
 		}
 		st.sites = append(st.sites, si)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"gantry/internal/config"
 	"gantry/internal/fsroot"
+	"gantry/internal/static"
 )
 
 // tryFiles is a site's try_files (nginx's directive, Caddy's php_fastcgi order)
@@ -16,11 +17,10 @@ import (
 // fallback URI — /index.php for a PHP front controller. The client's REQUEST_URI
 // and query string are kept; one rewrite at most, so no loop is possible.
 type tryFiles struct {
-	root     *fsroot.Root
-	index    []string // the site's directory index, in order
-	tries    []string // candidates before the fallback: "{path}", "{path}/", "/x"
-	fallback string   // the last entry: a path, or "=404"; "" without try_files
-	route    *route   // the root's static route: the only one try_files applies to
+	root  *fsroot.Root
+	index []string         // the site's directory index, in order
+	list  *static.TryFiles // nil without try_files
+	route *route           // the root's static route: the only one try_files applies to
 }
 
 // newTryFiles returns the site's try_files, or nil when it needs none: without
@@ -38,47 +38,28 @@ func newTryFiles(cs *config.Site, rootRoute *route) (*tryFiles, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tryFiles{root: root, index: cs.Index, route: rootRoute}
-	if n := len(cs.TryFiles); n > 0 {
-		t.tries, t.fallback = cs.TryFiles[:n-1], cs.TryFiles[n-1]
+	return &tryFiles{root: root, index: cs.Index, route: rootRoute, list: static.NewTryFiles(cs.TryFiles)}, nil
+}
+
+// fallback is the last try_files entry, "" without try_files.
+func (t *tryFiles) fallback() string {
+	if t.list == nil {
+		return ""
 	}
-	return t, nil
+	return t.list.Fallback()
 }
 
 // resolve returns the path the request for p (normalised, starting with "/")
 // continues as, or "" to let the root's route answer p itself; status is set
 // (404) when the fallback is "=404" and nothing matched.
 func (t *tryFiles) resolve(s *site, p string) (np string, status int) {
-	if t.fallback == "" {
+	if t.list == nil {
 		if !strings.HasSuffix(p, "/") {
 			return "", 0
 		}
 		return t.index1(s, p), 0
 	}
-	for _, c := range t.tries {
-		name := strings.ReplaceAll(c, "{path}", p)
-		if !strings.HasSuffix(c, "/") {
-			if fi, err := t.stat(name); err == nil && fi.Mode().IsRegular() {
-				if name == p {
-					return "", 0
-				}
-				return name, 0
-			}
-			continue
-		}
-		fi, err := t.stat(name)
-		if err != nil || !fi.IsDir() {
-			continue
-		}
-		if !strings.HasSuffix(p, "/") {
-			return "", 0 // the static route redirects to the slash, as nginx does
-		}
-		return t.index1(s, name), 0
-	}
-	if t.fallback == "=404" {
-		return "", http.StatusNotFound
-	}
-	return strings.ReplaceAll(t.fallback, "{path}", p), 0
+	return t.list.Resolve(t.root, p, func(dir string) string { return t.index1(s, dir) })
 }
 
 // index1 returns the first index file of directory dir when another route runs it

@@ -28,6 +28,9 @@ func (o *Options) defaults() {
 // Provision implements config.Options.
 func (o *Options) Provision(s *config.Scope) {
 	o.Root = s.Abs(o.Root)
+	for i, dir := range o.Also {
+		o.Also[i] = s.Abs(dir)
+	}
 	o.defaults()
 }
 
@@ -36,6 +39,14 @@ func (o *Options) Validate(*config.Scope) []config.Problem {
 	probs := config.CheckDir("static", "static", o.Root)
 	if bad := badIndex(o.Index); bad != "" {
 		probs = append(probs, config.Problemf("index", "index %q: want a plain file name like \"index.html\"", bad))
+	}
+	for i, e := range o.TryFiles {
+		if msg := config.TryFilesProblem(e, i == len(o.TryFiles)-1); msg != "" {
+			probs = append(probs, config.Problemf("try_files", "%s", msg))
+		}
+	}
+	for _, dir := range o.Also {
+		probs = append(probs, config.CheckDir("static", "static", dir)...)
 	}
 	return probs
 }
@@ -46,7 +57,8 @@ func (o *Options) Target() string { return o.Root }
 // Equal implements config.Options.
 func (o *Options) Equal(other config.Options) bool {
 	p, ok := other.(*Options)
-	return ok && o.Root == p.Root && slices.Equal(o.Index, p.Index) && o.AllowDotfiles == p.AllowDotfiles
+	return ok && o.Root == p.Root && slices.Equal(o.Index, p.Index) && o.AllowDotfiles == p.AllowDotfiles &&
+		o.Browse == p.Browse && slices.Equal(o.TryFiles, p.TryFiles) && slices.Equal(o.Also, p.Also)
 }
 
 func fromConfig(c config.Options, env config.Env) (http.Handler, error) {

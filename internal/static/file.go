@@ -83,6 +83,10 @@ type lookupError struct {
 }
 
 func (e *lookupError) Error() string { return e.err.Error() }
+func (e *lookupError) Unwrap() error { return e.err }
+
+// errNoIndex is a directory without an index file: listed with browse, else 403.
+var errNoIndex = errors.New("directory has no index file")
 
 var errRedirectDir = errors.New("directory requested without trailing slash")
 
@@ -140,7 +144,7 @@ func (h *Handler) locate(st *rootState, rel string) (located, error) {
 		return located{name: iname, f: f, fi: fi}, nil
 	}
 	// nginx answers a directory without an index (and without autoindex) 403.
-	return located{}, &lookupError{http.StatusForbidden, errors.New("directory has no index file")}
+	return located{}, &lookupError{http.StatusForbidden, errNoIndex}
 }
 
 // openRegularOrDir opens name inside root; anything but a regular file or a

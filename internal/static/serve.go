@@ -25,7 +25,15 @@ var (
 func (h *Handler) serveMiss(w http.ResponseWriter, r *http.Request, st *rootState, rel string) {
 	loc, err := h.locate(st, rel)
 	if err != nil {
-		h.fail(w, r, err)
+		var le *lookupError
+		switch {
+		case h.opts.Browse && errors.Is(err, errNoIndex):
+			h.serveListing(w, r, st, rel)
+		case h.next != nil && errors.As(err, &le) && le.status == http.StatusNotFound:
+			h.next.serve(w, r, rel, time.Now().UnixNano())
+		default:
+			h.fail(w, r, err)
+		}
 		return
 	}
 	if !st.cache.enabled() || h.shut.Load() {

@@ -27,6 +27,7 @@
 package static
 
 import (
+	"gantry/internal/config"
 	"gantry/internal/fsroot"
 
 	"context"
@@ -42,7 +43,7 @@ import (
 )
 
 // Options configures a Handler. Its keys are a static route's (static, index,
-// allow_dotfiles); the fields without one are set by code. Zero values mean the
+// allow_dotfiles, browse, try_files); the fields without one are set by code. Zero values mean the
 // defaults given per field.
 type Options struct {
 	// Root is the directory served.
@@ -58,6 +59,25 @@ type Options struct {
 	// AllowDotfiles serves path segments that start with "."; by default they
 	// are 404 (except .well-known).
 	AllowDotfiles bool `toml:"allow_dotfiles"`
+	// Browse lists a directory that has no index file: an HTML page sortable by
+	// name, size and date, or JSON (name, size, mtime, is_dir) for a request that
+	// accepts application/json. Only what a request could fetch is listed: no
+	// dotfiles (unless allow_dotfiles), no link the site's symlinks policy would
+	// not follow. Default false: such a directory is 403, as in nginx.
+	Browse bool `toml:"browse"`
+	// TryFiles, as nginx's try_files, lists what is tried in order for a request:
+	// "{path}" is its path under the route as a file, "{path}/" as a directory;
+	// the last entry is the path under the route the request continues as when
+	// nothing matched, or "=404". ["{path}", "{path}/", "/index.html"] serves a
+	// single-page app. Default none.
+	TryFiles []string `toml:"try_files"`
+	// Also lists further directories, searched in order for a file Root does not
+	// have (a miss in one goes on to the next; the first hit answers): one tree
+	// made of several, as Django's static file finders make one.
+	Also []string `toml:"-"`
+	// BrowseLimit is the most directory entries a listing reads; a page says when
+	// there were more. Default 10000.
+	BrowseLimit int `toml:"-"`
 	// CacheMaxBytes bounds the memory used for cached file contents. Default
 	// 32 MB; negative disables the cache.
 	CacheMaxBytes int64 `toml:"-"`
@@ -89,6 +109,7 @@ const (
 	defaultMaxOpenFiles     = 256
 	defaultRevalidate       = time.Second
 	defaultMaxRanges        = 100
+	defaultBrowseLimit      = 10000
 )
 
 // Handler serves the files under Options.Root.
@@ -103,6 +124,11 @@ type Handler struct {
 	state        atomic.Pointer[rootState]
 	fds          fdBudget // descriptors held by the cache's pools
 	shut         atomic.Bool
+	try          *TryFiles // nil without try_files
+	// pathFirst is set when try_files starts with "{path}": then a cached file
+	// is the first candidate that exists, and is served without a lookup.
+	pathFirst bool
+	next      *Handler // the handler for the next directory of Options.Also
 }
 
 // rootState is an opened Root and the cache of files read through it: when Root
@@ -142,6 +168,14 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	if opts.MaxRanges <= 0 {
 		opts.MaxRanges = defaultMaxRanges
 	}
+	if opts.BrowseLimit <= 0 {
+		opts.BrowseLimit = defaultBrowseLimit
+	}
+	for i, e := range opts.TryFiles {
+		if msg := config.TryFilesProblem(e, i == len(opts.TryFiles)-1); msg != "" {
+			return nil, fmt.Errorf("static: %s", msg)
+		}
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,6 +193,16 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		return nil, err
 	}
 	h.state.Store(st)
+	if h.try = NewTryFiles(opts.TryFiles); h.try != nil {
+		h.pathFirst = opts.TryFiles[0] == "{path}"
+	}
+	if len(opts.Also) > 0 {
+		next := opts
+		next.Root, next.Also, next.TryFiles, next.Browse = opts.Also[0], opts.Also[1:], nil, false
+		if h.next, err = New(next, logger); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
 }
 
@@ -225,8 +269,10 @@ func devIno(fi os.FileInfo) (dev, ino uint64) {
 // safe to call while the last in-flight requests of a replaced configuration
 // finish. The root directory's descriptor is closed when the Handler is collected.
 func (h *Handler) Shutdown(ctx context.Context) error {
-	h.shut.Store(true)
-	h.state.Load().cache.retireAll()
+	for ; h != nil; h = h.next {
+		h.shut.Store(true)
+		h.state.Load().cache.retireAll()
+	}
 	return nil
 }
 
@@ -245,6 +291,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UnixNano()
+	if h.try != nil && rel != "" {
+		st := h.current(now)
+		if !h.pathFirst || strings.HasSuffix(rel, "/") || st.cache.get(rel) == nil {
+			if h.refused(w, r, rel) {
+				return
+			}
+			np, status := h.try.Resolve(st.root, rel, func(string) string { return "" })
+			if status != 0 {
+				h.log.Debug("static: nothing try_files names exists", "path", r.URL.Path, "status", status)
+				http.Error(w, http.StatusText(status), status)
+				return
+			}
+			if np != "" {
+				rel = np
+			}
+		}
+	}
+	h.serve(w, r, rel, now)
+}
+
+// serve answers r with what rel, the path under Root, names.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rel string, now int64) {
 	st := h.current(now)
 	// A key is only ever stored after validPath accepted it, and validation
 	// depends on nothing but the key, so a hit needs no second check.
@@ -257,16 +325,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if status, why := h.validPath(rel); status != 0 {
-		level := slog.LevelDebug // dotfile probes are constant scanner noise
-		if status == http.StatusBadRequest {
-			level = slog.LevelInfo
-		}
-		h.log.Log(r.Context(), level, "static: request path refused", "path", r.URL.Path, "status", status, "why", why)
-		http.Error(w, http.StatusText(status), status)
+	if h.refused(w, r, rel) {
 		return
 	}
 	h.serveMiss(w, r, st, rel)
+}
+
+// refused answers a request path that validPath refuses, and says so.
+func (h *Handler) refused(w http.ResponseWriter, r *http.Request, rel string) bool {
+	status, why := h.validPath(rel)
+	if status == 0 {
+		return false
+	}
+	level := slog.LevelDebug // dotfile probes are constant scanner noise
+	if status == http.StatusBadRequest {
+		level = slog.LevelInfo
+	}
+	h.log.Log(r.Context(), level, "static: request path refused", "path", r.URL.Path, "status", status, "why", why)
+	http.Error(w, http.StatusText(status), status)
+	return true
 }
 
 // ServeCached answers r as ServeHTTP would, but only when it can do so from the
@@ -284,7 +361,7 @@ func (h *Handler) ServeCached(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	rel, ok := h.relPath(r.URL.Path)
-	if !ok {
+	if !ok || h.try != nil && (!h.pathFirst || strings.HasSuffix(rel, "/")) {
 		return false
 	}
 	now := time.Now().UnixNano()

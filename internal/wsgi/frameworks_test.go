@@ -89,9 +89,12 @@ func TestDjango(t *testing.T) {
 	if !ok || app != "mysite.wsgi:application" {
 		t.Fatalf("DetectDjango = %q, %v", app, ok)
 	}
-	staticURL, staticRoot, err := DjangoStatic(context.Background(), python, dir)
-	if err != nil || staticURL != "/static/" || staticRoot != filepath.Join(dir, "collected-static") {
-		t.Errorf("DjangoStatic = %q, %q, %v", staticURL, staticRoot, err)
+	sf, err := DjangoStatic(context.Background(), python, dir)
+	if err != nil || sf.URL != "/static/" || sf.Root != filepath.Join(dir, "collected-static") {
+		t.Errorf("DjangoStatic = %+v, %v", sf, err)
+	}
+	if len(sf.Finders) == 0 || !strings.HasSuffix(sf.Finders[0].Dir, filepath.Join("contrib", "admin", "static")) {
+		t.Errorf("DjangoStatic finders = %+v, want the admin app's static directory", sf.Finders)
 	}
 
 	s := startSite(t, Options{App: "mysite.validated:application", Python: python, Chdir: dir, Route: "/site/",
