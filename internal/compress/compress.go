@@ -63,6 +63,19 @@ func (s *Setting) UnmarshalTOML(v any) error {
 	return nil
 }
 
+// MarshalText shows the setting as written: unset, true, false or the list.
+func (s Setting) MarshalText() ([]byte, error) {
+	switch {
+	case !s.set:
+		return []byte("unset"), nil
+	case s.names == nil:
+		return []byte("true"), nil
+	case len(s.names) == 0:
+		return []byte("false"), nil
+	}
+	return fmt.Appendf(nil, "%q", s.names), nil
+}
+
 // Middleware is the compress middleware.
 var Middleware = config.Middleware{
 	Name:    "compress",
