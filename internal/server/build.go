@@ -207,9 +207,9 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 	return h, nil
 }
 
-// wrap puts the route's middleware around its handler. A wrapped route is not
-// answered from the static cache, which would skip the middleware; it still runs
-// on the fast path through its handler.
+// wrap puts the route's middleware around its handler. A wrapped route is
+// answered from the static cache only through a middleware that can do it itself
+// (compress), never past one; it still runs on the fast path through its handler.
 func (s *Server) wrap(ctx context.Context, cs *config.Site, cr *config.Route, rt *route) error {
 	ms := config.Middlewares()
 	for i := len(cr.Middleware) - 1; i >= 0 && i < len(ms); i-- {
@@ -219,7 +219,10 @@ func (s *Server) wrap(ctx context.Context, cs *config.Site, cr *config.Route, rt
 			return fmt.Errorf("%s: %w", ms[i].Name, err)
 		}
 		if h != nil {
-			rt.handler, rt.cached = h, nil
+			rt.handler = h
+			if rt.cached != nil {
+				rt.cached, _ = h.(CachedServer)
+			}
 		}
 	}
 	return nil

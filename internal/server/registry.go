@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"gantry/internal/cgi"
+	"gantry/internal/compress"
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
 	"gantry/internal/headers"
@@ -21,7 +22,7 @@ var kinds = []config.Kind{static.Kind, cgi.Kind, fastcgi.Kind, wsgi.Kind, proxy.
 
 // middleware are the options every site and route takes, in the order they wrap a
 // route's handler (the first is outermost).
-var middleware = []config.Middleware{headers.Middleware}
+var middleware = []config.Middleware{headers.Middleware, compress.Middleware}
 
 func init() {
 	config.Register(kinds...)

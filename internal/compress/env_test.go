@@ -1,0 +1,5 @@
+package compress
+
+import "gantry/internal/config"
+
+func configEnv() config.Env { return config.Env{} }
