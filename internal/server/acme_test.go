@@ -170,6 +170,27 @@ func TestACMEIssueReuseRenew(t *testing.T) {
 		!st[0].NotAfter.Equal(first.NotAfter) || st[0].LastAttempt.IsZero() || st[0].LastError != "" {
 		t.Errorf("status %+v", st)
 	}
+	t.Run("HTTP/2 with the ACME certificate", func(t *testing.T) {
+		// The listener also offers acme-tls/1: a browser must still get h2.
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, ts.tls)
+			}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://www.example.org:" + ts.tlsPort + "/a.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.TLS == nil || resp.TLS.NegotiatedProtocol != "h2" || string(body) != "file a" {
+			alpn := ""
+			if resp.TLS != nil {
+				alpn = resp.TLS.NegotiatedProtocol
+			}
+			t.Errorf("got %s, ALPN %q, body %q; want HTTP/2.0, h2, \"file a\"", resp.Proto, alpn, body)
+		}
+	})
 	// The account and certificate are under storage.
 	if m, _ := filepath.Glob(filepath.Join(storage, "certificates", "*", "www.example.org", "www.example.org.crt")); len(m) != 1 {
 		t.Errorf("certificate not stored under %s: %v", storage, m)
