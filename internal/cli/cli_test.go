@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -405,5 +407,57 @@ func TestCheckPrintsInternalRoot(t *testing.T) {
 	os.WriteFile(file, []byte("[[site]]\nhosts = [\"localhost\"]\nroot = \""+dir+"\"\n"), 0o644)
 	if out, _, _ := run(t, "", "check", "-c", file); strings.Contains(out, "internal CA") {
 		t.Errorf("check without tls_listen mentions the CA: %q", out)
+	}
+}
+
+// TestServeDirTLSListen: `gantry serve DIR --tls-listen ADDR` serves the files
+// over HTTPS with the internal CA, says where the root is, and keeps serving
+// plain HTTP on --listen.
+func TestServeDirTLSListen(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("file a"), 0o644)
+	storage := filepath.Join(t.TempDir(), "tls")
+	tlsAddr := freePort(t)
+	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
+	p := startGantry(t, "serve", dir, "--listen", freePort(t), "--tls-listen", tlsAddr, "--tls-storage", storage, "--admin", "off", "--access-log", "off")
+	root := filepath.Join(storage, "ca", "root.pem")
+	peertest.WaitFor(t, 20*time.Second, "the https address and the root in the log", func() bool {
+		l := p.log()
+		return strings.Contains(l, "msg=serving addr=https://"+tlsAddr) && strings.Contains(l, "internal CA root") && strings.Contains(l, "root="+root)
+	})
+	pem, err := os.ReadFile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s: no certificate", root)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for _, host := range []string{"localhost", "127.0.0.1"} {
+		url := "https://" + net.JoinHostPort(host, tlsPort) + "/a.txt"
+		var resp *http.Response
+		// The certificates are issued in the background just after start.
+		peertest.WaitFor(t, 20*time.Second, url, func() bool {
+			resp, err = c.Get(url)
+			return err == nil
+		})
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(b) != "file a" || resp.ProtoMajor != 2 {
+			t.Errorf("GET %s: %s %d %q, want HTTP/2.0 200 \"file a\"\n%s", url, resp.Proto, resp.StatusCode, b, p.log())
+		}
+	}
+	// Plain HTTP keeps serving the files, not redirecting them.
+	resp, err := http.Get("http://" + p.addr + "/a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "file a" {
+		t.Errorf("plain HTTP: %d %q, want 200 \"file a\"", resp.StatusCode, b)
 	}
 }
