@@ -95,8 +95,8 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 	m.pairs = pairs
 	t := buildTable(cfg, pairs)
 	m.table.Store(t)
-	if err := os.MkdirAll(cfg.TLS.Storage, 0o700); err != nil {
-		return nil, fmt.Errorf("[tls] storage: %w", err)
+	if err := checkStorage(cfg.TLS.Storage); err != nil {
+		return nil, err
 	}
 	zl := zapLogger(m.log.With("component", "certs"))
 	storage := &certmagic.FileStorage{Path: cfg.TLS.Storage}

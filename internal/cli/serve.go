@@ -102,6 +102,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			if err := extras.start(ctx, srv); err != nil {
 				return err
 			}
+			if err := prepareTLSStorage(cfg); err != nil {
+				return err
+			}
 			return dropPrivileges(cfg.Server.User)
 		},
 	})
