@@ -40,7 +40,8 @@ getent passwd gantry >/dev/null || fail "no gantry user after install"
 dpkg-query -W -f='${Conffiles}\n' gantry | grep -q '/etc/gantry/gantry.toml' || fail "gantry.toml is not a conffile"
 want=$(/usr/bin/gantry version -short | sed 's/^v//; s/^devel.*/0.0.0~devel/' | tr '-' '~')
 [ "$(dpkg-query -W -f='${Version}' gantry)" = "$want" ] || fail "package version $(dpkg-query -W -f='${Version}' gantry) is not the binary's $want"
-ok "installed: user, state directory, conffile, version $want"
+[ "$(stat -c '%U %a' /var/lib/gantry/tls)" = "gantry 700" ] || fail "/var/lib/gantry/tls: $(stat -c '%U %a' /var/lib/gantry/tls), want gantry 700"
+ok "installed: user, state directory, TLS storage, conffile, version $want"
 
 /usr/bin/gantry check -c /etc/gantry/gantry.toml || fail "gantry check of the shipped config"
 ok "gantry check -c /etc/gantry/gantry.toml"
@@ -74,6 +75,8 @@ echo "<p>served by gantry</p>" >/var/www/html/gantry-test.html
 systemd-socket-activate -l "$port" --fdname="$fdname" -E NOTIFY_SOCKET="$work/notify" \
   setpriv --reuid=gantry --regid=gantry --init-groups --inh-caps=-all $exec_start >"$work/access.log" 2>"$work/gantry.log" &
 act_pid=$!
+# systemd-socket-activate binds the port in the background: curl must not race it.
+for _ in $(seq 100); do ss -ltnH "sport = :$port" | grep -q . && break; sleep 0.1; done
 # systemd-socket-activate starts gantry on the first connection; curl waits in the
 # socket's queue until gantry accepts.
 body=$(curl -sS --max-time 20 "http://127.0.0.1:$port/gantry-test.html") || { cat "$work/gantry.log" >&2; fail "no answer through the activated socket"; }
@@ -87,6 +90,32 @@ wait "$act_pid" || fail "gantry's exit status after SIGTERM: $?"
 act_pid=""
 grep -q 'STOPPING=1' "$work/notify.log" || fail "no STOPPING=1"
 ok "SIGTERM: STOPPING=1 and a clean exit"
+
+# HTTPS as the unit runs gantry: as gantry, with the shipped [tls] storage.
+# Certificates are made after root is gone, so the package's storage must be
+# gantry's.
+read -r http_port tls_port < <(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+sed -e "s|^listen = \\[.*|listen = [\"127.0.0.1:$http_port\"]\ntls_listen = [\"127.0.0.1:$tls_port\"]|" \
+  -e 's|^root = "/var/www/html"|root = "/var/www/html"\nhosts = ["localhost"]|' -e 's|^listen = "127.0.0.1:2020"|listen = "off"|' \
+  /etc/gantry/gantry.toml >"$work/tls.toml"
+chmod 0644 "$work/tls.toml"
+setpriv --reuid=gantry --regid=gantry --init-groups --inh-caps=-all /usr/bin/gantry serve -c "$work/tls.toml" >/dev/null 2>"$work/gantry-tls.log" &
+act_pid=$!
+for _ in $(seq 100); do [ -e /var/lib/gantry/tls/ca/root.pem ] && break; sleep 0.1; done
+[ -e /var/lib/gantry/tls/ca/root.pem ] || { cat "$work/gantry-tls.log" >&2; fail "no internal root in /var/lib/gantry/tls"; }
+for _ in $(seq 100); do
+  body=$(curl -sS --max-time 5 --cacert /var/lib/gantry/tls/ca/root.pem "https://localhost:$tls_port/gantry-test.html" 2>/dev/null) && break
+  sleep 0.1
+done
+[ "$body" = "<p>served by gantry</p>" ] || { cat "$work/gantry-tls.log" >&2; fail "HTTPS body $body"; }
+[ "$(stat -c %U /var/lib/gantry/tls/ca/root.key)" = gantry ] || fail "root.key not gantry's"
+kill -TERM "$act_pid"
+wait "$act_pid" || fail "gantry's exit status after SIGTERM: $?"
+act_pid=""
+ok "HTTPS as gantry with the shipped [tls] storage: internal root in /var/lib/gantry/tls, served port $tls_port"
 rm -f /var/www/html/gantry-test.html
 
 dpkg --purge gantry >/dev/null || fail "dpkg --purge"

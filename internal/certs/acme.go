@@ -26,15 +26,17 @@ func (m *Manager) setupACME(storage certmagic.Storage, zl *zap.Logger) error {
 		}
 		tmpl.TrustedRoots = pool
 	}
-	if host, port := hostPort(m.opts.HTTPAddr); port > 0 {
+	if host, port := hostPort(m.opts.HTTPAddr); port > 0 && !m.opts.NoHTTPChallenge {
 		tmpl.ListenHost, tmpl.AltHTTPPort = host, port
 	} else {
 		tmpl.DisableHTTPChallenge = true
 	}
-	if host, port := hostPort(m.opts.TLSAddr); port > 0 {
+	if host, port := hostPort(m.opts.TLSAddr); port > 0 && !m.opts.NoTLSALPNChallenge {
 		if tmpl.ListenHost == "" || tmpl.ListenHost == host {
 			tmpl.ListenHost, tmpl.AltTLSALPNPort = host, port
 		}
+	} else {
+		tmpl.DisableTLSALPNChallenge = true
 	}
 	m.acmeCache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return m.acme, nil },

@@ -30,6 +30,9 @@ type Options struct {
 	// certmagic answers ACME challenges through them instead of binding its own.
 	// An empty HTTPAddr turns the HTTP-01 challenge off.
 	HTTPAddr, TLSAddr string
+	// NoHTTPChallenge and NoTLSALPNChallenge leave one ACME challenge type out:
+	// the CA then has to validate the other (tests pin the one they check).
+	NoHTTPChallenge, NoTLSALPNChallenge bool
 	// RetryBase is the wait after a first failed issuance, doubled after each
 	// failure up to RetryMax. Defaults 1m and 1h: Let's Encrypt counts failed
 	// validations per hour.
@@ -92,8 +95,8 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 	m.pairs = pairs
 	t := buildTable(cfg, pairs)
 	m.table.Store(t)
-	if err := os.MkdirAll(cfg.TLS.Storage, 0o700); err != nil {
-		return nil, fmt.Errorf("[tls] storage: %w", err)
+	if err := checkStorage(cfg.TLS.Storage); err != nil {
+		return nil, err
 	}
 	zl := zapLogger(m.log.With("component", "certs"))
 	storage := &certmagic.FileStorage{Path: cfg.TLS.Storage}

@@ -22,7 +22,8 @@ type CertStatus struct {
 	Name   string `json:"name"`
 	Source string `json:"source"` // "acme", "internal" or "own"
 	Issuer string `json:"issuer,omitempty"`
-	// NotAfter is zero while no certificate is in hand.
+	// NotBefore and NotAfter are zero while no certificate is in hand.
+	NotBefore   time.Time `json:"not_before"`
 	NotAfter    time.Time `json:"not_after"`
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
@@ -42,7 +43,7 @@ func (m *Manager) Status() []CertStatus {
 			if cache != nil {
 				for _, c := range cache.AllMatchingCertificates(n) {
 					if c.Leaf != nil && c.Leaf.NotAfter.After(st.NotAfter) {
-						st.NotAfter, st.Issuer = c.Leaf.NotAfter, c.Leaf.Issuer.CommonName
+						st.NotBefore, st.NotAfter, st.Issuer = c.Leaf.NotBefore, c.Leaf.NotAfter, c.Leaf.Issuer.CommonName
 					}
 				}
 			}
@@ -58,7 +59,7 @@ func (m *Manager) Status() []CertStatus {
 	for k, p := range m.pairs {
 		st := CertStatus{Name: k.cert, Source: config.TLSOwn, LastAttempt: p.loaded}
 		if p.cert != nil && p.cert.Leaf != nil {
-			st.NotAfter, st.Issuer = p.cert.Leaf.NotAfter, p.cert.Leaf.Issuer.CommonName
+			st.NotBefore, st.NotAfter, st.Issuer = p.cert.Leaf.NotBefore, p.cert.Leaf.NotAfter, p.cert.Leaf.Issuer.CommonName
 			if names := p.cert.Leaf.DNSNames; len(names) > 0 {
 				st.Name = names[0]
 			}

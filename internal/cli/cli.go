@@ -93,6 +93,7 @@ const usage = `gantry serves your web apps from one machine, and watches the sca
 
 usage:
   gantry serve [DIR] [-c FILE] [--listen ADDR] [--admin ADDR|off] [--access-log stdout|off|FILE]
+               [--tls-listen ADDR] [--tls-storage DIR]
                [--wsgi MODULE:CALLABLE] [--python PATH] [--php ADDR|auto] [--cgi PREFIX=DIR]
   gantry check -c FILE            validate a config; print each error with file:line
   gantry reload [--admin ADDR] [--socket PATH]  ask a running gantry to reload its config

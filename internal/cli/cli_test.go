@@ -3,6 +3,9 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +17,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -406,4 +410,174 @@ func TestCheckPrintsInternalRoot(t *testing.T) {
 	if out, _, _ := run(t, "", "check", "-c", file); strings.Contains(out, "internal CA") {
 		t.Errorf("check without tls_listen mentions the CA: %q", out)
 	}
+}
+
+// TestServeDirTLSListen: `gantry serve DIR --tls-listen ADDR` serves the files
+// over HTTPS with the internal CA, says where the root is, and keeps serving
+// plain HTTP on --listen.
+func TestServeDirTLSListen(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("file a"), 0o644)
+	storage := filepath.Join(t.TempDir(), "tls")
+	tlsAddr := freePort(t)
+	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
+	p := startGantry(t, "serve", dir, "--listen", freePort(t), "--tls-listen", tlsAddr, "--tls-storage", storage, "--admin", "off", "--access-log", "off")
+	root := filepath.Join(storage, "ca", "root.pem")
+	peertest.WaitFor(t, 20*time.Second, "the https address and the root in the log", func() bool {
+		l := p.log()
+		return strings.Contains(l, "msg=serving addr=https://"+tlsAddr) && strings.Contains(l, "internal CA root") && strings.Contains(l, "root="+root)
+	})
+	pem, err := os.ReadFile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s: no certificate", root)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for _, host := range []string{"localhost", "127.0.0.1"} {
+		url := "https://" + net.JoinHostPort(host, tlsPort) + "/a.txt"
+		var resp *http.Response
+		// The certificates are issued in the background just after start.
+		peertest.WaitFor(t, 20*time.Second, url, func() bool {
+			resp, err = c.Get(url)
+			return err == nil
+		})
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(b) != "file a" || resp.ProtoMajor != 2 {
+			t.Errorf("GET %s: %s %d %q, want HTTP/2.0 200 \"file a\"\n%s", url, resp.Proto, resp.StatusCode, b, p.log())
+		}
+	}
+	// Plain HTTP keeps serving the files, not redirecting them.
+	resp, err := http.Get("http://" + p.addr + "/a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "file a" {
+		t.Errorf("plain HTTP: %d %q, want 200 \"file a\"", resp.StatusCode, b)
+	}
+}
+
+// TestTLSStorageForServerUser: gantry obtains certificates after dropping root,
+// so [tls] storage must be the [server] user's. Started as root, gantry makes a
+// missing storage for that user; storage holding someone else's files stops it
+// at start with the fix, as it does a gantry not started as root.
+func TestTLSStorageForServerUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		peertest.Missing(t, "root", "the test starts gantry as root and checks what it makes for nobody")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	// nobody must reach the site and the storage's parent
+	base := t.TempDir()
+	os.Chmod(filepath.Dir(base), 0o755)
+	os.Chmod(base, 0o755)
+	os.WriteFile(filepath.Join(base, "a.txt"), []byte("file a"), 0o644)
+	conf := func(t *testing.T, user, storage string) (string, string) {
+		tlsAddr := freePort(t)
+		f, err := os.CreateTemp(base, "gantry-*.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		file := f.Name()
+		os.Chmod(file, 0o644)
+		u := ""
+		if user != "" {
+			u = fmt.Sprintf("user=%q\n", user)
+		}
+		os.WriteFile(file, []byte(fmt.Sprintf("[server]\nlisten=[%q]\ntls_listen=[%q]\n%saccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[tls]\nstorage=%q\n[[site]]\nhosts=[\"localhost\"]\nroot=%q\n",
+			freePort(t), tlsAddr, u, storage, base)), 0o644)
+		return file, tlsAddr
+	}
+	// fails runs gantry, as root or as nobody, and returns what it said on exiting.
+	fails := func(t *testing.T, file string, asNobody bool) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, gantryBin, "serve", "-c", file)
+		if asNobody {
+			// nobody must reach the binary; the test's directory may be closed to it
+			os.Chmod(filepath.Dir(gantryBin), 0o755)
+			cmd.Dir = "/"
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		}
+		out, err := cmd.CombinedOutput()
+		if err == nil || ctx.Err() != nil {
+			t.Fatalf("gantry did not refuse to start (%v):\n%s", err, out)
+		}
+		return fmt.Sprintf("%s(%v)", out, err)
+	}
+
+	t.Run("made for the user", func(t *testing.T) {
+		storage := filepath.Join(base, "state", "tls")
+		file, tlsAddr := conf(t, "nobody", storage)
+		p := startGantry(t, "serve", "-c", file)
+		rootFile := filepath.Join(storage, "ca", "root.pem")
+		peertest.WaitFor(t, 20*time.Second, "the internal root", func() bool { return fileExists(rootFile) })
+		b, _ := os.ReadFile(rootFile)
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(b)
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		_, port, _ := net.SplitHostPort(tlsAddr)
+		var resp *http.Response
+		peertest.WaitFor(t, 20*time.Second, "HTTPS", func() bool {
+			resp, err = c.Get("https://localhost:" + port + "/a.txt")
+			return err == nil
+		})
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "file a" {
+			t.Errorf("HTTPS body %q\n%s", body, p.log())
+		}
+		for _, f := range []string{storage, filepath.Join(storage, "ca", "root.key")} {
+			fi, err := os.Stat(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if int(st.Uid) != uid {
+				t.Errorf("%s belongs to uid %d, want nobody (%d)", f, st.Uid, uid)
+			}
+			if f == storage && fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s mode %v, want 0700", f, fi.Mode().Perm())
+			}
+		}
+	})
+
+	t.Run("root's files in it", func(t *testing.T) {
+		storage := filepath.Join(base, "rootowned")
+		os.MkdirAll(filepath.Join(storage, "ca"), 0o700)
+		os.Chown(storage, uid, gid)
+		os.WriteFile(filepath.Join(storage, "ca", "root.pem"), []byte("x"), 0o600)
+		file, _ := conf(t, "nobody", storage)
+		out := fails(t, file, false)
+		for _, want := range []string{filepath.Join(storage, "ca") + " belongs to root", "chown -R nobody: " + storage} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("not root, storage root's", func(t *testing.T) {
+		storage := filepath.Join(base, "notmine")
+		os.Mkdir(storage, 0o755)
+		file, _ := conf(t, "", storage)
+		out := fails(t, file, true)
+		for _, want := range []string{storage + " belongs to root, but gantry runs as nobody", "chown -R nobody: " + storage} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +25,7 @@ import (
 
 type serveFlags struct {
 	config, listen, admin, accessLog string
+	tlsListen, tlsStorage            string
 	wsgi, python, php                string
 	cgi                              multiFlag
 }
@@ -39,6 +42,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.listen, "listen", "", "address to listen on (default 127.0.0.1:8080 without a config)")
 	fs.StringVar(&f.admin, "admin", "", "admin listener address, or off (default 127.0.0.1:2020)")
 	fs.StringVar(&f.accessLog, "access-log", "", "stdout, off, or a file")
+	fs.StringVar(&f.tlsListen, "tls-listen", "", "also serve HTTPS on ADDR (a directory: with the internal CA, for localhost and 127.0.0.1)")
+	fs.StringVar(&f.tlsStorage, "tls-storage", "", "where certificates and the internal CA are kept (default [tls] storage's)")
 	fs.StringVar(&f.wsgi, "wsgi", "", "serve a WSGI app, MODULE:CALLABLE")
 	fs.StringVar(&f.python, "python", "", "python interpreter for --wsgi (a venv's python selects the venv)")
 	fs.StringVar(&f.php, "php", "", "serve *.php through FastCGI at ADDR, or auto")
@@ -100,6 +105,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			if err := extras.start(ctx, srv); err != nil {
 				return err
 			}
+			if err := prepareTLSStorage(cfg); err != nil {
+				return err
+			}
 			return dropPrivileges(cfg.Server.User)
 		},
 	})
@@ -110,6 +118,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	srv.Serve()
 	for _, a := range srv.Addrs() {
 		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File, "procs", procs, "socket_activated", len(socks) > 0)
+	}
+	for _, a := range srv.TLSAddrs() {
+		log.Info("serving", "addr", "https://"+a.String())
+	}
+	if m := srv.Certs(); m != nil && m.RootPath() != "" {
+		log.Info("internal CA root: trust it to browse the sites with tls = \"internal\" without warnings (Debian: copy it to /usr/local/share/ca-certificates/gantry.crt and run update-ca-certificates)", "root", m.RootPath())
 	}
 	notify := func(err error) {
 		if err != nil {
@@ -189,13 +203,19 @@ func serveConfig(f serveFlags, pos []string) (*config.Config, []note, error) {
 	if f.listen != "" {
 		cfg.Server.Listen = []string{f.listen}
 	}
+	if f.tlsListen != "" {
+		cfg.Server.TLSListen = []string{f.tlsListen}
+	}
+	if f.tlsStorage != "" {
+		cfg.TLS.Storage = f.tlsStorage
+	}
 	if f.admin != "" {
 		cfg.Admin.Listen = f.admin
 	}
 	if f.accessLog != "" {
 		cfg.Server.AccessLog = f.accessLog
 	}
-	if f.listen != "" || f.admin != "" || f.accessLog != "" {
+	if f.listen != "" || f.admin != "" || f.accessLog != "" || f.tlsListen != "" || f.tlsStorage != "" {
 		// flags may have made the config invalid (a public admin address without a
 		// password): check again.
 		if err := cfg.Complete(); err != nil {
@@ -236,10 +256,35 @@ func dirConfig(dir string, f serveFlags) (*config.Config, []note, error) {
 	}
 	site.Routes = append(site.Routes, routes...)
 	cfg := &config.Config{Sites: []config.Site{site}}
+	if f.tlsListen != "" {
+		// A site for the loopback names with the internal CA's certificates, and
+		// plain HTTP keeps serving it (no redirect): a development server.
+		cfg.Sites[0].Hosts = localHosts(f.tlsListen)
+		cfg.Sites[0].TLS = config.TLSInternal
+		off := false
+		cfg.TLS.Redirect = &off
+	}
 	if err := cfg.Complete(); err != nil {
 		return nil, nil, err
 	}
 	return cfg, notes, nil
+}
+
+// localHosts names the loopback addresses and the host of the TLS listener when
+// it is a particular one, so that a client dialing it gets a certificate.
+func localHosts(tlsListen string) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	h, _, err := net.SplitHostPort(tlsListen)
+	if err != nil || h == "" {
+		return hosts
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+		return hosts
+	}
+	if !slices.Contains(hosts, h) {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 func fileExists(p string) bool {

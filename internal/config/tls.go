@@ -25,8 +25,10 @@ type TLS struct {
 	CARoot string `toml:"ca_root"`
 	// Storage is the directory for certificates, keys, the ACME account and the
 	// internal CA (at <storage>/ca/root.pem). It survives restarts, so that a
-	// certificate is not issued again. Default /var/lib/gantry/tls for root, else
-	// $XDG_DATA_HOME/gantry/tls (~/.local/share/gantry/tls).
+	// certificate is not issued again. It must be writable by the user gantry
+	// runs as ([server] user): started as root, gantry makes it for that user.
+	// Default $STATE_DIRECTORY/tls under systemd, /var/lib/gantry/tls for root,
+	// else $XDG_DATA_HOME/gantry/tls (~/.local/share/gantry/tls).
 	Storage string `toml:"storage"`
 	// Redirect answers plain-HTTP requests to a site that has a certificate with a
 	// 308 to the same URL over https. Default true.
@@ -93,8 +95,13 @@ func LocalName(host string) bool {
 	return false
 }
 
-// DefaultTLSStorage is [tls] storage's default for the user gantry runs as.
+// DefaultTLSStorage is [tls] storage's default: under systemd, tls in the
+// unit's StateDirectory (which systemd keeps writable and owned by the unit's
+// user); else by the user gantry runs as.
 func DefaultTLSStorage() string {
+	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); filepath.IsAbs(d) {
+		return filepath.Join(d, "tls")
+	}
 	if os.Geteuid() == 0 {
 		return "/var/lib/gantry/tls"
 	}

@@ -54,6 +54,7 @@ func TestTLSErrors(t *testing.T) {
 func TestTLSDefaults(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", "/xdg")
+	t.Setenv("STATE_DIRECTORY", "")
 	c, err := Parse(filepath.Join(dir, "cfg.toml"), "[server]\ntls_listen = [\"127.0.0.1:0\"]\n[tls]\nca = \"staging\"\n[[site]]\nroot = \""+dir+"\"\nhosts = [\"example.com\", \"localhost\", \"127.0.0.1\", \"[::1]\", \"nas.home.arpa\", \"printer.local\", \"db.internal\"]\n"+
 		"[[site]]\nroot = \""+dir+"\"\nhosts = [\"off.example\"]\ntls = \"off\"\n[[site]]\nroot = \""+dir+"\"\nhosts = [\"*.own.example\"]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n")
 	if err == nil {
@@ -99,5 +100,31 @@ func TestTLSDefaults(t *testing.T) {
 	}
 	if c.Server.HTTP3On() {
 		t.Error("http3 on without tls_listen")
+	}
+}
+
+func TestDefaultTLSStorage(t *testing.T) {
+	byUser := "/xdg/gantry/tls"
+	if os.Geteuid() == 0 {
+		byUser = "/var/lib/gantry/tls"
+	}
+	for _, tc := range []struct {
+		name, stateDir, want string
+	}{
+		// systemd's StateDirectory=gantry: the unit's user owns it.
+		{"under systemd", "/var/lib/gantry", "/var/lib/gantry/tls"},
+		// StateDirectory=gantry other: the first one.
+		{"several state directories", "/var/lib/gantry:/var/lib/other", "/var/lib/gantry/tls"},
+		{"not under systemd", "", byUser},
+		// Not systemd's: ignored rather than relative to the working directory.
+		{"relative state directory", "state", byUser},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("XDG_DATA_HOME", "/xdg")
+			t.Setenv("STATE_DIRECTORY", tc.stateDir)
+			if got := DefaultTLSStorage(); got != tc.want {
+				t.Errorf("DefaultTLSStorage() = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

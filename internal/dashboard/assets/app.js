@@ -194,7 +194,43 @@
         });
       });
       fill($("sites").tBodies[0], srow, 5);
+      showCerts(st.certificates || []);
     }).catch(function () {});
+  }
+
+  // ---- certificates ---------------------------------------------------------
+  var DAY = 86400000;
+  function fmtLeft(ms) {
+    var a = Math.abs(ms), n = a >= DAY ? Math.floor(a / DAY) + " d" : Math.floor(a / 3600000) + " h";
+    return ms < 0 ? "expired " + n + " ago" : "in " + n;
+  }
+  function certTime(t) {
+    var d = t ? new Date(t) : null;
+    return d && !isNaN(d) && d.getFullYear() > 1970 ? d : null;
+  }
+  // A certificate is near expiry once it is in its renewal window (the last
+  // third of its life, when gantry renews) and still not renewed, or with under
+  // a week left when its start is unknown.
+  function certState(c, now) {
+    var nb = certTime(c.not_before), na = certTime(c.not_after);
+    if (c.last_error || (na && na <= now)) return "bad";
+    if (!na) return "pending";
+    var left = na - now, life = nb ? na - nb : 0;
+    if (life > 0 ? left < life / 3 : left < 7 * DAY) return "warn";
+    return "ok";
+  }
+  function showCerts(list) {
+    $("certs-panel").hidden = !list.length;
+    var now = new Date();
+    fill($("certs").tBodies[0], list.map(function (c) {
+      var na = certTime(c.not_after), state = certState(c, now), at = certTime(c.last_attempt);
+      var tr = row([c.name, c.source, c.issuer || "–",
+        na ? na.toLocaleString() + " (" + fmtLeft(na - now) + ")" : (c.last_error ? "no certificate" : "obtaining…"),
+        at ? at.toLocaleString() : "–", { text: c.last_error || "", cls: "wide" }]);
+      tr.className = "cert-" + state;
+      tr.dataset.name = c.name;
+      return tr;
+    }), 6);
   }
 
   // ---- access log -----------------------------------------------------------

@@ -1,0 +1,88 @@
+package certs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// PrepareStorage makes [tls] storage for the user gantry will run as (uid and
+// gid, named name) when it starts as root: certificates are obtained and renewed
+// after root is dropped, so the directory and everything in it must be that
+// user's. A missing directory is made (0700); one that holds another user's
+// files is an error naming the fix, not something to chown behind the admin's
+// back.
+func PrepareStorage(dir, name string, uid, gid int) error {
+	_, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return fmt.Errorf("[tls] storage %s: %w", dir, err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return fmt.Errorf("[tls] storage %s: %w", dir, err)
+		}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return fmt.Errorf("[tls] storage %s: give it to %s: %w", dir, name, err)
+		}
+	case err != nil:
+		return fmt.Errorf("[tls] storage %s: %w", dir, err)
+	}
+	return ownedBy(dir, name, uid)
+}
+
+// checkStorage makes sure the user gantry runs as can keep certificates in dir.
+func checkStorage(dir string) error {
+	uid := os.Geteuid()
+	name := userName(uid)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("[tls] storage %s: %w; fix: make it as root and give it to %s: install -d -m 0700 -o %s %s", dir, err, name, name, dir)
+	}
+	if uid == 0 {
+		return nil
+	}
+	if err := ownedBy(dir, name, uid); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("[tls] storage %s is not writable by %s, the user gantry runs as: %w; fix: chmod u+rwx %s", dir, name, err, dir)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// ownedBy reports the first file under dir (dir included) that uid does not own.
+func ownedBy(dir, name string, uid int) error {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("[tls] storage %s: %w", dir, err)
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("[tls] storage %s: %w; fix: chown -R %s: %s (as root)", dir, err, name, dir)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("[tls] storage %s: %w", dir, err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
+			return fmt.Errorf("[tls] storage: %s belongs to %s, but gantry runs as %s and must write there; fix: chown -R %s: %s (as root)",
+				p, userName(int(st.Uid)), name, name, dir)
+		}
+		return nil
+	})
+}
+
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
+}
