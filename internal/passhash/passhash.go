@@ -93,6 +93,17 @@ func (p *Hash) Verify(pw string) bool {
 	return subtle.ConstantTimeCompare(key, p.key) == 1
 }
 
+// Heavy reports whether one check of p costs more than about a second of a core
+// or 64 MiB (bcrypt cost above 14, argon2id above 64 MiB or 10 passes): fine for
+// one admin login, too much for a password that comes with every request.
+func (p *Hash) Heavy() bool {
+	if p.bcrypt != nil {
+		cost, _ := bcrypt.Cost(p.bcrypt)
+		return cost > 14
+	}
+	return p.mem > 64<<10 || p.iters > 10
+}
+
 // Slots bounds the password hashes computed at once in the process: each argon2id
 // takes its m parameter in memory (19 MiB with New's) and a bcrypt check tens of
 // milliseconds of a core, so a burst of logins waits for a slot rather than add up.

@@ -42,6 +42,28 @@ func TestHashes(t *testing.T) {
 	}
 }
 
+func TestHeavy(t *testing.T) {
+	tests := []struct {
+		name, hash string
+		heavy      bool
+	}{
+		{"argon2id as New makes it", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA", false},
+		{"argon2id with 1 GiB", "$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA", true},
+		{"argon2id with 50 passes", "$argon2id$v=19$m=19456,t=50,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA", true},
+		{"bcrypt cost 10", "$2y$10$abcdefghijklmnopqrstuu5Zv4/wfV8AnbCJkBkQmWv7Q1NVmUc6y", false},
+		{"bcrypt cost 20", "$2y$20$abcdefghijklmnopqrstuu5Zv4/wfV8AnbCJkBkQmWv7Q1NVmUc6y", true},
+	}
+	for _, tc := range tests {
+		p, err := Parse(tc.hash)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if p.Heavy() != tc.heavy {
+			t.Errorf("%s: Heavy() = %v, want %v", tc.name, !tc.heavy, tc.heavy)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA") // argon2id, small
 	f.Add("$2b$04$abcdefghijklmnopqrstuu5Zv4/wfV8AnbCJkBkQmWv7Q1NVmUc6y")                           // bcrypt cost 4

@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/http"
 
+	"gantry/internal/basicauth"
 	"gantry/internal/cgi"
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
 	"gantry/internal/headers"
 	"gantry/internal/proxy"
+	"gantry/internal/ratelimit"
 	"gantry/internal/redirect"
 	"gantry/internal/static"
 	"gantry/internal/supervise"
@@ -20,8 +22,12 @@ import (
 var kinds = []config.Kind{static.Kind, cgi.Kind, fastcgi.Kind, wsgi.Kind, proxy.Kind, redirect.Kind}
 
 // middleware are the options every site and route takes, in the order they wrap a
-// route's handler (the first is outermost).
-var middleware = []config.Middleware{headers.Middleware}
+// route's handler (the first is outermost). Header rules are outermost, so that
+// they apply to the 401 and 429 answers too. Rate limiting runs before auth, as
+// nginx's limit_req (preaccess phase) runs before auth_basic (access phase): a
+// client's password guesses are then limited like any request, and a flood is
+// refused before it costs a password hash.
+var middleware = []config.Middleware{headers.Middleware, ratelimit.Middleware, basicauth.Middleware}
 
 func init() {
 	config.Register(kinds...)
@@ -77,6 +83,8 @@ var (
 	_ PoolReporter = (*wsgi.Handler)(nil)
 	_ FastServer   = (*wsgi.Handler)(nil)
 	_ Shutdowner   = (*proxy.Handler)(nil)
+
+	_ basicauth.Passer = (*cgi.Options)(nil)
 )
 
 // bodyOptions are a gateway route's options about request bodies (config.Body).
