@@ -112,10 +112,10 @@ func TestLoadHtpasswd(t *testing.T) {
 // Whatever the file holds, parsing returns (no panic, no hang), an accepted user
 // has a printable name and a hash, and every error names a line of the input.
 func FuzzParseHtpasswd(f *testing.F) {
-	f.Add(aliceLine + "\n" + bobLine + "\n")                       // bcrypt and argon2id
+	f.Add(aliceLine + "\n" + bobLine + "\n")                      // bcrypt and argon2id
 	f.Add("# c\n\nold:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\r\n") // comment, blank, weak, CRLF
-	f.Add("a:b:c\n:x\nnocolon\n")                                   // colons in odd places
-	f.Add("x:$argon2id$v=19$m=99999999,t=2,p=1$$\n")                // absurd argon2 memory
+	f.Add("a:b:c\n:x\nnocolon\n")                                 // colons in odd places
+	f.Add("x:$argon2id$v=19$m=99999999,t=2,p=1$$\n")              // absurd argon2 memory
 	f.Fuzz(func(t *testing.T, text string) {
 		u, errs := parseHtpasswd(strings.NewReader(text))
 		lines := strings.Count(text, "\n") + 1

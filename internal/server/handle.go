@@ -49,21 +49,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(rw, http.StatusText(status), status)
 			break
 		}
-		maxBody := int64(st.cfg.Server.MaxBody)
-		if r.ContentLength > maxBody {
-			s.bodyFailed(rw, r, maxBody, &http.MaxBytesError{Limit: maxBody})
-			break
-		}
-		if rt.body.spools(r) {
-			b, err := st.spool.Request(rw, r, maxBody)
-			if err != nil {
-				s.bodyFailed(rw, r, maxBody, err)
-				break
-			}
-			defer b.Close()
-		} else if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(rw, r.Body, maxBody)
-		}
 		s.run(rt.handler, rw, r, rt)
 	}
 	s.record(start, r, rw.outcome, site, rt)
