@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -31,14 +32,38 @@ type Record struct {
 	Bytes      int64
 	Referer    string
 	UserAgent  string
-	Site       string // the site's first host, or "default"
-	Route      string // the matched route path, "" when none matched
+	// User is the name the request was authenticated as (basic auth), "" for none.
+	User  string
+	Site  string // the site's first host, or "default"
+	Route string // the matched route path, "" when none matched
 	// Aborted says why a response was cut short after it began ("backend",
 	// "timeout", "client", "internal"); "" for a complete one. Bytes is then what
 	// was sent.
 	Aborted string
 	// Request is the request itself, valid only during an observer's call.
 	Request *http.Request `json:"-"`
+}
+
+// UserRecorder is a response writer that records who its request was
+// authenticated as; the server's writer is one.
+type UserRecorder interface {
+	SetUser(name string)
+}
+
+// SetUser records name as the request's user on w, or on the writer w wraps
+// (through Unwrap, as http.ResponseController finds it); a no-op when none records.
+func SetUser(w http.ResponseWriter, name string) {
+	for {
+		if r, ok := w.(UserRecorder); ok {
+			r.SetUser(name)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 // Logger writes records; the zero value is unusable, use Open.
@@ -165,7 +190,9 @@ func AppendCombined(b []byte, r *Record) []byte {
 		host = r.RemoteAddr
 	}
 	b = appendEscaped(b, host)
-	b = append(b, " - - ["...)
+	b = append(b, " - "...)
+	b = appendUser(b, orDash(r.User))
+	b = append(b, " ["...)
 	b = r.Time.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
 	b = appendEscaped(b, r.Method)
@@ -217,6 +244,19 @@ func appendEscaped(b []byte, s string) []byte {
 	return b
 }
 
+// appendUser escapes the user field, which is not quoted: a space in it, which
+// an htpasswd name may hold, would shift every field after it.
+func appendUser(b []byte, s string) []byte {
+	for {
+		i := strings.IndexByte(s, ' ')
+		if i < 0 {
+			return appendEscaped(b, s)
+		}
+		b = append(appendEscaped(b, s[:i]), `\x20`...)
+		s = s[i+1:]
+	}
+}
+
 type jsonRecord struct {
 	Time       string  `json:"time"`
 	RemoteAddr string  `json:"remote_addr"`
@@ -229,6 +269,7 @@ type jsonRecord struct {
 	DurationMS float64 `json:"duration_ms"`
 	Referer    string  `json:"referer,omitempty"`
 	UserAgent  string  `json:"user_agent,omitempty"`
+	User       string  `json:"user,omitempty"`
 	Site       string  `json:"site"`
 	Route      string  `json:"route,omitempty"`
 	Aborted    string  `json:"aborted,omitempty"`
@@ -243,7 +284,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 		Time: r.Time.Format(time.RFC3339Nano), RemoteAddr: r.RemoteAddr, Method: r.Method, URI: r.URI,
 		Proto: r.Proto, Host: r.Host, Status: r.Status, Bytes: r.Bytes,
 		DurationMS: float64(r.Duration.Microseconds()) / 1000, Referer: r.Referer, UserAgent: r.UserAgent,
-		Site: r.Site, Route: r.Route, Aborted: r.Aborted,
+		User: r.User, Site: r.Site, Route: r.Route, Aborted: r.Aborted,
 	})
 	if bytes.IndexByte(out, 0x7f) >= 0 {
 		out = bytes.ReplaceAll(out, []byte{0x7f}, []byte(`\u007f`))

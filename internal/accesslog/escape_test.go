@@ -13,7 +13,7 @@ import (
 
 // quotedCombined is the Combined Log Format with Apache's and nginx's escaping
 // inside the quoted fields (\" and \\ and \xHH), as log analysers read it.
-var quotedCombined = regexp.MustCompile(`^(\S+) (-) (-) \[([^]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"( "aborted=((?:[^"\\]|\\.)*)")?$`)
+var quotedCombined = regexp.MustCompile(`^(\S+) (-) (\S+) \[([^]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"( "aborted=((?:[^"\\]|\\.)*)")?$`)
 
 // unescape undoes appendEscaped: a parser gets every byte the client sent back.
 func unescape(t *testing.T, s string) string {
@@ -43,8 +43,8 @@ func unescape(t *testing.T, s string) string {
 }
 
 // What a request controls reaches the log through the method, the request target,
-// the protocol, the Referer and the User-Agent (the combined format's user field is
-// always "-": gantry has no HTTP authentication of sites). None of it may end a
+// the protocol, the Referer, the User-Agent and the user name of basic auth (a
+// name from the htpasswd file, but one with a space would still shift fields). None of it may end a
 // line, open a field or put a byte in the log that a terminal or a line splitter
 // (Python's splitlines breaks at \x1c-\x1e, \x85, U+2028 and U+2029) acts on.
 func TestEscapingStopsForgedLines(t *testing.T) {
@@ -80,6 +80,7 @@ func TestEscapingStopsForgedLines(t *testing.T) {
 		{"referer", func(r *Record, v string) { r.Referer = v }, func(m []string) string { return m[8] }, "referer"},
 		{"user agent", func(r *Record, v string) { r.UserAgent = v }, func(m []string) string { return m[9] }, "user_agent"},
 		{"host", func(r *Record, v string) { r.Host = v }, nil, "host"},
+		{"user", func(r *Record, v string) { r.User = v }, func(m []string) string { return m[3] }, "user"},
 		{"abort reason", func(r *Record, v string) { r.Aborted = v }, func(m []string) string { return m[11] }, "aborted"},
 	}
 	base := Record{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), RemoteAddr: "192.0.2.1:5555", Method: "GET",
@@ -131,6 +132,10 @@ func TestEscapingStopsForgedLines(t *testing.T) {
 				want := []string{"aborted", "bytes", "duration_ms", "host", "method", "proto", "referer", "remote_addr", "site", "status", "time", "uri", "user_agent"}
 				if r.Aborted == "" {
 					want = slices.DeleteFunc(want, func(k string) bool { return k == "aborted" })
+				}
+				if r.User != "" {
+					want = append(want, "user")
+					slices.Sort(want)
 				}
 				if !slices.Equal(keys, want) || obj["status"] != float64(200) {
 					t.Errorf("JSON keys %v status %v, want %v and 200", keys, obj["status"], want)

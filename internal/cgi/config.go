@@ -61,3 +61,7 @@ func fromConfig(c config.Options, env config.Env) (http.Handler, error) {
 	}
 	return h, nil
 }
+
+// PassesAuthorization reports whether the script is to see the client's
+// Authorization header: then a route's basic auth leaves it on the request.
+func (o *Options) PassesAuthorization() bool { return o.PassAuthorization }

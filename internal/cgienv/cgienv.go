@@ -14,6 +14,7 @@
 package cgienv
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -47,6 +48,15 @@ type Options struct {
 	ServerSoftware string
 	// Env holds extra variables from the route's config; they win over derived ones.
 	Env map[string]string
+}
+
+type userKey struct{}
+
+// WithUser returns ctx carrying the name gantry authenticated the request as
+// (basic auth): the gateways then set AUTH_TYPE to "Basic" and REMOTE_USER to it,
+// as Apache does, while the credentials themselves stay away from them.
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
 }
 
 // Append adds r's meta-variables to dst and returns the extended slice.
@@ -100,7 +110,10 @@ func Append(dst []Var, r *http.Request, o *Options) []Var {
 	} else {
 		add("REQUEST_SCHEME", "http")
 	}
-	if auth := r.Header.Get("Authorization"); auth != "" {
+	if user, ok := r.Context().Value(userKey{}).(string); ok {
+		add("AUTH_TYPE", "Basic")
+		add("REMOTE_USER", user)
+	} else if auth := r.Header.Get("Authorization"); auth != "" {
 		if scheme, _, ok := strings.Cut(auth, " "); ok && httpfield.ValidName(scheme) {
 			add("AUTH_TYPE", scheme)
 		}

@@ -51,6 +51,20 @@ func TestAppend(t *testing.T) {
 			want:  map[string]string{"HTTP_AUTHORIZATION": "Basic dTpw"},
 		},
 		{
+			name: "a user gantry authenticated: AUTH_TYPE and REMOTE_USER, whatever the header says",
+			setup: func(r *http.Request) {
+				*r = *r.WithContext(WithUser(r.Context(), "alice"))
+				r.Header.Set("Authorization", "Bearer forged")
+			},
+			want:   map[string]string{"AUTH_TYPE": "Basic", "REMOTE_USER": "alice"},
+			absent: []string{"HTTP_AUTHORIZATION"},
+		},
+		{
+			name:   "no REMOTE_USER without authentication",
+			setup:  func(r *http.Request) { r.Header.Set("Authorization", "Basic dTpw") },
+			absent: []string{"REMOTE_USER"},
+		},
+		{
 			name: "underscore headers dropped so they cannot shadow dashed ones",
 			setup: func(r *http.Request) {
 				r.Header["X_Forwarded_For"] = []string{"6.6.6.6"}

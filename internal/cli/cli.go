@@ -98,7 +98,8 @@ usage:
   gantry check -c FILE            validate a config; print each error with file:line
   gantry reload [--admin ADDR] [--socket PATH]  ask a running gantry to reload its config
   gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]
-  gantry hash-password            read a password on stdin, print the hash for [admin] password_hash
+  gantry hash-password [--htpasswd USER]  read a password on stdin, print the hash for [admin] password_hash,
+                                   or with --htpasswd a line for an auth file
   gantry version [-short]          version, commit, Go version and build tags
 `
 
@@ -119,7 +120,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "telescope":
 		return telescopeCmd(args[1:], stdin, stdout, stderr)
 	case "hash-password":
-		err = hashPassword(stdin, stdout)
+		err = hashPassword(args[1:], stdin, stdout)
 	case "version", "--version", "-version":
 		err = printVersion(args[1:], stdout)
 	case "help", "-h", "--help", "-help":

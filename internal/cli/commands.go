@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gantry/internal/adminsock"
+	"gantry/internal/basicauth"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
 	"gantry/internal/supervise"
@@ -92,7 +93,15 @@ func reload(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func hashPassword(stdin io.Reader, stdout io.Writer) error {
+func hashPassword(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
+	user := fs.String("htpasswd", "", "print an htpasswd line for this user (bcrypt), for a route's auth file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("gantry hash-password: unexpected %q: the password is read from stdin", fs.Arg(0))
+	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("gantry hash-password: %w", err)
@@ -101,7 +110,12 @@ func hashPassword(stdin io.Reader, stdout io.Writer) error {
 	if pw == "" {
 		return fmt.Errorf("gantry hash-password: no password on stdin: echo 'a long passphrase' | gantry hash-password")
 	}
-	h, err := dashboard.HashPassword(pw)
+	var h string
+	if *user != "" {
+		h, err = basicauth.Line(*user, pw)
+	} else {
+		h, err = dashboard.HashPassword(pw)
+	}
 	if err != nil {
 		return fmt.Errorf("gantry hash-password: %w", err)
 	}

@@ -43,6 +43,39 @@ func TestHashPasswordCommand(t *testing.T) {
 	if code := Main([]string{"hash-password"}, strings.NewReader(""), &out, &errb); code != 1 || !strings.Contains(errb.String(), "no password on stdin") {
 		t.Fatalf("empty stdin: exit %d, %q", code, errb.String())
 	}
+
+	// --htpasswd: a line that a route's auth file takes, and that lets the user in.
+	out.Reset()
+	errb.Reset()
+	if code := Main([]string{"hash-password", "--htpasswd", "ada lovelace"}, strings.NewReader("a long passphrase\n"), &out, &errb); code != 0 {
+		t.Fatalf("--htpasswd: exit %d: %s", code, errb.String())
+	}
+	line := out.String()
+	if !strings.HasPrefix(line, "ada lovelace:$2a$10$") {
+		t.Fatalf("--htpasswd line = %q", line)
+	}
+	dir := t.TempDir()
+	pwfile := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(pwfile, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "gantry.toml")
+	if err := os.WriteFile(cfgFile, []byte("[[site]]\nroot = \"."+"\"\nauth = \"htpasswd\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(cfgFile); err != nil {
+		t.Fatalf("a config with the line's file: %v", err)
+	}
+	for _, bad := range []struct{ name, user, stdin, want string }{
+		{"a colon in the name", "a:b", "pw\n", "without colons"},
+		{"a password bcrypt would cut", "ada", strings.Repeat("x", 73) + "\n", "longer than 72 bytes"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := Main([]string{"hash-password", "--htpasswd", bad.user}, strings.NewReader(bad.stdin), &out, &errb); code != 1 || !strings.Contains(errb.String(), bad.want) {
+			t.Errorf("%s: exit %d, %q; want 1 and %q", bad.name, code, errb.String(), bad.want)
+		}
+	}
 }
 
 // TestExtras runs a whole gantry as `gantry serve -c` does: HTTP sensor on the

@@ -18,18 +18,29 @@ func Of(a netip.Addr) netip.Prefix { return prefix(a, 24, 64) }
 // not multiply.
 func Wide(a netip.Addr) netip.Prefix { return prefix(a, 16, 48) }
 
+// Host is one client machine: an IPv4 address itself, the /64 of an IPv6 one
+// (which one host is given whole). It is the key of limits on what one client does
+// per second, where sharing Of's /24 would let a neighbour's flood throttle
+// everyone behind it, as nginx's limit_req keys on the address.
+func Host(a netip.Addr) netip.Prefix { return prefix(a, 32, 64) }
+
+// HostOfRemote is Host for an http.Request's RemoteAddr; the zero Prefix when it
+// holds no address.
+func HostOfRemote(remoteAddr string) netip.Prefix { return Host(parseRemote(remoteAddr)) }
+
 // OfRemote is Of for an http.Request's RemoteAddr ("host:port"); the zero Prefix
 // when it holds no address.
-func OfRemote(remoteAddr string) netip.Prefix {
+func OfRemote(remoteAddr string) netip.Prefix { return Of(parseRemote(remoteAddr)) }
+
+// parseRemote is the address of "host:port" or "host"; the zero Addr when there
+// is none.
+func parseRemote(remoteAddr string) netip.Addr {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
 	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	return Of(a)
+	a, _ := netip.ParseAddr(host)
+	return a
 }
 
 func prefix(a netip.Addr, v4, v6 int) netip.Prefix {

@@ -7,14 +7,17 @@ import (
 
 func TestNetworks(t *testing.T) {
 	for _, tc := range []struct {
-		name, addr string
-		of, wide   string
+		name, addr     string
+		host, of, wide string
 	}{
-		{"IPv4", "203.0.113.250", "203.0.113.0/24", "203.0.0.0/16"},
-		{"IPv6", "2001:db8:7:1::ffff:1", "2001:db8:7:1::/64", "2001:db8:7::/48"},
-		{"IPv4 mapped in IPv6", "::ffff:192.0.2.7", "192.0.2.0/24", "192.0.0.0/16"},
+		{"IPv4", "203.0.113.250", "203.0.113.250/32", "203.0.113.0/24", "203.0.0.0/16"},
+		{"IPv6", "2001:db8:7:1::ffff:1", "2001:db8:7:1::/64", "2001:db8:7:1::/64", "2001:db8:7::/48"},
+		{"IPv4 mapped in IPv6", "::ffff:192.0.2.7", "192.0.2.7/32", "192.0.2.0/24", "192.0.0.0/16"},
 	} {
 		a := netip.MustParseAddr(tc.addr)
+		if got := Host(a).String(); got != tc.host {
+			t.Errorf("%s: Host(%s) = %s, want %s", tc.name, a, got, tc.host)
+		}
 		if got := Of(a).String(); got != tc.of {
 			t.Errorf("%s: Of(%s) = %s, want %s", tc.name, a, got, tc.of)
 		}
@@ -27,6 +30,13 @@ func TestNetworks(t *testing.T) {
 	} {
 		if got := OfRemote(remote).String(); got != want {
 			t.Errorf("OfRemote(%q) = %s, want %s", remote, got, want)
+		}
+	}
+	for remote, want := range map[string]string{
+		"192.0.2.7:1234": "192.0.2.7/32", "[2001:db8::1:2:3:4]:80": "2001:db8::/64", "@": "invalid Prefix",
+	} {
+		if got := HostOfRemote(remote).String(); got != want {
+			t.Errorf("HostOfRemote(%q) = %s, want %s", remote, got, want)
 		}
 	}
 	if Of(netip.Addr{}).IsValid() {

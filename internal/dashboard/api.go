@@ -93,7 +93,7 @@ func (d *Dashboard) unauthorized(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorized: no password, a session, or Basic credentials; errBusy when the
+// authorized: no password, a session, or Basic credentials; passhash.ErrBusy when the
 // credentials could not be checked for want of a hash slot.
 func (d *Dashboard) authorized(r *http.Request, now time.Time) (bool, error) {
 	if d.auth.hash == nil {

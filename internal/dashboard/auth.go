@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"gantry/internal/clientnet"
 	"net"
 	"net/http"
@@ -17,108 +14,30 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-	"golang.org/x/crypto/bcrypt"
-)
-
-// Argon2id parameters of HashPassword: OWASP's recommendation (19 MiB, 2 passes, 1
-// lane), cheap enough for a small VPS, costly for a password cracker.
-const (
-	argonMemory  = 19 * 1024
-	argonTime    = 2
-	argonThreads = 1
-	argonKeyLen  = 32
+	"gantry/internal/passhash"
 )
 
 // HashPassword returns an argon2id hash of pw in the PHC string format, for
 // [admin] password_hash.
-func HashPassword(pw string) (string, error) {
-	if pw == "" {
-		return "", errors.New("empty password")
-	}
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
-}
+func HashPassword(pw string) (string, error) { return passhash.New(pw) }
 
-// passwordHash is a parsed [admin] password_hash: bcrypt ($2a$, $2b$, $2y$) or
-// argon2id in the PHC format.
-type passwordHash struct {
-	bcrypt     []byte
-	salt, key  []byte
-	mem, iters uint32
-	threads    uint8
-}
+type passwordHash = passhash.Hash
 
-var errHashFormat = errors.New("not a bcrypt ($2b$...) or argon2id ($argon2id$...) hash; make one with `gantry hash-password`")
+func parseHash(h string) (*passwordHash, error) { return passhash.Parse(h) }
 
-func parseHash(h string) (*passwordHash, error) {
-	if strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$") {
-		if _, err := bcrypt.Cost([]byte(h)); err != nil {
-			return nil, fmt.Errorf("%w (%v)", errHashFormat, err)
-		}
-		return &passwordHash{bcrypt: []byte(h)}, nil
-	}
-	parts := strings.Split(h, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
-		return nil, errHashFormat
-	}
-	var v int
-	var p passwordHash
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return nil, fmt.Errorf("argon2id version %q: want v=%d", parts[2], argon2.Version)
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.mem, &p.iters, &p.threads); err != nil ||
-		p.mem < 8 || p.mem > 4<<20 || p.iters < 1 || p.iters > 100 || p.threads < 1 {
-		return nil, fmt.Errorf("argon2id parameters %q: %w", parts[3], errHashFormat)
-	}
-	var err1, err2 error
-	p.salt, err1 = base64.RawStdEncoding.DecodeString(parts[4])
-	p.key, err2 = base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(p.salt) < 8 || len(p.key) < 16 {
-		return nil, errHashFormat
-	}
-	return &p, nil
-}
-
-// hashSlots bounds the password hashes computed at once in the process: each
-// argon2id takes its m parameter in memory (19 MiB with HashPassword's), so a
-// burst of logins must wait for a slot rather than add up.
-var hashSlots = make(chan struct{}, 2)
-
-// hashWait is how long a login waits for a slot before it is told to come back.
+// hashWait is how long a login waits for a hash slot (passhash.Slots) before it
+// is told to come back.
 const hashWait = 2 * time.Second
-
-// errBusy: every hash slot stayed taken for hashWait.
-var errBusy = errors.New("too many password checks at once")
 
 // check verifies pw with a hash slot, waiting at most hashWait (or until ctx
 // ends) for one.
 func (a *auth) check(ctx context.Context, pw string) (bool, error) {
-	t := time.NewTimer(hashWait)
-	defer t.Stop()
-	select {
-	case hashSlots <- struct{}{}:
-	case <-t.C:
-		return false, errBusy
-	case <-ctx.Done():
-		return false, errBusy
+	release, err := passhash.Acquire(ctx, hashWait)
+	if err != nil {
+		return false, err
 	}
-	defer func() { <-hashSlots }()
+	defer release()
 	return a.verify(a.hash, pw), nil
-}
-
-func (p *passwordHash) verify(pw string) bool {
-	if p.bcrypt != nil {
-		return bcrypt.CompareHashAndPassword(p.bcrypt, []byte(pw)) == nil
-	}
-	key := argon2.IDKey([]byte(pw), p.salt, p.iters, p.mem, p.threads, uint32(len(p.key)))
-	return subtle.ConstantTimeCompare(key, p.key) == 1
 }
 
 const sessionCookie = "gantry_session"
@@ -163,7 +82,7 @@ type bucket struct {
 }
 
 func newAuth(hash *passwordHash) *auth {
-	return &auth{hash: hash, lifetime: 12 * time.Hour, verify: (*passwordHash).verify, sessions: map[string]*session{},
+	return &auth{hash: hash, lifetime: 12 * time.Hour, verify: (*passwordHash).Verify, sessions: map[string]*session{},
 		limits: map[netip.Prefix]*bucket{}, basic: map[[32]byte]time.Time{}, csrf: randomToken()}
 }
 
@@ -269,7 +188,7 @@ func (a *auth) endSession(r *http.Request) {
 }
 
 // basicOK checks HTTP Basic credentials (any user name) against the password;
-// errBusy when no hash slot came free.
+// passhash.ErrBusy when no hash slot came free.
 func (a *auth) basicOK(r *http.Request, now time.Time) (bool, error) {
 	_, pw, ok := r.BasicAuth()
 	if !ok || a.hash == nil {

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"gantry/internal/clientnet"
+	"gantry/internal/passhash"
 	"net"
 	"net/http"
 	"net/netip"
@@ -46,7 +47,7 @@ func countHashes(g *gantry, release <-chan struct{}) (active, peak *atomic.Int32
 			}
 		}
 		<-release
-		return p.verify(pw)
+		return p.Verify(pw)
 	}
 	return active, peak
 }
@@ -68,7 +69,7 @@ func TestLoginHashesBounded(t *testing.T) {
 			codes <- resp.StatusCode
 		})
 	}
-	peertest.WaitFor(t, 10*time.Second, "both hash slots to be taken", func() bool { return active.Load() == int32(cap(hashSlots)) })
+	peertest.WaitFor(t, 10*time.Second, "both hash slots to be taken", func() bool { return active.Load() == int32(cap(passhash.Slots)) })
 	close(release)
 	wg.Wait()
 	close(codes)
@@ -82,10 +83,10 @@ func TestLoginHashesBounded(t *testing.T) {
 			t.Errorf("login answered %d", c)
 		}
 	}
-	if p := peak.Load(); p > int32(cap(hashSlots)) {
-		t.Fatalf("%d password hashes ran at once, the limit is %d", p, cap(hashSlots))
+	if p := peak.Load(); p > int32(cap(passhash.Slots)) {
+		t.Fatalf("%d password hashes ran at once, the limit is %d", p, cap(passhash.Slots))
 	}
-	if ok < cap(hashSlots) {
+	if ok < cap(passhash.Slots) {
 		t.Fatalf("only %d of %d logins succeeded", ok, logins)
 	}
 }
@@ -100,10 +101,10 @@ func TestLoginBusyGivesUp(t *testing.T) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { wg.Wait() })
 	defer close(release)
-	for i := range cap(hashSlots) {
+	for i := range cap(passhash.Slots) {
 		wg.Go(func() { loginFrom(t, g, netip.AddrFrom4([4]byte{127, 0, byte(30 + i), 1}).String(), pw) })
 	}
-	peertest.WaitFor(t, 10*time.Second, "both hash slots to be taken", func() bool { return active.Load() == int32(cap(hashSlots)) })
+	peertest.WaitFor(t, 10*time.Second, "both hash slots to be taken", func() bool { return active.Load() == int32(cap(passhash.Slots)) })
 	resp := loginFrom(t, g, "127.0.40.1", pw)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("login with every slot taken: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))

@@ -41,6 +41,32 @@ func (m bodyMode) spools(r *http.Request) bool {
 	return m == bodySpool || m == bodySpoolUnsized && r.ContentLength < 0
 }
 
+// bodyFirst is the innermost part of a route's handler: it caps the request body
+// at [server] max_body and spools it when the route's mode says so, then runs
+// next (the route's own handler). The route's middleware runs before it, so that
+// a request that auth or a rate limit refuses is answered without its body being
+// read, as nginx's access phase runs before a content handler reads the body.
+func (s *Server) bodyFirst(st *state, mode bodyMode, next http.Handler) http.Handler {
+	maxBody := int64(st.cfg.Server.MaxBody)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			s.bodyFailed(w, r, maxBody, &http.MaxBytesError{Limit: maxBody})
+			return
+		}
+		if mode.spools(r) {
+			b, err := st.spool.Request(w, r, maxBody)
+			if err != nil {
+				s.bodyFailed(w, r, maxBody, err)
+				return
+			}
+			defer b.Close()
+		} else if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // bodyFailed answers a request whose body could not be spooled.
 func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, limit int64, err error) {
 	status := spool.Status(err)

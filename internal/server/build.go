@@ -96,6 +96,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 					continue
 				}
 			}
+			rt.handler = s.bodyFirst(st, rt.body, rt.handler)
 			if err := s.wrap(ctx, cs, cr, rt); err != nil {
 				errs = append(errs, fmt.Errorf("site %s, route %s: %w", name, cr.Path, err))
 				continue
@@ -115,6 +116,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *state) (*s
 				errs = append(errs, fmt.Errorf("site %s: root %s: %w", name, cs.Root, err))
 			} else {
 				rootRoute = newRoute(cr, h)
+				rootRoute.handler = s.bodyFirst(st, rootRoute.body, rootRoute.handler)
 				if err := s.wrap(ctx, cs, cr, rootRoute); err != nil {
 					errs = append(errs, fmt.Errorf("site %s: root %s: %w", name, cs.Root, err))
 				}

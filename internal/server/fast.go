@@ -39,22 +39,20 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	}
 	start := time.Now()
 	w.Header()["Server"] = serverHeader
-	var status int
-	var bytes int64
-	var aborted abort.Reason
+	var out outcome
 	gateway := func(rt *route, r *http.Request) {
 		// Both wait on an application: the request's context must end when the
 		// client leaves, as net/http's does.
 		rw := &responseWriter{ResponseWriter: w}
 		s.run(rt.handler, rw, w.WatchClient(r), rt)
-		status, bytes, aborted = rw.status, rw.bytes, rw.aborted
+		out = rw.outcome
 	}
 	switch {
 	case rt.fast != nil:
 		gateway(rt, r)
 	default:
 		if rt.cached != nil && rt.cached.ServeCached(w, r) {
-			status, bytes = w.Status(), w.Written()
+			out.status, out.bytes = w.Status(), w.Written()
 			break
 		}
 		// A PHP front controller's pretty URLs and index.php directories stay
@@ -67,8 +65,8 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 		gateway(rt, nr)
 	}
 	s.fastHits.Add(1)
-	s.record(start, r, status, bytes, aborted, site, rt)
-	if aborted != "" {
+	s.record(start, r, out, site, rt)
+	if out.aborted != "" {
 		panic(http.ErrAbortHandler) // the connection closes, as in ServeHTTP
 	}
 	return true
@@ -79,7 +77,8 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 const statusClientClosed = 499
 
 // record counts a request and hands it to the access log and the observers.
-func (s *Server) record(start time.Time, r *http.Request, status int, bytes int64, aborted abort.Reason, site *site, rt *route) {
+func (s *Server) record(start time.Time, r *http.Request, out outcome, site *site, rt *route) {
+	status, aborted := out.status, out.aborted
 	s.requests.Add(1)
 	al := s.accessLog.Load()
 	if al == nil && len(s.observers) == 0 {
@@ -95,7 +94,7 @@ func (s *Server) record(start time.Time, r *http.Request, status int, bytes int6
 	// the observers' calls, as the Observer contract says.
 	rec := accesslog.Record{
 		Time: start, Duration: time.Since(start), RemoteAddr: r.RemoteAddr, Method: r.Method,
-		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: status, Bytes: bytes,
+		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: status, Bytes: out.bytes, User: out.user,
 		Referer: r.Referer(), UserAgent: r.UserAgent(), Aborted: string(aborted), Request: r,
 	}
 	if site != nil {

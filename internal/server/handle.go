@@ -49,24 +49,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(rw, http.StatusText(status), status)
 			break
 		}
-		maxBody := int64(st.cfg.Server.MaxBody)
-		if r.ContentLength > maxBody {
-			s.bodyFailed(rw, r, maxBody, &http.MaxBytesError{Limit: maxBody})
-			break
-		}
-		if rt.body.spools(r) {
-			b, err := st.spool.Request(rw, r, maxBody)
-			if err != nil {
-				s.bodyFailed(rw, r, maxBody, err)
-				break
-			}
-			defer b.Close()
-		} else if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(rw, r.Body, maxBody)
-		}
 		s.run(rt.handler, rw, r, rt)
 	}
-	s.record(start, r, rw.status, rw.bytes, rw.aborted, site, rt)
+	s.record(start, r, rw.outcome, site, rt)
 	if rw.aborted != "" {
 		// Logged first: the panic makes net/http close the connection (or reset
 		// the HTTP/2 stream), so a cut response never looks complete.
@@ -168,11 +153,20 @@ func (s *Server) checkLength(w *responseWriter, r *http.Request, rt *route) {
 // (streaming) and Hijack (WebSocket).
 type responseWriter struct {
 	http.ResponseWriter
-	status   int
-	bytes    int64
-	aborted  abort.Reason // why the response was cut short; "" when it was not
-	writeErr bool         // a write to the client failed
+	outcome
+	writeErr bool // a write to the client failed
 }
+
+// outcome is what the access log says of a response.
+type outcome struct {
+	status  int
+	bytes   int64
+	aborted abort.Reason // why the response was cut short; "" when it was not
+	user    string       // who the request was authenticated as (accesslog.SetUser)
+}
+
+// SetUser records the request's authenticated user for its log line.
+func (w *responseWriter) SetUser(name string) { w.user = name }
 
 // SetAborted records why the response was cut short (abort.Mark); the first
 // reason wins.

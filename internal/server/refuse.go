@@ -27,5 +27,5 @@ func (s *Server) refuse(start time.Time, w http.ResponseWriter, r *http.Request,
 		Method: ref.Method, RequestURI: ref.Target, Proto: ref.Proto, Host: ref.Host,
 		URL: &url.URL{Path: path}, Header: ref.Header, RemoteAddr: r.RemoteAddr,
 	}
-	s.record(start, orig.WithContext(r.Context()), rw.status, rw.bytes, "", nil, nil)
+	s.record(start, orig.WithContext(r.Context()), rw.outcome, nil, nil)
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 
+	"gantry/internal/basicauth"
 	"gantry/internal/cgi"
 	"gantry/internal/compress"
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
 	"gantry/internal/headers"
 	"gantry/internal/proxy"
+	"gantry/internal/ratelimit"
 	"gantry/internal/redirect"
 	"gantry/internal/static"
 	"gantry/internal/supervise"
@@ -21,8 +23,14 @@ import (
 var kinds = []config.Kind{static.Kind, cgi.Kind, fastcgi.Kind, wsgi.Kind, proxy.Kind, redirect.Kind}
 
 // middleware are the options every site and route takes, in the order they wrap a
-// route's handler (the first is outermost).
-var middleware = []config.Middleware{headers.Middleware, compress.Middleware}
+// route's handler (the first is outermost). Header rules are outermost, so that
+// they apply to the 401 and 429 answers too; compression next, so that it sees
+// every body. Rate limiting runs before auth, as nginx's limit_req (preaccess
+// phase) runs before auth_basic (access phase): a client's password guesses are
+// then limited like any request, and a flood is refused before it costs a
+// password hash. A static route keeps the fast path's cache only while every
+// middleware around it can answer from it (compress can; auth and limits cannot).
+var middleware = []config.Middleware{headers.Middleware, compress.Middleware, ratelimit.Middleware, basicauth.Middleware}
 
 func init() {
 	config.Register(kinds...)
@@ -78,6 +86,8 @@ var (
 	_ PoolReporter = (*wsgi.Handler)(nil)
 	_ FastServer   = (*wsgi.Handler)(nil)
 	_ Shutdowner   = (*proxy.Handler)(nil)
+
+	_ basicauth.Passer = (*cgi.Options)(nil)
 )
 
 // bodyOptions are a gateway route's options about request bodies (config.Body).

@@ -102,7 +102,7 @@ func (h plainHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	if strings.HasPrefix(r.URL.Path, acmeChallengePath) && s.certs.HandleHTTPChallenge(w, r) {
-		s.record(start, r, http.StatusOK, 0, "", nil, nil)
+		s.record(start, r, outcome{status: http.StatusOK}, nil, nil)
 		return
 	}
 	if !s.redirects(r) {
@@ -112,7 +112,7 @@ func (h plainHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["Server"] = serverHeader
 	w.Header().Set("Location", s.httpsURL(r))
 	w.WriteHeader(http.StatusPermanentRedirect)
-	s.record(start, r, http.StatusPermanentRedirect, 0, "", nil, nil)
+	s.record(start, r, outcome{status: http.StatusPermanentRedirect}, nil, nil)
 }
 
 // toHTTPS reports whether plainHandler may answer a plain-HTTP request itself

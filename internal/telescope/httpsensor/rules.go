@@ -53,7 +53,7 @@ func DefaultRules() []Rule {
 var checks = map[string][]string{
 	"host":   {"unknown", "ip-literal"},
 	"conn":   {"tls", "ssh", "binary"},
-	"status": {"404-burst"},
+	"status": {"404-burst", "rate-limited"},
 	"tls":    {"no-sni", "unknown-sni", "handshake-failed"},
 }
 

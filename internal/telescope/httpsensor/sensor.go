@@ -59,6 +59,7 @@ type Sensor struct {
 	hostIP   int   // rule index or -1
 	hostUnk  int
 	burst    int
+	limited  int            // the rate-limited rule, or -1
 	conn     map[string]int // check -> rule index
 	tls      map[string]int // check -> rule index
 	anyFirst int            // first rule that looks at headers (skip them once a better rule hit)
@@ -118,7 +119,7 @@ func New(opts Options) *Sensor {
 	def(&opts.SamplePaths, 5)
 	def(&opts.Recent, 200)
 	s := &Sensor{rules: opts.Rules, counts: make([]atomic.Uint64, len(opts.Rules)), opts: opts,
-		hostIP: -1, hostUnk: -1, burst: -1, anyFirst: len(opts.Rules), conn: map[string]int{}, tls: map[string]int{},
+		hostIP: -1, hostUnk: -1, burst: -1, limited: -1, anyFirst: len(opts.Rules), conn: map[string]int{}, tls: map[string]int{},
 		sources: map[netip.Addr]*source{}, tracked: map[netip.Addr]*burstState{}}
 	var pats []string
 	for i, r := range s.rules {
@@ -145,7 +146,11 @@ func New(opts Options) *Sensor {
 		case "tls":
 			s.tls[r.Check] = i
 		case "status":
-			s.burst = i
+			if r.Check == "rate-limited" {
+				s.limited = i
+			} else {
+				s.burst = i
+			}
 		}
 		for _, p := range r.Contains {
 			pats = append(pats, p)
@@ -248,6 +253,9 @@ func (s *Sensor) Observe(r *http.Request, status int, site string, named bool, n
 		if s.count404(r, now) {
 			best = min(best, s.burst)
 		}
+	}
+	if status == http.StatusTooManyRequests && s.limited >= 0 {
+		best = min(best, s.limited)
 	}
 	if best == len(s.rules) {
 		return Verdict{}

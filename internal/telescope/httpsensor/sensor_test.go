@@ -57,6 +57,8 @@ func TestObserve(t *testing.T) {
 		{"unknown host answered by the default site", "GET / HTTP/1.1\r\nHost: other.example\r\n" + chrome + "\r\n", 200, "default", true, Verdict{Probe, "unknown-host"}},
 		{"connect", "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n", 405, "", false, Verdict{Probe, "connect-method"}},
 		{"propfind unsupported", "PROPFIND / HTTP/1.1\r\nHost: example.com\r\n\r\n", 405, "example.com", true, Verdict{Probe, "webdav-method"}},
+		{"refused by a rate limit", "GET /login HTTP/1.1\r\nHost: example.com\r\n" + chrome + "\r\n", 429, "example.com", true, Verdict{Probe, "rate-limited"}},
+		{"an exploit refused by a rate limit is an exploit", "GET /.env HTTP/1.1\r\nHost: example.com\r\n\r\n", 429, "example.com", true, Verdict{Exploit, "dotenv"}},
 		{"propfind on a webdav site", "PROPFIND / HTTP/1.1\r\nHost: example.com\r\n\r\n", 207, "example.com", true, Verdict{}},
 	}
 	for _, tc := range cases {
