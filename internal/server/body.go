@@ -47,24 +47,46 @@ func (m bodyMode) spools(r *http.Request) bool {
 // a request that auth or a rate limit refuses is answered without its body being
 // read, as nginx's access phase runs before a content handler reads the body.
 func (s *Server) bodyFirst(st *state, mode bodyMode, next http.Handler) http.Handler {
-	maxBody := int64(st.cfg.Server.MaxBody)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxBody {
-			s.bodyFailed(w, r, maxBody, &http.MaxBytesError{Limit: maxBody})
+	b := &bodyStep{s: s, st: st, mode: mode, next: next, maxBody: int64(st.cfg.Server.MaxBody)}
+	b.cached, _ = next.(CachedServer)
+	return b
+}
+
+// bodyStep is the body's part of a route's handler. It answers the fast path's
+// cached requests (bodiless GET and HEAD) through the handler it wraps, so that
+// a static route behind middleware keeps the cache.
+type bodyStep struct {
+	s       *Server
+	st      *state
+	mode    bodyMode
+	next    http.Handler
+	cached  CachedServer // next, when it answers from a cache
+	maxBody int64
+}
+
+var _ CachedServer = (*bodyStep)(nil)
+
+func (b *bodyStep) ServeCached(w http.ResponseWriter, r *http.Request) bool {
+	return b.cached != nil && b.cached.ServeCached(w, r)
+}
+
+func (b *bodyStep) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s, maxBody := b.s, b.maxBody
+	if r.ContentLength > maxBody {
+		s.bodyFailed(w, r, maxBody, &http.MaxBytesError{Limit: maxBody})
+		return
+	}
+	if b.mode.spools(r) {
+		sb, err := b.st.spool.Request(w, r, maxBody)
+		if err != nil {
+			s.bodyFailed(w, r, maxBody, err)
 			return
 		}
-		if mode.spools(r) {
-			b, err := st.spool.Request(w, r, maxBody)
-			if err != nil {
-				s.bodyFailed(w, r, maxBody, err)
-				return
-			}
-			defer b.Close()
-		} else if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		}
-		next.ServeHTTP(w, r)
-	})
+		defer sb.Close()
+	} else if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
+	b.next.ServeHTTP(w, r)
 }
 
 // bodyFailed answers a request whose body could not be spooled.
