@@ -265,7 +265,11 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	}
 	name := normalName(hello.ServerName)
 	if name == "" && hello.Conn != nil {
-		if a, ok := hello.Conn.LocalAddr().(*net.TCPAddr); ok {
+		// HTTP/3 connections (quic-go) show the UDP socket's address.
+		switch a := hello.Conn.LocalAddr().(type) {
+		case *net.TCPAddr:
+			name = a.AddrPort().Addr().Unmap().String()
+		case *net.UDPAddr:
 			name = a.AddrPort().Addr().Unmap().String()
 		}
 	}

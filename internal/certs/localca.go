@@ -94,9 +94,9 @@ func (ca *localCA) create(storage string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("internal CA: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := rootKey(storage)
 	if err != nil {
-		return fmt.Errorf("internal CA: %w", err)
+		return err
 	}
 	host, _ := os.Hostname()
 	now := time.Now()
@@ -114,21 +114,51 @@ func (ca *localCA) create(storage string) error {
 	if err != nil {
 		return fmt.Errorf("internal CA: %w", err)
 	}
-	keyPEM, err := certmagic.PEMEncodePrivateKey(key)
+	err = writeExclusive(RootPath(storage), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		// Another gantry sharing storage finished first, with the same key.
+		other, err := loadOrCreateCA(storage, ca.lifetime, ca.allowed)
+		if err != nil {
+			return err
+		}
+		*ca = *other
+		return nil
+	}
 	if err != nil {
-		return fmt.Errorf("internal CA: %w", err)
-	}
-	// The key first, exclusively: two gantry starting at once must not each keep
-	// a root the other overwrote.
-	if err := writeExclusive(rootKeyPath(storage), keyPEM, 0o600); err != nil {
-		return fmt.Errorf("internal CA: %w", err)
-	}
-	if err := writeExclusive(RootPath(storage), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return fmt.Errorf("internal CA: %w", err)
 	}
 	ca.root, _ = x509.ParseCertificate(der)
 	ca.key = key
 	return nil
+}
+
+// rootKey is the key of a root being made. A root.key without root.pem is left
+// by a start that stopped between the two (or is being made by another gantry
+// sharing storage): no device can trust it yet, so it is used when it parses and
+// replaced when it does not. A new key is written exclusively, so that two gantry
+// starting at once end up with one.
+func rootKey(storage string) (crypto.Signer, error) {
+	path := rootKeyPath(storage)
+	if b, err := os.ReadFile(path); err == nil {
+		if k, err := certmagic.PEMDecodePrivateKey(b); err == nil {
+			return k, nil
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("internal CA: %s is unreadable and cannot be removed: %w", path, err)
+		}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("internal CA: %w", err)
+	}
+	keyPEM, err := certmagic.PEMEncodePrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("internal CA: %w", err)
+	}
+	if err := writeExclusive(path, keyPEM, 0o600); err != nil {
+		return nil, fmt.Errorf("internal CA: %w", err)
+	}
+	return key, nil
 }
 
 func writeExclusive(path string, data []byte, perm os.FileMode) error {
