@@ -27,9 +27,12 @@ type Options struct {
 	TLSConfig *tls.Config
 	Logger    *slog.Logger
 	// HandshakeTimeout bounds a QUIC handshake (default 10s); IdleTimeout closes a
-	// connection with no request for that long (default 2m).
-	HandshakeTimeout time.Duration
-	IdleTimeout      time.Duration
+	// connection with no request for that long (default 2m), ReadHeaderTimeout one
+	// whose first request has not reached the handler that long after the
+	// handshake (default 10s), however often the client pings.
+	HandshakeTimeout  time.Duration
+	IdleTimeout       time.Duration
+	ReadHeaderTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header block (default http.DefaultMaxHeaderBytes).
 	MaxHeaderBytes int
 	// Conn, when set, is a UDP socket already bound (while gantry could still bind
@@ -85,11 +88,15 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("http3 listener %s: %w", addr, err)
 	}
 	s := &Server{log: log, pc: pc, tr: tr, ln: ln, port: pc.LocalAddr().(*net.UDPAddr).Port}
+	readHeader := orDefault(opts.ReadHeaderTimeout, 10*time.Second)
 	s.hs = &http3.Server{
-		Handler:        stripConnectionFields(opts.Handler),
+		Handler:        watched(stripConnectionFields(opts.Handler)),
 		IdleTimeout:    qc.MaxIdleTimeout,
 		MaxHeaderBytes: opts.MaxHeaderBytes,
 		Logger:         log,
+		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+			return watchConn(ctx, c, readHeader, qc.MaxIdleTimeout)
+		},
 	}
 	return s, nil
 }

@@ -36,7 +36,7 @@ func (s *Server) serveQUIC(cfg config.Server, tc *tlsConfigs) {
 		hs, err := h3.Listen(context.Background(), "", h3.Options{
 			Handler: tlsHandler{s}, TLSConfig: tc.quic, Conn: pc,
 			Logger: s.log.With("component", "http3"), MaxHeaderBytes: int(cfg.MaxHeader),
-			IdleTimeout: cfg.IdleTimeout.D(),
+			IdleTimeout: cfg.IdleTimeout.D(), ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 		})
 		if err != nil {
 			s.log.Error("HTTP/3 listener not started", "addr", pc.LocalAddr().String(), "err", err)
