@@ -46,8 +46,14 @@ ok "installed: user, state directory, TLS storage, conffile, version $want"
 /usr/bin/gantry check -c /etc/gantry/gantry.toml || fail "gantry check of the shipped config"
 ok "gantry check -c /etc/gantry/gantry.toml"
 
-systemd-analyze verify /lib/systemd/system/gantry.socket /lib/systemd/system/gantry.service || fail "systemd-analyze verify"
+systemd-analyze verify /lib/systemd/system/gantry.socket /lib/systemd/system/gantry-https.socket /lib/systemd/system/gantry.service || fail "systemd-analyze verify"
 ok "systemd-analyze verify"
+# HTTPS sockets: off until the admin sets tls_listen (gantry refuses a socket no
+# address wants), and the UDP socket for HTTP/3 on the TLS port
+[ ! -e /etc/systemd/system/sockets.target.wants/gantry-https.socket ] || fail "gantry-https.socket enabled by the package"
+https_unit=/lib/systemd/system/gantry-https.socket
+[ "$(sed -n 's/^ListenStream=//p' $https_unit)" = "$(sed -n 's/^ListenDatagram=//p' $https_unit)" ] || fail "gantry-https.socket: HTTP/3's datagram port is not the TLS port"
+ok "gantry-https.socket: not enabled, TCP and UDP on one port"
 score=$(systemd-analyze security --offline=yes /lib/systemd/system/gantry.service 2>&1 | sed -n 's/.*Overall exposure level for gantry.service: \([0-9.]*\).*/\1/p')
 [ -n "$score" ] || fail "no exposure score from systemd-analyze security"
 awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }' || fail "exposure $score > 3.0"
@@ -91,19 +97,31 @@ act_pid=""
 grep -q 'STOPPING=1' "$work/notify.log" || fail "no STOPPING=1"
 ok "SIGTERM: STOPPING=1 and a clean exit"
 
-# HTTPS as the unit runs gantry: as gantry, with the shipped [tls] storage.
-# Certificates are made after root is gone, so the package's storage must be
-# gantry's.
+# HTTPS as the unit runs gantry, with HTTPS enabled as the README says: as
+# gantry, with the shipped [tls] storage (certificates are made after root is
+# gone, so the package's storage must be gantry's), on the sockets of gantry.socket
+# and gantry-https.socket, named as they name them. systemd-socket-activate passes
+# stream sockets only: gantry binds HTTP/3's UDP port itself here (the Go test
+# TestSocketActivationHTTPS passes it a datagram socket).
 read -r http_port tls_port < <(python3 -c 'import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
-sed -e "s|^listen = \\[.*|listen = [\"127.0.0.1:$http_port\"]\ntls_listen = [\"127.0.0.1:$tls_port\"]|" \
-  -e 's|^root = "/var/www/html"|root = "/var/www/html"\nhosts = ["localhost"]|' -e 's|^listen = "127.0.0.1:2020"|listen = "off"|' \
+tls_fdname=$(sed -n 's/^FileDescriptorName=//p' $https_unit)
+sed -e "s|^listen = \\[.*|listen = [\"127.0.0.1:$http_port\"]|" -e "s|^# tls_listen = .*|tls_listen = [\"127.0.0.1:$tls_port\"]|" \
+  -e 's|^# hosts = .*|hosts = ["localhost"]|' -e 's|^listen = "127.0.0.1:2020"|listen = "off"|' \
   /etc/gantry/gantry.toml >"$work/tls.toml"
+grep -q "^tls_listen = " "$work/tls.toml" && grep -q '^hosts = \["localhost"\]' "$work/tls.toml" || fail "the shipped config has no commented tls_listen and hosts lines to enable: $(cat "$work/tls.toml")"
 chmod 0644 "$work/tls.toml"
-setpriv --reuid=gantry --regid=gantry --init-groups --inh-caps=-all /usr/bin/gantry serve -c "$work/tls.toml" >/dev/null 2>"$work/gantry-tls.log" &
+/usr/bin/gantry check -c "$work/tls.toml" >/dev/null || fail "gantry check of the shipped config with HTTPS enabled"
+# shellcheck disable=SC2086 # ExecStart is a command line, split as systemd does
+systemd-socket-activate -l "127.0.0.1:$http_port" -l "127.0.0.1:$tls_port" --fdname="$fdname:$tls_fdname" \
+  setpriv --reuid=gantry --regid=gantry --init-groups --inh-caps=-all ${exec_start/\/etc\/gantry\/gantry.toml/$work/tls.toml} >/dev/null 2>"$work/gantry-tls.log" &
 act_pid=$!
+for _ in $(seq 100); do ss -ltnH "sport = :$tls_port" | grep -q . && break; sleep 0.1; done
+# The first connection starts gantry; plain HTTP to a site with a certificate
+# redirects to https once the certificate is in hand.
+curl -sS --max-time 20 -o /dev/null "http://127.0.0.1:$http_port/gantry-test.html" || { cat "$work/gantry-tls.log" >&2; fail "no answer on the HTTP socket"; }
 for _ in $(seq 100); do [ -e /var/lib/gantry/tls/ca/root.pem ] && break; sleep 0.1; done
 [ -e /var/lib/gantry/tls/ca/root.pem ] || { cat "$work/gantry-tls.log" >&2; fail "no internal root in /var/lib/gantry/tls"; }
 for _ in $(seq 100); do
@@ -111,15 +129,20 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ "$body" = "<p>served by gantry</p>" ] || { cat "$work/gantry-tls.log" >&2; fail "HTTPS body $body"; }
+loc=$(curl -sS --max-time 5 -o /dev/null -w '%{redirect_url}' "http://localhost:$http_port/gantry-test.html")
+[ "$loc" = "https://localhost:$tls_port/gantry-test.html" ] || fail "plain HTTP redirects to '$loc', want the HTTPS socket's port"
+grep -q 'socket_activated=true' "$work/gantry-tls.log" || fail "gantry did not serve the passed sockets: $(cat "$work/gantry-tls.log")"
+ss -lunpH "sport = :$tls_port" | grep -q "pid=$act_pid," || fail "no HTTP/3 UDP socket on port $tls_port: $(ss -lunpH)"
 [ "$(stat -c %U /var/lib/gantry/tls/ca/root.key)" = gantry ] || fail "root.key not gantry's"
+[ "$(ps -o user= -p "$act_pid")" = gantry ] || fail "gantry runs as $(ps -o user= -p "$act_pid")"
 kill -TERM "$act_pid"
 wait "$act_pid" || fail "gantry's exit status after SIGTERM: $?"
 act_pid=""
-ok "HTTPS as gantry with the shipped [tls] storage: internal root in /var/lib/gantry/tls, served port $tls_port"
+ok "HTTPS through systemd-socket-activate as gantry (sockets named $fdname and $tls_fdname): internal root in /var/lib/gantry/tls, served port $tls_port, redirect from $http_port, HTTP/3 on UDP $tls_port"
 rm -f /var/www/html/gantry-test.html
 
 dpkg --purge gantry >/dev/null || fail "dpkg --purge"
-for f in /usr/bin/gantry /etc/gantry /var/lib/gantry /var/log/gantry /lib/systemd/system/gantry.service /etc/logrotate.d/gantry; do
+for f in /usr/bin/gantry /etc/gantry /var/lib/gantry /var/log/gantry /lib/systemd/system/gantry.service /lib/systemd/system/gantry-https.socket /etc/logrotate.d/gantry; do
   [ ! -e "$f" ] || fail "$f left after purge"
 done
 if ls /etc/systemd/system/*/gantry.* >/dev/null 2>&1; then fail "unit links left after purge"; fi

@@ -124,10 +124,48 @@ func New(cfg *config.Config, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Start obtains or loads the certificates in the background: a site is served
-// over HTTP meanwhile, and over HTTPS as soon as its certificate is in hand.
+// Start loads the certificates already in storage, so that a restarted gantry
+// fails no handshake while it reads them, then obtains the others in the
+// background: a site is served over HTTP meanwhile, and over HTTPS as soon as its
+// certificate is in hand. Call it before the TLS listeners serve.
 func (m *Manager) Start() {
-	m.manage(m.table.Load())
+	t := m.table.Load()
+	m.loadStored(t)
+	m.manage(t)
+}
+
+// loadStoredTimeout bounds loadStored: stapling OCSP to a stored certificate may
+// ask its CA, and the listeners wait for it.
+const loadStoredTimeout = 10 * time.Second
+
+// loadStored caches the stored certificates of t's names; a name with none, or
+// one that does not load, is left to manage. So is one due for renewal: certmagic
+// renews a certificate at once only when managing starts without it in the cache
+// (cached, it would wait for the next maintenance round), and serves the old one
+// meanwhile.
+func (m *Manager) loadStored(t *table) {
+	ctx, cancel := context.WithTimeout(m.ctx, loadStoredTimeout)
+	defer cancel()
+	for _, mode := range []string{config.TLSInternal, config.TLSACME} {
+		cfg, cache := m.local, m.localCache
+		if mode == config.TLSACME {
+			cfg, cache = m.acme, m.acmeCache
+		}
+		if cfg == nil {
+			continue
+		}
+		for _, n := range t.names(mode) {
+			cert, err := cfg.CacheManagedCertificate(ctx, n)
+			if err != nil {
+				continue
+			}
+			if cert.NeedsRenewal(cfg) {
+				cache.RemoveManaged([]certmagic.SubjectIssuer{{Subject: n}})
+				continue
+			}
+			m.log.Debug("certificate loaded from storage", "name", n)
+		}
+	}
 }
 
 // manage hands the names of t that certmagic does not manage yet to it.

@@ -63,7 +63,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	inherited := systemd.NewSockets(socks, "listen", "tls_listen")
+	inherited := systemd.NewSockets(socks)
 	cfg, notes, err := serveConfig(f, pos)
 	if err != nil {
 		inherited.Close()

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -67,21 +69,21 @@ func (n *notifySocket) expect(t *testing.T, prefix string, log fmt.Stringer) str
 }
 
 // activated is a gantry started the way systemd starts gantry.service: the
-// listening socket (held by the test, as the .socket unit holds it) passed as
-// descriptor 3.
+// sockets (held by the test, as the .socket units hold them) passed as
+// descriptors 3 and on, named by fdNames (LISTEN_FDNAMES).
 type activated struct {
 	cmd *exec.Cmd
 	log *peertest.LogBuffer
 }
 
-func startActivated(t *testing.T, sock *os.File, fdName string, notify *notifySocket, args ...string) *activated {
+func startActivated(t *testing.T, socks []*os.File, fdNames []string, notify *notifySocket, args ...string) *activated {
 	t.Helper()
 	// LISTEN_PID is the pid of the process that gets the sockets: sh learns its
 	// own and execs gantry in its place.
 	cmd := exec.Command("/bin/sh", append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, gantryBin}, args...)...)
-	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES="+fdName,
+	cmd.Env = append(os.Environ(), fmt.Sprintf("LISTEN_FDS=%d", len(socks)), "LISTEN_FDNAMES="+strings.Join(fdNames, ":"),
 		"NOTIFY_SOCKET="+notify.path, "WATCHDOG_USEC=400000")
-	cmd.ExtraFiles = []*os.File{sock}
+	cmd.ExtraFiles = socks
 	a := &activated{cmd: cmd, log: &peertest.LogBuffer{}}
 	cmd.Stderr, cmd.Stdout = a.log, io.Discard
 	if err := cmd.Start(); err != nil {
@@ -94,33 +96,51 @@ func startActivated(t *testing.T, sock *os.File, fdName string, notify *notifySo
 // Restarting gantry.service while gantry.socket holds the port fails no request:
 // connections wait in the kernel's backlog until the new process accepts, and the
 // old one answers every connection it accepted before it exits.
+// HTTPS is restarted the same way: the TLS stream socket and HTTP/3's UDP socket
+// come from one unit with the HTTP socket, one name for all three.
 func TestSocketActivationRestartUnderLoad(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		t.Run(fmt.Sprint("fast_path=", fast), func(t *testing.T) { restartUnderLoad(t, fast) })
+	for _, tc := range []struct {
+		name        string
+		fast, https bool
+	}{
+		{name: "http fast_path", fast: true},
+		{name: "http"},
+		{name: "https", https: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { restartUnderLoad(t, tc.fast, tc.https) })
 	}
 }
 
-func restartUnderLoad(t *testing.T, fast bool) {
+func restartUnderLoad(t *testing.T, fast, https bool) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello"), 0o644)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	sock, _ := ln.(*net.TCPListener).File()
-	defer sock.Close()
-	addr := ln.Addr().String()
+	hs := holdSockets(t)
+	addr := hs.http
 	conf := filepath.Join(dir, "gantry.toml")
-	// the config names the socket's address: gantry must not bind it again
-	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\naccess_log=\"off\"\nfast_path=%v\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n", addr, fast, dir)), 0o644)
+	// the config names the sockets' addresses: gantry must not bind them again
+	socks, names := hs.files[:1], []string{"gantry.socket"}
+	tlsConf := ""
+	if https {
+		// plain HTTP redirects to HTTPS then: the load goes over HTTPS
+		socks, names = hs.files, []string{"gantry.socket", "gantry.socket", "gantry.socket"}
+		tlsConf = fmt.Sprintf("tls_listen=[%q]\n[tls]\nstorage=%q\n", hs.tls, filepath.Join(dir, "tls"))
+	}
+	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\naccess_log=\"off\"\nfast_path=%v\n%s[admin]\nlisten=\"off\"\n[[site]]\nhosts=[\"localhost\", \"127.0.0.1\"]\nroot=%q\n",
+		hs.http, fast, tlsConf, dir)), 0o644)
 	notify := newNotifySocket(t)
 
-	g := startActivated(t, sock, "gantry.socket", notify, "serve", "-c", conf)
+	g := startActivated(t, socks, names, notify, "serve", "-c", conf)
 	notify.expect(t, "READY=1", g.log)
 	peertest.WaitFor(t, 0, "the log line saying gantry serves the passed socket", func() bool {
 		return strings.Contains(g.log.String(), "socket_activated=true")
 	})
+	url := "http://" + addr + "/"
+	var pool *x509.CertPool
+	if https {
+		_, port, _ := net.SplitHostPort(hs.tls)
+		url = "https://localhost:" + port + "/"
+		pool = waitHTTPS(t, filepath.Join(dir, "tls"), url, g.log)
+	}
 
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
@@ -131,7 +151,9 @@ func restartUnderLoad(t *testing.T, fast bool) {
 		go func() {
 			defer wg.Done()
 			// half the clients reuse connections, half open one per request
-			client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 0}}
+			client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+				DisableKeepAlives: i%2 == 0, ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: pool},
+			}}
 			defer client.CloseIdleConnections()
 			for {
 				select {
@@ -139,7 +161,7 @@ func restartUnderLoad(t *testing.T, fast bool) {
 					return
 				default:
 				}
-				resp, err := client.Get("http://" + addr + "/")
+				resp, err := client.Get(url)
 				if err == nil {
 					b, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
@@ -179,7 +201,7 @@ func restartUnderLoad(t *testing.T, fast bool) {
 		if err := g.cmd.Wait(); err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, g.log)
 		}
-		g = startActivated(t, sock, "gantry.socket", notify, "serve", "-c", conf)
+		g = startActivated(t, socks, names, notify, "serve", "-c", conf)
 		notify.expect(t, "READY=1", g.log)
 	}
 	before := ok.Load()
@@ -202,13 +224,13 @@ func TestSocketActivationUnmatchedSocket(t *testing.T) {
 	sock, _ := ln.(*net.TCPListener).File()
 	defer sock.Close()
 	notify := newNotifySocket(t)
-	g := startActivated(t, sock, "gantry.socket", notify, "serve", t.TempDir(), "--listen", freePort(t), "--admin", "off")
+	g := startActivated(t, []*os.File{sock}, []string{"gantry.socket"}, notify, "serve", t.TempDir(), "--listen", freePort(t), "--admin", "off")
 	err = g.cmd.Wait()
 	if err == nil || !strings.Contains(g.log.String(), ln.Addr().String()) || !strings.Contains(g.log.String(), "FileDescriptorName=listen") {
 		t.Errorf("exit %v, log %q: want an error naming the socket and the fix", err, g.log)
 	}
 	// named for the key, the same socket serves whatever address the config lists
-	g = startActivated(t, sock, "listen", notify, "serve", t.TempDir(), "--listen", freePort(t), "--admin", "off")
+	g = startActivated(t, []*os.File{sock}, []string{"listen"}, notify, "serve", t.TempDir(), "--listen", freePort(t), "--admin", "off")
 	notify.expect(t, "READY=1", g.log)
 	resp, err := http.Get("http://" + ln.Addr().String() + "/")
 	if err != nil {

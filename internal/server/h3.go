@@ -6,19 +6,26 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 
 	"gantry/internal/config"
 	"gantry/internal/h3"
 )
 
 // listenQUIC binds, for each TLS listener, the UDP socket of the same address that
-// HTTP/3 is served on, while gantry may still bind privileged ports.
-func (s *Server) listenQUIC(cfg *config.Config) error {
+// HTTP/3 is served on, while gantry may still bind privileged ports. The datagram
+// sockets the service manager passed (inherited) are served as they are, and a
+// TLS listener whose port one of them holds gets no other.
+func (s *Server) listenQUIC(cfg *config.Config, inherited []net.PacketConn) error {
+	s.quicConns = append(s.quicConns, inherited...)
 	if !cfg.Server.HTTP3On() {
 		return nil
 	}
 	var lc net.ListenConfig
 	for _, ln := range s.tlsListeners {
+		if slices.ContainsFunc(inherited, func(pc net.PacketConn) bool { return holds(pc.LocalAddr(), ln.Addr()) }) {
+			continue
+		}
 		addr := ln.Addr().String()
 		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
@@ -27,6 +34,14 @@ func (s *Server) listenQUIC(cfg *config.Config) error {
 		s.quicConns = append(s.quicConns, pc)
 	}
 	return nil
+}
+
+// holds reports whether the UDP socket bound to u takes the datagrams of the TCP
+// listener's address t: same port, and the same address or a wildcard.
+func holds(u, t net.Addr) bool {
+	ua, ok1 := u.(*net.UDPAddr)
+	ta, ok2 := t.(*net.TCPAddr)
+	return ok1 && ok2 && ua.Port == ta.Port && (ua.IP.IsUnspecified() || ua.IP.Equal(ta.IP))
 }
 
 // serveQUIC serves HTTP/3 on the sockets listenQUIC bound, with the TLS

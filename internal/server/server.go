@@ -141,11 +141,19 @@ func (s *Server) Observe(o Observer) { s.observers = append(s.observers, o) }
 func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 
 func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener, inherited *systemd.Sockets) error {
-	lns, unbound := inherited.Take("listen", cfg.Server.Listen)
-	tlns, tunbound := inherited.Take("tls_listen", cfg.Server.TLSListen)
+	claimed := inherited.Match(
+		systemd.Want{Key: "listen", Addrs: cfg.Server.Listen},
+		systemd.Want{Key: "tls_listen", Addrs: cfg.Server.TLSListen, Datagram: cfg.Server.HTTP3On()},
+	)
+	plain, secure := claimed["listen"], claimed["tls_listen"]
+	lns, unbound := plain.Listeners, plain.Unbound
+	tlns, tunbound := secure.Listeners, secure.Unbound
 	closeAll := func() {
 		for _, ln := range append(lns, tlns...) {
 			ln.Close()
+		}
+		for _, pc := range secure.Packets {
+			pc.Close()
 		}
 	}
 	if err := inherited.Close(); err != nil {
@@ -181,7 +189,7 @@ func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener
 		s.drains = append(s.drains, dl)
 		s.tlsListeners = append(s.tlsListeners, dl)
 	}
-	if err := s.listenQUIC(cfg); err != nil {
+	if err := s.listenQUIC(cfg, secure.Packets); err != nil {
 		s.closeListeners()
 		return err
 	}

@@ -57,6 +57,8 @@ func (s *Server) serveTLS(cfg config.Server) {
 	if s.certs == nil {
 		return
 	}
+	// the stored certificates are in hand before the first handshake
+	s.certs.Start()
 	tc := s.newTLSConfigs()
 	s.serveQUIC(cfg, tc)
 	for _, ln := range s.tlsListeners {
@@ -77,7 +79,6 @@ func (s *Server) serveTLS(cfg config.Server) {
 			}
 		}(ln)
 	}
-	s.certs.Start()
 }
 
 // tlsHandler serves requests that came over TLS.
