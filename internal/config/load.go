@@ -198,9 +198,16 @@ func reportUnknown(v *validator, md toml.MetaData) {
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
 	}
+	site := -1
 	for i, k := range md.Keys() {
 		ks := k.String()
-		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[k[:len(k)-1].String()] {
+		if ks == "site" && md.Type(k...) == "ArrayHash" {
+			site++
+		}
+		// A site that did not decode left its other keys undecoded at random
+		// (toml decodes a table's keys in map order): its type error says it all.
+		badSite := len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) && v.sites[site].undecoded
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[k[:len(k)-1].String()] || badSite {
 			continue
 		}
 		where := "at top level"
