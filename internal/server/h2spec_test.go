@@ -156,15 +156,17 @@ func TestH2spec(t *testing.T) {
 			worse = append(worse, id)
 		}
 	}
-	if len(worse) > 0 {
-		// h2spec waits 2s for each answer: on a loaded machine a slow answer
-		// fails a case once; a real failure fails again.
+	// h2spec waits 2s for each answer, and some cases race the handler's answer
+	// against the client's next frame: on a loaded machine a case can fail by
+	// timing; a real failure fails every time.
+	for try := 0; try < 3 && len(worse) > 0; try++ {
 		again, err := h2spec(bin, gantryAddr, worse...)
 		if err != nil {
 			t.Fatalf("h2spec against gantry: %v", err)
 		}
-		for _, id := range again.failed {
-			t.Errorf("gantry fails h2spec %s, which Go's own server passes: %s", id, names[id])
-		}
+		worse = again.failed
+	}
+	for _, id := range worse {
+		t.Errorf("gantry fails h2spec %s, which Go's own server passes: %s", id, names[id])
 	}
 }
