@@ -48,7 +48,7 @@ func (m bodyMode) spools(r *http.Request) bool {
 // read, as nginx's access phase runs before a content handler reads the body.
 func (s *Server) bodyFirst(st *state, mode bodyMode, next http.Handler) http.Handler {
 	maxBody := int64(st.cfg.Server.MaxBody)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > maxBody {
 			s.bodyFailed(w, r, maxBody, &http.MaxBytesError{Limit: maxBody})
 			return
@@ -65,6 +65,18 @@ func (s *Server) bodyFirst(st *state, mode bodyMode, next http.Handler) http.Han
 		}
 		next.ServeHTTP(w, r)
 	})
+	if c, ok := next.(CachedServer); ok {
+		// The fast path's requests have no body: its cached answers need no cap,
+		// and the middleware around keeps them (wrap).
+		return cachedBodyFirst{h, c}
+	}
+	return h
+}
+
+// cachedBodyFirst is bodyFirst around a handler that answers from a cache.
+type cachedBodyFirst struct {
+	http.Handler
+	CachedServer
 }
 
 // bodyFailed answers a request whose body could not be spooled.

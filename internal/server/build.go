@@ -211,7 +211,8 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 
 // wrap puts the route's middleware around its handler. A wrapped route is
 // answered from the static cache only through a middleware that can do it itself
-// (compress), never past one; it still runs on the fast path through its handler.
+// (headers, compress), never past one; it still runs on the fast path through its
+// handler.
 func (s *Server) wrap(ctx context.Context, cs *config.Site, cr *config.Route, rt *route) error {
 	ms := config.Middlewares()
 	for i := len(cr.Middleware) - 1; i >= 0 && i < len(ms); i-- {
