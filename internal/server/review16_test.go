@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,4 +145,68 @@ func TestFastPathCacheThroughMiddleware(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A CGI script's local redirect is routed as the same path would be if the
+// client had asked for it: normalised first, so that "/pub/../private/x" is the
+// protected route's, not the open one's with the dot segments handed on.
+func TestLocalRedirectRoutesTheCleanPath(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "cgi", "go.cgi")
+	writeFile(t, script, "#!/bin/sh\nprintf 'Location: %s\\r\\n\\r\\n' \"$QUERY_STRING\"\n")
+	if err := os.Chmod(script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pw, err := filepath.Abs("testdata/htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen sync.Map // the paths the upstream was asked for
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.URL.Path, true)
+		io.WriteString(w, "upstream "+r.URL.Path)
+	}))
+	t.Cleanup(up.Close)
+	_, base, _ := startServer(t, `
+[server]
+listen = ["127.0.0.1:0"]
+access_log = "off"
+[admin]
+listen = "off"
+[[site]]
+root = "`+dir+`"
+  [[site.route]]
+  path = "/cgi/"
+  cgi = "`+filepath.Join(dir, "cgi")+`"
+  [[site.route]]
+  path = "/pub/"
+  proxy = "`+up.URL+`"
+  [[site.route]]
+  path = "/private/"
+  proxy = "`+up.URL+`"
+  auth = "`+pw+`"
+`)
+	tests := []struct {
+		name, location string
+		status         int
+	}{
+		{"a protected path", "/private/x", 401},
+		{"through dot segments", "/pub/../private/x", 401},
+		{"through an encoded dot segment", "/pub/%2e%2e/private/x", 401},
+		{"through an empty segment", "/pub//../private/x", 401},
+		{"an open path", "/pub/y", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, body := get(t, base+"/cgi/go.cgi?"+tc.location, ""); code != tc.status {
+				t.Errorf("status %d (%q), want %d", code, body, tc.status)
+			}
+		})
+	}
+	seen.Range(func(k, _ any) bool {
+		if strings.Contains(k.(string), "private") {
+			t.Errorf("the upstream was asked for %q without credentials", k)
+		}
+		return true
+	})
 }
