@@ -353,6 +353,11 @@ func restartOnly(a, b *config.Config) []string {
 // localRedirect serves r (whose URL a CGI script's local Location rewrote) as if it
 // had arrived so, through whichever route now matches it (RFC 3875 §6.2.2).
 func (s *Server) localRedirect(w http.ResponseWriter, r *http.Request) {
+	// The script's Location is normalised as a client's path is, so that it
+	// picks the route (and that route's auth) the same path would.
+	if !s.cleanPath(w, r) {
+		return
+	}
 	st := s.state.Load()
 	site, _ := st.hosts.lookup(r.Host)
 	if site == nil {
