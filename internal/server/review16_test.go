@@ -210,3 +210,63 @@ root = "`+dir+`"
 		return true
 	})
 }
+
+// A local redirect from a script behind basic auth to another protected path
+// serves it to the user who logged in: the credentials, kept from the script,
+// still let them through the second check. Without credentials it is 401
+// whichever way the request comes.
+func TestLocalRedirectUnderAuth(t *testing.T) {
+	dir := t.TempDir()
+	www := filepath.Join(dir, "www")
+	writeFile(t, filepath.Join(www, "a.txt"), "secret file\n")
+	script := filepath.Join(dir, "cgi", "go.cgi")
+	writeFile(t, script, "#!/bin/sh\nprintf 'Location: %s\\r\\n\\r\\n' \"$QUERY_STRING\"\n")
+	env := filepath.Join(dir, "cgi", "env.cgi")
+	writeFile(t, env, "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nenv | grep -E '^(HTTP_AUTHORIZATION|REMOTE_USER)=' | sort\n")
+	for _, f := range []string{script, env} {
+		if err := os.Chmod(f, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw, err := filepath.Abs("testdata/htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base, _ := startServer(t, `
+[server]
+listen = ["127.0.0.1:0"]
+access_log = "off"
+[admin]
+listen = "off"
+[[site]]
+root = "`+www+`"
+auth = "`+pw+`"
+  [[site.route]]
+  path = "/cgi/"
+  cgi = "`+filepath.Join(dir, "cgi")+`"
+  [[site.route]]
+  path = "/open/"
+  cgi = "`+filepath.Join(dir, "cgi")+`"
+  auth = "off"
+`)
+	tests := []struct {
+		name, path, user, pw string
+		status               int
+		body                 string
+	}{
+		{"logged in, to a protected file", "/cgi/go.cgi?/a.txt", "alice", "alice-secret", 200, "secret file\n"},
+		{"logged in, to a protected script: the user, not the password", "/cgi/go.cgi?/cgi/env.cgi", "alice", "alice-secret", 200, "REMOTE_USER=alice\n"},
+		{"no credentials", "/cgi/go.cgi?/a.txt", "", "", 401, ""},
+		{"from an open script, no credentials", "/open/go.cgi?/a.txt", "", "", 401, ""},
+		{"from an open script, a wrong password", "/open/go.cgi?/a.txt", "alice", "wrong", 401, ""},
+		{"from an open script, logged in", "/open/go.cgi?/a.txt", "alice", "alice-secret", 200, "secret file\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := authGet(t, base+tc.path, tc.user, tc.pw)
+			if resp.StatusCode != tc.status || tc.status == 200 && body != tc.body {
+				t.Errorf("status %d %q, want %d %q", resp.StatusCode, body, tc.status, tc.body)
+			}
+		})
+	}
+}
