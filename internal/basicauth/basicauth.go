@@ -169,8 +169,17 @@ type handler struct {
 	cache     *cache
 }
 
+// credsKey keys the Authorization header a handler took off a request, so that
+// the request's own local redirects (a CGI Location) are checked with it again.
+type credsKey struct{}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, pw, ok := r.BasicAuth()
+	if _, sent := r.Header["Authorization"]; !sent {
+		if taken, _ := r.Context().Value(credsKey{}).(string); taken != "" {
+			user, pw, ok = (&http.Request{Header: http.Header{"Authorization": {taken}}}).BasicAuth()
+		}
+	}
 	if !ok {
 		h.deny(w)
 		return
@@ -188,7 +197,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	accesslog.SetUser(w, user)
-	r2 := r.WithContext(cgienv.WithUser(r.Context(), user))
+	ctx := cgienv.WithUser(r.Context(), user)
+	if auth := r.Header.Get("Authorization"); auth != "" && !h.pass {
+		ctx = context.WithValue(ctx, credsKey{}, auth)
+	}
+	r2 := r.WithContext(ctx)
 	if !h.pass {
 		r2.Header = r.Header.Clone()
 		delete(r2.Header, "Authorization")

@@ -197,3 +197,32 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+// Wrong guesses do not push a logged-in user's checked credentials out of the
+// full cache: otherwise a flood of guesses (each a cache entry) makes every
+// user's next request wait for a hash slot the flood holds, and get 503.
+func TestCacheKeepsLoginsUnderGuesses(t *testing.T) {
+	h := build(t, &Options{Auth: "testdata/htpasswd"}, &config.Route{Path: "/"})
+	h.(*handler).cache = newCache(8, cacheTTL)
+	if w := do(h, "alice", "alice-secret", context.Background()); w.Code != 200 {
+		t.Fatalf("login: %d", w.Code)
+	}
+	for i := range 60 {
+		if w := do(h, "carol", fmt.Sprintf("guess %d", i), context.Background()); w.Code != 401 {
+			t.Fatalf("guess %d: %d", i, w.Code)
+		}
+	}
+	for range cap(passhash.Slots) {
+		passhash.Slots <- struct{}{}
+	}
+	t.Cleanup(func() {
+		for range cap(passhash.Slots) {
+			<-passhash.Slots
+		}
+	})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if w := do(h, "alice", "alice-secret", gone); w.Code != 200 {
+		t.Errorf("alice after 60 wrong guesses by someone else: status %d, want 200 from the cache", w.Code)
+	}
+}

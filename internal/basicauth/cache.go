@@ -6,8 +6,8 @@ import (
 )
 
 // cache remembers the outcome of recent password checks, keyed by an HMAC of the
-// user name and password. It is bounded: when full, an expired entry or else
-// whichever the map yields first (a random one) makes room.
+// user name and password. It is bounded: when full, an expired entry, else a
+// failed check, else a random entry makes room.
 type cache struct {
 	mu      sync.Mutex
 	entries map[[32]byte]cached
@@ -43,16 +43,26 @@ func (c *cache) put(k [32]byte, good bool, now time.Time) {
 	c.entries[k] = cached{good: good, expires: now.Add(c.ttl)}
 }
 
-// evict drops an expired entry among the first few the map yields, or else the
-// first of them. c.mu is held.
+// evict drops an expired entry among the first few the map yields, else a
+// failure among them, else the first of them: a flood of wrong guesses then
+// replaces its own entries, not the logins of users who got it right.
+// c.mu is held.
 func (c *cache) evict(now time.Time) {
 	var victim [32]byte
+	failure := false
 	n := 0
+scan:
 	for k, e := range c.entries {
-		if n == 0 || now.After(e.expires) {
+		switch {
+		case now.After(e.expires):
+			victim = k
+			break scan
+		case !e.good && !failure:
+			victim, failure = k, true
+		case n == 0:
 			victim = k
 		}
-		if n++; n == 8 || now.After(e.expires) {
+		if n++; n == 8 {
 			break
 		}
 	}

@@ -7,6 +7,7 @@ package compress
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 
@@ -145,12 +146,16 @@ type cachedServer interface {
 	ServeCached(w http.ResponseWriter, r *http.Request) bool
 }
 
-func wrap(c config.Options, _ config.Env, next http.Handler) (http.Handler, error) {
+func wrap(c config.Options, env config.Env, next http.Handler) (http.Handler, error) {
 	cs := c.(*Options).codings
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	h := &handler{next: next, codings: cs}
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{next: next, codings: cs, log: log}
 	if cached, ok := next.(cachedServer); ok {
 		return &cachedHandler{handler: h, cached: cached}, nil
 	}
@@ -161,6 +166,7 @@ func wrap(c config.Options, _ config.Env, next http.Handler) (http.Handler, erro
 type handler struct {
 	next    http.Handler
 	codings []*coding
+	log     *slog.Logger
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +178,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // writer returns the compressing writer for r's response.
 func (h *handler) writer(w http.ResponseWriter, r *http.Request) *writer {
-	cw := &writer{ResponseWriter: w, head: r.Method == http.MethodHead}
+	cw := &writer{ResponseWriter: w, head: r.Method == http.MethodHead, log: h.log, uri: r.RequestURI}
 	if _, ranged := r.Header["Range"]; ranged || cw.head {
 		return cw // the identity: Vary is still set
 	}

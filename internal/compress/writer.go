@@ -2,10 +2,13 @@ package compress
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"gantry/internal/abort"
 )
 
 // minSize is the smallest body compressed, as Caddy's default: below it the
@@ -30,6 +33,15 @@ type writer struct {
 	status int    // the handler's status, 0 before it chose one
 	buf    []byte // body held back until it reaches minSize
 	enc    encoder
+
+	// A compressed response has no Content-Length, so the server can no longer
+	// tell a body shorter than the handler declared: the writer holds it to the
+	// declared length itself.
+	sized    bool  // the handler declared a Content-Length
+	declared int64 // what it declared
+	in       int64 // bytes the handler wrote to the encoder
+	log      *slog.Logger
+	uri      string
 }
 
 func (w *writer) WriteHeader(code int) {
@@ -53,7 +65,18 @@ func (w *writer) Write(p []byte) (int, error) {
 	case passing:
 		return w.ResponseWriter.Write(p)
 	case compressing:
-		return w.enc.Write(p)
+		if w.sized && w.in+int64(len(p)) > w.declared {
+			// More than declared: the excess is dropped, as net/http does.
+			n, err := w.enc.Write(p[:w.declared-w.in])
+			w.in += int64(n)
+			if err == nil {
+				err = http.ErrContentLength
+			}
+			return n, err
+		}
+		n, err := w.enc.Write(p)
+		w.in += int64(n)
+		return n, err
 	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
@@ -124,6 +147,7 @@ func (w *writer) decide(size int64) {
 	if eligible && w.coding != nil && size >= minSize && w.status != http.StatusPartialContent &&
 		!has(h, "Content-Encoding") && !has(h, "Content-Range") && !noTransform(h["Cache-Control"]) {
 		w.state = compressing
+		w.declared, w.sized = w.contentLength()
 		delete(h, "Content-Length")
 		delete(h, "Accept-Ranges")
 		h["Content-Encoding"] = []string{w.coding.name}
@@ -164,8 +188,21 @@ func (w *writer) finish() {
 		w.decide(int64(len(w.buf)))
 		w.flushBuf()
 	case compressing:
+		if w.sized && w.in < w.declared {
+			w.cut()
+		}
 		w.enc.Close()
 	}
+}
+
+// cut ends a compressed response whose handler wrote less than it declared: the
+// coded stream is left unfinished and the connection closed (abort.Response), so
+// that the client sees the body cut short, as it would uncompressed.
+func (w *writer) cut() {
+	w.log.Error("backend response shorter than its Content-Length; connection closed",
+		"uri", w.uri, "declared", w.declared, "sent", w.in)
+	w.enc.Flush()
+	abort.Response(w.ResponseWriter, abort.Backend)
 }
 
 // release returns the encoder; after a panic the response stays truncated (no

@@ -15,6 +15,8 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
+
+	"gantry/internal/config"
 )
 
 // decode undoes coding enc ("" for the identity) with the standard library for
@@ -278,5 +280,61 @@ func TestOffNoWrapper(t *testing.T) {
 		if h, err := wrap(o, configEnv(), http.NotFoundHandler()); h != nil || err != nil {
 			t.Errorf("compress = %s: wrap = %v, %v; want nil, nil", name, h, err)
 		}
+	}
+}
+
+// A compressed response keeps to the Content-Length its handler declared, since
+// the client no longer sees it: more is dropped with http.ErrContentLength, as
+// net/http does; less ends the response with a panic(http.ErrAbortHandler)
+// instead of a well-formed stream (the server test
+// TestCompressShortBackendIsCut shows what the client gets).
+func TestDeclaredLengthKept(t *testing.T) {
+	tests := []struct {
+		name     string
+		declared int
+		write    int
+		wantErr  error
+		wantBody int
+		aborted  bool
+	}{
+		{name: "exact", declared: len(page), write: len(page), wantBody: len(page)},
+		{name: "more than declared", declared: 600, write: len(page), wantErr: http.ErrContentLength, wantBody: 600},
+		{name: "less than declared", declared: len(page) + 100, write: len(page), aborted: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := wrap(&Options{codings: []*coding{codingNamed("gzip")}}, config.Env{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				w.Header().Set("Content-Length", strconv.Itoa(tc.declared))
+				_, err := w.Write(page[:tc.write])
+				if err != tc.wantErr {
+					t.Errorf("Write: %v, want %v", err, tc.wantErr)
+				}
+			}))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			rec := httptest.NewRecorder()
+			aborted := func() (aborted bool) {
+				defer func() {
+					if v := recover(); v != nil {
+						if v != http.ErrAbortHandler {
+							panic(v)
+						}
+						aborted = true
+					}
+				}()
+				h.ServeHTTP(rec, req)
+				return false
+			}()
+			if aborted != tc.aborted {
+				t.Fatalf("aborted %v, want %v", aborted, tc.aborted)
+			}
+			if tc.aborted {
+				return
+			}
+			if got := decode(t, "gzip", rec.Body.Bytes()); len(got) != tc.wantBody {
+				t.Errorf("decoded %d bytes, want %d", len(got), tc.wantBody)
+			}
+		})
 	}
 }

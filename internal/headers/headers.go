@@ -126,9 +126,32 @@ func wrap(c config.Options, _ config.Env, next http.Handler) (http.Handler, erro
 	if len(rules) == 0 {
 		return nil, nil
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(&writer{ResponseWriter: w, rules: rules}, r)
-	}), nil
+	})
+	if c, ok := next.(cachedServer); ok {
+		return &cachedHandler{Handler: h, cached: c, rules: rules}, nil
+	}
+	return h, nil
+}
+
+// cachedServer is a handler that answers from memory on the fast path when it
+// can (the server's CachedServer).
+type cachedServer interface {
+	ServeCached(w http.ResponseWriter, r *http.Request) bool
+}
+
+// cachedHandler keeps a static route's cache on the fast path: the rules apply
+// to a cached answer as to any, when it is written.
+type cachedHandler struct {
+	http.Handler
+	cached cachedServer
+	rules  []rule
+}
+
+// ServeCached implements the server's CachedServer.
+func (h *cachedHandler) ServeCached(w http.ResponseWriter, r *http.Request) bool {
+	return h.cached.ServeCached(&writer{ResponseWriter: w, rules: h.rules}, r)
 }
 
 // writer applies the rules to the header just before it goes out.

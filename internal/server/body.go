@@ -47,46 +47,36 @@ func (m bodyMode) spools(r *http.Request) bool {
 // a request that auth or a rate limit refuses is answered without its body being
 // read, as nginx's access phase runs before a content handler reads the body.
 func (s *Server) bodyFirst(st *state, mode bodyMode, next http.Handler) http.Handler {
-	b := &bodyStep{s: s, st: st, mode: mode, next: next, maxBody: int64(st.cfg.Server.MaxBody)}
-	b.cached, _ = next.(CachedServer)
-	return b
-}
-
-// bodyStep is the body's part of a route's handler. It answers the fast path's
-// cached requests (bodiless GET and HEAD) through the handler it wraps, so that
-// a static route behind middleware keeps the cache.
-type bodyStep struct {
-	s       *Server
-	st      *state
-	mode    bodyMode
-	next    http.Handler
-	cached  CachedServer // next, when it answers from a cache
-	maxBody int64
-}
-
-var _ CachedServer = (*bodyStep)(nil)
-
-func (b *bodyStep) ServeCached(w http.ResponseWriter, r *http.Request) bool {
-	return b.cached != nil && b.cached.ServeCached(w, r)
-}
-
-func (b *bodyStep) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s, maxBody := b.s, b.maxBody
-	if r.ContentLength > maxBody {
-		s.bodyFailed(w, r, maxBody, &http.MaxBytesError{Limit: maxBody})
-		return
-	}
-	if b.mode.spools(r) {
-		sb, err := b.st.spool.Request(w, r, maxBody)
-		if err != nil {
-			s.bodyFailed(w, r, maxBody, err)
+	maxBody := int64(st.cfg.Server.MaxBody)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			s.bodyFailed(w, r, maxBody, &http.MaxBytesError{Limit: maxBody})
 			return
 		}
-		defer sb.Close()
-	} else if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if mode.spools(r) {
+			b, err := st.spool.Request(w, r, maxBody)
+			if err != nil {
+				s.bodyFailed(w, r, maxBody, err)
+				return
+			}
+			defer b.Close()
+		} else if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+	if c, ok := next.(CachedServer); ok {
+		// The fast path's requests have no body: its cached answers need no cap,
+		// and the middleware around keeps them (wrap).
+		return cachedBodyFirst{h, c}
 	}
-	b.next.ServeHTTP(w, r)
+	return h
+}
+
+// cachedBodyFirst is bodyFirst around a handler that answers from a cache.
+type cachedBodyFirst struct {
+	http.Handler
+	CachedServer
 }
 
 // bodyFailed answers a request whose body could not be spooled.

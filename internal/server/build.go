@@ -211,7 +211,8 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 
 // wrap puts the route's middleware around its handler. A wrapped route is
 // answered from the static cache only through a middleware that can do it itself
-// (compress), never past one; it still runs on the fast path through its handler.
+// (headers, compress), never past one; it still runs on the fast path through its
+// handler.
 func (s *Server) wrap(ctx context.Context, cs *config.Site, cr *config.Route, rt *route) error {
 	ms := config.Middlewares()
 	for i := len(cr.Middleware) - 1; i >= 0 && i < len(ms); i-- {
@@ -352,6 +353,11 @@ func restartOnly(a, b *config.Config) []string {
 // localRedirect serves r (whose URL a CGI script's local Location rewrote) as if it
 // had arrived so, through whichever route now matches it (RFC 3875 §6.2.2).
 func (s *Server) localRedirect(w http.ResponseWriter, r *http.Request) {
+	// The script's Location is normalised as a client's path is, so that it
+	// picks the route (and that route's auth) the same path would.
+	if !s.cleanPath(w, r) {
+		return
+	}
 	st := s.state.Load()
 	site, _ := st.hosts.lookup(r.Host)
 	if site == nil {

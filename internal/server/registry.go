@@ -29,7 +29,8 @@ var kinds = []config.Kind{static.Kind, cgi.Kind, fastcgi.Kind, wsgi.Kind, proxy.
 // phase) runs before auth_basic (access phase): a client's password guesses are
 // then limited like any request, and a flood is refused before it costs a
 // password hash. A static route keeps the fast path's cache only while every
-// middleware around it can answer from it (compress can; auth and limits cannot).
+// middleware around it can answer from it (headers and compress can; auth and
+// limits cannot).
 var middleware = []config.Middleware{headers.Middleware, compress.Middleware, ratelimit.Middleware, basicauth.Middleware}
 
 func init() {
