@@ -29,6 +29,7 @@ type extras struct {
 
 	sensor    *httpsensor.Sensor // nil when [telescope] enabled = false
 	bans      *ban.List          // nil when [telescope.ban] enabled = false
+	dark      *darkport.Ports    // nil without dark ports
 	dash      *dashboard.Dashboard
 	adminAddr net.Addr
 }
@@ -146,7 +147,7 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		if err != nil {
 			return fmt.Errorf("%w (remove it from [telescope] dark_ports or stop what listens there)", err)
 		}
-		dark = d
+		dark, e.dark = d, d
 		e.closers = append(e.closers, func() { d.Close() })
 		e.log.Info("dark ports listening", "ports", d.Addrs())
 	}
