@@ -211,8 +211,12 @@ func (l *List) Banned(a netip.Addr) bool {
 	k := clientnet.Host(a)
 	l.mu.RLock()
 	e := l.bans[k]
+	var until time.Time
+	if e != nil {
+		until = e.until
+	}
 	l.mu.RUnlock()
-	return e != nil && l.now().Before(e.until)
+	return e != nil && l.now().Before(until)
 }
 
 // refuse is Banned that counts the refusal.
@@ -223,8 +227,12 @@ func (l *List) refuse(a netip.Addr) bool {
 	k := clientnet.Host(a)
 	l.mu.RLock()
 	e := l.bans[k]
+	var until time.Time
+	if e != nil {
+		until = e.until
+	}
 	l.mu.RUnlock()
-	if e == nil || !l.now().Before(e.until) {
+	if e == nil || !l.now().Before(until) {
 		return false
 	}
 	e.refused.Add(1)

@@ -244,3 +244,34 @@ func BenchmarkBannedMiss(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrent: offenses, checks at accept, snapshots and unbans at once (run
+// with -race).
+func TestConcurrent(t *testing.T) {
+	l, _ := newList(t, Options{Max: 100, ScannerHits: 2})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				a := netip.AddrFrom4([4]byte{203, 0, byte(w), byte(i % 200)})
+				switch i % 4 {
+				case 0:
+					l.Offense(a, Exploit, "GET /.env")
+				case 1:
+					l.Offense(a, Scanner, "GET /admin")
+				case 2:
+					l.refuse(a)
+					l.Snapshot(5)
+				case 3:
+					l.Unban(a.String())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if _, st := l.Snapshot(0); st.Active+st.Remembered > 100 {
+		t.Fatalf("over the cap: %+v", st)
+	}
+}
