@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"gantry/internal/accesslog"
+	"gantry/internal/ban"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
+	"gantry/internal/proxy"
 	"gantry/internal/server"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
@@ -25,6 +28,8 @@ type extras struct {
 	closers []func()
 
 	sensor    *httpsensor.Sensor // nil when [telescope] enabled = false
+	bans      *ban.List          // nil when [telescope.ban] enabled = false
+	dark      *darkport.Ports    // nil without dark ports
 	dash      *dashboard.Dashboard
 	adminAddr net.Addr
 }
@@ -35,7 +40,59 @@ func newExtras(cfg *config.Config, log *slog.Logger) (*extras, error) {
 	if cfg.Telescope.On() {
 		e.sensor = httpsensor.New(httpsensor.Options{})
 	}
+	if b := cfg.Telescope.Ban; b.Enabled && cfg.Telescope.On() {
+		l, err := newBans(cfg, log.With("component", "ban"))
+		if err != nil {
+			return nil, err
+		}
+		e.bans = l
+		e.closers = append(e.closers, func() {
+			if err := l.Close(); err != nil {
+				log.Error("bans not saved", "err", err)
+			}
+		})
+	}
 	return e, nil
+}
+
+// newBans makes the ban list of [telescope.ban]. The proxies of every proxy
+// route's trusted_proxies are never banned: one is many clients.
+func newBans(cfg *config.Config, log *slog.Logger) (*ban.List, error) {
+	b := cfg.Telescope.Ban
+	opts := ban.Options{Durations: b.Durations(), ScannerHits: b.Scanner(), ScannerWindow: b.ScannerWindow.D(),
+		DarkPorts: b.Dark(), AdminLogins: b.Logins(), RateLimited: b.Limited(), Window: b.Window.D(), Max: b.Max, Logger: log}
+	if b.File != "off" {
+		opts.File = b.File
+	}
+	for _, a := range b.Allow {
+		p, err := config.ParseCIDROrAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("[telescope.ban] allow %q: %w", a, err)
+		}
+		opts.Allow = append(opts.Allow, p)
+	}
+	for i := range cfg.Sites {
+		for _, r := range cfg.Sites[i].Routes {
+			po, ok := r.Handler.(*proxy.Options)
+			if !ok {
+				continue
+			}
+			for _, tp := range po.TrustedProxies {
+				if p, err := config.ParseCIDROrAddr(tp); err == nil {
+					opts.Trusted = append(opts.Trusted, p)
+				}
+			}
+		}
+	}
+	return ban.New(opts)
+}
+
+// gate is the bans as the listeners' gate, nil without them.
+func (e *extras) gate() server.Gate {
+	if e.bans == nil {
+		return nil
+	}
+	return e.bans
 }
 
 // wrapListener lets the HTTP sensor see every connection's first bytes.
@@ -79,11 +136,18 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 			}
 			ports = append(ports, darkport.Port{Addr: p.Addr, Protocol: p.Protocol})
 		}
-		d, err := darkport.Start(ctx, darkport.Options{Ports: ports, Logger: e.log.With("component", "darkport")})
+		dopts := darkport.Options{Ports: ports, Logger: e.log.With("component", "darkport")}
+		if e.bans != nil {
+			dopts.Banned = e.bans.Banned
+			dopts.OnTCP = func(src netip.Addr, port uint16, data []byte) {
+				e.bans.Offense(src, ban.DarkPort, fmt.Sprintf("dark port %d/tcp: %s", port, strconv.QuoteToASCII(string(data[:min(len(data), 64)]))))
+			}
+		}
+		d, err := darkport.Start(ctx, dopts)
 		if err != nil {
 			return fmt.Errorf("%w (remove it from [telescope] dark_ports or stop what listens there)", err)
 		}
-		dark = d
+		dark, e.dark = d, d
 		e.closers = append(e.closers, func() { d.Close() })
 		e.log.Info("dark ports listening", "ports", d.Addrs())
 	}
@@ -102,7 +166,10 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 	}
 	if e.cfg.Admin.Listen != "off" {
 		opts := dashboard.Options{Server: srv, Sensor: e.sensor, Dark: dark, PasswordHash: e.cfg.Admin.PasswordHash,
-			Interface: tc.Interface, Logger: e.log.With("component", "admin")}
+			Interface: tc.Interface, Logger: e.log.With("component", "admin"), Bans: e.bans}
+		if e.bans != nil {
+			opts.LoginFailed = func(src netip.Addr) { e.bans.Offense(src, ban.AdminLogin, "failed admin login") }
+		}
 		if live != nil {
 			opts.Packets = live
 		}
@@ -132,10 +199,36 @@ func (e *extras) observe(srv *server.Server) server.Observer {
 		if e.sensor != nil {
 			v = e.sensor.Observe(rec.Request, rec.Status, rec.Site, hasNamedSites(srv.Config()), rec.Time.Add(rec.Duration))
 		}
+		if e.bans != nil && v.Category != "" {
+			e.offense(rec, v)
+		}
 		if e.dash != nil {
 			e.dash.Observe(rec, v)
 		}
 	}
+}
+
+// offense reports a request the sensor found unsolicited to the bans. The
+// source is the TCP peer, as the access log has it: X-Forwarded-For is never
+// read, so a client cannot name someone else to be banned; a trusted proxy
+// (one address, many clients) is never banned.
+func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
+	var rule string
+	switch {
+	case v.Category == httpsensor.Exploit:
+		rule = ban.Exploit
+	case v.Category == httpsensor.Scanner:
+		rule = ban.Scanner
+	case v.Rule == "rate-limited":
+		rule = ban.RateLimited
+	default:
+		return
+	}
+	ap, err := netip.ParseAddrPort(rec.RemoteAddr)
+	if err != nil {
+		return
+	}
+	e.bans.Offense(ap.Addr().Unmap(), rule, v.Rule+": "+rec.Method+" "+rec.URI)
 }
 
 // hasNamedSites: only a config with host names makes an unknown or IP-literal Host

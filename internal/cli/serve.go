@@ -99,6 +99,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := server.New(ctx, cfg, server.Options{
 		Logger: log, Version: version(), WrapListener: extras.wrapListener, TLSObserver: extras.tlsObserver(), Inherited: inherited,
+		Gate: extras.gate(),
 		// The admin listener, dark ports and packet capture bind, and root is
 		// dropped, before any worker process starts.
 		BeforeBuild: func(srv *server.Server) error {

@@ -111,6 +111,8 @@ type Telescope struct {
 	DoSPackets  int      `toml:"dos_packets"`
 	DoSDuration Duration `toml:"dos_duration"`
 	DoSPPM      int      `toml:"dos_ppm"`
+	// Ban turns findings into bans; see Ban.
+	Ban Ban `toml:"ban"`
 }
 
 // On reports whether the telescope is enabled.

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,5 +212,69 @@ func TestWriteTimeout(t *testing.T) {
 	}
 	if got := c.Server.WriteTimeout.D(); got != config.DefaultWriteTimeout {
 		t.Errorf("a config built in code: write_timeout = %v, want %v", got, config.DefaultWriteTimeout)
+	}
+}
+
+func TestBanConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []string // each must appear in the error text; none: valid
+	}{
+		{"defaults", "[telescope.ban]\nenabled = true\nfile = \"/var/lib/gantry/bans.json\"\n", nil},
+		{"negative count", "[telescope.ban]\nenabled = true\n\nscanner_hits = -1\n", []string{"cfg.toml:4: [telescope.ban] scanner_hits = -1"}},
+		{"bad allow", "[telescope.ban]\nallow = [\"10.0.0.0/8\", \"office\"]\n", []string{"cfg.toml:2: [telescope.ban] allow \"office\""}},
+		{"short duration", "[telescope.ban]\nduration = [\"10m\", \"0s\"]\n", []string{"cfg.toml:2: [telescope.ban] duration \"0s\""}},
+		{"bad duration text", "[telescope.ban]\nduration = [\"ten minutes\"]\n", []string{"cfg.toml:2:", "invalid duration"}},
+		{"relative file", "[telescope.ban]\nfile = \"bans.json\"\n", []string{"cfg.toml:2: [telescope.ban] file \"bans.json\": want an absolute path"}},
+		{"ban needs the telescope", "[telescope]\nenabled = false\n[telescope.ban]\nenabled = true\n", []string{"cfg.toml:4: [telescope.ban] enabled needs the telescope"}},
+		{"unknown key suggests", "[telescope.ban]\nscaner_hits = 3\n", []string{"cfg.toml:2: unknown key \"scaner_hits\" in [telescope.ban] (did you mean \"scanner_hits\"?)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("cfg.toml", tc.toml)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := c.Telescope.Ban
+				if !b.Enabled || b.Scanner() != 20 || b.Dark() != 3 || b.Logins() != 10 || b.Limited() != 100 || b.Max != 100000 ||
+					fmt.Sprint(b.Durations()) != "[10m0s 1h0m0s 24h0m0s]" || b.ScannerWindow.D() != 10*time.Minute {
+					t.Errorf("defaults: %+v", b)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%s\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestBanFileDefault: bans.json sits in the state directory by [tls] storage's rule.
+func TestBanFileDefault(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("STATE_DIRECTORY", dir)
+	c, err := config.Parse("cfg.toml", "[telescope.ban]\nenabled = true\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Telescope.Ban.File != filepath.Join(dir, "bans.json") || c.TLS.Storage != filepath.Join(dir, "tls") {
+		t.Errorf("file %q, tls storage %q", c.Telescope.Ban.File, c.TLS.Storage)
+	}
+	if c.Telescope.Ban.Enabled != true {
+		t.Error("not enabled")
+	}
+	c, err = config.Parse("cfg.toml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Telescope.Ban.Enabled {
+		t.Error("bans on by default")
 	}
 }

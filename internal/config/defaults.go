@@ -68,6 +68,7 @@ func (c *Config) setDefaults(locs [][]routeLoc) {
 		}
 	}
 	c.setTLSDefaults()
+	c.Telescope.Ban.setDefaults()
 }
 
 func setDur(d *Duration, def time.Duration) {

@@ -369,13 +369,14 @@ func knownKeys() map[string][]string {
 		}
 	}
 	return map[string][]string{
-		"":           keysOf(reflect.TypeOf(Config{})),
-		"server":     keysOf(reflect.TypeOf(Server{})),
-		"admin":      keysOf(reflect.TypeOf(Admin{})),
-		"tls":        keysOf(reflect.TypeOf(TLS{})),
-		"telescope":  keysOf(reflect.TypeOf(Telescope{})),
-		"site":       append(keysOf(reflect.TypeOf(Site{})), common[len(keysOf(reflect.TypeOf(Route{}))):]...),
-		"site.route": route,
+		"":              keysOf(reflect.TypeOf(Config{})),
+		"server":        keysOf(reflect.TypeOf(Server{})),
+		"admin":         keysOf(reflect.TypeOf(Admin{})),
+		"tls":           keysOf(reflect.TypeOf(TLS{})),
+		"telescope":     keysOf(reflect.TypeOf(Telescope{})),
+		"telescope.ban": keysOf(reflect.TypeOf(Ban{})),
+		"site":          append(keysOf(reflect.TypeOf(Site{})), common[len(keysOf(reflect.TypeOf(Route{}))):]...),
+		"site.route":    route,
 	}
 }
 

@@ -99,17 +99,8 @@ func LocalName(host string) bool {
 // unit's StateDirectory (which systemd keeps writable and owned by the unit's
 // user); else by the user gantry runs as.
 func DefaultTLSStorage() string {
-	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); filepath.IsAbs(d) {
+	if d := DefaultStateDir(); d != "" {
 		return filepath.Join(d, "tls")
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/gantry/tls"
-	}
-	if d := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "gantry", "tls")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "gantry", "tls")
 	}
 	return filepath.Join(os.TempDir(), "gantry-tls")
 }

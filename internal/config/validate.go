@@ -130,6 +130,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 		}
 	}
 	c.validateTLS(v)
+	c.validateBan(v)
 }
 
 func (s *Site) validate(v *validator, lineOf func(string) int) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,8 @@ func (d *Dashboard) routes() {
 	mux.HandleFunc("GET /api/log", d.logAPI)
 	mux.HandleFunc("GET /api/config", d.config)
 	mux.HandleFunc("POST /api/reload", d.reload)
+	mux.HandleFunc("GET /api/bans", d.bansAPI)
+	mux.HandleFunc("POST /api/bans", d.banChange)
 	mux.Handle("GET /metrics", d.metrics.handler)
 	d.mux = mux
 }
@@ -102,7 +105,18 @@ func (d *Dashboard) authorized(r *http.Request, now time.Time) (bool, error) {
 	if d.auth.session(r, now) != nil {
 		return true, nil
 	}
-	return d.auth.basicOK(r, now)
+	ok, err := d.auth.basicOK(r, now)
+	if _, _, sent := r.BasicAuth(); sent && !ok && err == nil {
+		d.log.Warn("admin: wrong Basic credentials", "source", remoteIP(r).String(), "path", r.URL.Path)
+		d.loginFailed(remoteIP(r))
+	}
+	return ok, err
+}
+
+func (d *Dashboard) loginFailed(src netip.Addr) {
+	if d.opts.LoginFailed != nil {
+		d.opts.LoginFailed(src)
+	}
 }
 
 // csrfOK accepts a state-changing request only from the dashboard itself: same
@@ -172,6 +186,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		d.log.Warn("admin login failed", "source", src.String())
+		d.loginFailed(src)
 		http.Redirect(w, r, "/login?error=bad", http.StatusSeeOther)
 		return
 	}

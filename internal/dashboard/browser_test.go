@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"gantry/internal/ban"
 	"gantry/internal/peertest"
 )
 
@@ -184,5 +186,33 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	// wide tables scroll inside their box; the page itself does not scroll sideways
 	if scrollW > clientW+1 {
 		t.Fatalf("page is %dpx wide on a %dpx phone screen", scrollW, clientW)
+	}
+}
+
+// TestBrowserBansPanel: the telescope tab lists a ban with its rule and the
+// request that decided it (shown as text, never as markup), and its unban
+// button lifts the ban.
+func TestBrowserBansPanel(t *testing.T) {
+	ctx := browser(t)
+	g := startGantry(t, setup{bans: true})
+	src := netip.MustParseAddr("203.0.113.9")
+	g.bans.Offense(src, ban.Exploit, `env-file: GET /.env?<img src=x id=injected>`)
+	if !g.bans.Banned(src) {
+		t.Fatal("not banned")
+	}
+	run(t, ctx, chromedp.Navigate(g.admin+"/"), chromedp.WaitVisible(chromedp.CSS("#chart-requests canvas")),
+		chromedp.Click(chromedp.CSS(`button[data-tab="telescope"]`)))
+	waitJS(t, ctx, "ban row", `document.querySelector("#bans tbody").textContent.includes("203.0.113.9/32")`)
+	cells := eval(t, ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#bans tbody tr:first-child td")).map(td => td.textContent)`))
+	if len(cells) < 3 || cells[1] != "exploit" || cells[2] != "env-file: GET /.env?<img src=x id=injected>" {
+		t.Fatalf("ban row %q", cells)
+	}
+	if eval(t, ctx, chromedp.Evaluate[bool](`document.getElementById("injected") !== null`)) {
+		t.Fatal("the sample became markup")
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#bans button[data-source="203.0.113.9/32"]`)))
+	waitJS(t, ctx, "ban gone", `document.querySelector("#bans tbody").textContent.includes("no source banned") && document.getElementById("b-result").textContent.includes("unbanned")`)
+	if g.bans.Banned(src) {
+		t.Fatal("still banned after the unban button")
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"gantry/internal/accesslog"
+	"gantry/internal/ban"
 	"gantry/internal/server"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
@@ -47,6 +49,11 @@ type Options struct {
 	Logger    *slog.Logger
 	// Tick is the sampling interval of /api/events (default one second).
 	Tick time.Duration
+	// Bans are the telescope's bans, nil when off.
+	Bans *ban.List
+	// LoginFailed, when set, is told the source of every failed admin login
+	// (a wrong password on the form or in Basic credentials).
+	LoginFailed func(netip.Addr)
 }
 
 // Dashboard is the admin listener's handler. Feed it every finished request with

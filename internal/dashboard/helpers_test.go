@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"gantry/internal/accesslog"
+	"gantry/internal/ban"
 	"gantry/internal/config"
 	"gantry/internal/server"
 	"gantry/internal/telescope/darkport"
@@ -32,6 +34,9 @@ type gantry struct {
 	admin  string // http://127.0.0.1:port of the dashboard
 	sock   string // the admin socket
 	cfg    string // path of the config file
+	bans   *ban.List
+	// failedLogins receives the source of every failed admin login.
+	failedLogins chan netip.Addr
 }
 
 type setup struct {
@@ -39,6 +44,7 @@ type setup struct {
 	packets  Packets
 	extra    string // more TOML, appended to the config file
 	tls      bool   // serve HTTPS too, the site named localhost with the internal CA
+	bans     bool   // bans on, kept in a file under the test's directory
 }
 
 var hashMemo = map[string]string{}
@@ -81,19 +87,29 @@ func startGantry(t testing.TB, s setup) *gantry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gantry{cfg: cfgPath, sensor: httpsensor.New(httpsensor.Options{})}
+	g := &gantry{cfg: cfgPath, sensor: httpsensor.New(httpsensor.Options{}), failedLogins: make(chan netip.Addr, 100)}
 	ctx := context.Background()
+	var gate server.Gate
+	if s.bans {
+		g.bans, err = ban.New(ban.Options{File: filepath.Join(dir, "state", "bans.json")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.bans.Close() })
+		gate = g.bans
+	}
 	g.dark, err = darkport.Start(ctx, darkport.Options{Ports: []darkport.Port{{Addr: "127.0.0.1:0", Protocol: "tcp"}}, ReadTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.dark.Close() })
 	g.sock = filepath.Join(dir, "run", "admin.sock")
-	g.srv, err = server.New(ctx, cfg, server.Options{Version: "test", WrapListener: g.sensor.WrapListener, AdminSocket: g.sock})
+	g.srv, err = server.New(ctx, cfg, server.Options{Version: "test", WrapListener: g.sensor.WrapListener, AdminSocket: g.sock, Gate: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.dash, err = New(Options{Server: g.srv, Sensor: g.sensor, Dark: g.dark, Packets: s.packets, PasswordHash: cfg.Admin.PasswordHash, Tick: 200 * time.Millisecond})
+	g.dash, err = New(Options{Server: g.srv, Sensor: g.sensor, Dark: g.dark, Packets: s.packets, PasswordHash: cfg.Admin.PasswordHash, Tick: 200 * time.Millisecond,
+		Bans: g.bans, LoginFailed: func(a netip.Addr) { g.failedLogins <- a }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,12 +85,17 @@ var (
 	descPackets     = prometheus.NewDesc("gantry_telescope_packets_total", "Captured packets, by class.", []string{"class"}, nil)
 	descScans       = prometheus.NewDesc("gantry_telescope_scans", "Scans in the packet telescope's report.", nil, nil)
 	descAttacks     = prometheus.NewDesc("gantry_telescope_attacks", "DoS attacks in the packet telescope's report.", nil, nil)
+	descBans        = prometheus.NewDesc("gantry_bans", "Bans held: active, or expired and remembered so that the next ban of the source lasts longer.", []string{"state"}, nil)
+	descBansIssued  = prometheus.NewDesc("gantry_bans_issued_total", "Bans issued, by rule.", []string{"rule"}, nil)
+	descBansRefused = prometheus.NewDesc("gantry_bans_refused_connections_total", "Connections of banned sources closed at accept.", nil, nil)
+	descBansEvicted = prometheus.NewDesc("gantry_bans_evicted_total", "Bans dropped because the list was full ([telescope.ban] max).", nil, nil)
 	descCertExpiry  = prometheus.NewDesc("gantry_tls_cert_expiry_seconds", "Seconds until a certificate of the HTTPS listeners expires (negative: expired), by name and source (acme, internal, own).", []string{"name", "source"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerRSS, descWorkerResta, descHTTPSensor,
-		descHTTPSources, descDarkHits, descEvicted, descPackets, descScans, descAttacks, descCertExpiry} {
+		descHTTPSources, descDarkHits, descEvicted, descPackets, descScans, descAttacks, descCertExpiry,
+		descBans, descBansIssued, descBansRefused, descBansEvicted} {
 		ch <- d
 	}
 }
@@ -134,6 +139,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDarkHits, prometheus.CounterValue, float64(n), port)
 		}
 		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(snap.Evicted), "darkport")
+	}
+	if b := d.opts.Bans; b != nil {
+		_, st := b.Snapshot(1)
+		ch <- prometheus.MustNewConstMetric(descBans, prometheus.GaugeValue, float64(st.Active), "active")
+		ch <- prometheus.MustNewConstMetric(descBans, prometheus.GaugeValue, float64(st.Remembered), "remembered")
+		for rule, n := range st.Issued {
+			ch <- prometheus.MustNewConstMetric(descBansIssued, prometheus.CounterValue, float64(n), rule)
+		}
+		ch <- prometheus.MustNewConstMetric(descBansRefused, prometheus.CounterValue, float64(st.Refused))
+		ch <- prometheus.MustNewConstMetric(descBansEvicted, prometheus.CounterValue, float64(st.Evicted))
+		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(st.CountersEvicted), "bans")
 	}
 	if p := d.opts.Packets; p != nil {
 		r := p.Snapshot()

@@ -35,6 +35,13 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header block (default http.DefaultMaxHeaderBytes).
 	MaxHeaderBytes int
+	// Admit, when set, is asked about every connection attempt's source before
+	// its handshake: false refuses it (CONNECTION_REFUSED), as a banned source's
+	// TCP connections are closed at accept. Track, when set, registers each
+	// connection with the function that closes it, for a ban that comes later;
+	// it returns the function that unregisters it.
+	Admit func(remote net.Addr) bool
+	Track func(remote net.Addr, close func()) (untrack func())
 	// Conn, when set, is a UDP socket already bound (while gantry could still bind
 	// privileged ports, or passed by the service manager) to serve instead of
 	// binding addr; the Server closes it.
@@ -79,6 +86,14 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 	// A Transport of our own (not quic.Listen's) outlives its listener: Shutdown
 	// stops accepting at once and still serves the connections it has.
 	tr := &quic.Transport{Conn: pc}
+	if admit := opts.Admit; admit != nil {
+		tr.ConnContext = func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+			if !admit(info.RemoteAddr) {
+				return ctx, errRefused
+			}
+			return ctx, nil
+		}
+	}
 	// A Listener (not an EarlyListener) hands over connections only once their
 	// handshake is complete.
 	ln, err := tr.Listen(http3.ConfigureTLSConfig(opts.TLSConfig), qc)
@@ -95,11 +110,19 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 		MaxHeaderBytes: opts.MaxHeaderBytes,
 		Logger:         log,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+			if track := opts.Track; track != nil {
+				untrack := track(c.RemoteAddr(), func() {
+					c.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeExcessiveLoad), "refused")
+				})
+				context.AfterFunc(c.Context(), untrack)
+			}
 			return watchConn(ctx, c, readHeader, qc.MaxIdleTimeout)
 		},
 	}
 	return s, nil
 }
+
+var errRefused = errors.New("h3: source refused")
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {

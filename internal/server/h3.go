@@ -48,11 +48,15 @@ func holds(u, t net.Addr) bool {
 // listeners' certificates and handler. Called with s.mu held.
 func (s *Server) serveQUIC(cfg config.Server, tc *tlsConfigs) {
 	for _, pc := range s.quicConns {
-		hs, err := h3.Listen(context.Background(), "", h3.Options{
+		opts := h3.Options{
 			Handler: tlsHandler{s}, TLSConfig: tc.quic, Conn: pc,
 			Logger: s.log.With("component", "http3"), MaxHeaderBytes: int(cfg.MaxHeader),
 			IdleTimeout: cfg.IdleTimeout.D(), ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
-		})
+		}
+		if s.gate != nil {
+			opts.Admit, opts.Track = s.gate.Admit, s.gate.Track
+		}
+		hs, err := h3.Listen(context.Background(), "", opts)
 		if err != nil {
 			s.log.Error("HTTP/3 listener not started", "addr", pc.LocalAddr().String(), "err", err)
 			pc.Close()

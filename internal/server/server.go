@@ -49,6 +49,20 @@ type Options struct {
 	// TLSObserver, when set, is shown every TLS handshake (the telescope's HTTP
 	// sensor).
 	TLSObserver TLSObserver
+	// Gate, when set, refuses connections at accept on every listener (plain,
+	// TLS, admin, HTTP/3), before TLS or any parsing, and closes the open
+	// connections of a source it bans: the telescope's bans.
+	Gate Gate
+}
+
+// Gate decides at accept which sources may connect; *ban.List is one.
+type Gate interface {
+	// Listener wraps a listener: a refused source's connections are closed as
+	// accepted, every other one is tracked until it closes.
+	Listener(net.Listener) net.Listener
+	// Admit and Track are the same for a transport with no net.Listener (QUIC).
+	Admit(remote net.Addr) bool
+	Track(remote net.Addr, close func()) (untrack func())
 }
 
 // Observer is called after every request with its record; it must be quick and must
@@ -83,6 +97,7 @@ type Server struct {
 	quicConns    []net.PacketConn // bound for HTTP/3, until serveQUIC serves them
 	h3Servers    []*h3.Server
 	tlsObserver  TLSObserver
+	gate         Gate
 	certs        *certs.Manager // nil without tls_listen
 	certOpts     func(*certs.Options)
 
@@ -104,7 +119,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket, certOpts: opts.CertOptions, tlsObserver: opts.TLSObserver}
+	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket, certOpts: opts.CertOptions, tlsObserver: opts.TLSObserver, gate: opts.Gate}
 	if err := s.listen(cfg, opts.WrapListener, opts.Inherited); err != nil {
 		return nil, err
 	}
@@ -177,7 +192,7 @@ func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener
 	for _, ln := range lns {
 		dl := newDrainListener(ln)
 		s.drains = append(s.drains, dl)
-		ln = dl
+		ln = s.gated(dl)
 		if wrap != nil {
 			ln = wrap(ln)
 		}
@@ -187,13 +202,23 @@ func (s *Server) listen(cfg *config.Config, wrap func(net.Listener) net.Listener
 	for _, ln := range tlns {
 		dl := newDrainListener(ln)
 		s.drains = append(s.drains, dl)
-		s.tlsListeners = append(s.tlsListeners, dl)
+		s.tlsListeners = append(s.tlsListeners, s.gated(dl))
 	}
 	if err := s.listenQUIC(cfg, secure.Packets); err != nil {
 		s.closeListeners()
 		return err
 	}
 	return nil
+}
+
+// gated is ln behind the gate, when there is one. It goes outside the drain
+// listener, which keeps the *net.TCPConn it needs, and inside everything that
+// reads: a refused connection never gets a byte read or a TLS handshake.
+func (s *Server) gated(ln net.Listener) net.Listener {
+	if s.gate == nil {
+		return ln
+	}
+	return s.gate.Listener(ln)
 }
 
 // abandon undoes a New that failed half way.
@@ -320,7 +345,7 @@ func (s *Server) ServeAdmin(h http.Handler) (net.Addr, error) {
 			s.log.Error("admin listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}
-	go serve(ln)
+	go serve(s.gated(ln))
 	if sock != nil {
 		// Shutdown closes it, which removes the file.
 		go serve(sock)

@@ -312,7 +312,30 @@
     }), 5, "no unsolicited requests yet");
   }
   sortable($("t-sources"), srcSort, renderSources);
+  function loadBans() {
+    api("/api/bans").then(function (b) {
+      $("b-note").textContent = b.enabled ? (b.stats.active + " active, " + b.stats.refused + " connections refused") : "off: set [telescope.ban] enabled = true";
+      var now = Date.now();
+      fill($("bans").tBodies[0], (b.bans || []).map(function (e) {
+        var btn = el("button", "unban");
+        btn.dataset.source = e.source;
+        btn.addEventListener("click", function () { unban(e.source); });
+        return row([e.source, e.rule, { text: e.sample, cls: "wide" }, fmtTime(e.since),
+          fmtDur(Math.max(0, (new Date(e.until) - now) / 1000)), fmtNum(e.strikes), fmtNum(e.refused), btn]);
+      }), 8, b.enabled ? "no source banned" : "bans are off");
+    }).catch(function () {});
+  }
+  function unban(source) {
+    var out = $("b-result");
+    api("/api/bans", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ action: "unban", source: source }) }).then(function (r) {
+      out.textContent = r.ok ? "unbanned " + source : "unban failed: " + r.error;
+      loadBans();
+    }).catch(function (e) { out.textContent = "unban failed: " + e; });
+  }
+
   function loadTelescope() {
+    loadBans();
     api("/api/telescope").then(function (t) {
       var cards = $("t-cards");
       cards.replaceChildren();

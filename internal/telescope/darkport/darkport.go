@@ -41,6 +41,14 @@ type Options struct {
 	// recently seen of a sample is evicted and counted.
 	MaxSources int
 	Logger     *slog.Logger
+	// Banned, when set, says whether a source is banned: its hits are still
+	// recorded, and counted as banned besides.
+	Banned func(netip.Addr) bool
+	// OnTCP, when set, is told of every TCP hit, with the bytes the source sent:
+	// one that completed a handshake, so its source address is its own (a
+	// spoofed SYN never reaches Accept; UDP sources are never reported, anyone
+	// can forge them).
+	OnTCP func(src netip.Addr, port uint16, data []byte)
 }
 
 // Hit is one row of the table: a source's hits on one dark port.
@@ -52,6 +60,7 @@ type Hit struct {
 	First      time.Time `json:"first"`
 	Last       time.Time `json:"last"`
 	FirstBytes string    `json:"first_bytes"` // Go-quoted, from the first hit that sent any
+	Banned     uint64    `json:"banned"`      // of Hits, those from the source while it was banned
 }
 
 type key struct {
@@ -62,6 +71,7 @@ type key struct {
 
 type entry struct {
 	hits        uint64
+	banned      uint64
 	first, last time.Time
 	firstBytes  string
 }
@@ -82,6 +92,7 @@ type Ports struct {
 	active  map[net.Conn]struct{} // being read; nil once closed
 	perPort map[string]uint64     // "23/tcp" -> hits
 	evicted uint64
+	banned  uint64 // hits from banned sources
 }
 
 // Start binds every port (so that an error names the port at once) and serves them
@@ -189,6 +200,9 @@ func (p *Ports) acceptLoop(ln net.Listener) {
 			// too many slow clients at once: count the hit, read nothing
 			c.Close()
 			p.record(src, port, "tcp", nil)
+			if p.opts.OnTCP != nil {
+				p.opts.OnTCP(src, port, nil)
+			}
 			continue
 		}
 		p.wg.Add(1)
@@ -230,6 +244,9 @@ func (p *Ports) readConn(c net.Conn, src netip.Addr, port uint16) {
 		}
 	}
 	p.record(src, port, "tcp", buf[:n])
+	if p.opts.OnTCP != nil {
+		p.opts.OnTCP(src, port, buf[:n])
+	}
 }
 
 func (p *Ports) udpLoop(pc net.PacketConn) {
@@ -268,6 +285,7 @@ func (p *Ports) record(src netip.Addr, port uint16, proto string, data []byte) {
 	p.total.Add(1)
 	now := time.Now()
 	k := key{src, port, proto}
+	banned := p.opts.Banned != nil && p.opts.Banned(src)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.perPort[strconv.Itoa(int(port))+"/"+proto]++
@@ -281,6 +299,10 @@ func (p *Ports) record(src netip.Addr, port uint16, proto string, data []byte) {
 	}
 	e.hits++
 	e.last = now
+	if banned {
+		e.banned++
+		p.banned++
+	}
 	if e.firstBytes == "" && len(data) > 0 {
 		e.firstBytes = strconv.QuoteToASCII(string(data))
 	}
@@ -302,6 +324,8 @@ type Snapshot struct {
 	Ports     map[string]uint64 `json:"ports"`
 	Sources   []Hit             `json:"sources"`
 	Evicted   uint64            `json:"evicted"`
+	// BannedHits counts the hits from sources banned at the time.
+	BannedHits uint64 `json:"banned_hits"`
 }
 
 // Snapshot returns the totals and the top rows by hits (at most top; 0: all).
@@ -312,13 +336,13 @@ func (p *Ports) Snapshot(top int) Snapshot {
 		out.Ports[k] = v
 	}
 	for k, e := range p.table {
-		h := Hit{Port: int(k.port), Protocol: k.proto, Hits: e.hits, First: e.first, Last: e.last, FirstBytes: e.firstBytes}
+		h := Hit{Port: int(k.port), Protocol: k.proto, Hits: e.hits, First: e.first, Last: e.last, FirstBytes: e.firstBytes, Banned: e.banned}
 		if k.src.IsValid() {
 			h.Source = k.src.String()
 		}
 		out.Sources = append(out.Sources, h)
 	}
-	out.Evicted = p.evicted
+	out.Evicted, out.BannedHits = p.evicted, p.banned
 	p.mu.Unlock()
 	sort.Slice(out.Sources, func(i, j int) bool {
 		a, b := out.Sources[i], out.Sources[j]

@@ -159,3 +159,49 @@ func TestPortInUse(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestBanHooks: a TCP hit is reported with the bytes sent, a UDP datagram
+// (whose source anyone can forge) never is, and hits from a banned source are
+// recorded and counted as banned.
+func TestBanHooks(t *testing.T) {
+	type report struct {
+		src  netip.Addr
+		data string
+	}
+	reports := make(chan report, 10)
+	p := start(t, Options{Ports: []Port{{"127.0.0.1:0", "tcp"}, {"127.0.0.1:0", "udp"}}, ReadTimeout: 200 * time.Millisecond,
+		Banned: func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") },
+		OnTCP:  func(src netip.Addr, port uint16, data []byte) { reports <- report{src, string(data)} }})
+	u, err := net.Dial("udp", addr(p, "udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write([]byte("udp probe"))
+	u.Close()
+	waitHits(t, p, 1)
+	c, err := net.Dial("tcp", addr(p, "tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("SSH-2.0-probe\r\n"))
+	c.(*net.TCPConn).CloseWrite()
+	r := <-reports
+	c.Close()
+	if r.src != netip.MustParseAddr("127.0.0.1") || r.data != "SSH-2.0-probe\r\n" {
+		t.Fatalf("reported %+v", r)
+	}
+	select {
+	case r := <-reports:
+		t.Fatalf("a second report (the UDP datagram?): %+v", r)
+	default:
+	}
+	s := waitHits(t, p, 2)
+	if s.BannedHits != 2 {
+		t.Fatalf("banned hits %d, want 2", s.BannedHits)
+	}
+	for _, h := range s.Sources {
+		if h.Banned != h.Hits {
+			t.Errorf("row %+v: banned %d of %d", h, h.Banned, h.Hits)
+		}
+	}
+}
