@@ -331,7 +331,8 @@ function initTooltips() {
   document.addEventListener("keydown", e => {
     if (e.key === "Escape") tips.forEach(t => t.classList.add("tip-dismissed"));
   });
-  tips.forEach(t => ["mouseleave", "focusout"].forEach(ev =>
+  // Escape hides the hints on screen; moving to a tip shows it again.
+  tips.forEach(t => ["mouseenter", "mouseleave", "focusin", "focusout"].forEach(ev =>
     t.addEventListener(ev, () => t.classList.remove("tip-dismissed"))));
 }
 
