@@ -356,26 +356,36 @@ def signin(start_response, ctx, form):
 
     conn = db()
     now = time.time()
+    locked = lambda: refuse("429 Too Many Requests",
+                            "Too many wrong passwords: try again in %d seconds." % LOCK_SECONDS,
+                            [("Retry-After", str(LOCK_SECONDS))])
+    # The attempt is counted before the password is checked, in one write
+    # transaction: parallel guesses cannot slip past the limit while the hashes run.
+    conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
     row = conn.execute("SELECT count, locked_until FROM failures WHERE email = ? AND addr = ?",
                        (email, ctx.addr)).fetchone()
     if row and row[1] > now:
+        conn.rollback()
         wait = int(row[1] - now) + 1
         return refuse("429 Too Many Requests",
                       "Too many wrong passwords: try again in %d seconds." % wait, [("Retry-After", str(wait))])
+    if row and row[0] >= MAX_FAILURES:
+        conn.rollback()
+        return locked()
+    conn.execute("INSERT INTO failures (email, addr, count) VALUES (?, ?, 1) "
+                 "ON CONFLICT (email, addr) DO UPDATE SET count = count + 1, locked_until = 0",
+                 (email, ctx.addr))
+    conn.commit()
     user = conn.execute("SELECT id, password FROM users WHERE email = ?", (email,)).fetchone()
     ok = check_password(password, user[1] if user else _DUMMY) and user is not None
     if not ok:
-        count = (row[0] if row else 0) + 1
-        locked = now + LOCK_SECONDS if count >= MAX_FAILURES else 0
-        conn.execute("INSERT INTO failures (email, addr, count, locked_until) VALUES (?, ?, ?, ?) "
-                     "ON CONFLICT (email, addr) DO UPDATE SET count = excluded.count, "
-                     "locked_until = excluded.locked_until",
-                     (email, ctx.addr, 0 if locked else count, locked))
+        cur = conn.execute("UPDATE failures SET count = 0, locked_until = ? "
+                           "WHERE email = ? AND addr = ? AND count >= ?",
+                           (time.time() + LOCK_SECONDS, email, ctx.addr, MAX_FAILURES))
         conn.commit()
-        if locked:
-            return refuse("429 Too Many Requests",
-                          "Too many wrong passwords: try again in %d seconds." % LOCK_SECONDS,
-                          [("Retry-After", str(LOCK_SECONDS))])
+        if cur.rowcount:
+            return locked()
         return refuse("401 Unauthorized", "Wrong email or password.")
     conn.execute("DELETE FROM failures WHERE email = ? AND addr = ?", (email, ctx.addr))
     start_session(ctx, user[0])

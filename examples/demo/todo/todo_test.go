@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,6 +271,33 @@ func TestSignInLock(t *testing.T) {
 	peertest.WaitFor(t, 10*time.Second, "the lock to end", func() bool {
 		return try("ada@example.com", "correct horse").StatusCode == 303
 	})
+	// Parallel guesses cannot outrun the count: of ten at once, five are checked.
+	signUp(t, base, browser(), "carol@example.com")
+	var wg sync.WaitGroup
+	codes := make(chan int, 10)
+	for range 10 {
+		wg.Go(func() {
+			resp, err := c.PostForm(base+"/todo/signin", url.Values{"csrf": {tok}, "email": {"carol@example.com"}, "password": {"wrong"}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	checked := 0
+	for code := range codes {
+		if code == 401 {
+			checked++
+		}
+	}
+	if checked > 4 {
+		t.Errorf("%d of 10 parallel wrong passwords were checked, want at most 4 (the fifth locks)", checked)
+	}
+
 	// The count starts again after a success.
 	for i := 1; i <= 4; i++ {
 		if resp := try("ada@example.com", "wrong"); resp.StatusCode != 401 {
