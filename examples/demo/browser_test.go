@@ -167,7 +167,7 @@ func (b *tab) viewport(width int64) step {
 	if width >= 800 {
 		return chromedp.EmulateViewport(width, 900)
 	}
-	return chromedp.EmulateViewport(width, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+	return chromedp.EmulateViewport(width, 844, chromedp.EmulateMobile)
 }
 
 // load opens a page of the site and waits until its scripts have run.
@@ -176,15 +176,15 @@ func (b *tab) load(page string) step {
 		wait(`document.readyState === "complete" && document.documentElement.classList.contains("js")`))
 }
 
-// shot saves a screenshot of the whole page as NAME-WIDTH.png for people to look at.
+// shot saves a screenshot of the whole page as NAME-WIDTH.jpg for people to look at.
 func (b *tab) shot(t *testing.T, name string) step {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		png, err := chromedp.FullScreenshot(100)(ctx, tg)
+		jpg, err := chromedp.FullScreenshot(80)(ctx, tg)
 		if err != nil {
 			return err
 		}
-		file := filepath.Join(b.shots, fmt.Sprintf("%s-%d.png", name, b.width))
-		return os.WriteFile(file, png, 0o644)
+		file := filepath.Join(b.shots, fmt.Sprintf("%s-%d.jpg", name, b.width))
+		return os.WriteFile(file, jpg, 0o644)
 	})
 }
 
