@@ -14,10 +14,12 @@ const AltSvcMaxAge = 86400
 // client may only use an alternative for the origin it was announced by, and
 // HTTP/3 is always https.
 func AltSvc(port int, next http.Handler) http.Handler {
-	v := []string{AltSvcValue(port)}
+	// Shared by every response: its capacity is its length, so a handler that
+	// adds a value gets a copy.
+	v := []string{AltSvcValue(port)}[:1:1]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && r.ProtoMajor < 3 {
-			w.Header()["Alt-Svc"] = append([]string(nil), v...)
+			w.Header()["Alt-Svc"] = v
 		}
 		next.ServeHTTP(w, r)
 	})

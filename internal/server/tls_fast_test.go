@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +132,73 @@ func TestTLSFastPathDifferential(t *testing.T) {
 	}
 	if got, want := plain(fast), plain(slow); got != want || !strings.Contains(got, "400 Bad Request") {
 		t.Errorf("plain HTTP to the TLS port: fast path answered %q, net/http %q", got, want)
+	}
+}
+
+// TestHTTP2CachedAnswer: over HTTP/2 a cached file is answered from the static
+// cache directly, with the same status, headers and body as the handler chain
+// gives (a server with the fast path off), for each kind of request the cache
+// answers, and requests it does not answer still get the chain's answer.
+func TestHTTP2CachedAnswer(t *testing.T) {
+	fast, slow := tlsFastPair(t)
+	type answer struct {
+		status int
+		header string
+		body   string
+	}
+	do := func(ts *tlsSite, method, path string, hdr ...string) answer {
+		t.Helper()
+		req, _ := http.NewRequest(method, "https://localhost:"+ts.tlsPort+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := httpsClient(rootPool(t, filepath.Join(ts.storage, "ca", "root.pem")), true).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s %s over %s, want HTTP/2", method, path, resp.Proto)
+		}
+		resp.Header.Del("Date")
+		var b strings.Builder
+		resp.Header.Write(&b)
+		return answer{resp.StatusCode, strings.ReplaceAll(b.String(), ts.tlsPort, "PORT"), string(body)}
+	}
+	for _, ts := range []*tlsSite{fast, slow} {
+		do(ts, "GET", "/a.txt")
+		do(ts, "GET", "/big.bin")
+	}
+	etag := do(fast, "GET", "/a.txt").header
+	etag = etag[strings.Index(etag, "Etag: ")+6:]
+	etag = etag[:strings.Index(etag, "\r\n")]
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		hdr    []string
+		cached bool
+	}{
+		{"get", "GET", "/a.txt", nil, true},
+		{"head", "HEAD", "/a.txt", nil, true},
+		{"not modified", "GET", "/a.txt", []string{"If-None-Match", etag}, true},
+		{"gzip accepted", "GET", "/big.bin", []string{"Accept-Encoding", "gzip"}, true},
+		{"range is the chain's", "GET", "/a.txt", []string{"Range", "bytes=0-2"}, false},
+		{"missing file", "GET", "/nothing.txt", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := fast.srv.fastHits.Load()
+			got := do(fast, tc.method, tc.path, tc.hdr...)
+			hits := fast.srv.fastHits.Load() - before
+			want := do(slow, tc.method, tc.path, tc.hdr...)
+			if got != want {
+				t.Errorf("from the cache:\n%d %s%q\nthrough the handlers:\n%d %s%q", got.status, got.header, got.body, want.status, want.header, want.body)
+			}
+			if (hits == 1) != tc.cached {
+				t.Errorf("%d answers from the cache, want cached=%v", hits, tc.cached)
+			}
+		})
 	}
 }
