@@ -42,7 +42,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = site.match(r.URL.Path)
 		// HTTP/2 and HTTP/3 requests get the static cache's answer as the
 		// HTTP/1.1 fast path does, without the handler chain's per-request cost.
-		if r.ProtoMajor >= 2 && rt != nil && rt.cached != nil && st.cfg.Server.Fast() && rt.cached.ServeCached(rw, r) {
+		if r.ProtoMajor >= 2 && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			rt != nil && rt.cached != nil && st.cfg.Server.Fast() && rt.cached.ServeCached(rw, r) {
 			s.fastHits.Add(1)
 			break
 		}
