@@ -28,6 +28,10 @@ type Options struct {
 	MaxSources int
 	// MaxEvents caps the finished scans and attacks kept for the report (each).
 	MaxEvents int
+	// MaxSetBytes caps the memory of the scan sources' target and port sets together.
+	// Past it the largest of a random sample of sources is ended early and counted
+	// as evicted.
+	MaxSetBytes int
 }
 
 // Defaults returns o with every zero field set to its default.
@@ -51,6 +55,7 @@ func (o Options) Defaults() Options {
 	defD(&o.DoSIdle, 300*time.Second)
 	def(&o.MaxSources, 1<<17)
 	def(&o.MaxEvents, 10000)
+	def(&o.MaxSetBytes, 256<<20)
 	return o
 }
 
