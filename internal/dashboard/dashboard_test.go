@@ -74,7 +74,7 @@ func TestTelescopeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc.Write([]byte("root\r\n"))
+	dc.Write([]byte("SSH-2.0-libssh_0.9.6\r\n"))
 	dc.Close()
 
 	var ts struct {
@@ -95,6 +95,8 @@ func TestTelescopeAPI(t *testing.T) {
 				Port                         int    `json:"port"`
 				Hits                         uint64 `json:"hits"`
 				FB                           string `json:"first_bytes"`
+				Rule                         string `json:"rule"`
+				Detail                       string `json:"detail"`
 			} `json:"sources"`
 		} `json:"dark_ports"`
 		Packets *telescope.Report `json:"packets"`
@@ -108,7 +110,8 @@ func TestTelescopeAPI(t *testing.T) {
 		h.Sources[0].Source != "127.0.0.1" || h.Sources[0].Requests != 3 {
 		t.Fatalf("http = %+v", h)
 	}
-	if ts.DarkPorts.HitsTotal != 1 || len(ts.DarkPorts.Sources) != 1 || ts.DarkPorts.Sources[0].FB != `"root\r\n"` {
+	if ts.DarkPorts.HitsTotal != 1 || len(ts.DarkPorts.Sources) != 1 || ts.DarkPorts.Sources[0].FB != `"SSH-2.0-libssh_0.9.6\r\n"` ||
+		ts.DarkPorts.Sources[0].Rule != "ssh-banner" || ts.DarkPorts.Sources[0].Detail != "SSH-2.0-libssh_0.9.6" {
 		t.Fatalf("dark = %+v", ts.DarkPorts)
 	}
 	if ts.Packets != nil {
@@ -175,6 +178,13 @@ func TestMetrics(t *testing.T) {
 	c := client()
 	do(t, c, "GET", g.web+"/", nil, nil)
 	do(t, c, "GET", g.web+"/wp-login.php", nil, nil)
+	dc, err := net.Dial("tcp", g.darkAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.Write([]byte{0xff, 0xfb, 24}) // Telnet: WILL TTYPE
+	dc.Close()
+	peertest.WaitFor(t, 10*time.Second, "the dark port hit", func() bool { return g.dark.Total() == 1 })
 	resp, body := do(t, c, "GET", g.admin+"/metrics", nil, nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("metrics: %s %s", resp.Status, resp.Header.Get("Content-Type"))
@@ -186,6 +196,8 @@ func TestMetrics(t *testing.T) {
 		`gantry_telescope_http_unsolicited_total{category="exploit",rule="wordpress"} 1`,
 		`gantry_telescope_packets_total{class="backscatter"}`,
 		`gantry_telescope_evicted_total{sensor="http"} 0`,
+		`gantry_telescope_darkport_probes_total{category="probe",rule="telnet-negotiation"} 1`,
+		`gantry_telescope_darkport_probes_total{category="exploit",rule="cups-browsed"} 0`,
 		"go_goroutines",
 		"process_open_fds",
 	} {

@@ -59,7 +59,7 @@
     });
     return tr;
   }
-  function tag(cat) { return cat ? el("span", cat, "tag " + cat) : el("span", ""); }
+  function tag(cat, text) { return cat ? el("span", text || cat, "tag " + cat) : el("span", ""); }
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
   // ---- theme ----------------------------------------------------------------
@@ -358,8 +358,9 @@
       var d = t.dark_ports;
       if (d) card("dark-port hits", fmtNum(d.hits_total));
       fill($("t-dark").tBodies[0], ((d && d.sources) || []).map(function (s) {
-        return row([s.source, s.port + "/" + s.protocol, fmtNum(s.hits), fmtTime(s.last), { text: s.first_bytes, cls: "wide" }]);
-      }), 5, d ? "no hits yet" : "no dark ports configured ([telescope] dark_ports)");
+        return row([s.source, s.port + "/" + s.protocol, fmtNum(s.hits), fmtTime(s.last),
+          s.rule ? tag(s.category, s.rule) : "", s.detail || "", { text: s.first_bytes, cls: "wide" }]);
+      }), 7, d ? "no hits yet" : "no dark ports configured ([telescope] dark_ports)");
       var p = t.packets;
       $("t-nocapture").hidden = !!p;
       $("t-iface").textContent = t.interface ? "on " + t.interface : "";
