@@ -6,15 +6,20 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"gantry/internal/adminsock"
 	"gantry/internal/server"
 	"gantry/internal/telescope"
+	"gantry/internal/telescope/geoip"
+	"gantry/internal/telescope/geoip/geoiptest"
 	"gantry/internal/telescope/httpsensor"
 
 	"gantry/internal/peertest"
@@ -397,4 +402,56 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("shutdown waits for an open event stream")
 	}
+}
+
+// reportPackets is a live capture's report with one scan and one attack.
+type reportPackets struct{ r telescope.Report }
+
+func (p reportPackets) Snapshot() telescope.Report {
+	r := p.r
+	r.Scans = slices.Clone(r.Scans)
+	r.Attacks = slices.Clone(r.Attacks)
+	return r
+}
+
+// TestTelescopeLocated: with [telescope] geoip, /api/telescope carries the country
+// and AS of scanners and victims, and the attack details, and the telescope tab
+// shows them.
+func TestTelescopeLocated(t *testing.T) {
+	country, asn := geoiptest.Write(t, t.TempDir(), []geoiptest.Network{
+		{CIDR: "198.51.100.0/24", Country: "NL", ASN: 64500, ASOrg: "Example Scanner BV"},
+		{CIDR: "203.0.113.0/24", Country: "JP", ASN: 64501, ASOrg: "Victim KK"},
+	})
+	db, err := geoip.Open([]string{country, asn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	g := startGantry(t, setup{locate: db.Lookup, packets: reportPackets{telescope.Report{
+		Assumption: "a telescope of n = 256 IPv4 addresses (dark prefixes)",
+		Scans:      []telescope.Scan{{Source: "198.51.100.9", Kind: "horizontal", Protocol: "tcp", Ports: []uint16{23}, Targets: 256, Packets: 256, Start: start, End: start}},
+		Attacks: []telescope.Attack{{Victim: "203.0.113.80", Protocol: "tcp", Packets: 3000, Start: start, End: start.Add(time.Hour),
+			Duration: 3600, MeanPPS: 0.83, PeakPPS: 2.5, EstPPS: 13981013.3, EstPeakPPS: 41943040,
+			Services: []telescope.Service{{Port: 443, Packets: 2900}, {Port: 80, Packets: 100}}}},
+	}}})
+	var ts struct {
+		Packets telescope.Report `json:"packets"`
+	}
+	getJSON(t, client(), g.admin+"/api/telescope", &ts)
+	if len(ts.Packets.Scans) != 1 || ts.Packets.Scans[0].Location != (telescope.Location{Country: "NL", ASN: 64500, ASOrg: "Example Scanner BV"}) {
+		t.Fatalf("scans %+v", ts.Packets.Scans)
+	}
+	a := ts.Packets.Attacks
+	if len(a) != 1 || a[0].Location != (telescope.Location{Country: "JP", ASN: 64501, ASOrg: "Victim KK"}) ||
+		len(a[0].Services) != 2 || a[0].Services[0].Port != 443 || a[0].Duration != 3600 || a[0].PeakPPS != 2.5 {
+		t.Fatalf("attacks %+v", a)
+	}
+
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(g.admin+"/"), chromedp.WaitVisible(chromedp.CSS(`button[data-tab="telescope"]`)),
+		chromedp.Click(chromedp.CSS(`button[data-tab="telescope"]`)))
+	waitJS(t, ctx, "located attack row", `(r => r && ["JP AS64501 Victim KK", "443:2900, 80:100", "1h0m0s", "0.83 / 2.50"].every(s => r.textContent.includes(s)))(document.querySelector("#t-attacks tbody tr"))`)
+	waitJS(t, ctx, "located scan row", `document.querySelector("#t-scans tbody").textContent.includes("NL AS64500 Example Scanner BV")`)
+	waitJS(t, ctx, "the estimate's assumption", `document.getElementById("t-assumption").textContent.includes("n = 256")`)
 }
