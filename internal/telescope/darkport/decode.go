@@ -100,12 +100,22 @@ func decodeSSDP(data []byte, d *Detail) bool {
 // QR clear, a standard query, one to sixteen questions, and a name of labels
 // (queries carry no compression pointers in their first name).
 func dnsQuestion(data []byte, d *Detail) (qtype uint16, ok bool) {
-	if len(data) < 12+5 {
+	if len(data) < 12 {
 		return 0, false
 	}
 	flags := binary.BigEndian.Uint16(data[2:])
 	qd := binary.BigEndian.Uint16(data[4:])
-	if flags&0x8000 != 0 || (flags>>11)&0xf != 0 || qd == 0 || qd > 16 {
+	if flags&0x8000 != 0 {
+		return 0, false
+	}
+	if op := (flags >> 11) & 0xf; op == 2 && qd == 0 && len(data) == 12 {
+		// a server status request (RFC 1035 §4.1.1), nmap's DNSStatusRequest probe
+		d.writeString("STATUS request")
+		return 0, true
+	} else if op != 0 || qd == 0 || qd > 16 {
+		return 0, false
+	}
+	if len(data) < 12+5 {
 		return 0, false
 	}
 	i, total := 12, 0
@@ -284,7 +294,11 @@ func decodeTLSHello(data []byte, d *Detail) bool {
 	if len(data) < 9 || data[0] != 0x16 || data[1] != 3 || data[2] > 4 || data[5] != 1 {
 		return false
 	}
-	b := data[9:] // record header (5), handshake type (1) and length (3)
+	// A hello without extensions (SSLv3, nmap's probes) ends after the compression
+	// methods; only a record given whole tells that from one cut short.
+	recLen := int(binary.BigEndian.Uint16(data[3:]))
+	whole := len(data) >= 5+recLen
+	b := data[9:min(len(data), 5+recLen)] // record header (5), handshake type (1) and length (3)
 	skip := func(n int) bool {
 		if n > len(b) {
 			return false
@@ -303,7 +317,15 @@ func decodeTLSHello(data []byte, d *Detail) bool {
 		return skip(lenBytes + n)
 	}
 	// version, random, session ID, cipher suites, compression methods
-	if !skip(2+32) || !vec(1) || !vec(2) || !vec(1) || !skip(2) {
+	if !skip(2+32) || !vec(1) || !vec(2) || !vec(1) {
+		d.writeString("sni=? (hello cut short)")
+		return true
+	}
+	if len(b) == 0 && whole {
+		d.writeString("no sni (no extensions)")
+		return true
+	}
+	if !skip(2) {
 		d.writeString("sni=? (hello cut short)")
 		return true
 	}

@@ -141,6 +141,17 @@ func readFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
+// Probes nmap 7.93 sent to gantry's dark ports (-sV, its default probes), as the
+// dashboard showed their first bytes.
+var (
+	// SSLv3 ClientHello (SSLSessionReq): no extensions at all
+	nmapSSLv3Hello = []byte("\x16\x03\x00\x00S\x01\x00\x00O\x03\x00?G\xd7\xf7\xba,\xee\xea\xb2`~\xf3\x00\xfd\x82{\xb9\xd5\x96\xc8w\x9b\xe6\xc4\xdb<=\xdbo\xef\x10n\x00\x00(\x00\x16\x00\x13\x00\n\x00f\x00\x05\x00\x04\x00e\x00d\x00c\x00b\x00a\x00`\x00\x15\x00\x12\x00\t\x00\x14\x00\x11\x00\b\x00\x06\x00\x03\x01\x00")
+	// SNMPv3 engine discovery (SNMPv3GetRequest)
+	nmapSNMPv3 = []byte("0:\x02\x01\x030\x0f\x02\x02Ji\x02\x03\x00\xff\xe3\x04\x01\x04\x02\x01\x03\x04\x100\x0e\x04\x00\x02\x01\x00\x02\x01\x00\x04\x00\x04\x00\x04\x000\x12\x04\x00\x04\x00\xa0\f\x02\x027\xf0\x02\x01\x00\x02\x01\x000\x00")
+	// DNSStatusRequest: opcode STATUS, no question
+	nmapDNSStatus = []byte("\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+)
+
 func TestClassify(t *testing.T) {
 	rules := DefaultRules()
 	hello := clientHello(t, "victim.example")
@@ -171,6 +182,10 @@ func TestClassify(t *testing.T) {
 		{"tls hello with sni", "tcp", hello, "tls-client-hello", "sni=victim.example"},
 		{"tls hello without sni", "tcp", clientHello(t, "192.0.2.1"), "tls-client-hello", "no sni"},
 		{"tls hello cut short", "tcp", hello[:60], "tls-client-hello", "sni=? (hello cut short)"},
+		{"nmap sslv3 hello", "tcp", nmapSSLv3Hello, "tls-client-hello", "no sni (no extensions)"},
+		{"nmap sslv3 hello cut before its end", "tcp", nmapSSLv3Hello[:len(nmapSSLv3Hello)-1], "tls-client-hello", "sni=? (hello cut short)"},
+		{"nmap snmpv3 discovery", "udp", nmapSNMPv3, "snmp-get", "v3"},
+		{"nmap dns status request", "udp", nmapDNSStatus, "dns-query", "STATUS request"},
 		{"tls alert is no hello", "tcp", []byte{0x15, 3, 3, 0, 2, 2, 40, 0, 0}, "", ""},
 		{"ssh banner", "tcp", []byte("SSH-2.0-libssh2_1.9.0\r\n"), "ssh-banner", "SSH-2.0-libssh2_1.9.0"},
 		{"ssh banner with control bytes", "tcp", []byte("SSH-2.0-x\x1b[31m\r\n"), "ssh-banner", "SSH-2.0-x?[31m"},

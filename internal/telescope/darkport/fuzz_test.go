@@ -72,8 +72,9 @@ func FuzzMemcached(f *testing.F) {
 func FuzzTLSHello(f *testing.F) {
 	hello := clientHello(f, "victim.example")
 	fuzzDecoder(f, decodeTLSHello,
-		hello,     // crypto/tls ClientHello with SNI
-		hello[:9], // headers only
+		hello,          // crypto/tls ClientHello with SNI
+		hello[:9],      // headers only
+		nmapSSLv3Hello, // no extensions
 		hello[:len(hello)/2],
 		append(append([]byte{}, hello[:43]...), 0xff), // session ID length past the data
 	)
