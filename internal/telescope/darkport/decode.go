@@ -297,6 +297,9 @@ func decodeTLSHello(data []byte, d *Detail) bool {
 	// A hello without extensions (SSLv3, nmap's probes) ends after the compression
 	// methods; only a record given whole tells that from one cut short.
 	recLen := int(binary.BigEndian.Uint16(data[3:]))
+	if recLen < 4 {
+		return false // not even the handshake header
+	}
 	whole := len(data) >= 5+recLen
 	b := data[9:min(len(data), 5+recLen)] // record header (5), handshake type (1) and length (3)
 	skip := func(n int) bool {
