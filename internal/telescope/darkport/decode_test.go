@@ -265,3 +265,21 @@ func TestParseRules(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkClassify is the cost a datagram of a flood adds on the UDP read loop:
+// an unnamed payload goes through every UDP rule.
+func BenchmarkClassify(b *testing.B) {
+	rules := DefaultRules()
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{{"cups", cupsExploit}, {"snmp", snmpGet}, {"noise", []byte("\x00\x01\x02\x03 random payload of a flood that no rule names")}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var d Detail
+			b.ReportAllocs()
+			for b.Loop() {
+				Classify(rules, "udp", bc.data, &d)
+			}
+		})
+	}
+}
