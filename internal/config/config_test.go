@@ -10,8 +10,8 @@ import (
 
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
-	"gantry/internal/telescope/geoip/geoiptest"
 	_ "gantry/internal/server" // registers the handler kinds
+	"gantry/internal/telescope/geoip/geoiptest"
 	"gantry/internal/wsgi"
 )
 
