@@ -17,6 +17,7 @@ import (
 	"gantry/internal/server"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
+	"gantry/internal/telescope/geoip"
 	"gantry/internal/telescope/httpsensor"
 )
 
@@ -164,9 +165,19 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		e.closers = append(e.closers, func() { l.Close() })
 		e.log.Info("capturing packets", "interface", tc.Interface)
 	}
+	var locate func(netip.Addr) telescope.Location
+	if tc.On() && len(tc.GeoIP) > 0 {
+		db, err := geoip.Open(tc.GeoIP)
+		if err != nil {
+			return fmt.Errorf("[telescope] geoip: %w", err)
+		}
+		e.closers = append(e.closers, func() { db.Close() })
+		locate = db.Lookup
+		e.log.Info("locating scanners and victims", "geoip", tc.GeoIP)
+	}
 	if e.cfg.Admin.Listen != "off" {
 		opts := dashboard.Options{Server: srv, Sensor: e.sensor, Dark: dark, PasswordHash: e.cfg.Admin.PasswordHash,
-			Interface: tc.Interface, Logger: e.log.With("component", "admin"), Bans: e.bans}
+			Interface: tc.Interface, Logger: e.log.With("component", "admin"), Bans: e.bans, Locate: locate}
 		if e.bans != nil {
 			opts.LoginFailed = func(src netip.Addr) { e.bans.Offense(src, ban.AdminLogin, "failed admin login") }
 		}

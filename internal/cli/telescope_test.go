@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"gantry/internal/telescope"
+	"gantry/internal/telescope/geoip/geoiptest"
 )
 
 // td holds the telescope package's real captures and golden reports.
@@ -176,4 +177,47 @@ func TestAnalyzeBadInput(t *testing.T) {
 			t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
 		}
 	})
+}
+
+// TestAnalyzeGeoIP: --geoip locates the real captures' scanner and victim, in every
+// format; a file that is not a MaxMind DB is one line and exit 1.
+func TestAnalyzeGeoIP(t *testing.T) {
+	dir := t.TempDir()
+	country, asn := geoiptest.Write(t, dir, []geoiptest.Network{
+		{CIDR: "176.192.0.0/16", Country: "RU", ASN: 64510, ASOrg: "Scanner Net"},
+		{CIDR: "202.229.120.0/24", Country: "JP", ASN: 64511, ASOrg: "Victim Hosting"},
+	})
+	files := []string{td + "445_scan.pcap", td + "backscatter.trace", "--scan-hosts", "5", "--scan-idle", "30m", "--dos-ppm", "5", "--geoip", country + "," + asn}
+	out, errOut, code := runAnalyze(t, append(files, "--format", "json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r telescope.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Scans) != 1 || r.Scans[0].Location != (telescope.Location{Country: "RU", ASN: 64510, ASOrg: "Scanner Net"}) {
+		t.Errorf("scans %+v", r.Scans)
+	}
+	if len(r.Attacks) == 0 {
+		t.Fatal("no attack")
+	}
+	for _, a := range r.Attacks {
+		if a.Location != (telescope.Location{Country: "JP", ASN: 64511, ASOrg: "Victim Hosting"}) || len(a.Services) == 0 || a.Duration <= 0 {
+			t.Errorf("attack %+v", a)
+		}
+	}
+	out, _, _ = runAnalyze(t, append(files, "--format", "table")...)
+	if !strings.Contains(out, "JP       AS64511 Victim Hosting") || !strings.Contains(out, "RU       AS64510 Scanner Net") {
+		t.Errorf("table:\n%s", out)
+	}
+	out, _, _ = runAnalyze(t, append(files, "--format", "csv")...)
+	if !strings.Contains(out, ",RU,64510,Scanner Net,false\n") {
+		t.Errorf("csv:\n%s", out)
+	}
+
+	_, errOut, code = runAnalyze(t, td+"445_scan.pcap", "--geoip", td+"445_scan.pcap")
+	if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--geoip: geoip "+td+"445_scan.pcap") {
+		t.Errorf("exit %d stderr %q", code, errOut)
+	}
 }

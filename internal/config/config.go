@@ -103,6 +103,9 @@ type Telescope struct {
 	// DarkPorts lists ports to listen on, record and never answer: "23/tcp",
 	// "631/udp", "127.0.0.1:2323/tcp".
 	DarkPorts []string `toml:"dark_ports"`
+	// GeoIP lists MaxMind DB files (GeoLite2-Country.mmdb, GeoLite2-ASN.mmdb, or
+	// the City and commercial editions) that locate scanners and DoS victims.
+	GeoIP []string `toml:"geoip"`
 	// Scan and DoS thresholds for the packet sensor; 0 means the documented default
 	// (Zeek's scan policy and Corsaro's DoS rules, see `gantry telescope analyze -h`).
 	ScanHosts   int      `toml:"scan_hosts"`

@@ -11,6 +11,7 @@ import (
 	"gantry/internal/config"
 	"gantry/internal/fastcgi"
 	_ "gantry/internal/server" // registers the handler kinds
+	"gantry/internal/telescope/geoip/geoiptest"
 	"gantry/internal/wsgi"
 )
 
@@ -276,5 +277,32 @@ func TestBanFileDefault(t *testing.T) {
 	}
 	if c.Telescope.Ban.Enabled {
 		t.Error("bans on by default")
+	}
+}
+
+// TestGeoIP: [telescope] geoip takes MaxMind DB files; a missing file or one that
+// is not a database is an error naming the key, the file and the cause.
+func TestGeoIP(t *testing.T) {
+	dir := t.TempDir()
+	country, asn := geoiptest.Write(t, dir, []geoiptest.Network{{CIDR: "198.51.100.0/24", Country: "NL", ASN: 64500, ASOrg: "x"}})
+	text := filepath.Join(dir, "GeoLite2-City.mmdb")
+	os.WriteFile(text, []byte("<html>404 not found</html>"), 0o644)
+	c, err := config.Parse("cfg.toml", fmt.Sprintf("[telescope]\ngeoip = [%q, %q]\n", country, asn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Telescope.GeoIP) != 2 {
+		t.Fatalf("geoip = %v", c.Telescope.GeoIP)
+	}
+	for _, tc := range []struct{ name, file, want string }{
+		{"missing", filepath.Join(dir, "nope.mmdb"), "cfg.toml:2: [telescope] geoip \"" + filepath.Join(dir, "nope.mmdb") + "\": no such file or directory"},
+		{"not a database", text, "cfg.toml:2: [telescope] geoip \"" + text + "\": not a MaxMind DB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("cfg.toml", fmt.Sprintf("[telescope]\ngeoip = [%q, %q]\n", country, tc.file))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gantry/internal/telescope/geoip"
 )
 
 func (c *Config) validate(v *validator, locs [][]routeLoc) {
@@ -44,6 +46,13 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 	for _, d := range c.Telescope.DarkPorts {
 		if _, err := ParseDarkPort(d); err != nil {
 			v.addKey("telescope.dark_ports", "[telescope] dark_ports %q: %v", d, err)
+		}
+	}
+	for _, f := range c.Telescope.GeoIP {
+		if _, err := os.Stat(f); err != nil {
+			v.addKey("telescope.geoip", "[telescope] geoip %q: %v", f, unwrapPathErr(err))
+		} else if err := geoip.Check(f); err != nil {
+			v.addKey("telescope.geoip", "[telescope] geoip %q: not a MaxMind DB of countries or AS numbers (%v); download GeoLite2-Country.mmdb and GeoLite2-ASN.mmdb from MaxMind", f, errors.Unwrap(err))
 		}
 	}
 

@@ -253,6 +253,7 @@ func (d *Dashboard) telescope(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.opts.Packets != nil {
 		rep := d.opts.Packets.Snapshot()
+		rep.Locate(d.opts.Locate)
 		out.Packets = &rep
 		out.Interface = d.opts.Interface
 	}

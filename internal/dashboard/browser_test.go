@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -129,8 +130,17 @@ func TestBrowserLoginChartsAndSorting(t *testing.T) {
 		t.Fatalf("not sorted ascending: %v", asc)
 	}
 
-	// the telescope tab lists the source of the .env probes
+	// the telescope tab lists the source of the .env probes, and names what a dark
+	// port was sent: an RDP connection request with its mstshash cookie
+	dc, err := net.Dial("tcp", g.darkAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdp := "\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=eltons\r\n\x01\x00\x08\x00\x03\x00\x00\x00"
+	dc.Write([]byte(rdp))
+	dc.Close()
 	run(t, ctx, chromedp.Click(chromedp.CSS(`button[data-tab="telescope"]`)))
+	waitJS(t, ctx, "dark-port payload", `(r => r && r.textContent.includes("rdp-cookie") && r.textContent.includes("mstshash=eltons"))(document.querySelector("#t-dark tbody tr"))`)
 	waitJS(t, ctx, "telescope sources", `document.querySelector("#t-sources tbody").textContent.includes("127.0.0.1")`)
 	waitJS(t, ctx, "attack alert", `document.getElementById("alerts").textContent.includes("exploit attempts")`)
 

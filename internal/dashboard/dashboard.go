@@ -54,6 +54,9 @@ type Options struct {
 	// LoginFailed, when set, is told the source of every failed admin login
 	// (a wrong password on the form or in Basic credentials).
 	LoginFailed func(netip.Addr)
+	// Locate, when set, locates the scanners and victims of the packet report
+	// ([telescope] geoip).
+	Locate func(netip.Addr) telescope.Location
 }
 
 // Dashboard is the admin listener's handler. Feed it every finished request with

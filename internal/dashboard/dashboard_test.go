@@ -6,15 +6,20 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"gantry/internal/adminsock"
 	"gantry/internal/server"
 	"gantry/internal/telescope"
+	"gantry/internal/telescope/geoip"
+	"gantry/internal/telescope/geoip/geoiptest"
 	"gantry/internal/telescope/httpsensor"
 
 	"gantry/internal/peertest"
@@ -74,7 +79,7 @@ func TestTelescopeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc.Write([]byte("root\r\n"))
+	dc.Write([]byte("SSH-2.0-libssh_0.9.6\r\n"))
 	dc.Close()
 
 	var ts struct {
@@ -95,6 +100,8 @@ func TestTelescopeAPI(t *testing.T) {
 				Port                         int    `json:"port"`
 				Hits                         uint64 `json:"hits"`
 				FB                           string `json:"first_bytes"`
+				Rule                         string `json:"rule"`
+				Detail                       string `json:"detail"`
 			} `json:"sources"`
 		} `json:"dark_ports"`
 		Packets *telescope.Report `json:"packets"`
@@ -108,7 +115,8 @@ func TestTelescopeAPI(t *testing.T) {
 		h.Sources[0].Source != "127.0.0.1" || h.Sources[0].Requests != 3 {
 		t.Fatalf("http = %+v", h)
 	}
-	if ts.DarkPorts.HitsTotal != 1 || len(ts.DarkPorts.Sources) != 1 || ts.DarkPorts.Sources[0].FB != `"root\r\n"` {
+	if ts.DarkPorts.HitsTotal != 1 || len(ts.DarkPorts.Sources) != 1 || ts.DarkPorts.Sources[0].FB != `"SSH-2.0-libssh_0.9.6\r\n"` ||
+		ts.DarkPorts.Sources[0].Rule != "ssh-banner" || ts.DarkPorts.Sources[0].Detail != "SSH-2.0-libssh_0.9.6" {
 		t.Fatalf("dark = %+v", ts.DarkPorts)
 	}
 	if ts.Packets != nil {
@@ -175,6 +183,13 @@ func TestMetrics(t *testing.T) {
 	c := client()
 	do(t, c, "GET", g.web+"/", nil, nil)
 	do(t, c, "GET", g.web+"/wp-login.php", nil, nil)
+	dc, err := net.Dial("tcp", g.darkAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.Write([]byte{0xff, 0xfb, 24}) // Telnet: WILL TTYPE
+	dc.Close()
+	peertest.WaitFor(t, 10*time.Second, "the dark port hit", func() bool { return g.dark.Total() == 1 })
 	resp, body := do(t, c, "GET", g.admin+"/metrics", nil, nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("metrics: %s %s", resp.Status, resp.Header.Get("Content-Type"))
@@ -186,6 +201,8 @@ func TestMetrics(t *testing.T) {
 		`gantry_telescope_http_unsolicited_total{category="exploit",rule="wordpress"} 1`,
 		`gantry_telescope_packets_total{class="backscatter"}`,
 		`gantry_telescope_evicted_total{sensor="http"} 0`,
+		`gantry_telescope_darkport_probes_total{category="probe",rule="telnet-negotiation"} 1`,
+		`gantry_telescope_darkport_probes_total{category="exploit",rule="cups-browsed"} 0`,
 		"go_goroutines",
 		"process_open_fds",
 	} {
@@ -385,4 +402,56 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("shutdown waits for an open event stream")
 	}
+}
+
+// reportPackets is a live capture's report with one scan and one attack.
+type reportPackets struct{ r telescope.Report }
+
+func (p reportPackets) Snapshot() telescope.Report {
+	r := p.r
+	r.Scans = slices.Clone(r.Scans)
+	r.Attacks = slices.Clone(r.Attacks)
+	return r
+}
+
+// TestTelescopeLocated: with [telescope] geoip, /api/telescope carries the country
+// and AS of scanners and victims, and the attack details, and the telescope tab
+// shows them.
+func TestTelescopeLocated(t *testing.T) {
+	country, asn := geoiptest.Write(t, t.TempDir(), []geoiptest.Network{
+		{CIDR: "198.51.100.0/24", Country: "NL", ASN: 64500, ASOrg: "Example Scanner BV"},
+		{CIDR: "203.0.113.0/24", Country: "JP", ASN: 64501, ASOrg: "Victim KK"},
+	})
+	db, err := geoip.Open([]string{country, asn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	g := startGantry(t, setup{locate: db.Lookup, packets: reportPackets{telescope.Report{
+		Assumption: "a telescope of n = 256 IPv4 addresses (dark prefixes)",
+		Scans:      []telescope.Scan{{Source: "198.51.100.9", Kind: "horizontal", Protocol: "tcp", Ports: []uint16{23}, Targets: 256, Packets: 256, Start: start, End: start}},
+		Attacks: []telescope.Attack{{Victim: "203.0.113.80", Protocol: "tcp", Packets: 3000, Start: start, End: start.Add(time.Hour),
+			Duration: 3600, MeanPPS: 0.83, PeakPPS: 2.5, EstPPS: 13981013.3, EstPeakPPS: 41943040,
+			Services: []telescope.Service{{Port: 443, Packets: 2900}, {Port: 80, Packets: 100}}}},
+	}}})
+	var ts struct {
+		Packets telescope.Report `json:"packets"`
+	}
+	getJSON(t, client(), g.admin+"/api/telescope", &ts)
+	if len(ts.Packets.Scans) != 1 || ts.Packets.Scans[0].Location != (telescope.Location{Country: "NL", ASN: 64500, ASOrg: "Example Scanner BV"}) {
+		t.Fatalf("scans %+v", ts.Packets.Scans)
+	}
+	a := ts.Packets.Attacks
+	if len(a) != 1 || a[0].Location != (telescope.Location{Country: "JP", ASN: 64501, ASOrg: "Victim KK"}) ||
+		len(a[0].Services) != 2 || a[0].Services[0].Port != 443 || a[0].Duration != 3600 || a[0].PeakPPS != 2.5 {
+		t.Fatalf("attacks %+v", a)
+	}
+
+	ctx := browser(t)
+	run(t, ctx, chromedp.Navigate(g.admin+"/"), chromedp.WaitVisible(chromedp.CSS(`button[data-tab="telescope"]`)),
+		chromedp.Click(chromedp.CSS(`button[data-tab="telescope"]`)))
+	waitJS(t, ctx, "located attack row", `(r => r && ["JP AS64501 Victim KK", "443:2900, 80:100", "1h0m0s", "0.83 / 2.50"].every(s => r.textContent.includes(s)))(document.querySelector("#t-attacks tbody tr"))`)
+	waitJS(t, ctx, "located scan row", `document.querySelector("#t-scans tbody").textContent.includes("NL AS64500 Example Scanner BV")`)
+	waitJS(t, ctx, "the estimate's assumption", `document.getElementById("t-assumption").textContent.includes("n = 256")`)
 }

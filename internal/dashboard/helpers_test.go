@@ -19,6 +19,7 @@ import (
 	"gantry/internal/ban"
 	"gantry/internal/config"
 	"gantry/internal/server"
+	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
 	"gantry/internal/telescope/httpsensor"
 )
@@ -45,6 +46,7 @@ type setup struct {
 	extra    string // more TOML, appended to the config file
 	tls      bool   // serve HTTPS too, the site named localhost with the internal CA
 	bans     bool   // bans on, kept in a file under the test's directory
+	locate   func(netip.Addr) telescope.Location
 }
 
 var hashMemo = map[string]string{}
@@ -109,7 +111,7 @@ func startGantry(t testing.TB, s setup) *gantry {
 		t.Fatal(err)
 	}
 	g.dash, err = New(Options{Server: g.srv, Sensor: g.sensor, Dark: g.dark, Packets: s.packets, PasswordHash: cfg.Admin.PasswordHash, Tick: 200 * time.Millisecond,
-		Bans: g.bans, LoginFailed: func(a netip.Addr) { g.failedLogins <- a }})
+		Bans: g.bans, LoginFailed: func(a netip.Addr) { g.failedLogins <- a }, Locate: s.locate})
 	if err != nil {
 		t.Fatal(err)
 	}

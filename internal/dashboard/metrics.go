@@ -81,6 +81,7 @@ var (
 	descHTTPSensor  = prometheus.NewDesc("gantry_telescope_http_unsolicited_total", "Unsolicited HTTP requests and connections, by category and rule.", []string{"category", "rule"}, nil)
 	descHTTPSources = prometheus.NewDesc("gantry_telescope_http_sources", "Sources in the HTTP sensor's table.", nil, nil)
 	descDarkHits    = prometheus.NewDesc("gantry_telescope_darkport_hits_total", "Connections and datagrams to dark ports, by port.", []string{"port"}, nil)
+	descDarkProbes  = prometheus.NewDesc("gantry_telescope_darkport_probes_total", "Dark-port hits whose payload a rule named, by category and rule.", []string{"category", "rule"}, nil)
 	descEvicted     = prometheus.NewDesc("gantry_telescope_evicted_total", "Entries dropped from full telescope tables.", []string{"sensor"}, nil)
 	descPackets     = prometheus.NewDesc("gantry_telescope_packets_total", "Captured packets, by class.", []string{"class"}, nil)
 	descScans       = prometheus.NewDesc("gantry_telescope_scans", "Scans in the packet telescope's report.", nil, nil)
@@ -94,7 +95,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerRSS, descWorkerResta, descHTTPSensor,
-		descHTTPSources, descDarkHits, descEvicted, descPackets, descScans, descAttacks, descCertExpiry,
+		descHTTPSources, descDarkHits, descDarkProbes, descEvicted, descPackets, descScans, descAttacks, descCertExpiry,
 		descBans, descBansIssued, descBansRefused, descBansEvicted} {
 		ch <- d
 	}
@@ -137,6 +138,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		snap := p.Snapshot(1)
 		for port, n := range snap.Ports {
 			ch <- prometheus.MustNewConstMetric(descDarkHits, prometheus.CounterValue, float64(n), port)
+		}
+		for _, r := range snap.Rules {
+			ch <- prometheus.MustNewConstMetric(descDarkProbes, prometheus.CounterValue, float64(r.Count), r.Category, r.Name)
 		}
 		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(snap.Evicted), "darkport")
 	}

@@ -2,6 +2,7 @@ package telescope
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -95,6 +96,7 @@ type vectorState struct {
 	start, end int64
 	packets    uint64
 	ports      portSet
+	services   serviceCounts
 	slots      [dosSlots]uint32 // packets per 10 s slot of the sliding 60 s window
 	newest     int64            // slot number of slots' newest entry
 	maxPPM     uint32
@@ -467,6 +469,7 @@ func (c *Classifier) backscatter(ts int64, k flowKey, port uint16, hasPort bool)
 	v.packets++
 	if hasPort {
 		v.ports.add(port)
+		v.services.add(port)
 	}
 	if slot > v.newest {
 		if d := slot - v.newest; d >= dosSlots {
@@ -688,8 +691,13 @@ func (c *Classifier) attackReport(k flowKey, v *vectorState) (Attack, bool) {
 		End:      nsTime(v.end),
 		MaxPPM:   uint64(v.maxPPM),
 		Ports:    v.ports.all(),
+		Services: v.services.list(),
+		Duration: float64(v.end-v.start) / 1e9,
+		PeakPPS:  float64(v.maxPPM) / 60,
 	}
+	a.ServicesOther = uint64(v.services.other)
 	a.rate = float64(v.packets) / (float64(v.end-v.start) / 1e9)
+	a.MeanPPS = a.rate
 	a.v6 = !k.a.is4()
 	return a, true
 }
@@ -706,6 +714,17 @@ func (c *Classifier) size(v4 bool) float64 {
 		return float64(c.opts.Size)
 	}
 	return float64(c.dsts.count())
+}
+
+// sizeSource says where size's n comes from, for the report's assumption.
+func (c *Classifier) sizeSource() string {
+	switch {
+	case len(c.dark.nets) > 0:
+		return "dark prefixes"
+	case c.opts.Size > 0:
+		return "given size"
+	}
+	return "distinct destinations seen"
 }
 
 func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
@@ -733,6 +752,9 @@ func (c *Classifier) Report() Report {
 	}
 	r.TelescopeSize = c.size(true)
 	r.SizeEstimated = len(c.dark.nets) == 0 && c.opts.Size <= 0 && c.dsts.hll != nil
+	r.SizeSource = c.sizeSource()
+	r.Assumption = fmt.Sprintf("a victim answers spoofed sources drawn uniformly from the address space (Moore et al. 2006): "+
+		"a telescope of n = %.0f IPv4 addresses (%s) sees n/2^32 of its replies, so est_pps = mean_pps × 2^32 / n", r.TelescopeSize, r.SizeSource)
 	for i, n := range c.other {
 		if n > 0 {
 			r.OtherReasons[reasonNames[i]] = n
@@ -757,8 +779,10 @@ func (c *Classifier) Report() Report {
 		a := &r.Attacks[i]
 		if !a.v6 && n4 > 0 {
 			a.EstPPS = a.rate * 4294967296.0 / n4
+			a.EstPeakPPS = a.PeakPPS * 4294967296.0 / n4
 		} else if a.v6 && n6 > 0 {
 			a.EstPPS = a.rate * 3.402823669209385e38 / n6
+			a.EstPeakPPS = a.PeakPPS * 3.402823669209385e38 / n6
 		}
 	}
 	slices.SortFunc(r.Scans, func(a, b Scan) int {

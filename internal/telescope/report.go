@@ -25,11 +25,16 @@ type Report struct {
 
 	// OtherReasons splits Classes.Other by the filter that caught each packet.
 	OtherReasons map[string]uint64 `json:"other_reasons"`
-	// TelescopeSize is n, the IPv4 addresses monitored, that est_pps scales by.
+	// TelescopeSize is n, the IPv4 addresses monitored, that est_pps scales by;
+	// SizeSource says where n comes from ("dark prefixes", "given size" or
+	// "distinct destinations seen", a lower bound of n and so an overestimate of
+	// the rates); Assumption spells out the estimate.
 	TelescopeSize float64 `json:"telescope_size"`
 	// SizeEstimated says TelescopeSize is a sketch's estimate of the distinct
 	// destinations seen (past 65536 of them, with neither Dark nor Size given).
-	SizeEstimated bool `json:"telescope_size_estimated,omitempty"`
+	SizeEstimated bool   `json:"telescope_size_estimated,omitempty"`
+	SizeSource    string `json:"size_source"`
+	Assumption    string `json:"est_assumption"`
 	// Evicted counts sources and victims dropped from full state tables; Dropped
 	// counts finished scans and attacks dropped past MaxEvents.
 	Evicted uint64 `json:"evicted"`
@@ -51,18 +56,27 @@ type Classes struct {
 // Scan is one source's probing of one protocol, from its first probe until it was idle
 // for ScanIdle.
 type Scan struct {
-	Source   string   `json:"source"`
-	Kind     string   `json:"kind"` // horizontal, strobe, vertical, block
-	Protocol string   `json:"protocol"`
-	Ports    []uint16 `json:"ports"`
-	Targets  uint64   `json:"targets"`
+	Source   string    `json:"source"`
+	Kind     string    `json:"kind"` // horizontal, strobe, vertical, block
+	Protocol string    `json:"protocol"`
+	Ports    []uint16  `json:"ports"`
+	Targets  uint64    `json:"targets"`
+	Packets  uint64    `json:"packets"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Tool     string    `json:"tool"` // masscan, zmap, mirai, nmap, or empty
 	// Estimated says Targets comes from a sketch (past 4096 distinct targets, with a
 	// standard error of 0.81%); below that it is exact.
-	Estimated bool      `json:"targets_estimated,omitempty"`
-	Packets   uint64    `json:"packets"`
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end"`
-	Tool      string    `json:"tool"` // masscan, zmap, mirai, nmap, or empty
+	Estimated bool `json:"targets_estimated,omitempty"`
+	Location
+}
+
+// Location is where an address is, from the GeoIP databases given; empty
+// without them or for an address they do not know.
+type Location struct {
+	Country string `json:"country,omitempty"` // ISO 3166-1 alpha-2
+	ASN     uint32 `json:"asn,omitempty"`
+	ASOrg   string `json:"as_org,omitempty"`
 }
 
 // Attack is a denial-of-service attack on one victim and protocol, seen through the
@@ -76,6 +90,18 @@ type Attack struct {
 	MaxPPM   uint64    `json:"max_ppm"`
 	EstPPS   float64   `json:"est_pps"`
 	Ports    []uint16  `json:"ports"`
+	// Duration is End - Start in seconds; MeanPPS the packets seen over it;
+	// PeakPPS the busiest 60 s window (MaxPPM / 60). EstPPS and EstPeakPPS scale
+	// the mean and the peak to the whole address space (see Report.Assumption).
+	Duration   float64 `json:"duration_s"`
+	MeanPPS    float64 `json:"mean_pps"`
+	PeakPPS    float64 `json:"peak_pps"`
+	EstPeakPPS float64 `json:"est_peak_pps"`
+	// Services are the victim's ports the backscatter came from, with packets:
+	// exact for the first 8 ports seen, the packets of any others in ServicesOther.
+	Services      []Service `json:"services"`
+	ServicesOther uint64    `json:"services_other_packets,omitempty"`
+	Location
 
 	// The observed rate and family, kept so that est_pps uses the telescope size
 	// known when the report is made, not when the attack ended.
@@ -140,25 +166,28 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for _, k := range reasons {
 		fmt.Fprintf(tw, "  %s\t%d\n", k, r.OtherReasons[k])
 	}
-	fmt.Fprintf(tw, "telescope size\t%s%.0f\n", approx(r.SizeEstimated), r.TelescopeSize)
+	fmt.Fprintf(tw, "telescope size\t%s%.0f (%s)\n", approx(r.SizeEstimated), r.TelescopeSize, r.SizeSource)
+	fmt.Fprintf(tw, "est_pps\t%s\n", r.Assumption)
 	if r.Evicted > 0 || r.Dropped > 0 {
 		fmt.Fprintf(tw, "evicted\t%d\n", r.Evicted)
 		fmt.Fprintf(tw, "dropped\t%d\n", r.Dropped)
 	}
 	fmt.Fprintf(tw, "\nSCANS (%d)\n", len(r.Scans))
 	if len(r.Scans) > 0 {
-		fmt.Fprintln(tw, "SOURCE\tKIND\tPROTO\tPORTS\tTARGETS\tPACKETS\tSTART\tEND\tTOOL")
+		fmt.Fprintln(tw, "SOURCE\tKIND\tPROTO\tPORTS\tTARGETS\tPACKETS\tSTART\tEND\tTOOL\tCOUNTRY\tAS")
 		for _, s := range r.Scans {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%d\t%d\t%s\t%s\t%s\n", s.Source, s.Kind, s.Protocol,
-				joinPorts(s.Ports, ",", 10), approx(s.Estimated), s.Targets, s.Packets, fmtTime(s.Start), fmtTime(s.End), s.Tool)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Source, s.Kind, s.Protocol,
+				joinPorts(s.Ports, ",", 10), approx(s.Estimated), s.Targets, s.Packets, fmtTime(s.Start), fmtTime(s.End), s.Tool,
+				s.Country, s.Location.as())
 		}
 	}
 	fmt.Fprintf(tw, "\nATTACKS (%d)\n", len(r.Attacks))
 	if len(r.Attacks) > 0 {
-		fmt.Fprintln(tw, "VICTIM\tPROTO\tPORTS\tPACKETS\tMAX_PPM\tEST_PPS\tSTART\tEND")
+		fmt.Fprintln(tw, "VICTIM\tPROTO\tSERVICES (PORT:PACKETS)\tPACKETS\tDURATION\tMEAN_PPS\tPEAK_PPS\tMAX_PPM\tEST_PPS\tEST_PEAK_PPS\tSTART\tEND\tCOUNTRY\tAS")
 		for _, a := range r.Attacks {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\n", a.Victim, a.Protocol,
-				joinPorts(a.Ports, ",", 10), a.Packets, a.MaxPPM, a.EstPPS, fmtTime(a.Start), fmtTime(a.End))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t%s\t%s\t%s\t%s\n", a.Victim, a.Protocol,
+				a.services(",", 5), a.Packets, fmtDuration(a.Duration), a.MeanPPS, a.PeakPPS, a.MaxPPM, a.EstPPS, a.EstPeakPPS,
+				fmtTime(a.Start), fmtTime(a.End), a.Country, a.Location.as())
 		}
 	}
 	return tw.Flush()
@@ -170,14 +199,19 @@ func (r *Report) WriteTable(w io.Writer) error {
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"type", "address", "kind", "protocol", "ports", "targets", "packets",
-		"start", "end", "tool", "max_ppm", "est_pps", "targets_estimated"})
+		"start", "end", "tool", "max_ppm", "est_pps",
+		"duration_s", "mean_pps", "peak_pps", "est_peak_pps", "services", "country", "asn", "as_org", "targets_estimated"})
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	cw.Write([]string{"total", "", "", "", "", "", u(r.Packets), fmtTime(r.Start), fmtTime(r.End), "", "", "", ""})
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	none := []string{"", "", "", "", "", "", "", "", ""}
+	cw.Write(append([]string{"total", "", "", "", "", "", u(r.Packets), fmtTime(r.Start), fmtTime(r.End), "", "", ""}, none...))
+	// the telescope size n that est_pps scales by, and where it comes from
+	cw.Write(append([]string{"telescope", "", r.SizeSource, "", "", strconv.FormatFloat(r.TelescopeSize, 'f', 0, 64), "", "", "", "", "", ""}, none...))
 	for _, c := range []struct {
 		name string
 		n    uint64
 	}{{"backscatter", r.Classes.Backscatter}, {"scan", r.Classes.Scan}, {"other", r.Classes.Other}} {
-		cw.Write([]string{"class", "", c.name, "", "", "", u(c.n), "", "", "", "", "", ""})
+		cw.Write(append([]string{"class", "", c.name, "", "", "", u(c.n), "", "", "", "", ""}, none...))
 	}
 	reasons := make([]string, 0, len(r.OtherReasons))
 	for k := range r.OtherReasons {
@@ -185,17 +219,61 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 	slices.Sort(reasons)
 	for _, k := range reasons {
-		cw.Write([]string{"other", "", k, "", "", "", u(r.OtherReasons[k]), "", "", "", "", "", ""})
+		cw.Write(append([]string{"other", "", k, "", "", "", u(r.OtherReasons[k]), "", "", "", "", ""}, none...))
 	}
 	for _, s := range r.Scans {
 		cw.Write([]string{"scan", s.Source, s.Kind, s.Protocol, joinPorts(s.Ports, " ", 0), u(s.Targets),
-			u(s.Packets), fmtTime(s.Start), fmtTime(s.End), s.Tool, "", "", strconv.FormatBool(s.Estimated)})
+			u(s.Packets), fmtTime(s.Start), fmtTime(s.End), s.Tool, "", "",
+			"", "", "", "", "", s.Country, s.Location.asn(), s.ASOrg, strconv.FormatBool(s.Estimated)})
 	}
 	for _, a := range r.Attacks {
 		cw.Write([]string{"attack", a.Victim, "", a.Protocol, joinPorts(a.Ports, " ", 0), "",
-			u(a.Packets), fmtTime(a.Start), fmtTime(a.End), "", u(a.MaxPPM),
-			strconv.FormatFloat(a.EstPPS, 'f', 3, 64), ""})
+			u(a.Packets), fmtTime(a.Start), fmtTime(a.End), "", u(a.MaxPPM), f(a.EstPPS),
+			f(a.Duration), f(a.MeanPPS), f(a.PeakPPS), f(a.EstPeakPPS), a.services(" ", 0), a.Country, a.Location.asn(), a.ASOrg, ""})
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// as is "AS64500 Name" for a table, or empty.
+func (l Location) as() string {
+	if l.ASN == 0 {
+		return ""
+	}
+	if l.ASOrg == "" {
+		return "AS" + strconv.FormatUint(uint64(l.ASN), 10)
+	}
+	return "AS" + strconv.FormatUint(uint64(l.ASN), 10) + " " + l.ASOrg
+}
+
+func (l Location) asn() string {
+	if l.ASN == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(l.ASN), 10)
+}
+
+// services is "80:3265,443:12" (port:packets), at most limit entries (0: all),
+// then the packets of the ports not counted one by one.
+func (a *Attack) services(sep string, limit int) string {
+	var b strings.Builder
+	for i, s := range a.Services {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(&b, "%s…(+%d)", sep, len(a.Services)-limit)
+			break
+		}
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		fmt.Fprintf(&b, "%d:%d", s.Port, s.Packets)
+	}
+	if a.ServicesOther > 0 {
+		fmt.Fprintf(&b, "%sother:%d", sep, a.ServicesOther)
+	}
+	return b.String()
+}
+
+// fmtDuration shows seconds as a duration a person reads: "1h2m3s".
+func fmtDuration(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
 }

@@ -59,7 +59,14 @@
     });
     return tr;
   }
-  function tag(cat) { return cat ? el("span", cat, "tag " + cat) : el("span", ""); }
+  // where is "NL AS64500 Example BV" from the report's GeoIP fields, or "".
+  function where(x) { return [x.country || "", x.asn ? "AS" + x.asn + (x.as_org ? " " + x.as_org : "") : ""].join(" ").trim(); }
+  function fmtDur(s) {
+    s = Math.round(s || 0);
+    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+    return (h ? h + "h" : "") + (h || m ? m + "m" : "") + (s % 60) + "s";
+  }
+  function tag(cat, text) { return cat ? el("span", text || cat, "tag " + cat) : el("span", ""); }
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
   // ---- theme ----------------------------------------------------------------
@@ -358,8 +365,9 @@
       var d = t.dark_ports;
       if (d) card("dark-port hits", fmtNum(d.hits_total));
       fill($("t-dark").tBodies[0], ((d && d.sources) || []).map(function (s) {
-        return row([s.source, s.port + "/" + s.protocol, fmtNum(s.hits), fmtTime(s.last), { text: s.first_bytes, cls: "wide" }]);
-      }), 5, d ? "no hits yet" : "no dark ports configured ([telescope] dark_ports)");
+        return row([s.source, s.port + "/" + s.protocol, fmtNum(s.hits), fmtTime(s.last),
+          s.rule ? tag(s.category, s.rule) : "", s.detail || "", { text: s.first_bytes, cls: "wide" }]);
+      }), 7, d ? "no hits yet" : "no dark ports configured ([telescope] dark_ports)");
       var p = t.packets;
       $("t-nocapture").hidden = !!p;
       $("t-iface").textContent = t.interface ? "on " + t.interface : "";
@@ -368,13 +376,18 @@
         card("backscatter", fmtNum(p.classes.backscatter));
         card("scan packets", fmtNum(p.classes.scan));
       }
+      $("t-assumption").textContent = p ? "Internet-wide estimate: " + p.est_assumption : "";
       fill($("t-attacks").tBodies[0], ((p && p.attacks) || []).slice(-50).reverse().map(function (a) {
-        return row([a.victim, a.protocol, fmtNum(a.packets), fmtNum(a.max_ppm), fmtNum(a.est_pps, 1), fmtTime(a.start), fmtTime(a.end)]);
-      }), 7, "no attacks seen");
+        var svc = (a.services || []).slice(0, 5).map(function (s) { return s.port + ":" + fmtNum(s.packets); }).join(", ") +
+          (a.services_other_packets ? ", other:" + fmtNum(a.services_other_packets) : "");
+        return row([a.victim, where(a), a.protocol, svc, fmtNum(a.packets), fmtDur(a.duration_s),
+          fmtNum(a.mean_pps, 2) + " / " + fmtNum(a.peak_pps, 2), fmtNum(a.est_pps, 1) + " / " + fmtNum(a.est_peak_pps, 1),
+          fmtTime(a.start), fmtTime(a.end)]);
+      }), 10, "no attacks seen");
       fill($("t-scans").tBodies[0], ((p && p.scans) || []).slice(-50).reverse().map(function (s) {
         var ports = (s.ports || []).slice(0, 10).join(",") + ((s.ports || []).length > 10 ? "…" : "");
-        return row([s.source, s.kind, s.protocol, ports, (s.targets_estimated ? "~" : "") + fmtNum(s.targets), fmtNum(s.packets), s.tool || "", fmtTime(s.end)]);
-      }), 8, "no scans seen");
+        return row([s.source, where(s), s.kind, s.protocol, ports, (s.targets_estimated ? "~" : "") + fmtNum(s.targets), fmtNum(s.packets), s.tool || "", fmtTime(s.end)]);
+      }), 9, "no scans seen");
     }).catch(function () {});
   }
 

@@ -1,7 +1,9 @@
 // Package darkport runs the telescope's dark ports: listeners on ports that nothing
 // serves. A TCP connection is accepted, up to 1 KB is read with a short deadline, the
 // hit is recorded and the connection closed; a UDP datagram is recorded. Nothing is
-// ever answered, so a scanner learns no more than that the port is open.
+// ever answered, so a scanner learns no more than that the port is open. The payload
+// rules of probes.toml name what was sent (a CUPS exploit, an SNMP GetRequest, a TLS
+// ClientHello...) and what it carries (the callback URL, the community, the SNI).
 package darkport
 
 import (
@@ -49,6 +51,8 @@ type Options struct {
 	// spoofed SYN never reaches Accept; UDP sources are never reported, anyone
 	// can forge them).
 	OnTCP func(src netip.Addr, port uint16, data []byte)
+	// Rules name the payloads; nil: DefaultRules.
+	Rules []Rule
 }
 
 // Hit is one row of the table: a source's hits on one dark port.
@@ -61,6 +65,19 @@ type Hit struct {
 	Last       time.Time `json:"last"`
 	FirstBytes string    `json:"first_bytes"` // Go-quoted, from the first hit that sent any
 	Banned     uint64    `json:"banned"`      // of Hits, those from the source while it was banned
+	// Rule, Category and Detail name the first payload a rule matched, and what
+	// it carries (a URL, a community string, a server name).
+	Rule     string `json:"rule,omitempty"`
+	Category string `json:"category,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// RuleCount is a payload rule with the hits it matched.
+type RuleCount struct {
+	Name     string `json:"name"`
+	Category string `json:"category"`
+	Ref      string `json:"ref"`
+	Count    uint64 `json:"count"`
 }
 
 type key struct {
@@ -74,6 +91,8 @@ type entry struct {
 	banned      uint64
 	first, last time.Time
 	firstBytes  string
+	rule        int // index in rules, -1: none matched yet
+	detail      string
 }
 
 // Ports is a set of running dark ports.
@@ -92,7 +111,8 @@ type Ports struct {
 	active  map[net.Conn]struct{} // being read; nil once closed
 	perPort map[string]uint64     // "23/tcp" -> hits
 	evicted uint64
-	banned  uint64 // hits from banned sources
+	banned  uint64   // hits from banned sources
+	byRule  []uint64 // hits by index in opts.Rules
 }
 
 // Start binds every port (so that an error names the port at once) and serves them
@@ -109,12 +129,16 @@ func Start(ctx context.Context, opts Options) (*Ports, error) {
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = 3 * time.Second
 	}
+	if opts.Rules == nil {
+		opts.Rules = DefaultRules()
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Ports{opts: opts, log: log, slots: make(chan struct{}, opts.MaxConns), closed: make(chan struct{}),
-		table: map[key]*entry{}, active: map[net.Conn]struct{}{}, perPort: map[string]uint64{}}
+		table: map[key]*entry{}, active: map[net.Conn]struct{}{}, perPort: map[string]uint64{},
+		byRule: make([]uint64, len(opts.Rules))}
 	var lc net.ListenConfig
 	for _, port := range opts.Ports {
 		switch port.Protocol {
@@ -199,7 +223,7 @@ func (p *Ports) acceptLoop(ln net.Listener) {
 		default:
 			// too many slow clients at once: count the hit, read nothing
 			c.Close()
-			p.record(src, port, "tcp", nil)
+			p.record(src, port, "tcp", nil, nil)
 			if p.opts.OnTCP != nil {
 				p.opts.OnTCP(src, port, nil)
 			}
@@ -243,7 +267,8 @@ func (p *Ports) readConn(c net.Conn, src netip.Addr, port uint16) {
 			break
 		}
 	}
-	p.record(src, port, "tcp", buf[:n])
+	var d Detail
+	p.record(src, port, "tcp", buf[:n], &d)
 	if p.opts.OnTCP != nil {
 		p.opts.OnTCP(src, port, buf[:n])
 	}
@@ -253,6 +278,7 @@ func (p *Ports) udpLoop(pc net.PacketConn) {
 	defer p.wg.Done()
 	port := localPort(pc.LocalAddr())
 	buf := make([]byte, 64<<10)
+	var d Detail
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
@@ -265,7 +291,7 @@ func (p *Ports) udpLoop(pc net.PacketConn) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		p.record(addrOf(from), port, "udp", buf[:min(n, p.opts.MaxBytes)])
+		p.record(addrOf(from), port, "udp", buf[:min(n, p.opts.MaxBytes)], &d)
 	}
 }
 
@@ -281,9 +307,14 @@ func addrOf(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-func (p *Ports) record(src netip.Addr, port uint16, proto string, data []byte) {
+// record counts a hit; d is the caller's scratch space for the payload's detail.
+func (p *Ports) record(src netip.Addr, port uint16, proto string, data []byte, d *Detail) {
 	p.total.Add(1)
 	now := time.Now()
+	rule := -1
+	if d != nil {
+		rule = Classify(p.opts.Rules, proto, data, d)
+	}
 	k := key{src, port, proto}
 	banned := p.opts.Banned != nil && p.opts.Banned(src)
 	p.mu.Lock()
@@ -294,7 +325,7 @@ func (p *Ports) record(src netip.Addr, port uint16, proto string, data []byte) {
 		if len(p.table) >= p.opts.MaxSources {
 			p.evict()
 		}
-		e = &entry{first: now}
+		e = &entry{first: now, rule: -1}
 		p.table[k] = e
 	}
 	e.hits++
@@ -305,6 +336,12 @@ func (p *Ports) record(src netip.Addr, port uint16, proto string, data []byte) {
 	}
 	if e.firstBytes == "" && len(data) > 0 {
 		e.firstBytes = strconv.QuoteToASCII(string(data))
+	}
+	if rule >= 0 {
+		p.byRule[rule]++
+		if e.rule < 0 {
+			e.rule, e.detail = rule, d.String()
+		}
 	}
 }
 
@@ -326,6 +363,8 @@ type Snapshot struct {
 	Evicted   uint64            `json:"evicted"`
 	// BannedHits counts the hits from sources banned at the time.
 	BannedHits uint64 `json:"banned_hits"`
+	// Rules are the payload rules with the hits each matched.
+	Rules []RuleCount `json:"rules"`
 }
 
 // Snapshot returns the totals and the top rows by hits (at most top; 0: all).
@@ -340,9 +379,17 @@ func (p *Ports) Snapshot(top int) Snapshot {
 		if k.src.IsValid() {
 			h.Source = k.src.String()
 		}
+		if e.rule >= 0 {
+			r := &p.opts.Rules[e.rule]
+			h.Rule, h.Category, h.Detail = r.Name, r.Category, e.detail
+		}
 		out.Sources = append(out.Sources, h)
 	}
 	out.Evicted, out.BannedHits = p.evicted, p.banned
+	out.Rules = make([]RuleCount, len(p.opts.Rules))
+	for i, r := range p.opts.Rules {
+		out.Rules[i] = RuleCount{Name: r.Name, Category: r.Category, Ref: r.Ref, Count: p.byRule[i]}
+	}
 	p.mu.Unlock()
 	sort.Slice(out.Sources, func(i, j int) bool {
 		a, b := out.Sources[i], out.Sources[j]

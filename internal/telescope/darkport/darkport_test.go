@@ -118,7 +118,7 @@ func TestBoundedTable(t *testing.T) {
 	p := start(t, Options{Ports: []Port{{"127.0.0.1:0", "udp"}}, MaxSources: 10})
 	// a flood from spoofed addresses cannot be sent from loopback: record directly
 	for i := 0; i < 100; i++ {
-		p.record(mustAddr("10.0.0."+strconv.Itoa(i)), 631, "udp", []byte("x"))
+		p.record(mustAddr("10.0.0."+strconv.Itoa(i)), 631, "udp", []byte("x"), new(Detail))
 	}
 	s := p.Snapshot(0)
 	if len(s.Sources) != 10 || s.Evicted != 90 || s.HitsTotal != 100 {
@@ -203,5 +203,46 @@ func TestBanHooks(t *testing.T) {
 		if h.Banned != h.Hits {
 			t.Errorf("row %+v: banned %d of %d", h, h.Banned, h.Hits)
 		}
+	}
+}
+
+// TestPayloadNamed: what a source sends over a real socket is named on its row, and
+// counted by rule.
+func TestPayloadNamed(t *testing.T) {
+	p := start(t, Options{Ports: []Port{{"127.0.0.1:0", "tcp"}, {"127.0.0.1:0", "udp"}}, ReadTimeout: 200 * time.Millisecond})
+	u, err := net.Dial("udp", addr(p, "udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Write(cupsExploit)
+	u.Write(snmpGet) // the same row: its detail stays the first one's
+	c, err := net.Dial("tcp", addr(p, "tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(rdpRequest("hax0r"))
+	c.(*net.TCPConn).CloseWrite()
+	defer c.Close()
+	s := waitHits(t, p, 3)
+	rows := map[string]Hit{}
+	for _, h := range s.Sources {
+		rows[h.Protocol] = h
+	}
+	if h := rows["udp"]; h.Rule != "cups-browsed" || h.Category != "exploit" || h.Detail != "http://198.51.100.7:12345/printers/EVIL_PRINTER" || h.Hits != 2 {
+		t.Errorf("udp row %+v", h)
+	}
+	if h := rows["tcp"]; h.Rule != "rdp-cookie" || h.Detail != "mstshash=hax0r" {
+		t.Errorf("tcp row %+v", h)
+	}
+	counts := map[string]uint64{}
+	for _, r := range s.Rules {
+		if r.Ref == "" {
+			t.Errorf("rule %q without ref", r.Name)
+		}
+		counts[r.Name] = r.Count
+	}
+	if counts["cups-browsed"] != 1 || counts["snmp-get"] != 1 || counts["rdp-cookie"] != 1 || counts["dns-any"] != 0 {
+		t.Errorf("rule counts %v", counts)
 	}
 }
