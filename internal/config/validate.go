@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gantry/internal/telescope/export"
 )
 
 func (c *Config) validate(v *validator, locs [][]routeLoc) {
@@ -46,6 +48,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			v.addKey("telescope.dark_ports", "[telescope] dark_ports %q: %v", d, err)
 		}
 	}
+	checkExport(v, &c.Telescope)
 
 	hostOwner := map[string]int{}
 	defaults := 0
@@ -273,4 +276,21 @@ func ParseDarkPort(s string) (DarkPort, error) {
 		return DarkPort{}, err
 	}
 	return DarkPort{Addr: addr, Protocol: proto}, nil
+}
+
+// checkExport checks the ClickHouse export's keys. No message repeats the URL:
+// it may hold a password.
+func checkExport(v *validator, t *Telescope) {
+	if t.Export == "" {
+		for key, val := range map[string]string{"export_user": t.ExportUser, "export_password": t.ExportPassword} {
+			if val != "" {
+				v.addKey("telescope."+key, "[telescope] %s is set but export is not: set export = \"http://host:8123/?database=telescope\" or remove it", key)
+			}
+		}
+	} else if _, err := export.ParseTarget(t.Export, t.ExportUser, t.ExportPassword); err != nil {
+		v.addKey("telescope.export", "[telescope] export: %v", err)
+	}
+	if n := t.NodeName; len(n) > 255 || strings.ContainsFunc(n, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		v.addKey("telescope.node_name", "[telescope] node_name %q: want a name of at most 255 printable characters", n)
+	}
 }

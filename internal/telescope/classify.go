@@ -546,12 +546,19 @@ func (c *Classifier) Advance(now int64) {
 func (c *Classifier) finishScan(k flowKey, s *scanState) {
 	if sc, ok := c.scanReport(k, s); ok {
 		c.doneScan = appendBounded(c.doneScan, sc, c.opts.MaxEvents, &c.dropped)
+		if c.opts.OnScan != nil {
+			c.opts.OnScan(sc)
+		}
 	}
 }
 
 func (c *Classifier) finishAttack(k flowKey, v *vectorState) {
 	if a, ok := c.attackReport(k, v); ok {
 		c.doneAtk = appendBounded(c.doneAtk, a, c.opts.MaxEvents, &c.dropped)
+		if c.opts.OnAttack != nil {
+			c.estimate(&a)
+			c.opts.OnAttack(a)
+		}
 	}
 }
 
@@ -641,6 +648,17 @@ func (c *Classifier) attackReport(k flowKey, v *vectorState) (Attack, bool) {
 	return a, true
 }
 
+// estimate sets a's EstPPS from the telescope size known now. Moore et al.: a
+// victim answers spoofed sources drawn uniformly from the address space, so a
+// telescope of n addresses sees n/2^32 of its replies.
+func (c *Classifier) estimate(a *Attack) {
+	if n := c.size(!a.v6); n > 0 && !a.v6 {
+		a.EstPPS = a.rate * 4294967296.0 / n
+	} else if n > 0 {
+		a.EstPPS = a.rate * 3.402823669209385e38 / n
+	}
+}
+
 // size is the number of monitored addresses n of the victim's family.
 func (c *Classifier) size(v4 bool) float64 {
 	if len(c.dark.nets) > 0 {
@@ -696,16 +714,8 @@ func (c *Classifier) Report() Report {
 			r.Attacks = append(r.Attacks, a)
 		}
 	}
-	n4, n6 := c.size(true), c.size(false)
 	for i := range r.Attacks {
-		// Moore et al.: a victim answers spoofed sources drawn uniformly from the
-		// address space, so a telescope of n addresses sees n/2^32 of its replies.
-		a := &r.Attacks[i]
-		if !a.v6 && n4 > 0 {
-			a.EstPPS = a.rate * 4294967296.0 / n4
-		} else if a.v6 && n6 > 0 {
-			a.EstPPS = a.rate * 3.402823669209385e38 / n6
-		}
+		c.estimate(&r.Attacks[i])
 	}
 	slices.SortFunc(r.Scans, func(a, b Scan) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Protocol, b.Protocol))

@@ -49,6 +49,10 @@ type Options struct {
 	// spoofed SYN never reaches Accept; UDP sources are never reported, anyone
 	// can forge them).
 	OnTCP func(src netip.Addr, port uint16, data []byte)
+	// OnUDP, when set, is told of every UDP datagram, whose source may be forged
+	// (the export records it as seen, bans never count it); data is only valid
+	// during the call.
+	OnUDP func(src netip.Addr, port uint16, data []byte)
 }
 
 // Hit is one row of the table: a source's hits on one dark port.
@@ -265,7 +269,11 @@ func (p *Ports) udpLoop(pc net.PacketConn) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		p.record(addrOf(from), port, "udp", buf[:min(n, p.opts.MaxBytes)])
+		src, data := addrOf(from), buf[:min(n, p.opts.MaxBytes)]
+		p.record(src, port, "udp", data)
+		if p.opts.OnUDP != nil {
+			p.opts.OnUDP(src, port, data)
+		}
 	}
 }
 
