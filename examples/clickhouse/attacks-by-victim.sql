@@ -4,7 +4,7 @@ SELECT
     victim,
     count() AS attacks,
     uniqExact(node) AS nodes,
-    arrayStringConcat(groupUniqArray(protocol), ',') AS protocols,
+    arrayStringConcat(arraySort(groupUniqArray(protocol)), ',') AS protocols,
     sum(packets) AS packets,
     round(max(est_pps)) AS peak_est_pps,
     min(start_time) AS first_seen,

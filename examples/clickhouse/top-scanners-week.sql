@@ -6,8 +6,8 @@ SELECT
     count() AS scans,
     sum(packets) AS packets,
     max(targets) AS max_targets,
-    arrayStringConcat(groupUniqArray(protocol), ',') AS protocols,
-    arrayStringConcat(arrayFilter(x -> x != '', groupUniqArray(tool)), ',') AS tools
+    arrayStringConcat(arraySort(groupUniqArray(protocol)), ',') AS protocols,
+    arrayStringConcat(arraySort(arrayFilter(x -> x != '', groupUniqArray(tool))), ',') AS tools
 FROM scans
 WHERE start_time >= now() - INTERVAL 7 DAY
 GROUP BY source
