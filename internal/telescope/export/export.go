@@ -91,16 +91,44 @@ func Start(opts Options) *Exporter {
 }
 
 // HTTPEvent queues an unsolicited request.
-func (e *Exporter) HTTPEvent(ev HTTPEvent) { e.add(tableHTTP, e.node.http(ev)) }
+func (e *Exporter) HTTPEvent(ev HTTPEvent) {
+	if !e.full() {
+		e.add(tableHTTP, e.node.http(ev))
+	}
+}
 
 // DarkPortHit queues a dark-port hit.
-func (e *Exporter) DarkPortHit(h DarkPortHit) { e.add(tableDark, e.node.dark(h)) }
+func (e *Exporter) DarkPortHit(h DarkPortHit) {
+	if !e.full() {
+		e.add(tableDark, e.node.dark(h))
+	}
+}
 
 // Scan queues a finished scan.
-func (e *Exporter) Scan(s telescope.Scan) { e.add(tableScans, e.node.scan(s)) }
+func (e *Exporter) Scan(s telescope.Scan) {
+	if !e.full() {
+		e.add(tableScans, e.node.scan(s))
+	}
+}
 
 // Attack queues a finished attack.
-func (e *Exporter) Attack(a telescope.Attack) { e.add(tableAttacks, e.node.attack(a)) }
+func (e *Exporter) Attack(a telescope.Attack) {
+	if !e.full() {
+		e.add(tableAttacks, e.node.attack(a))
+	}
+}
+
+// full counts a drop when the queue is full (ClickHouse away), before a row is
+// made: then a request costs no encoding.
+func (e *Exporter) full() bool {
+	e.mu.Lock()
+	full := e.queued >= e.opts.Queue
+	e.mu.Unlock()
+	if full {
+		e.dropped.Add(1)
+	}
+	return full
+}
 
 func (e *Exporter) add(table string, row any) {
 	b, err := json.Marshal(row)
@@ -118,9 +146,9 @@ func (e *Exporter) add(table string, row any) {
 	}
 	e.queue[table] = append(e.queue[table], b)
 	e.queued++
-	full := e.queued >= e.opts.Batch
+	batch := e.queued >= e.opts.Batch
 	e.mu.Unlock()
-	if full {
+	if batch {
 		select {
 		case e.kick <- struct{}{}:
 		default:
