@@ -33,7 +33,7 @@ func TestExampleQueries(t *testing.T) {
 				attack("203.0.113.90", "icmp", 50, 1e5, ago(2*time.Hour))},
 		},
 		"edge-b": {
-			Scans: []telescope.Scan{scan("192.0.2.1", 300, 100, "masscan", ago(48*time.Hour)), scan("192.0.2.3", 900, 4096, "", ago(10*24*time.Hour))},
+			Scans:   []telescope.Scan{scan("192.0.2.1", 300, 100, "masscan", ago(48*time.Hour)), scan("192.0.2.3", 900, 4096, "", ago(10*24*time.Hour))},
 			Attacks: []telescope.Attack{attack("203.0.113.80", "udp", 400, 3e6, ago(30*time.Minute))},
 		},
 	} {
