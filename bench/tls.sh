@@ -4,7 +4,7 @@
 #   - HTTPS/1.1 keep-alive (wrk -c32, through ../shared/bench/compare),
 #   - HTTP/2 (h2load -c32 -m10),
 #   - new TLS handshakes (wrk -c32 with Connection: close: one handshake a request),
-# and gantry's idle RSS with TLS configured.
+# and gantry's idle RSS with TLS configured (and without, for comparison).
 #
 #   bench/tls.sh [ROUNDS]        (default 3; medians are printed)
 #
@@ -33,7 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$HERE" && go build -o "$BIN" ./cmd/gantry)
+# Built as scripts/package.sh builds what ships: a cgo build maps libc and the
+# dynamic loader too, which the idle RSS would count.
+(cd "$HERE" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN" ./cmd/gantry)
 [ -z "$STARTED_NGINX" ] || BENCH_DIR="$BENCH_DIR" "$PEERS" start nginx-tls
 cat > "$WORK/gantry.toml" <<TOML
 [server]
@@ -59,6 +61,15 @@ for url in "$NGINX" "$GANTRY"; do
   done
 done
 echo "gantry idle RSS with TLS: $(awk '/VmRSS/ {print $2, $3}' /proc/$GANTRY_PID/status)"
+# The same binary serving the directory over plain HTTP, for what TLS adds.
+"$BIN" serve --listen "127.0.0.1:$((PORT - 2))" --admin off --access-log off "$BENCH_DIR/www" >"$WORK/plain.log" 2>&1 &
+PLAIN_PID=$!
+for i in $(seq 100); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$((PORT - 2))/1k.txt" 2>/dev/null && break
+  sleep 0.1
+done
+echo "gantry idle RSS, plain gantry serve DIR: $(awk '/VmRSS/ {print $2, $3}' /proc/$PLAIN_PID/status)"
+kill "$PLAIN_PID"; wait "$PLAIN_PID" 2>/dev/null || true
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }

@@ -25,7 +25,7 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race (packages with concurrency)"
 race_pkgs=()
-for p in server http1 static proxy cgi fastcgi supervise wsgi dashboard accesslog; do
+for p in server http1 static proxy cgi fastcgi supervise wsgi dashboard accesslog h3 certs ban compress basicauth ratelimit headers errpage; do
   [ -d "internal/$p" ] && race_pkgs+=("./internal/$p/...")
 done
 go test -race -count=1 "${race_pkgs[@]}"

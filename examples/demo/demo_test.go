@@ -106,6 +106,9 @@ func pages(t *testing.T) []string {
 		if err != nil {
 			return err
 		}
+		if d.IsDir() && p == filepath.Join("assets", "partials") {
+			return filepath.SkipDir // page parts, not pages
+		}
 		if strings.HasSuffix(p, ".html") {
 			out = append(out, p)
 		}
@@ -210,6 +213,34 @@ func TestPagesAreComplete(t *testing.T) {
 	}
 }
 
+// Every page has the demo's head links, header and footer exactly as in
+// assets/partials, which the CGI, PHP and WSGI pieces read when they render: one
+// site, whichever piece serves the page.
+func TestPagesShareTheParts(t *testing.T) {
+	var parts []string
+	for _, name := range []string{"head.html", "header.html", "footer.html"} {
+		b, err := os.ReadFile(filepath.Join("assets", "partials", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, string(b))
+	}
+	for _, p := range pages(t) {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, part := range parts {
+			if !strings.Contains(string(src), part) {
+				t.Errorf("%s: differs from assets/partials/%s", p, []string{"head.html", "header.html", "footer.html"}[i])
+			}
+		}
+		if strings.Contains(string(src), "(visual only)") {
+			t.Errorf("%s: says the login is visual only; it signs in", p)
+		}
+	}
+}
+
 func TestLocalLinksResolve(t *testing.T) {
 	routes := routed(t)
 	for _, p := range pages(t) {
@@ -271,7 +302,7 @@ func checkLocal(t *testing.T, el, local string, routes []string) {
 // on the same page, and that no id is used twice.
 func TestIDReferences(t *testing.T) {
 	refAttrs := []string{"aria-controls", "aria-labelledby", "aria-describedby", "for",
-		"popovertarget", "data-open", "data-pager", "data-status", "data-demo"}
+		"popovertarget", "data-open", "data-pager", "data-status", "data-demo", "data-login", "data-preview"}
 	for _, p := range pages(t) {
 		t.Run(p, func(t *testing.T) {
 			src, err := os.ReadFile(p)

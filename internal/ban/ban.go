@@ -204,25 +204,12 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // Banned reports whether a's unit is banned now. It is the check at accept:
 // a lock-free test when there are no bans, a map lookup otherwise.
-func (l *List) Banned(a netip.Addr) bool {
-	if l.held.Load() == 0 {
-		return false
-	}
-	k := clientnet.Host(a)
-	l.mu.RLock()
-	e := l.bans[k]
-	var until time.Time
-	if e != nil {
-		until = e.until
-	}
-	l.mu.RUnlock()
-	return e != nil && l.now().Before(until)
-}
+func (l *List) Banned(a netip.Addr) bool { return l.banOf(a) != nil }
 
-// refuse is Banned that counts the refusal.
-func (l *List) refuse(a netip.Addr) bool {
+// banOf returns a's ban when one is in force.
+func (l *List) banOf(a netip.Addr) *entry {
 	if l.held.Load() == 0 {
-		return false
+		return nil
 	}
 	k := clientnet.Host(a)
 	l.mu.RLock()
@@ -233,6 +220,15 @@ func (l *List) refuse(a netip.Addr) bool {
 	}
 	l.mu.RUnlock()
 	if e == nil || !l.now().Before(until) {
+		return nil
+	}
+	return e
+}
+
+// refuse is Banned that counts the refusal.
+func (l *List) refuse(a netip.Addr) bool {
+	e := l.banOf(a)
+	if e == nil {
 		return false
 	}
 	e.refused.Add(1)

@@ -1,7 +1,7 @@
 package ban
 
 import (
-	"io"
+	"gantry/internal/netconn"
 	"net"
 	"net/netip"
 	"sync"
@@ -37,7 +37,7 @@ func (gl *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		k := clientnet.Host(a)
-		tc := &conn{Conn: c, l: gl.l, key: k}
+		tc := &conn{Watched: netconn.Watched{Conn: c}, l: gl.l, key: k}
 		gl.l.track(k, tc)
 		return tc, nil
 	}
@@ -125,7 +125,7 @@ func AddrOf(a net.Addr) netip.Addr {
 
 // conn is an accepted connection, tracked until it closes.
 type conn struct {
-	net.Conn
+	netconn.Watched
 	l    *List
 	key  netip.Prefix
 	once sync.Once
@@ -134,22 +134,4 @@ type conn struct {
 func (c *conn) Close() error {
 	c.once.Do(func() { c.l.untrack(c.key, c) })
 	return c.Conn.Close()
-}
-
-// NetConn returns the wrapped connection: the fast path writes beneath
-// wrappers that only watch.
-func (c *conn) NetConn() net.Conn { return c.Conn }
-
-func (c *conn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
-}
-
-func (c *conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

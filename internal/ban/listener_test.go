@@ -1,6 +1,8 @@
 package ban
 
 import (
+	"gantry/internal/netconn"
+
 	"bufio"
 	"errors"
 	"io"
@@ -148,7 +150,7 @@ func BenchmarkAccept(b *testing.B) {
 			b.Fatal("refused")
 		}
 		k := clientnet.Host(a)
-		tc := &conn{Conn: c1, l: l, key: k}
+		tc := &conn{Watched: netconn.Watched{Conn: c1}, l: l, key: k}
 		l.track(k, tc)
 		tc.once.Do(func() { l.untrack(k, tc) })
 	}

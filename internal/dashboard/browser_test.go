@@ -13,49 +13,20 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"gantry/internal/ban"
-	"gantry/internal/peertest"
+	"gantry/internal/peertest/chromium"
 )
 
 // browser starts a fresh headless Chromium and returns a context for chromedp.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts Chromium")
-	}
-	bin := peertest.Binary(t, "chromium", "chromium-browser", "google-chrome")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	// the first action starts the browser, which lives as long as this context
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return chromium.Start(t, chromedp.Flag("disable-quic", true), chromedp.WindowSize(1280, 900))
 }
 
 // run runs browser actions, each step bounded so that a missing element fails the
 // test instead of hanging it.
 func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(sctx, steps...); err != nil {
-		t.Fatal(err)
-	}
+	chromium.Do(t, ctx, steps...)
 }
 
 func eval[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {

@@ -14,11 +14,18 @@ const AltSvcMaxAge = 86400
 // client may only use an alternative for the origin it was announced by, and
 // HTTP/3 is always https.
 func AltSvc(port int, next http.Handler) http.Handler {
-	v := []string{`h3=":` + strconv.Itoa(port) + `"; ma=` + strconv.Itoa(AltSvcMaxAge)}
+	// Shared by every response: its capacity is its length, so a handler that
+	// adds a value gets a copy.
+	v := []string{AltSvcValue(port)}[:1:1]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && r.ProtoMajor < 3 {
-			w.Header()["Alt-Svc"] = append([]string(nil), v...)
+			w.Header()["Alt-Svc"] = v
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// AltSvcValue is the Alt-Svc header value announcing HTTP/3 on port.
+func AltSvcValue(port int) string {
+	return `h3=":` + strconv.Itoa(port) + `"; ma=` + strconv.Itoa(AltSvcMaxAge)
 }

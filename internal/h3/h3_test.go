@@ -3,19 +3,13 @@ package h3
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -28,44 +22,11 @@ import (
 	"gantry/internal/peertest"
 )
 
-// selfSigned returns a server config with a fresh certificate for 127.0.0.1 and
-// localhost, and a pool that trusts it.
-func selfSigned(t testing.TB) (*tls.Config, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "h3 test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}}
-	return cfg, pool
-}
-
 // serve starts a Server for h on 127.0.0.1:0 and returns it, the result of its
 // Serve (once Serve returns) and a client trusting its certificate.
 func serve(t *testing.T, h http.Handler) (*Server, <-chan error, *http.Client) {
 	t.Helper()
-	cfg, pool := selfSigned(t)
+	cfg, pool := peertest.SelfSigned(t)
 	s, err := Listen(context.Background(), "127.0.0.1:0", Options{Handler: h, TLSConfig: cfg})
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +267,7 @@ func TestShutdownDeadline(t *testing.T) {
 // After Close nothing of a server is left: no goroutine, no descriptor.
 func TestNoLeak(t *testing.T) {
 	cycle := func() {
-		cfg, pool := selfSigned(t)
+		cfg, pool := peertest.SelfSigned(t)
 		s, err := Listen(context.Background(), "127.0.0.1:0", Options{Handler: http.HandlerFunc(echo), TLSConfig: cfg})
 		if err != nil {
 			t.Fatal(err)
@@ -340,7 +301,7 @@ func TestNoLeak(t *testing.T) {
 }
 
 func TestListenErrors(t *testing.T) {
-	cfg, _ := selfSigned(t)
+	cfg, _ := peertest.SelfSigned(t)
 	s, err := Listen(context.Background(), "127.0.0.1:0", Options{Handler: http.NotFoundHandler(), TLSConfig: cfg})
 	if err != nil {
 		t.Fatal(err)

@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
+
+	"gantry/internal/peertest"
 )
 
 // The watch closes connections that hold no request in time, never one whose
 // request is in the handler: a request slower than ReadHeaderTimeout is served
 // whole, and the connection serves the next one.
 func TestWatchSparesLongRequests(t *testing.T) {
-	cfg, pool := selfSigned(t)
+	cfg, pool := peertest.SelfSigned(t)
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(600 * time.Millisecond)
 		io.WriteString(w, "done")

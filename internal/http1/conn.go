@@ -32,7 +32,9 @@ const newIdleAfter = 5 * time.Second
 // once the strings it carries have been seen on the connection.
 type conn struct {
 	s       *Server
-	nc      net.Conn
+	nc      net.Conn // the *tls.Conn on a TLS listener
+	sock    net.Conn // the accepted connection, which Shutdown closes
+	tls     *tls.Conn
 	state   atomic.Int32
 	created time.Time
 	buf     []byte
@@ -51,7 +53,11 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, buf: make([]byte, bufSize), hdr: make(http.Header, 16), intern: map[string]string{}}
+	c := &conn{s: s, nc: nc, sock: nc, buf: make([]byte, bufSize), hdr: make(http.Header, 16), intern: map[string]string{}}
+	if s.TLSConfig != nil {
+		c.tls = tls.Server(nc, s.TLSConfig)
+		c.nc = c.tls
+	}
 	c.state.Store(stateNew)
 	c.created = time.Now()
 	// The context net/http gives each request, made once for the connection:
@@ -83,6 +89,15 @@ func (c *conn) serve() {
 		}
 		c.s.track(c, false)
 	}()
+	if c.tls != nil {
+		switch c.handshake() {
+		case handshakeFailed:
+			return
+		case handshakeOther:
+			handed = true
+			return
+		}
+	}
 	first := true
 	for {
 		n, v, err := c.readHead(first)
@@ -114,7 +129,7 @@ func (c *conn) serve() {
 }
 
 func (c *conn) handoff() {
-	c.s.handoff(sendtimeout.Wrap(c.nc, c.s.WriteTimeout), c.buf[c.r:c.w])
+	c.s.handoff(sendtimeout.Wrap(c.nc, c.s.WriteTimeout), c.buf[c.r:c.w], c.req.TLS)
 }
 
 // extendWrite gives the next write a full WriteTimeout: the timeout is for a

@@ -510,7 +510,7 @@ func Refused(r *http.Request) (*Refusal, bool) {
 func guardHooks(hs *http.Server) {
 	prevState, prevCtx := hs.ConnState, hs.ConnContext
 	hs.ConnState = func(c net.Conn, st http.ConnState) {
-		if g, ok := c.(*Guard); ok {
+		if g := guardOf(c); g != nil {
 			g.connState(st)
 		}
 		if prevState != nil {
@@ -521,7 +521,7 @@ func guardHooks(hs *http.Server) {
 		if prevCtx != nil {
 			ctx = prevCtx(ctx, c)
 		}
-		if g, ok := c.(*Guard); ok {
+		if g := guardOf(c); g != nil {
 			ctx = context.WithValue(ctx, guardKey{}, g)
 		}
 		return ctx

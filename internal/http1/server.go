@@ -2,6 +2,7 @@ package http1
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -37,6 +38,16 @@ type Server struct {
 	// nobody waits for it any more.
 	WatchAfter time.Duration
 	Logger     *slog.Logger
+	// TLSConfig, when set, makes every connection TLS. Each handshakes on its own
+	// goroutine, within ReadHeaderTimeout; one that negotiates HTTP/1.1 (or no
+	// protocol) is served here with r.TLS set, any other (h2, acme-tls/1) goes to
+	// Fallback as the *tls.Conn itself, which must then have TLSConfig too (for
+	// its TLSNextProto). Connections handed over mid-way give Fallback's requests
+	// the same r.TLS.
+	TLSConfig *tls.Config
+	// HandshakeDone, when set, is told of every TLS handshake: the connection
+	// tls.Server was given (ClientHelloInfo.Conn) and the handshake's error.
+	HandshakeDone func(nc net.Conn, err error)
 
 	closing atomic.Bool
 	mu      sync.Mutex
@@ -156,7 +167,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.mu.Lock()
 			for c := range s.conns {
-				c.nc.Close()
+				c.sock.Close()
 			}
 			s.mu.Unlock()
 			<-fbDone
@@ -180,18 +191,23 @@ func (s *Server) closeIdle() bool {
 	for c := range s.conns {
 		if c.state.CompareAndSwap(stateIdle, stateClosed) ||
 			time.Since(c.created) > newIdleAfter && c.state.CompareAndSwap(stateNew, stateClosed) {
-			c.nc.Close()
+			c.sock.Close()
 		}
 	}
 	return len(s.conns) == 0
 }
 
 // handoff gives nc, whose first bytes are pending, to the fallback server,
-// behind the framing guard.
-func (s *Server) handoff(nc net.Conn, pending []byte) {
+// behind the framing guard; cs is the connection's TLS state, nil for plain HTTP.
+func (s *Server) handoff(nc net.Conn, pending []byte, cs *tls.ConnectionState) {
 	// net/http sets its own deadlines, and none when a timeout is zero.
 	nc.SetDeadline(time.Time{})
-	s.handed.push(newGuard(&replayConn{Conn: nc, pending: pending}, s.Fallback.MaxHeaderBytes, s.Fallback.ReadHeaderTimeout, s.Logger))
+	g := newGuard(&replayConn{Conn: nc, pending: pending}, s.Fallback.MaxHeaderBytes, s.Fallback.ReadHeaderTimeout, s.Logger)
+	if cs != nil {
+		s.handed.push(&tlsGuard{Guard: g, state: cs})
+		return
+	}
+	s.handed.push(g)
 }
 
 // handoffListener is the net.Listener the fallback server accepts handed-off

@@ -13,46 +13,14 @@ import (
 
 	"gantry/internal/accesslog"
 	"gantry/internal/peertest"
+	"gantry/internal/peertest/chromium"
 )
-
-// chromium starts a fresh headless Chromium and returns a context for chromedp,
-// as the dashboard's browser tests do.
-func chromium(t *testing.T) context.Context {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts Chromium")
-	}
-	bin := peertest.Binary(t, "chromium", "chromium-browser", "google-chrome")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
 
 // chromeDo runs browser actions, each bounded so that a missing element fails
 // the test instead of hanging it.
 func chromeDo(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(sctx, steps...); err != nil {
-		t.Fatal(err)
-	}
+	chromium.Do(t, ctx, steps...)
 }
 
 // chromeEval evaluates expr, waiting for the promise it may return.
@@ -84,7 +52,7 @@ func chromeWait(t *testing.T, ctx context.Context, what, expr string) {
 // and then a file's link lead where they say. A page Chromium asks for with its
 // own Accept-Encoding comes compressed and decodes to the page.
 func TestBrowserBrowseAndCompression(t *testing.T) {
-	ctx := chromium(t)
+	ctx := chromium.Start(t)
 	dir := t.TempDir()
 	files := filepath.Join(dir, "files")
 	xss := `<img src=x onerror="document.title='xss'">.txt`

@@ -21,7 +21,7 @@ type fastHandler struct{ s *Server }
 func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	s := f.s
 	st := s.state.Load()
-	if !st.cfg.Server.Fast() || s.toHTTPS(r) {
+	if !st.cfg.Server.Fast() || r.TLS == nil && s.toHTTPS(r) {
 		return false
 	}
 	site, _ := st.hosts.lookup(r.Host)

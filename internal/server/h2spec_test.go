@@ -116,7 +116,7 @@ func TestH2spec(t *testing.T) {
 	// gantry's own TLS listener, as configured by tls_listen, with its internal CA.
 	ts := startTLSServer(t, fmt.Sprintf("[[site]]\nhosts = [\"127.0.0.1\", \"localhost\"]\nroot = %q\n", www))
 	peertest.WaitFor(t, 20*time.Second, "the certificate for 127.0.0.1", func() bool { return ts.srv.Certs().HasCert("127.0.0.1") })
-	cfg, _ := testTLS(t)
+	cfg, _ := peertest.SelfSigned(t)
 
 	gantryAddr := ts.tls
 	goAddr := serveTLSH2(t, http.FileServer(http.Dir(www)), cfg)

@@ -82,3 +82,16 @@ func (s *Server) altSvc(addr net.Addr, h http.Handler) http.Handler {
 	}
 	return h
 }
+
+// altSvcHeader is the Alt-Svc value altSvc adds for the listener at addr, as a
+// header slice the fast path may share between responses (its capacity is its
+// length: an append copies), nil when HTTP/3 is not served there.
+func (s *Server) altSvcHeader(addr net.Addr) []string {
+	for _, hs := range s.h3Servers {
+		if ta, ok := addr.(*net.TCPAddr); ok && hs.Port() == ta.Port {
+			v := h3.AltSvcValue(hs.Port())
+			return []string{v}[:1:1]
+		}
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"gantry/internal/peertest"
 	"io"
 	"net/http"
 	"strconv"
@@ -21,7 +22,7 @@ import (
 // client for it.
 func serveH3(t *testing.T, srv *Server) (string, *http.Client) {
 	t.Helper()
-	cfg, pool := testTLS(t)
+	cfg, pool := peertest.SelfSigned(t)
 	hs, err := h3.Listen(context.Background(), "127.0.0.1:0", h3.Options{Handler: srv, TLSConfig: cfg})
 	if err != nil {
 		t.Fatal(err)

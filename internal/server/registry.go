@@ -8,6 +8,7 @@ import (
 	"gantry/internal/cgi"
 	"gantry/internal/compress"
 	"gantry/internal/config"
+	"gantry/internal/errpage"
 	"gantry/internal/fastcgi"
 	"gantry/internal/headers"
 	"gantry/internal/proxy"
@@ -25,13 +26,14 @@ var kinds = []config.Kind{static.Kind, cgi.Kind, fastcgi.Kind, wsgi.Kind, proxy.
 // middleware are the options every site and route takes, in the order they wrap a
 // route's handler (the first is outermost). Header rules are outermost, so that
 // they apply to the 401 and 429 answers too; compression next, so that it sees
-// every body. Rate limiting runs before auth, as nginx's limit_req (preaccess
+// every body; error pages inside it, so that their pages are compressed and can
+// replace the 401 and 429 answers too. Rate limiting runs before auth, as nginx's limit_req (preaccess
 // phase) runs before auth_basic (access phase): a client's password guesses are
 // then limited like any request, and a flood is refused before it costs a
 // password hash. A static route keeps the fast path's cache only while every
-// middleware around it can answer from it (headers and compress can; auth and
-// limits cannot).
-var middleware = []config.Middleware{headers.Middleware, compress.Middleware, ratelimit.Middleware, basicauth.Middleware}
+// middleware around it can answer from it (headers, compress and errpage can;
+// auth and limits cannot).
+var middleware = []config.Middleware{headers.Middleware, compress.Middleware, errpage.Middleware, ratelimit.Middleware, basicauth.Middleware}
 
 func init() {
 	config.Register(kinds...)

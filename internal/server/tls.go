@@ -11,6 +11,7 @@ import (
 
 	"gantry/internal/certs"
 	"gantry/internal/config"
+	"gantry/internal/http1"
 	"gantry/internal/sendtimeout"
 )
 
@@ -49,10 +50,10 @@ func (s *Server) TLSAddrs() []net.Addr {
 	return out
 }
 
-// serveTLS serves the HTTPS listeners with net/http: HTTP/2 and HTTP/1.1 by
-// ALPN. The fast path (internal/http1) stays off them: it reads and writes the
-// raw connection, and net/http needs the *tls.Conn itself for r.TLS and for
-// HTTP/2. Called with s.mu held.
+// serveTLS serves the HTTPS listeners: HTTP/2 and HTTP/1.1 by ALPN. With the
+// fast path, gantry's HTTP/1.1 loop (internal/http1) does the handshakes and
+// serves HTTP/1.1 itself, handing h2 and whatever it declines to net/http;
+// without, net/http serves everything. Called with s.mu held.
 func (s *Server) serveTLS(cfg config.Server) {
 	if s.certs == nil {
 		return
@@ -65,16 +66,26 @@ func (s *Server) serveTLS(cfg config.Server) {
 		hs := &http.Server{
 			Handler:           s.altSvc(ln.Addr(), tlsHandler{s}),
 			TLSConfig:         tc.tcp,
-			ConnState:         tc.connState,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 			ReadTimeout:       cfg.ReadTimeout.D(),
 			IdleTimeout:       cfg.IdleTimeout.D(),
 			MaxHeaderBytes:    int(cfg.MaxHeader),
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
-		s.tlsServers = append(s.tlsServers, hs)
+		wrapped := sendtimeout.Listener(ln, cfg.WriteTimeout.D())
+		serve := func() error { return hs.ServeTLS(wrapped, "", "") }
+		if cfg.Fast() {
+			fs := &http1.Server{Handler: tlsFastHandler{s, s.altSvcHeader(ln.Addr())}, Fallback: hs,
+				ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, WriteTimeout: cfg.WriteTimeout.D(),
+				MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log, TLSConfig: tc.tcp, HandshakeDone: tc.handshakeDone}
+			s.fast = append(s.fast, fs)
+			serve = func() error { return fs.Serve(wrapped) }
+		} else {
+			hs.ConnState = tc.connState
+			s.tlsServers = append(s.tlsServers, hs)
+		}
 		go func(ln net.Listener) {
-			if err := hs.ServeTLS(sendtimeout.Listener(ln, cfg.WriteTimeout.D()), "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("TLS listener stopped", "addr", ln.Addr().String(), "err", err)
 			}
 		}(ln)
@@ -89,6 +100,23 @@ func (h tlsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", hsts)
 	}
 	h.s.ServeHTTP(w, r)
+}
+
+// tlsFastHandler is the fast path of a TLS listener: its responses carry what
+// tlsHandler and altSvc add on the listener's net/http server.
+type tlsFastHandler struct {
+	s      *Server
+	altSvc []string // nil without HTTP/3 on the listener's port
+}
+
+func (h tlsFastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
+	if hsts := h.s.state.Load().cfg.TLS.HSTS; hsts != "" {
+		w.Header()["Strict-Transport-Security"] = []string{hsts}
+	}
+	if h.altSvc != nil {
+		w.Header()["Alt-Svc"] = h.altSvc
+	}
+	return fastHandler{h.s}.ServeFast(w, r)
 }
 
 // plainHandler serves requests on the plain listeners: ACME HTTP-01 challenges

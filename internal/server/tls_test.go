@@ -44,11 +44,17 @@ func startTLSServer(t *testing.T, text string) *tlsSite {
 
 // startTLSServerWith is startTLSServer with options for the server (its logger
 // is the site's).
-func startTLSServerWith(t *testing.T, text string, opts Options) *tlsSite {
+func startTLSServerWith(t testing.TB, text string, opts Options) *tlsSite {
+	t.Helper()
+	return startTLSServerServing(t, "", text, opts)
+}
+
+// startTLSServerServing is startTLSServerWith with more [server] keys.
+func startTLSServerServing(t testing.TB, server, text string, opts Options) *tlsSite {
 	t.Helper()
 	ts := &tlsSite{storage: t.TempDir(), log: &peertest.LogBuffer{}}
 	ts.file = filepath.Join(t.TempDir(), "gantry.toml")
-	writeFile(t, ts.file, "[server]\nlisten=[\"127.0.0.1:0\"]\ntls_listen=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n"+
+	writeFile(t, ts.file, "[server]\nlisten=[\"127.0.0.1:0\"]\ntls_listen=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n"+server+"[admin]\nlisten=\"off\"\n"+
 		"[tls]\nstorage=\""+ts.storage+"\"\nhsts=\"max-age=600\"\n"+text)
 	cfg, err := config.Load(ts.file)
 	if err != nil {
@@ -71,7 +77,7 @@ func startTLSServerWith(t *testing.T, text string, opts Options) *tlsSite {
 	return ts
 }
 
-func rootPool(t *testing.T, file string) *x509.CertPool {
+func rootPool(t testing.TB, file string) *x509.CertPool {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {

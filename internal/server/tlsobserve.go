@@ -47,10 +47,10 @@ func (s *Server) newTLSConfigs() *tlsConfigs {
 		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			tc.obs.TLSHello(hello, s.certs.Named)
 			if !quic {
+				// Forgotten when the handshake ends (handshakeDone) or the
+				// connection closes (connState).
 				tc.mu.Lock()
-				if _, ok := tc.pending[hello.Conn]; ok {
-					tc.pending[hello.Conn] = true
-				}
+				tc.pending[hello.Conn] = true
 				tc.mu.Unlock()
 			}
 			if next != nil {
@@ -87,5 +87,20 @@ func (tc *tlsConfigs) connState(c net.Conn, st http.ConnState) {
 		if ok && !hello {
 			tc.obs.TLSFailed(c, errNoHello)
 		}
+	}
+}
+
+// handshakeDone follows the fast path's TLS handshakes for the observer: one that
+// failed with no ClientHello never began a TLS handshake.
+func (tc *tlsConfigs) handshakeDone(c net.Conn, err error) {
+	if tc.obs == nil {
+		return
+	}
+	tc.mu.Lock()
+	hello := tc.pending[c]
+	delete(tc.pending, c)
+	tc.mu.Unlock()
+	if err != nil && !hello {
+		tc.obs.TLSFailed(c, errNoHello)
 	}
 }

@@ -31,6 +31,8 @@ const (
 	reasonSameSrcDst
 	reasonUDPPort0
 	reasonTCPPort0
+	reasonSCTPPort0
+	reasonSCTPOther
 	reasonUDP0x31
 	reasonUDPLen96
 	reasonDNSResponse
@@ -53,6 +55,8 @@ var reasonNames = [numReasons]string{
 	reasonSameSrcDst:       "spoofed:same-src-dst",
 	reasonUDPPort0:         "spoofed:udp-port-0",
 	reasonTCPPort0:         "spoofed:tcp-port-0",
+	reasonSCTPPort0:        "spoofed:sctp-port-0",
+	reasonSCTPOther:        "sctp-other",
 	reasonUDP0x31:          "erratic:udp-0x31",
 	reasonUDPLen96:         "erratic:udp-ip-len-96",
 	reasonDNSResponse:      "erratic:dns-response",
@@ -65,9 +69,10 @@ const (
 	pTCP uint8 = iota
 	pUDP
 	pICMP
+	pSCTP
 )
 
-var protoNames = [...]string{pTCP: "tcp", pUDP: "udp", pICMP: "icmp"}
+var protoNames = [...]string{pTCP: "tcp", pUDP: "udp", pICMP: "icmp", pSCTP: "sctp"}
 
 type flowKey struct {
 	a     addr
@@ -82,6 +87,9 @@ type scanState struct {
 	// probes matching each tool's published relation
 	fpZMap, fpMasscan, fpMirai, fpNmap uint64
 }
+
+// bytes is the heap memory of the source's sets, which MaxSetBytes bounds.
+func (s *scanState) bytes() int { return s.hosts.bytes() + s.ports.bytes() }
 
 type vectorState struct {
 	start, end int64
@@ -121,6 +129,7 @@ type Classifier struct {
 	doneAtk  []Attack
 	dropped  uint64
 	evicted  uint64
+	setBytes int // scans' hosts and ports sets, kept under opts.MaxSetBytes
 
 	sweptAt    int64 // clock at the last sweep
 	sinceSweep int
@@ -198,7 +207,7 @@ func (c *Classifier) countOther(r reason) {
 // here. And its backscatter filter is the backscatter class itself.
 func (c *Classifier) filter(p *packet) (reason, bool) {
 	switch p.proto {
-	case protoTCP, protoUDP, protoICMP, protoICMPv6:
+	case protoTCP, protoUDP, protoICMP, protoICMPv6, protoSCTP:
 	case 41:
 		return reasonTunnel, true
 	default:
@@ -233,6 +242,8 @@ func (c *Classifier) filter(p *packet) (reason, bool) {
 			return reasonUDPPort0, true
 		case protoTCP:
 			return reasonTCPPort0, true
+		case protoSCTP:
+			return reasonSCTPPort0, true
 		}
 	}
 	if p.proto == protoUDP {
@@ -333,6 +344,19 @@ func (c *Classifier) classify(ts int64, p *packet) {
 		c.probe(ts, p, pTCP, p.dport)
 	case protoUDP:
 		c.probe(ts, p, pUDP, p.dport)
+	case protoSCTP:
+		// RFC 9260 §8.4: an endpoint answers an INIT with INIT ACK, and a packet for
+		// no association ("out of the blue") with ABORT, so those two are a victim's
+		// replies to spoofed INITs. COOKIE ECHO opens no association either: nmap's
+		// -sZ scan probes with it.
+		switch p.sctpChunk {
+		case sctpInitAck, sctpAbort:
+			c.backscatter(ts, flowKey{p.src, pSCTP}, p.sport, true)
+		case sctpInit, sctpCookieEcho:
+			c.probe(ts, p, pSCTP, p.dport)
+		default:
+			c.countOther(reasonSCTPOther)
+		}
 	case protoICMP, protoICMPv6:
 		t := p.icmpType
 		v6 := p.proto == protoICMPv6
@@ -346,6 +370,8 @@ func (c *Classifier) classify(ts int64, p *packet) {
 					k.proto = pTCP
 				case protoUDP:
 					k.proto = pUDP
+				case protoSCTP:
+					k.proto = pSCTP
 				}
 				port, hasPort = p.innerDport, p.innerPorts
 			}
@@ -375,6 +401,7 @@ func (c *Classifier) probe(ts int64, p *packet, proto uint8, port uint16) {
 		s := &c.scans.vals[i]
 		if ts > s.end+c.idleNs || ts < s.start-c.idleNs {
 			c.finishScan(k, s)
+			c.setBytes -= s.bytes()
 			*s = scanState{}
 		}
 	} else {
@@ -391,8 +418,7 @@ func (c *Classifier) probe(ts int64, p *packet, proto uint8, port uint16) {
 		s.end = ts
 	}
 	s.packets++
-	s.hosts.add(p.dst.hash())
-	s.ports.add(port)
+	c.setBytes += s.hosts.add(p.dst) + s.ports.add(port)
 	if p.ipID == 54321 && !p.v6 {
 		s.fpZMap++
 	}
@@ -406,6 +432,9 @@ func (c *Classifier) probe(ts int64, p *packet, proto uint8, port uint16) {
 		if p.win == 1024 && p.mssOnly {
 			s.fpNmap++
 		}
+	}
+	if c.setBytes > c.opts.MaxSetBytes {
+		c.shedScans()
 	}
 }
 
@@ -486,9 +515,33 @@ func (c *Classifier) evictScan() {
 			best = j
 		}
 	}
-	c.finishScan(c.scans.keys[best], &c.scans.vals[best])
-	c.scans.remove(best)
+	c.dropScan(best)
 	c.evicted++
+}
+
+// shedScans ends sources, each the largest of a random sample of eight, until the
+// scans' sets fit in MaxSetBytes again: the table's cap counts entries, and an entry
+// sweeping thousands of targets holds hundreds of times the memory of a spoofed
+// flood's one-packet source. A shed scan is reported as it stood, like an evicted one.
+func (c *Classifier) shedScans() {
+	for c.setBytes > c.opts.MaxSetBytes && c.scans.len() > 0 {
+		n := uint64(c.scans.len())
+		best := int(c.random() % n)
+		for range 7 {
+			if j := int(c.random() % n); c.scans.vals[j].bytes() > c.scans.vals[best].bytes() {
+				best = j
+			}
+		}
+		c.dropScan(best)
+		c.evicted++
+	}
+}
+
+// dropScan ends the scan at i, reports it and frees its entry.
+func (c *Classifier) dropScan(i int) {
+	c.finishScan(c.scans.keys[i], &c.scans.vals[i])
+	c.setBytes -= c.scans.vals[i].bytes()
+	c.scans.remove(i)
 }
 
 func (c *Classifier) evictVector() {
@@ -522,8 +575,7 @@ func (c *Classifier) sweep() {
 	c.sinceSweep = 0
 	for i := c.scans.len() - 1; i >= 0; i-- {
 		if s := &c.scans.vals[i]; c.clock > s.end+c.idleNs || c.clock < s.start-c.idleNs {
-			c.finishScan(c.scans.keys[i], s)
-			c.scans.remove(i)
+			c.dropScan(i)
 		}
 	}
 	for i := c.vectors.len() - 1; i >= 0; i-- {
@@ -595,15 +647,16 @@ func (c *Classifier) scanReport(k flowKey, s *scanState) (Scan, bool) {
 		return Scan{}, false
 	}
 	sc := Scan{
-		Source:   k.a.netip().String(),
-		Kind:     kind,
-		Protocol: protoNames[k.proto],
-		Ports:    []uint16{},
-		Targets:  hosts,
-		Packets:  s.packets,
-		Start:    nsTime(s.start),
-		End:      nsTime(s.end),
-		Tool:     tool(s),
+		Source:    k.a.netip().String(),
+		Kind:      kind,
+		Protocol:  protoNames[k.proto],
+		Ports:     []uint16{},
+		Targets:   hosts,
+		Estimated: s.hosts.estimated(),
+		Packets:   s.packets,
+		Start:     nsTime(s.start),
+		End:       nsTime(s.end),
+		Tool:      tool(s),
 	}
 	if k.proto != pICMP {
 		sc.Ports = s.ports.all()
@@ -697,6 +750,7 @@ func (c *Classifier) Report() Report {
 		r.Start, r.End = nsTime(c.first), nsTime(c.last)
 	}
 	r.TelescopeSize = c.size(true)
+	r.SizeEstimated = len(c.dark.nets) == 0 && c.opts.Size <= 0 && c.dsts.hll != nil
 	for i, n := range c.other {
 		if n > 0 {
 			r.OtherReasons[reasonNames[i]] = n

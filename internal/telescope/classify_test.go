@@ -365,8 +365,8 @@ func TestBoundedStateUnderRandomSourceFlood(t *testing.T) {
 	}
 	heapEnd := heapInUse()
 	r := c.Report()
-	t.Logf("%d packets: %d sources, %d victims, %d evicted; heap %d MiB at 10%%, %d MiB at the end",
-		r.Packets, r.Sources, r.Victims, r.Evicted, heapAtTenth>>20, heapEnd>>20)
+	t.Logf("%d packets: %d sources, %d victims, %d evicted; heap %d MiB at 10%%, %d MiB at the end, %d bytes per tracked entry",
+		r.Packets, r.Sources, r.Victims, r.Evicted, heapAtTenth>>20, heapEnd>>20, heapEnd/uint64(r.Sources+r.Victims))
 	if r.Sources > opts.MaxSources || r.Victims > opts.MaxSources {
 		t.Errorf("tables above the cap: %d sources, %d victims", r.Sources, r.Victims)
 	}
@@ -409,6 +409,8 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(uint32(LinkRaw), ip6Packet("2001:db8::1", "2001:db8::2", 0, []byte{protoTCP, 200, 0, 0})) // hop-by-hop longer than the packet
 	f.Add(uint32(LinkSLL2), make([]byte, 20))                                                       // cooked header only
 	f.Add(uint32(LinkEthernet), ether(ip4Hdr{src: "1.2.3.4", dst: "5.6.7.8", proto: protoICMP}.packet(icmpBytes(3, 1, []byte{0x4f}))))
+	f.Add(uint32(LinkEthernet), sctp4("1.2.3.4", "5.6.7.8", 1, 2905, 0, sctpInit))                            // SCTP INIT
+	f.Add(uint32(LinkRaw), ip4Hdr{src: "1.2.3.4", dst: "5.6.7.8", proto: protoSCTP}.packet(make([]byte, 12))) // SCTP without a chunk
 	f.Fuzz(func(t *testing.T, link uint32, frame []byte) {
 		c := NewClassifier(Options{})
 		c.Packet(0, link, frame)

@@ -47,6 +47,15 @@ const (
 	protoTCP    = 6
 	protoUDP    = 17
 	protoICMPv6 = 58
+	protoSCTP   = 132
+)
+
+// SCTP chunk types (RFC 9260 §3.2) the classifier tells apart.
+const (
+	sctpInit       = 1
+	sctpInitAck    = 2
+	sctpAbort      = 6
+	sctpCookieEcho = 10
 )
 
 // TCP flag bits.
@@ -88,6 +97,7 @@ type packet struct {
 	win          uint16
 	mssOnly      bool // TCP options are exactly one MSS option
 	icmpType     uint8
+	sctpChunk    uint8  // type of an SCTP packet's first chunk
 	payload      []byte // UDP or TCP payload
 
 	// The header an ICMP error quotes: the packet that provoked the error.
@@ -270,6 +280,16 @@ func decodeTransport(b []byte, p *packet) {
 		if len(b) >= 8 {
 			p.payload = b[8:]
 		}
+	case protoSCTP:
+		// The common header (ports, verification tag, checksum), then the first
+		// chunk's type: without it there is nothing to classify.
+		if len(b) < 13 {
+			return
+		}
+		p.sport = binary.BigEndian.Uint16(b)
+		p.dport = binary.BigEndian.Uint16(b[2:])
+		p.sctpChunk = b[12]
+		p.hasPorts = true
 	case protoICMP, protoICMPv6:
 		if len(b) < 2 {
 			return
@@ -327,7 +347,7 @@ func decodeInner(b []byte, p *packet) {
 	}
 	p.inner = true
 	p.innerPorts = false
-	if (p.innerProto == protoTCP || p.innerProto == protoUDP) && len(rest) >= 4 {
+	if (p.innerProto == protoTCP || p.innerProto == protoUDP || p.innerProto == protoSCTP) && len(rest) >= 4 {
 		p.innerSport = binary.BigEndian.Uint16(rest)
 		p.innerDport = binary.BigEndian.Uint16(rest[2:])
 		p.innerPorts = true

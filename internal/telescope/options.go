@@ -28,6 +28,10 @@ type Options struct {
 	MaxSources int
 	// MaxEvents caps the finished scans and attacks kept for the report (each).
 	MaxEvents int
+	// MaxSetBytes caps the memory of the scan sources' target and port sets together.
+	// Past it the largest of a random sample of sources is ended early and counted
+	// as evicted.
+	MaxSetBytes int
 
 	// OnScan and OnAttack, when set, are told of every scan and attack that meets
 	// its thresholds as it ends (idle, or evicted): a live capture's export. They
@@ -57,6 +61,7 @@ func (o Options) Defaults() Options {
 	defD(&o.DoSIdle, 300*time.Second)
 	def(&o.MaxSources, 1<<17)
 	def(&o.MaxEvents, 10000)
+	def(&o.MaxSetBytes, 256<<20)
 	return o
 }
 

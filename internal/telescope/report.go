@@ -27,6 +27,9 @@ type Report struct {
 	OtherReasons map[string]uint64 `json:"other_reasons"`
 	// TelescopeSize is n, the IPv4 addresses monitored, that est_pps scales by.
 	TelescopeSize float64 `json:"telescope_size"`
+	// SizeEstimated says TelescopeSize is a sketch's estimate of the distinct
+	// destinations seen (past 65536 of them, with neither Dark nor Size given).
+	SizeEstimated bool `json:"telescope_size_estimated,omitempty"`
 	// Evicted counts sources and victims dropped from full state tables; Dropped
 	// counts finished scans and attacks dropped past MaxEvents.
 	Evicted uint64 `json:"evicted"`
@@ -48,15 +51,18 @@ type Classes struct {
 // Scan is one source's probing of one protocol, from its first probe until it was idle
 // for ScanIdle.
 type Scan struct {
-	Source   string    `json:"source"`
-	Kind     string    `json:"kind"` // horizontal, strobe, vertical, block
-	Protocol string    `json:"protocol"`
-	Ports    []uint16  `json:"ports"`
-	Targets  uint64    `json:"targets"`
-	Packets  uint64    `json:"packets"`
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	Tool     string    `json:"tool"` // masscan, zmap, mirai, nmap, or empty
+	Source   string   `json:"source"`
+	Kind     string   `json:"kind"` // horizontal, strobe, vertical, block
+	Protocol string   `json:"protocol"`
+	Ports    []uint16 `json:"ports"`
+	Targets  uint64   `json:"targets"`
+	// Estimated says Targets comes from a sketch (past 4096 distinct targets, with a
+	// standard error of 0.81%); below that it is exact.
+	Estimated bool      `json:"targets_estimated,omitempty"`
+	Packets   uint64    `json:"packets"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Tool      string    `json:"tool"` // masscan, zmap, mirai, nmap, or empty
 }
 
 // Attack is a denial-of-service attack on one victim and protocol, seen through the
@@ -108,6 +114,14 @@ func joinPorts(ports []uint16, sep string, limit int) string {
 	return b.String()
 }
 
+// approx marks an estimated figure for a person.
+func approx(estimated bool) string {
+	if estimated {
+		return "~"
+	}
+	return ""
+}
+
 // WriteTable writes r for a person: totals, then one aligned table of scans and one of
 // attacks.
 func (r *Report) WriteTable(w io.Writer) error {
@@ -126,7 +140,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for _, k := range reasons {
 		fmt.Fprintf(tw, "  %s\t%d\n", k, r.OtherReasons[k])
 	}
-	fmt.Fprintf(tw, "telescope size\t%.0f\n", r.TelescopeSize)
+	fmt.Fprintf(tw, "telescope size\t%s%.0f\n", approx(r.SizeEstimated), r.TelescopeSize)
 	if r.Evicted > 0 || r.Dropped > 0 {
 		fmt.Fprintf(tw, "evicted\t%d\n", r.Evicted)
 		fmt.Fprintf(tw, "dropped\t%d\n", r.Dropped)
@@ -135,8 +149,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Scans) > 0 {
 		fmt.Fprintln(tw, "SOURCE\tKIND\tPROTO\tPORTS\tTARGETS\tPACKETS\tSTART\tEND\tTOOL")
 		for _, s := range r.Scans {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Source, s.Kind, s.Protocol,
-				joinPorts(s.Ports, ",", 10), s.Targets, s.Packets, fmtTime(s.Start), fmtTime(s.End), s.Tool)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%d\t%d\t%s\t%s\t%s\n", s.Source, s.Kind, s.Protocol,
+				joinPorts(s.Ports, ",", 10), approx(s.Estimated), s.Targets, s.Packets, fmtTime(s.Start), fmtTime(s.End), s.Tool)
 		}
 	}
 	fmt.Fprintf(tw, "\nATTACKS (%d)\n", len(r.Attacks))
@@ -156,14 +170,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"type", "address", "kind", "protocol", "ports", "targets", "packets",
-		"start", "end", "tool", "max_ppm", "est_pps"})
+		"start", "end", "tool", "max_ppm", "est_pps", "targets_estimated"})
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	cw.Write([]string{"total", "", "", "", "", "", u(r.Packets), fmtTime(r.Start), fmtTime(r.End), "", "", ""})
+	cw.Write([]string{"total", "", "", "", "", "", u(r.Packets), fmtTime(r.Start), fmtTime(r.End), "", "", "", ""})
 	for _, c := range []struct {
 		name string
 		n    uint64
 	}{{"backscatter", r.Classes.Backscatter}, {"scan", r.Classes.Scan}, {"other", r.Classes.Other}} {
-		cw.Write([]string{"class", "", c.name, "", "", "", u(c.n), "", "", "", "", ""})
+		cw.Write([]string{"class", "", c.name, "", "", "", u(c.n), "", "", "", "", "", ""})
 	}
 	reasons := make([]string, 0, len(r.OtherReasons))
 	for k := range r.OtherReasons {
@@ -171,16 +185,16 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 	slices.Sort(reasons)
 	for _, k := range reasons {
-		cw.Write([]string{"other", "", k, "", "", "", u(r.OtherReasons[k]), "", "", "", "", ""})
+		cw.Write([]string{"other", "", k, "", "", "", u(r.OtherReasons[k]), "", "", "", "", "", ""})
 	}
 	for _, s := range r.Scans {
 		cw.Write([]string{"scan", s.Source, s.Kind, s.Protocol, joinPorts(s.Ports, " ", 0), u(s.Targets),
-			u(s.Packets), fmtTime(s.Start), fmtTime(s.End), s.Tool, "", ""})
+			u(s.Packets), fmtTime(s.Start), fmtTime(s.End), s.Tool, "", "", strconv.FormatBool(s.Estimated)})
 	}
 	for _, a := range r.Attacks {
 		cw.Write([]string{"attack", a.Victim, "", a.Protocol, joinPorts(a.Ports, " ", 0), "",
 			u(a.Packets), fmtTime(a.Start), fmtTime(a.End), "", u(a.MaxPPM),
-			strconv.FormatFloat(a.EstPPS, 'f', 3, 64)})
+			strconv.FormatFloat(a.EstPPS, 'f', 3, 64), ""})
 	}
 	cw.Flush()
 	return cw.Error()

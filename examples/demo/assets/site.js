@@ -8,19 +8,32 @@ function storedTheme() {
   try { return localStorage.getItem("theme"); } catch { return null; }
 }
 
-// Dark-mode switch: a toggle button (aria-pressed) remembered in localStorage.
+const THEMES = ["light", "dark", "sepia", "ocean", "contrast"];
+
+function systemTheme() {
+  return matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+}
+
+// Dark-mode switch: a toggle button (aria-pressed) remembered in localStorage; the
+// theme switcher's radio buttons (data-theme-choice) choose among more themes.
 function initTheme() {
   const root = document.documentElement;
   const buttons = $$("[data-theme-toggle]");
-  const show = () => buttons.forEach(b => b.setAttribute("aria-pressed", String(root.dataset.theme === "dark")));
-  buttons.forEach(b => b.addEventListener("click", () => {
-    root.dataset.theme = root.dataset.theme === "dark" ? "light" : "dark";
-    try { localStorage.setItem("theme", root.dataset.theme); } catch { /* private mode: still switches */ }
+  const choices = $$("input[data-theme-choice]");
+  const show = () => {
+    buttons.forEach(b => b.setAttribute("aria-pressed", String(root.dataset.theme === "dark")));
+    choices.forEach(c => { c.checked = c.value === root.dataset.theme; });
+  };
+  const set = theme => {
+    root.dataset.theme = theme;
+    try { localStorage.setItem("theme", theme); } catch { /* private mode: still switches */ }
     show();
-  }));
+  };
+  buttons.forEach(b => b.addEventListener("click", () => set(root.dataset.theme === "dark" ? "light" : "dark")));
+  choices.forEach(c => c.addEventListener("change", () => { if (c.checked && THEMES.includes(c.value)) set(c.value); }));
   $$("[data-theme-reset]").forEach(b => b.addEventListener("click", () => {
     try { localStorage.removeItem("theme"); } catch { /* nothing stored */ }
-    root.dataset.theme = matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+    root.dataset.theme = systemTheme();
     show();
   }));
   // Follow the system while the visitor has not chosen.
@@ -30,11 +43,140 @@ function initTheme() {
   show();
 }
 
+// The current section is the navigation link whose path is the longest prefix of
+// this page's ("/" only for the home page itself).
 function initNav() {
-  const here = location.pathname.replace(/index\.html$/, "");
+  const here = location.pathname.replace(/index\.(html|php|cgi)$/, "");
+  let best = null;
   $$(".site-header nav a").forEach(a => {
-    if (a.pathname.replace(/index\.html$/, "") === here) a.setAttribute("aria-current", "page");
+    const p = a.pathname.replace(/index\.html$/, "");
+    if ((p === "/" ? here === "/" : here.startsWith(p)) && (!best || p.length > best.pathname.length)) best = a;
   });
+  if (best) best.setAttribute("aria-current", "page");
+}
+
+// On a phone the menu collapses behind a button; Escape closes it again.
+function initMenu() {
+  const header = document.querySelector(".site-header");
+  const btn = header && header.querySelector(".menu-btn");
+  if (!btn) return;
+  const set = open => {
+    header.classList.toggle("menu-open", open);
+    btn.setAttribute("aria-expanded", String(open));
+  };
+  btn.addEventListener("click", () => set(btn.getAttribute("aria-expanded") !== "true"));
+  header.addEventListener("keydown", e => {
+    if (e.key === "Escape" && header.classList.contains("menu-open")) { set(false); btn.focus(); }
+  });
+}
+
+// Who is signed in comes from the to-do app (GET /todo/api/me), so that every page,
+// static or not, shows it and a sign-out button. The token it returns goes with the
+// sign-out and sign-in forms (the app refuses a form without it).
+const account = { user: null, csrf: "" };
+
+function renderAccount() {
+  $$("[data-account]").forEach(box => {
+    box.replaceChildren();
+    if (account.user) {
+      const who = document.createElement("span");
+      who.className = "who";
+      const name = document.createElement("strong");
+      name.textContent = account.user;
+      who.append("Signed in as ", name);
+      const form = document.createElement("form");
+      form.method = "post";
+      form.action = "/todo/signout";
+      for (const [k, v] of [["csrf", account.csrf], ["next", location.pathname.startsWith("/todo/") ? "/todo/signin" : location.pathname]]) {
+        const input = document.createElement("input");
+        input.type = "hidden";
+        input.name = k;
+        input.value = v;
+        form.append(input);
+      }
+      const out = document.createElement("button");
+      out.type = "submit";
+      out.textContent = "Sign out";
+      form.append(out);
+      box.append(who, form);
+    } else if (document.getElementById("login")) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "btn";
+      b.textContent = "Sign in";
+      b.addEventListener("click", () => openDialog(document.getElementById("login"), b));
+      box.append(b);
+    } else {
+      const a = document.createElement("a");
+      a.className = "btn";
+      a.href = "/todo/signin?next=" + encodeURIComponent(location.pathname);
+      a.textContent = "Sign in";
+      box.append(a);
+    }
+  });
+  $$("[data-signed-in]").forEach(el => { el.hidden = !account.user; });
+  $$("[data-signed-out]").forEach(el => { el.hidden = !!account.user; });
+}
+
+async function initAccount() {
+  if (!document.querySelector("[data-account]")) return;
+  try {
+    const r = await fetch("/todo/api/me", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!r.ok) return; // the to-do app is not running: the plain sign-in link stays
+    Object.assign(account, await r.json());
+    renderAccount();
+  } catch { /* offline: keep the link */ }
+}
+
+// The modal login form signs in against the to-do app, in JSON, without leaving
+// the page; errors (wrong password, locked) show in the dialog in the error style.
+function initLoginForms() {
+  $$("form[data-login]").forEach(form => form.addEventListener("submit", async e => {
+    e.preventDefault();
+    const status = document.getElementById(form.dataset.login);
+    const say = (text, error) => {
+      status.textContent = text;
+      status.className = error ? "alert alert-error" : "alert alert-success";
+    };
+    const body = new URLSearchParams(new FormData(form));
+    body.set("csrf", account.csrf);
+    try {
+      const r = await fetch("/todo/signin", {
+        method: "POST", body, credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      const v = await r.json().catch(() => ({}));
+      if (v.csrf) account.csrf = v.csrf;
+      if (!r.ok) { say(v.error || `Sign-in failed (${r.status}).`, true); return; }
+      account.user = v.user;
+      renderAccount();
+      say(`Signed in as ${v.user}.`, false);
+      form.reset();
+      const dlg = form.closest("dialog");
+      if (dlg) dlg.close();
+    } catch {
+      say("The sign-in service is not reachable.", true);
+    }
+  }));
+}
+
+// Times are sent as ISO 8601 in <time datetime> and shown in words in the reader's
+// language and time zone ("5 minutes ago"), the exact time in the tooltip.
+function initRelativeTimes() {
+  const times = $$("time[data-relative]");
+  if (!times.length) return;
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const units = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+  const render = () => times.forEach(t => {
+    const d = new Date(t.dateTime);
+    if (isNaN(d)) return;
+    const s = (d - Date.now()) / 1000;
+    const [unit, size] = units.find(([, n]) => Math.abs(s) >= n) || ["second", 1];
+    t.textContent = Math.abs(s) < 45 ? rtf.format(0, "second") : rtf.format(Math.round(s / size), unit);
+    t.title = d.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
+  });
+  render();
+  setInterval(render, 30000);
 }
 
 // Accordion (WAI-ARIA pattern): header buttons with aria-expanded; arrows move between them.
@@ -147,6 +289,11 @@ function initTables() {
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
+function openDialog(dlg, opener) {
+  dlg.opener = opener;
+  dlg.showModal();
+}
+
 // Modal dialogs on native <dialog>: showModal() makes the page inert and keeps
 // focus inside; Escape closes; focus goes back to the button that opened it.
 function initDialogs() {
@@ -158,8 +305,7 @@ function initDialogs() {
       dlg.querySelector(".lightbox-img").alt = img.alt;
       dlg.querySelector("h2").textContent = img.dataset.caption || img.alt;
     }
-    dlg.opener = opener;
-    dlg.showModal();
+    openDialog(dlg, opener);
   }));
   $$("dialog").forEach(dlg => {
     dlg.addEventListener("click", e => { if (e.target === dlg) dlg.close(); }); // backdrop
@@ -185,7 +331,8 @@ function initTooltips() {
   document.addEventListener("keydown", e => {
     if (e.key === "Escape") tips.forEach(t => t.classList.add("tip-dismissed"));
   });
-  tips.forEach(t => ["mouseleave", "focusout"].forEach(ev =>
+  // Escape hides the hints on screen; moving to a tip shows it again.
+  tips.forEach(t => ["mouseenter", "mouseleave", "focusin", "focusout"].forEach(ev =>
     t.addEventListener(ev, () => t.classList.remove("tip-dismissed"))));
 }
 
@@ -243,6 +390,10 @@ function initCountdown() {
 
 initTheme();
 initNav();
+initMenu();
+initAccount();
+initLoginForms();
+initRelativeTimes();
 initAccordions();
 initTabs();
 initTables();
@@ -251,3 +402,135 @@ initTooltips();
 initAlerts();
 initDemoForms();
 initCountdown();
+
+// The 404 page names the address that was asked for.
+$$("[data-here]").forEach(el => { el.textContent = location.pathname; });
+
+// Thumbnail preview: the image chosen in a file input is shown before it is sent,
+// from a blob: URL of the local file (nothing is uploaded until the form is).
+$$("input[type=file][data-preview]").forEach(input => {
+  const fig = document.getElementById(input.dataset.preview);
+  const img = fig.querySelector("img");
+  const cap = fig.querySelector("figcaption");
+  input.addEventListener("change", () => {
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    const file = input.files[0];
+    if (!file || !file.type.startsWith("image/")) {
+      fig.hidden = true;
+      img.removeAttribute("src");
+      return;
+    }
+    img.src = URL.createObjectURL(file);
+    cap.textContent = `${file.name}, ${(file.size / 1024).toFixed(1)} KB, not sent yet`;
+    fig.hidden = false;
+  });
+});
+
+// Animated buttons: "Press me" also animates for Space and Enter; the loading
+// button is busy for a moment, then says it is done.
+$$(".anim-press").forEach(b => {
+  b.addEventListener("keydown", e => { if (e.key === " " || e.key === "Enter") b.classList.add("pressed"); });
+  b.addEventListener("keyup", () => b.classList.remove("pressed"));
+  b.addEventListener("blur", () => b.classList.remove("pressed"));
+});
+$$("[data-load]").forEach(b => b.addEventListener("click", () => {
+  if (b.getAttribute("aria-busy") === "true") return;
+  const status = document.getElementById("load-status");
+  const label = b.textContent;
+  b.setAttribute("aria-busy", "true");
+  b.classList.remove("done");
+  b.textContent = "Saving…";
+  status.textContent = "Saving…";
+  setTimeout(() => {
+    b.removeAttribute("aria-busy");
+    b.classList.add("done");
+    b.textContent = "Saved";
+    status.textContent = "Your changes were saved (demo only).";
+    setTimeout(() => { b.textContent = label; b.classList.remove("done"); }, 2500);
+  }, 900);
+}));
+
+// Parallax: the page's scroll offset is handed to CSS, once per frame; layers
+// move by it at their own rate. Reduced motion keeps them still.
+$$("[data-parallax]").forEach(box => {
+  if (matchMedia("(prefers-reduced-motion: reduce)").matches) return;
+  let queued = false;
+  const update = () => {
+    queued = false;
+    box.style.setProperty("--scroll", String(Math.round(box.getBoundingClientRect().top * -1)));
+  };
+  addEventListener("scroll", () => { if (!queued) { queued = true; requestAnimationFrame(update); } }, { passive: true });
+  update();
+});
+
+// Image filters: each slider sets a CSS variable the filter reads.
+$$("form[data-filters]").forEach(form => {
+  const img = document.getElementById(form.dataset.filters);
+  const apply = () => $$("input[type=range]", form).forEach(r => {
+    const v = r.value + r.dataset.unit;
+    img.style.setProperty("--" + r.name, v);
+    document.getElementById(r.id + "-out").textContent = v;
+  });
+  form.addEventListener("input", apply);
+  form.addEventListener("reset", () => setTimeout(apply));
+  apply();
+});
+
+// Back and forward: each step is a history entry (?step=N); popstate shows the
+// step the browser went back or forward to.
+$$("[data-steps]").forEach(box => {
+  const links = $$("[data-step]", box);
+  const count = links.length;
+  const current = () => Math.min(count, Math.max(1, Number(new URLSearchParams(location.search).get("step")) || 1));
+  const show = (n, focus) => {
+    links.forEach(a => a.dataset.step === String(n) ? a.setAttribute("aria-current", "step") : a.removeAttribute("aria-current"));
+    $$("[data-step-panel]", box).forEach(p => { p.hidden = p.dataset.stepPanel !== String(n); });
+    $$("[data-step-go]", box).forEach(b => {
+      const to = n + Number(b.dataset.stepGo);
+      b.disabled = to < 1 || to > count;
+    });
+    if (focus) box.querySelector(`[data-step-panel="${n}"] h2`).focus();
+  };
+  const go = n => {
+    if (n === current()) return;
+    history.pushState({ step: n }, "", "?step=" + n);
+    show(n, true);
+  };
+  links.forEach(a => a.addEventListener("click", e => { e.preventDefault(); go(Number(a.dataset.step)); }));
+  $$("[data-step-go]", box).forEach(b => b.addEventListener("click", () => go(current() + Number(b.dataset.stepGo))));
+  addEventListener("popstate", () => show(current(), true));
+  show(current(), false);
+});
+
+// Hide and show: a disclosure button toggles what it controls.
+$$("[data-disclose]").forEach(b => {
+  const target = document.getElementById(b.getAttribute("aria-controls"));
+  const label = b.textContent;
+  b.addEventListener("click", () => {
+    const open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", String(open));
+    target.hidden = !open;
+    b.textContent = open ? label.replace(/^Show/, "Hide") : label;
+  });
+});
+
+// Toggle a class on a target: a button (aria-pressed) or a checkbox.
+$$("[data-toggle-class]").forEach(el => {
+  const target = document.querySelector(el.dataset.target);
+  const cls = el.dataset.toggleClass;
+  if (el.type === "checkbox") {
+    el.addEventListener("change", () => target.classList.toggle(cls, el.checked));
+    return;
+  }
+  el.addEventListener("click", () => {
+    const on = target.classList.toggle(cls);
+    el.setAttribute("aria-pressed", String(on));
+    if (cls === "following") el.textContent = on ? "Following" : "Follow";
+  });
+});
+
+// Pricing: monthly or yearly prices.
+$$("[data-billing]").forEach(set => set.addEventListener("change", () => {
+  const period = set.querySelector("input:checked").value;
+  $$("[data-month]").forEach(el => { el.textContent = el.dataset[period]; });
+}));

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,9 @@ func get(t *testing.T, srv *httptest.Server) string {
 func TestGuestbook(t *testing.T) {
 	srv, data := newServer(t)
 	page := get(t, srv)
-	for _, want := range []string{`<html lang="en">`, `<form method="post" action="/cgi-bin/">`, "No entries yet", "CGI/1.1"} {
+	// The demo's shared header, navigation and footer, read from ../assets/partials.
+	for _, want := range []string{`<html lang="en">`, `<form class="stack" method="post" action="/cgi-bin/">`, "No entries yet", "CGI/1.1",
+		`<header class="site-header">`, `<li><a href="/cgi-bin/">CGI</a></li>`, `<footer class="site-footer">`, `<link rel="stylesheet" href="/assets/site.css">`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("empty guestbook page lacks %q", want)
 		}
@@ -87,6 +90,10 @@ func TestGuestbook(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks the escaped entry %q", want)
 		}
+	}
+	// The time is machine-readable, for the reader's browser to put in words.
+	if !regexp.MustCompile(`<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" data-relative>`).MatchString(page) {
+		t.Error("the entry's time is not a <time datetime> in ISO 8601")
 	}
 	if strings.Contains(page, "<script>") {
 		t.Error("an entry's markup reached the page unescaped")
@@ -105,6 +112,7 @@ func TestGuestbookRefuses(t *testing.T) {
 		status int
 	}{
 		{"empty name", url.Values{"name": {" "}, "message": {"hi"}}, "", http.StatusUnprocessableEntity},
+		{"a name with only control characters", url.Values{"name": {"\x01\x02"}, "message": {"hi"}}, "", http.StatusUnprocessableEntity},
 		{"long message", url.Values{"name": {"a"}, "message": {strings.Repeat("x", 501)}}, "", http.StatusUnprocessableEntity},
 		{"cross-site post", url.Values{"name": {"a"}, "message": {"hi"}}, "http://evil.example", http.StatusForbidden},
 		{"too large", url.Values{"name": {"a"}, "message": {strings.Repeat("x", 9000)}}, "", http.StatusRequestEntityTooLarge},

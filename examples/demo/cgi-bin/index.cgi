@@ -34,6 +34,26 @@ sub html {
     return $s;
 }
 
+# The page parts every page of the demo shares, from ../assets/partials.
+sub part {
+    my $name = shift;
+    my $file = dirname($0) . "/../assets/partials/$name";
+    open my $fh, '<:raw', $file or return '';
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    return decode('UTF-8', $text);
+}
+
+# An entry's time as ISO 8601 for <time datetime>; entries from before were
+# written as "2024-05-01 12:30 UTC".
+sub iso_time {
+    my $t = shift // '';
+    return "$1T$2:00Z" if $t =~ /^(\d{4}-\d\d-\d\d) (\d\d:\d\d) UTC$/;
+    return $t if $t =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+    return '';
+}
+
 sub data_file {
     for my $dir ($ENV{DEMO_DATA_DIR}, dirname($0) . '/.data', '/tmp/gantry-demo-cgi') {
         next unless defined $dir && length $dir;
@@ -82,7 +102,7 @@ sub add_entry {
     my ($name, $message) = @_;
     my $file = data_file() or return 0;
     s/\\/\\\\/g, s/\t/\\t/g, s/\r?\n/\\n/g, s/\r/\\n/g for $name, $message;
-    my $line = join("\t", strftime('%Y-%m-%d %H:%M UTC', gmtime), $name, $message) . "\n";
+    my $line = join("\t", strftime('%Y-%m-%dT%H:%M:%SZ', gmtime), $name, $message) . "\n";
     sysopen my $fh, $file, O_WRONLY | O_APPEND | O_CREAT, 0600 or return 0;
     flock $fh, LOCK_EX or return 0;
     my $ok = print {$fh} encode('UTF-8', $line);
@@ -102,38 +122,39 @@ sub respond {
     for my $e (read_entries()) {
         my $msg = html($e->{message});
         $msg =~ s/\n/<br>/g;
-        $entries .= '<li><strong>' . html($e->{name}) . '</strong> <span class="muted">'
-            . html($e->{time}) . "</span><br>$msg</li>\n";
+        my $iso = iso_time($e->{time});
+        my $when = $iso ? '<time datetime="' . html($iso) . '" data-relative>' . html($e->{time}) . '</time>'
+                        : '<span class="muted">' . html($e->{time}) . '</span>';
+        $entries .= '<li><strong>' . html($e->{name}) . "</strong> $when<br>$msg</li>\n";
     }
-    $entries = $entries ? "<ul class=\"guestbook\">\n$entries</ul>" : '<p class="muted">No entries yet: be the first.</p>';
+    $entries = $entries ? "<ul class=\"entries\">\n$entries</ul>" : '<p class="muted">No entries yet: be the first.</p>';
     my ($name, $message) = map { html($_) } ($page{name} // '', $page{message} // '');
     my ($software, $gateway, $method, $script) =
         map { html($ENV{$_} // '') } qw(SERVER_SOFTWARE GATEWAY_INTERFACE REQUEST_METHOD SCRIPT_NAME);
     my $action = html($home);
+    my ($head, $header, $footer) = map { part($_) } qw(head.html header.html footer.html);
     my $out = <<"HTML";
 <!doctype html>
 <html lang="en">
 <head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Guestbook — gantry demo</title>
-  <link rel="stylesheet" href="/assets/site.css">
-</head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Guestbook · gantry demo</title>
+$head</head>
 <body>
-<main class="container">
-  <p><a href="/">← gantry demo</a></p>
+$header<main id="main">
   <h1>Guestbook, as CGI</h1>
-  <p class="muted">A Perl script that <code>$software</code> ran as process $$ for this
+  <p class="lead">A Perl script that <code>$software</code> ran as process $$ for this
     $method request ($gateway, <code>$script</code>).</p>
   $errors
   <section>
     <h2>Sign the guestbook</h2>
-    <form method="post" action="$action">
-      <p><label for="name">Name</label><br>
-        <input id="name" name="name" required maxlength="${\ MAX_NAME}" value="$name"></p>
-      <p><label for="message">Message</label><br>
-        <textarea id="message" name="message" required maxlength="${\ MAX_MESSAGE}" rows="4">$message</textarea></p>
-      <p><button type="submit">Sign</button></p>
+    <form class="stack" method="post" action="$action">
+      <label for="name">Name</label>
+      <input id="name" name="name" required maxlength="${\ MAX_NAME}" value="$name" autocomplete="name">
+      <label for="message">Message</label>
+      <textarea id="message" name="message" required maxlength="${\ MAX_MESSAGE}" rows="4">$message</textarea>
+      <div class="form-actions"><button type="submit" class="btn-primary">Sign</button></div>
     </form>
   </section>
   <section>
@@ -141,7 +162,7 @@ sub respond {
     $entries
   </section>
 </main>
-</body>
+$footer</body>
 </html>
 HTML
     print encode('UTF-8', $out);

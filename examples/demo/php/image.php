@@ -11,6 +11,11 @@ if (!is_string($f) || !preg_match('/\A[0-9a-f]{16}\.(png|jpg|gif|webp)\z/', $f, 
     exit('No such image.');
 }
 $path = data_dir() . '/gallery/' . $f;
+// ?thumb=1 asks for the thumbnail, which GD made at upload; the original else.
+if (isset($_GET['thumb']) && is_file(data_dir() . '/gallery/thumbs/' . thumb_name($f))) {
+    $path = data_dir() . '/gallery/thumbs/' . thumb_name($f);
+    $m[1] = pathinfo($path, PATHINFO_EXTENSION);
+}
 if (!is_file($path)) {
     http_response_code(404);
     exit('No such image.');

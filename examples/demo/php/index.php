@@ -43,7 +43,7 @@ function handle_contact(): void
         }
         return;
     }
-    $line = json_encode(['time' => gmdate('c'), 'name' => $name, 'email' => $email, 'message' => $message],
+    $line = json_encode(['time' => gmdate('Y-m-d\\TH:i:s\\Z'), 'name' => $name, 'email' => $email, 'message' => $message],
         JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES) . "\n";
     if (file_put_contents(data_dir() . '/messages.jsonl', $line, FILE_APPEND | LOCK_EX) === false) {
         flash('error', 'Could not save the message.');
@@ -78,17 +78,27 @@ function handle_upload(): void
     }
     // The type comes from the bytes, never from the client's name or Content-Type.
     $type = (new finfo(FILEINFO_MIME_TYPE))->file($f['tmp_name']);
-    if (!isset(IMAGE_TYPES[$type]) || @getimagesize($f['tmp_name']) === false) {
+    $size = @getimagesize($f['tmp_name']);
+    if (!isset(IMAGE_TYPES[$type]) || $size === false) {
         flash('error', 'Only PNG, JPEG, GIF and WebP images are accepted.');
+        return;
+    }
+    if ($size[0] * $size[1] > MAX_PIXELS) {
+        flash('error', 'The image is too large (25 megapixels at most).');
         return;
     }
     // A random name with the right extension: nothing the client chose reaches the disk.
     $name = bin2hex(random_bytes(8)) . '.' . IMAGE_TYPES[$type];
-    if (!move_uploaded_file($f['tmp_name'], data_dir() . '/gallery/' . $name)) {
+    $path = data_dir() . '/gallery/' . $name;
+    if (!move_uploaded_file($f['tmp_name'], $path)) {
         flash('error', 'Could not store the image.');
         return;
     }
-    flash('ok', 'Image added to the gallery.');
+    if (make_thumbnail($path, data_dir() . '/gallery/thumbs/' . thumb_name($name), IMAGE_TYPES[$type])) {
+        flash('ok', 'Image added to the gallery, with a thumbnail made by GD.');
+    } else {
+        flash('ok', 'Image added to the gallery.');
+    }
 }
 
 function recent_messages(int $n): array
@@ -108,6 +118,13 @@ function recent_messages(int $n): array
     return array_reverse($out);
 }
 
+// iso_time makes a stored time ISO 8601 in UTC for <time datetime>.
+function iso_time(string $t): string
+{
+    $ts = strtotime($t);
+    return $ts === false ? '' : gmdate('Y-m-d\\TH:i:s\\Z', $ts);
+}
+
 function gallery(): array
 {
     $files = glob(data_dir() . '/gallery/*.{png,jpg,gif,webp}', GLOB_BRACE) ?: [];
@@ -120,21 +137,20 @@ $old = $_SESSION['old'] ?? ['name' => '', 'email' => '', 'message' => ''];
 unset($_SESSION['flash']);
 $token = csrf_token();
 header('Content-Type: text/html; charset=utf-8');
-header("Content-Security-Policy: default-src 'self'; img-src 'self'");
+// blob: shows the image chosen for upload before it is sent.
+header("Content-Security-Policy: default-src 'self'; img-src 'self' blob:");
 ?>
 <!doctype html>
 <html lang="en">
 <head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>PHP — gantry demo</title>
-  <link rel="stylesheet" href="/assets/site.css">
-</head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>PHP · gantry demo</title>
+<?= part('head.html') ?></head>
 <body>
-<main class="container">
-  <p><a href="/">← gantry demo</a></p>
+<?= part('header.html') ?><main id="main">
   <h1>PHP through FastCGI</h1>
-  <p class="muted">Served by <?= h(PHP_SAPI) ?> <?= h(PHP_VERSION) ?> via <?= h($_SERVER['SERVER_SOFTWARE'] ?? '') ?>.</p>
+  <p class="lead">Served by <?= h(PHP_SAPI) ?> <?= h(PHP_VERSION) ?> via <?= h($_SERVER['SERVER_SOFTWARE'] ?? '') ?>.</p>
 
   <?php foreach ($flashes as [$kind, $text]): ?>
     <p class="alert <?= $kind === 'ok' ? 'alert-success' : 'alert-error' ?>" role="<?= $kind === 'ok' ? 'status' : 'alert' ?>"><?= h($text) ?></p>
@@ -142,22 +158,22 @@ header("Content-Security-Policy: default-src 'self'; img-src 'self'");
 
   <section>
     <h2>Contact</h2>
-    <form method="post" action="./">
+    <form class="stack" method="post" action="./">
       <input type="hidden" name="csrf" value="<?= h($token) ?>">
       <input type="hidden" name="action" value="contact">
-      <p><label for="name">Name</label><br>
-        <input id="name" name="name" required maxlength="100" value="<?= h($old['name']) ?>"></p>
-      <p><label for="email">Email</label><br>
-        <input id="email" name="email" type="email" required value="<?= h($old['email']) ?>"></p>
-      <p><label for="message">Message</label><br>
-        <textarea id="message" name="message" required maxlength="2000" rows="4"><?= h($old['message']) ?></textarea></p>
-      <p><button type="submit">Send</button></p>
+      <label for="name">Name</label>
+      <input id="name" name="name" required maxlength="100" autocomplete="name" value="<?= h($old['name']) ?>">
+      <label for="email">Email</label>
+      <input id="email" name="email" type="email" required autocomplete="email" value="<?= h($old['email']) ?>">
+      <label for="message">Message</label>
+      <textarea id="message" name="message" required maxlength="2000" rows="4"><?= h($old['message']) ?></textarea>
+      <div class="form-actions"><button type="submit" class="btn-primary">Send</button></div>
     </form>
     <?php $msgs = recent_messages(10); if ($msgs): ?>
       <h3>Latest messages</h3>
-      <ul>
+      <ul class="entries">
         <?php foreach ($msgs as $m): ?>
-          <li><strong><?= h((string)$m['name']) ?></strong> <span class="muted"><?= h((string)$m['time']) ?></span><br><?= nl2br(h((string)$m['message'])) ?></li>
+          <li><strong><?= h((string)$m['name']) ?></strong> <time datetime="<?= h(iso_time((string)$m['time'])) ?>" data-relative><?= h((string)$m['time']) ?></time><br><?= nl2br(h((string)$m['message'])) ?></li>
         <?php endforeach; ?>
       </ul>
     <?php endif; ?>
@@ -165,20 +181,24 @@ header("Content-Security-Policy: default-src 'self'; img-src 'self'");
 
   <section>
     <h2>Gallery</h2>
-    <form method="post" action="./" enctype="multipart/form-data">
+    <p class="muted"><?= gd_available()
+        ? 'Each upload gets a thumbnail (' . THUMB_SIZE . ' pixels at most) made on the server with PHP\'s GD extension.'
+        : 'PHP\'s GD extension is not installed (apt-get install php-gd), so the gallery shows the originals.' ?></p>
+    <form class="stack" method="post" action="./" enctype="multipart/form-data">
       <input type="hidden" name="csrf" value="<?= h($token) ?>">
       <input type="hidden" name="action" value="upload">
       <input type="hidden" name="MAX_FILE_SIZE" value="<?= MAX_UPLOAD ?>">
-      <p><label for="image">Image (PNG, JPEG, GIF, WebP; 5 MB at most)</label><br>
-        <input id="image" name="image" type="file" accept="image/png,image/jpeg,image/gif,image/webp" required></p>
-      <p><button type="submit">Upload</button></p>
+      <label for="image">Image (PNG, JPEG, GIF, WebP; 5 MB at most)</label>
+      <input id="image" name="image" type="file" accept="image/png,image/jpeg,image/gif,image/webp" required data-preview="image-preview">
+      <figure class="preview" id="image-preview" hidden><img alt="The image you chose, before it is sent"><figcaption class="muted"></figcaption></figure>
+      <div class="form-actions"><button type="submit" class="btn-primary">Upload</button></div>
     </form>
     <div class="gallery-grid">
       <?php foreach (gallery() as $img): ?>
-        <img src="image.php?f=<?= h(rawurlencode($img)) ?>" alt="Uploaded image <?= h($img) ?>" width="160" loading="lazy">
+        <a href="image.php?f=<?= h(rawurlencode($img)) ?>"><img src="image.php?f=<?= h(rawurlencode($img)) ?>&amp;thumb=1" alt="Uploaded image <?= h($img) ?>" width="160" height="160" loading="lazy"></a>
       <?php endforeach; ?>
     </div>
   </section>
 </main>
-</body>
+<?= part('footer.html') ?></body>
 </html>

@@ -4,6 +4,10 @@ declare(strict_types=1);
 
 const MAX_UPLOAD = 5 * 1024 * 1024;
 const IMAGE_TYPES = ['image/png' => 'png', 'image/jpeg' => 'jpg', 'image/gif' => 'gif', 'image/webp' => 'webp'];
+// Larger images are refused before they are decoded: a small file can claim a huge
+// canvas, which GD would allocate in full.
+const MAX_PIXELS = 25_000_000;
+const THUMB_SIZE = 320;
 
 // data_dir is where messages, sessions and the gallery are written: DEMO_DATA_DIR, else
 // ./data beside this file, else (a read-only checkout, php-fpm as www-data) the temp dir.
@@ -18,7 +22,7 @@ function data_dir(): string
             continue;
         }
         if ((is_dir($d) || @mkdir($d, 0700, true)) && is_writable($d)) {
-            foreach (['sessions', 'gallery'] as $sub) {
+            foreach (['sessions', 'gallery', 'gallery/thumbs'] as $sub) {
                 if (!is_dir("$d/$sub")) {
                     @mkdir("$d/$sub", 0700);
                 }
@@ -72,4 +76,64 @@ function redirect_home(): never
 {
     header('Location: ./', true, 303);
     exit;
+}
+
+// part returns one of the page parts every page of the demo shares.
+function part(string $name): string
+{
+    $text = @file_get_contents(__DIR__ . '/../assets/partials/' . $name);
+    return $text === false ? '' : $text;
+}
+
+// gd_available reports whether PHP has GD (Debian: apt-get install php-gd).
+function gd_available(): bool
+{
+    return function_exists('imagecreatetruecolor');
+}
+
+// make_thumbnail writes a copy of $src at most THUMB_SIZE pixels wide and high,
+// in the same format, to $dst; false without GD or when the image cannot be read.
+function make_thumbnail(string $src, string $dst, string $ext): bool
+{
+    if (!gd_available()) {
+        return false;
+    }
+    $size = @getimagesize($src);
+    if ($size === false || $size[0] < 1 || $size[1] < 1 || $size[0] * $size[1] > MAX_PIXELS) {
+        return false;
+    }
+    [$w, $h] = $size;
+    $scale = min(1, THUMB_SIZE / max($w, $h));
+    $tw = max(1, (int)round($w * $scale));
+    $th = max(1, (int)round($h * $scale));
+    $img = match ($ext) {
+        'png' => @imagecreatefrompng($src),
+        'jpg' => @imagecreatefromjpeg($src),
+        'gif' => @imagecreatefromgif($src),
+        'webp' => function_exists('imagecreatefromwebp') ? @imagecreatefromwebp($src) : false,
+        default => false,
+    };
+    if ($img === false) {
+        return false;
+    }
+    $thumb = imagecreatetruecolor($tw, $th);
+    imagealphablending($thumb, false);
+    imagesavealpha($thumb, true);
+    imagefill($thumb, 0, 0, imagecolorallocatealpha($thumb, 0, 0, 0, 127));
+    imagecopyresampled($thumb, $img, 0, 0, 0, 0, $tw, $th, $w, $h);
+    $ok = match ($ext) {
+        'jpg' => imagejpeg($thumb, $dst, 85),
+        'webp' => function_exists('imagewebp') && imagewebp($thumb, $dst, 85),
+        default => imagepng($thumb, $dst, 6), // GIF thumbnails are PNG: no palette loss
+    };
+    imagedestroy($img);
+    imagedestroy($thumb);
+    return $ok;
+}
+
+// thumb_name is the thumbnail file of a gallery image.
+function thumb_name(string $name): string
+{
+    [$base, $ext] = explode('.', $name, 2);
+    return $base . '.' . ($ext === 'gif' ? 'png' : $ext);
 }

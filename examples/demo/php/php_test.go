@@ -3,6 +3,8 @@ package php_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -74,7 +76,14 @@ func token(t *testing.T, body string) string {
 
 func TestContactForm(t *testing.T) {
 	srv, c, data := demo(t)
-	tok := token(t, page(t, c, srv.URL+"/php/"))
+	home := page(t, c, srv.URL+"/php/")
+	tok := token(t, home)
+	// The demo's shared header, navigation and footer, read from ../assets/partials.
+	for _, want := range []string{`<header class="site-header">`, `<li><a href="/php/">PHP</a></li>`, `<footer class="site-footer">`, `<link rel="stylesheet" href="/assets/site.css">`} {
+		if !strings.Contains(home, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
 	tests := []struct {
 		name   string
 		form   url.Values
@@ -84,8 +93,9 @@ func TestContactForm(t *testing.T) {
 	}{
 		{"no token is refused", url.Values{"action": {"contact"}, "name": {"A"}, "email": {"a@example.com"}, "message": {"hi"}}, 403, false, ""},
 		{"wrong token is refused", url.Values{"csrf": {strings.Repeat("0", 64)}, "action": {"contact"}, "name": {"A"}, "email": {"a@example.com"}, "message": {"hi"}}, 403, false, ""},
-		{"invalid email is reported", url.Values{"csrf": {tok}, "action": {"contact"}, "name": {"A"}, "email": {"nope"}, "message": {"hi"}}, 200, false, "Email: a valid address"},
+		{"invalid email is reported in the error style", url.Values{"csrf": {tok}, "action": {"contact"}, "name": {"A"}, "email": {"nope"}, "message": {"hi"}}, 200, false, `<p class="alert alert-error" role="alert">Email: a valid address`},
 		{"valid message is saved and shown escaped", url.Values{"csrf": {tok}, "action": {"contact"}, "name": {"Ada <b>"}, "email": {"ada@example.com"}, "message": {"Hello <script>"}}, 200, true, "Hello &lt;script&gt;"},
+		{"its time is for the browser to put in words", url.Values{"csrf": {tok}, "action": {"contact"}, "name": {"B"}, "email": {"ada@example.com"}, "message": {"again"}}, 200, true, `Z" data-relative>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +149,7 @@ func TestImageUpload(t *testing.T) {
 	if !strings.Contains(body, "Image added to the gallery") {
 		t.Fatalf("PNG upload failed:\n%s", body)
 	}
-	files, _ := filepath.Glob(filepath.Join(data, "gallery", "*"))
+	files, _ := filepath.Glob(filepath.Join(data, "gallery", "*.*"))
 	if len(files) != 1 || !regexp.MustCompile(`^[0-9a-f]{16}\.png$`).MatchString(filepath.Base(files[0])) {
 		t.Fatalf("gallery holds %q, want one randomly named .png", files)
 	}
@@ -159,4 +169,80 @@ func TestImageUpload(t *testing.T) {
 	if resp, _ := c.Get(srv.URL + "/php/image.php?f=../lib.php"); resp.StatusCode != 404 {
 		t.Fatalf("image.php served a path: %d", resp.StatusCode)
 	}
+}
+
+// An upload gets a thumbnail made with GD, at most 320 pixels on its longer side,
+// that image.php serves with ?thumb=1; a canvas too large to decode is refused.
+func TestThumbnail(t *testing.T) {
+	srv, c, data := demo(t)
+	home := page(t, c, srv.URL+"/php/")
+	if !strings.Contains(home, "made on the server with PHP's GD extension") {
+		if os.Getenv("GANTRY_REQUIRE_PEERS") == "1" {
+			t.Fatal("php-gd is not installed (scripts/install-peers.sh installs it)")
+		}
+		t.Skip("php-gd is not installed")
+	}
+	tok := token(t, home)
+	send := func(content []byte) string {
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		w.WriteField("csrf", tok)
+		w.WriteField("action", "upload")
+		fw, _ := w.CreateFormFile("image", "photo.png")
+		fw.Write(content)
+		w.Close()
+		resp, err := c.Post(srv.URL+"/php/", w.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var big bytes.Buffer
+	m := image.NewNRGBA(image.Rect(0, 0, 800, 400))
+	for x := range 800 {
+		m.Set(x, 200, color.NRGBA{0, 0, 255, 255})
+	}
+	png.Encode(&big, m)
+	if body := send(big.Bytes()); !strings.Contains(body, "with a thumbnail made by GD") {
+		t.Fatalf("upload:\n%s", body)
+	}
+	thumbs, _ := filepath.Glob(filepath.Join(data, "gallery", "thumbs", "*.png"))
+	if len(thumbs) != 1 {
+		t.Fatalf("thumbnails: %q", thumbs)
+	}
+	name := strings.TrimSuffix(filepath.Base(thumbs[0]), ".png")
+	resp, err := c.Get(srv.URL + "/php/image.php?f=" + name + ".png&thumb=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := png.Decode(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("thumbnail: %v %q", err, resp.Header.Get("Content-Type"))
+	}
+	if b := got.Bounds(); b.Dx() != 320 || b.Dy() != 160 {
+		t.Errorf("thumbnail is %dx%d, want 320x160", b.Dx(), b.Dy())
+	}
+
+	if body := send(pngHeader(20000, 20000)); !strings.Contains(body, "25 megapixels at most") {
+		t.Errorf("a decompression bomb was not refused:\n%.300s", body)
+	}
+}
+
+// pngHeader is a PNG that claims w×h pixels in a few bytes: its signature, its
+// IHDR chunk and an empty IEND, enough for getimagesize and for the type check.
+func pngHeader(w, h uint32) []byte {
+	chunk := func(typ string, data []byte) []byte {
+		out := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+		out = append(out, typ...)
+		out = append(out, data...)
+		return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h)
+	ihdr = append(ihdr, 8, 0, 0, 0, 0) // 8-bit greyscale, deflate, no filter, no interlace
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = append(out, chunk("IHDR", ihdr)...)
+	return append(out, chunk("IEND", nil)...)
 }

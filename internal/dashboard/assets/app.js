@@ -378,7 +378,7 @@
       }), 7, "no attacks seen");
       fill($("t-scans").tBodies[0], ((p && p.scans) || []).slice(-50).reverse().map(function (s) {
         var ports = (s.ports || []).slice(0, 10).join(",") + ((s.ports || []).length > 10 ? "…" : "");
-        return row([s.source, s.kind, s.protocol, ports, fmtNum(s.targets), fmtNum(s.packets), s.tool || "", fmtTime(s.end)]);
+        return row([s.source, s.kind, s.protocol, ports, (s.targets_estimated ? "~" : "") + fmtNum(s.targets), fmtNum(s.packets), s.tool || "", fmtTime(s.end)]);
       }), 8, "no scans seen");
     }).catch(function () {});
   }

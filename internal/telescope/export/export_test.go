@@ -49,7 +49,7 @@ func TestExporterRowsReachClickHouse(t *testing.T) {
 	e.HTTPEvent(HTTPEvent{Time: at, Source: src, Host: "203.0.113.5", Method: "GET", Path: "/.env?x=1",
 		UserAgent: "zgrab/0.x\t\"quoted\"", Rule: "dotenv", Category: "secrets", Status: 404})
 	e.DarkPortHit(DarkPortHit{Time: at, Source: src, Port: 23, Protocol: "tcp", Data: []byte("\xff\xfb\x01root\r\n")})
-	e.Scan(telescope.Scan{Source: "192.0.2.9", Kind: "horizontal", Protocol: "tcp", Ports: []uint16{22}, Targets: 256,
+	e.Scan(telescope.Scan{Source: "192.0.2.9", Kind: "horizontal", Protocol: "tcp", Ports: []uint16{22}, Targets: 5000, Estimated: true,
 		Packets: 300, Start: at, End: at.Add(time.Minute), Tool: "zmap"})
 	e.Attack(telescope.Attack{Victim: "192.0.2.80", Protocol: "tcp", Packets: 500, Start: at, End: at.Add(2 * time.Minute),
 		MaxPPM: 400, EstPPS: 1.5e6, Ports: []uint16{80, 443}})
@@ -62,8 +62,8 @@ func TestExporterRowsReachClickHouse(t *testing.T) {
 			"2026-12-03 10:20:30\t456\tnode-a\t198.51.100.7\t203.0.113.5\tGET\t/.env?x=1\tzgrab/0.x\\t\"quoted\"\tdotenv\tsecrets\t404\n"},
 		{"dark port hit", "SELECT time, node, source, port, protocol, bytes, first_bytes FROM tel.darkport_hits",
 			"2026-12-03 10:20:30\tnode-a\t198.51.100.7\t23\ttcp\t9\t\"\\\\xff\\\\xfb\\\\x01root\\\\r\\\\n\"\n"},
-		{"scan", "SELECT node, source, kind, protocol, ports, targets, packets, start_time, end_time, tool FROM tel.scans",
-			"node-a\t192.0.2.9\thorizontal\ttcp\t[22]\t256\t300\t2026-12-03 10:20:30\t2026-12-03 10:21:30\tzmap\n"},
+		{"scan", "SELECT node, source, kind, protocol, ports, targets, targets_estimated, packets, start_time, end_time, tool FROM tel.scans",
+			"node-a\t192.0.2.9\thorizontal\ttcp\t[22]\t5000\t1\t300\t2026-12-03 10:20:30\t2026-12-03 10:21:30\tzmap\n"},
 		{"attack", "SELECT node, victim, protocol, packets, start_time, end_time, max_ppm, est_pps, ports FROM tel.attacks",
 			"node-a\t192.0.2.80\ttcp\t500\t2026-12-03 10:20:30\t2026-12-03 10:22:30\t400\t1500000\t[80,443]\n"},
 	} {

@@ -84,6 +84,7 @@ type scanRow struct {
 	Protocol string   `json:"protocol"`
 	Ports    []uint16 `json:"ports"`
 	Targets  uint64   `json:"targets"`
+	Estim    bool     `json:"targets_estimated"`
 	Packets  uint64   `json:"packets"`
 	Start    int64    `json:"start_time"`
 	End      int64    `json:"end_time"`
@@ -129,7 +130,7 @@ func (n node) scan(s telescope.Scan) scanRow {
 		ports = []uint16{}
 	}
 	return scanRow{Node: string(n), Source: s.Source, Kind: s.Kind, Protocol: s.Protocol, Ports: ports,
-		Targets: s.Targets, Packets: s.Packets, Start: s.Start.Unix(), End: s.End.Unix(), Tool: s.Tool}
+		Targets: s.Targets, Estim: s.Estimated, Packets: s.Packets, Start: s.Start.Unix(), End: s.End.Unix(), Tool: s.Tool}
 }
 
 func (n node) attack(a telescope.Attack) attackRow {

@@ -17,7 +17,7 @@ var schema = []string{
 ) ENGINE = MergeTree() PARTITION BY toYYYYMM(time) ORDER BY (node, time)`,
 	`CREATE TABLE IF NOT EXISTS scans (
     node String, source String, kind String, protocol String, ports Array(UInt16),
-    targets UInt64, packets UInt64, start_time DateTime, end_time DateTime, tool String
+    targets UInt64, targets_estimated UInt8, packets UInt64, start_time DateTime, end_time DateTime, tool String
 ) ENGINE = MergeTree() PARTITION BY toYYYYMM(start_time) ORDER BY (node, start_time, source)`,
 	`CREATE TABLE IF NOT EXISTS attacks (
     node String, victim String, protocol String, packets UInt64,

@@ -1,7 +1,7 @@
 package httpsensor
 
 import (
-	"io"
+	"gantry/internal/netconn"
 	"net"
 	"strconv"
 	"time"
@@ -28,13 +28,13 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, err
 	}
-	return &conn{Conn: c, s: l.s}, nil
+	return &conn{Watched: netconn.Watched{Conn: c}, s: l.s}, nil
 }
 
 // conn sees the first bytes of a connection. It keeps the TCP connection's ReadFrom
 // (sendfile) and CloseWrite, which net/http looks for.
 type conn struct {
-	net.Conn
+	netconn.Watched
 	s    *Sensor
 	done bool
 	n    int
@@ -53,24 +53,6 @@ func (c *conn) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-// NetConn returns the watched connection, as crypto/tls.Conn's does: the HTTP/1.1
-// fast path writes to the socket through it (the sensor only watches reads).
-func (c *conn) NetConn() net.Conn { return c.Conn }
-
-func (c *conn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
-}
-
-func (c *conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }
 
 // checkHead classifies a connection's first bytes; sample is the first read, shown

@@ -1,4 +1,4 @@
-package server
+package peertest
 
 import (
 	"crypto/ecdsa"
@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-// testTLS returns a server TLS config as the TLS listeners make it (TLS 1.2 at
-// least, h2 and http/1.1 by ALPN) with a fresh self-signed certificate for
-// 127.0.0.1 and localhost, and a pool that trusts it.
-func testTLS(t testing.TB) (*tls.Config, *x509.CertPool) {
+// SelfSigned returns a server TLS config as gantry's TLS listeners make one (TLS
+// 1.2 at least, h2 and http/1.1 by ALPN) with a fresh self-signed certificate for
+// localhost and 127.0.0.1, and a pool that trusts it.
+func SelfSigned(t testing.TB) (*tls.Config, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
