@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"gantry/internal/accesslog"
 	"gantry/internal/ban"
@@ -18,6 +19,7 @@ import (
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
 	"gantry/internal/telescope/geoip"
+	"gantry/internal/telescope/export"
 	"gantry/internal/telescope/httpsensor"
 )
 
@@ -31,15 +33,30 @@ type extras struct {
 	sensor    *httpsensor.Sensor // nil when [telescope] enabled = false
 	bans      *ban.List          // nil when [telescope.ban] enabled = false
 	dark      *darkport.Ports    // nil without dark ports
+	export    *export.Exporter   // nil without [telescope] export
 	dash      *dashboard.Dashboard
 	adminAddr net.Addr
 }
+
+// exportQueue bounds the export's queue in rows; 0 is the export package's
+// default. Tests lower it to fill the queue with a few requests.
+var exportQueue = 0
 
 // newExtras prepares the sensors; nothing listens yet.
 func newExtras(cfg *config.Config, log *slog.Logger) (*extras, error) {
 	e := &extras{cfg: cfg, log: log}
 	if cfg.Telescope.On() {
 		e.sensor = httpsensor.New(httpsensor.Options{})
+	}
+	if tc := cfg.Telescope; tc.On() && tc.Export != "" {
+		target, err := export.ParseTarget(tc.Export, tc.ExportUser, tc.ExportPassword)
+		if err != nil {
+			return nil, fmt.Errorf("[telescope] export: %w", err)
+		}
+		x := export.Start(export.Options{Target: target, Node: tc.Node(), Queue: exportQueue, Logger: log.With("component", "export")})
+		e.export = x
+		e.closers = append(e.closers, x.Close)
+		log.Info("exporting the telescope to ClickHouse", "target", target.String(), "node", tc.Node())
 	}
 	if b := cfg.Telescope.Ban; b.Enabled && cfg.Telescope.On() {
 		l, err := newBans(cfg, log.With("component", "ban"))
@@ -140,8 +157,20 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		dopts := darkport.Options{Ports: ports, Logger: e.log.With("component", "darkport")}
 		if e.bans != nil {
 			dopts.Banned = e.bans.Banned
+		}
+		if e.bans != nil || e.export != nil {
 			dopts.OnTCP = func(src netip.Addr, port uint16, data []byte) {
-				e.bans.Offense(src, ban.DarkPort, fmt.Sprintf("dark port %d/tcp: %s", port, strconv.QuoteToASCII(string(data[:min(len(data), 64)]))))
+				if e.bans != nil {
+					e.bans.Offense(src, ban.DarkPort, fmt.Sprintf("dark port %d/tcp: %s", port, strconv.QuoteToASCII(string(data[:min(len(data), 64)]))))
+				}
+				if e.export != nil {
+					e.export.DarkPortHit(export.DarkPortHit{Time: time.Now(), Source: src, Port: port, Protocol: "tcp", Data: data})
+				}
+			}
+		}
+		if e.export != nil {
+			dopts.OnUDP = func(src netip.Addr, port uint16, data []byte) {
+				e.export.DarkPortHit(export.DarkPortHit{Time: time.Now(), Source: src, Port: port, Protocol: "udp", Data: data})
 			}
 		}
 		d, err := darkport.Start(ctx, dopts)
@@ -156,6 +185,9 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		opts, err := telescopeOptions(tc)
 		if err != nil {
 			return err
+		}
+		if e.export != nil {
+			opts.OnScan, opts.OnAttack = e.export.Scan, e.export.Attack
 		}
 		l, err := telescope.StartLive(ctx, tc.Interface, opts, e.log.With("component", "telescope"))
 		if err != nil {
@@ -178,6 +210,9 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 	if e.cfg.Admin.Listen != "off" {
 		opts := dashboard.Options{Server: srv, Sensor: e.sensor, Dark: dark, PasswordHash: e.cfg.Admin.PasswordHash,
 			Interface: tc.Interface, Logger: e.log.With("component", "admin"), Bans: e.bans, Locate: locate}
+		if e.export != nil {
+			opts.Export = e.export
+		}
 		if e.bans != nil {
 			opts.LoginFailed = func(src netip.Addr) { e.bans.Offense(src, ban.AdminLogin, "failed admin login") }
 		}
@@ -213,6 +248,9 @@ func (e *extras) observe(srv *server.Server) server.Observer {
 		if e.bans != nil && v.Category != "" {
 			e.offense(rec, v)
 		}
+		if e.export != nil && v.Category != "" {
+			e.exportRequest(rec, v)
+		}
 		if e.dash != nil {
 			e.dash.Observe(rec, v)
 		}
@@ -240,6 +278,17 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 		return
 	}
 	e.bans.Offense(ap.Addr().Unmap(), rule, v.Rule+": "+rec.Method+" "+rec.URI)
+}
+
+// exportRequest queues an unsolicited request for ClickHouse; the source is the
+// TCP peer, as the access log has it.
+func (e *extras) exportRequest(rec *accesslog.Record, v httpsensor.Verdict) {
+	var src netip.Addr
+	if ap, err := netip.ParseAddrPort(rec.RemoteAddr); err == nil {
+		src = ap.Addr()
+	}
+	e.export.HTTPEvent(export.HTTPEvent{Time: rec.Time, Source: src, Host: rec.Host, Method: rec.Method, Path: rec.URI,
+		UserAgent: rec.UserAgent, Rule: v.Rule, Category: v.Category, Status: rec.Status})
 }
 
 // hasNamedSites: only a config with host names makes an unknown or IP-literal Host

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,14 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"gantry/internal/config"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/geoip"
+	"gantry/internal/telescope/export"
 )
 
 const analyzeUsage = "usage: gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]\n" +
 	"       [--geoip FILE.mmdb,...]\n" +
 	"       [--scan-hosts N] [--scan-ports N] [--scan-idle D] [--dos-packets N] [--dos-duration D] [--dos-ppm N]\n" +
-	"       [--dos-idle D] [--max-sources N]   (FILE - reads standard input)"
+	"       [--dos-idle D] [--max-sources N] [--export URL [--node NAME]]   (FILE - reads standard input)"
 
 func telescopeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "analyze" {
@@ -37,6 +40,8 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		opts   telescope.Options
 		format = fs.String("format", "table", "output format: table, json or csv")
 		dark   darkFlag
+		exp    = fs.String("export", "", "also send the scans and attacks to ClickHouse, e.g. http://user:password@host:8123/?database=telescope")
+		node   = fs.String("node", "", "the node name of exported rows (default: the host name)")
 	)
 	fs.Var(&dark, "dark", "comma-separated CIDRs monitored as dark space")
 	fs.IntVar(&opts.Size, "size", 0, "telescope size n (addresses) when --dark is not given")
@@ -107,6 +112,15 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		defer db.Close()
 	}
+	var target *export.Target
+	if *exp != "" {
+		t, err := export.ParseTarget(*exp, "", "")
+		if err != nil {
+			fmt.Fprintf(stderr, "%s--export: %v\n", prefix, err)
+			return 1
+		}
+		target = t
+	}
 
 	c := telescope.NewClassifier(opts)
 	for _, name := range files {
@@ -131,6 +145,20 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "%swrite report: %v\n", prefix, err)
 		return 1
+	}
+	if target != nil {
+		name := *node
+		if name == "" {
+			name = (config.Telescope{}).Node()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		n, err := export.Report(ctx, target, name, &r)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s--export: %v (%d rows sent before it)\n", prefix, err, n)
+			return 1
+		}
+		fmt.Fprintf(stderr, "gantry: telescope analyze: exported %d scans and attacks to %s as node %q\n", n, target, name)
 	}
 	return 0
 }

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"time"
 )
@@ -116,6 +117,33 @@ type Telescope struct {
 	DoSPPM      int      `toml:"dos_ppm"`
 	// Ban turns findings into bans; see Ban.
 	Ban Ban `toml:"ban"`
+	// Export sends the sensors' findings (unsolicited requests, dark-port hits,
+	// scans, attacks) to ClickHouse's HTTP interface, e.g.
+	// "http://clickhouse:8123/?database=telescope": the database and its tables
+	// are created when missing. Rows go in batches (1000 rows or every 5s) from
+	// a bounded in-memory queue; serving never waits on ClickHouse, and rows
+	// dropped while it is away are counted (dashboard, /metrics). Default ""
+	// (off). Credentials may be in the URL, but export_user and export_password
+	// keep them out of it; they are never logged.
+	Export string `toml:"export"`
+	// ExportUser and ExportPassword are the ClickHouse account of export (HTTP
+	// Basic authentication); they override the URL's.
+	ExportUser     string `toml:"export_user"`
+	ExportPassword string `toml:"export_password"`
+	// NodeName names this gantry in every exported row, so that one ClickHouse
+	// serves a fleet. Default: the host name.
+	NodeName string `toml:"node_name"`
+}
+
+// Node is NodeName, or the host name when it is not set.
+func (t Telescope) Node() string {
+	if t.NodeName != "" {
+		return t.NodeName
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "gantry"
 }
 
 // On reports whether the telescope is enabled.

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"gantry/internal/telescope/geoip"
+	"gantry/internal/telescope/export"
 )
 
 func (c *Config) validate(v *validator, locs [][]routeLoc) {
@@ -55,6 +56,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			v.addKey("telescope.geoip", "[telescope] geoip %q: not a MaxMind DB of countries or AS numbers (%v); download GeoLite2-Country.mmdb and GeoLite2-ASN.mmdb from MaxMind", f, errors.Unwrap(err))
 		}
 	}
+	checkExport(v, &c.Telescope)
 
 	hostOwner := map[string]int{}
 	defaults := 0
@@ -282,4 +284,21 @@ func ParseDarkPort(s string) (DarkPort, error) {
 		return DarkPort{}, err
 	}
 	return DarkPort{Addr: addr, Protocol: proto}, nil
+}
+
+// checkExport checks the ClickHouse export's keys. No message repeats the URL:
+// it may hold a password.
+func checkExport(v *validator, t *Telescope) {
+	if t.Export == "" {
+		for key, val := range map[string]string{"export_user": t.ExportUser, "export_password": t.ExportPassword} {
+			if val != "" {
+				v.addKey("telescope."+key, "[telescope] %s is set but export is not: set export = \"http://host:8123/?database=telescope\" or remove it", key)
+			}
+		}
+	} else if _, err := export.ParseTarget(t.Export, t.ExportUser, t.ExportPassword); err != nil {
+		v.addKey("telescope.export", "[telescope] export: %v", err)
+	}
+	if n := t.NodeName; len(n) > 255 || strings.ContainsFunc(n, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		v.addKey("telescope.node_name", "[telescope] node_name %q: want a name of at most 255 printable characters", n)
+	}
 }

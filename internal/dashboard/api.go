@@ -14,6 +14,7 @@ import (
 	"gantry/internal/adminsock"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
+	"gantry/internal/telescope/export"
 	"gantry/internal/telescope/httpsensor"
 )
 
@@ -235,6 +236,8 @@ type TelescopeStatus struct {
 	// --format json`), null when no interface is captured.
 	Packets   *telescope.Report `json:"packets"`
 	Interface string            `json:"interface,omitempty"`
+	// Export is the ClickHouse export's counters, null when it is off.
+	Export *export.Stats `json:"export"`
 }
 
 func (d *Dashboard) telescope(w http.ResponseWriter, r *http.Request) {
@@ -256,6 +259,10 @@ func (d *Dashboard) telescope(w http.ResponseWriter, r *http.Request) {
 		rep.Locate(d.opts.Locate)
 		out.Packets = &rep
 		out.Interface = d.opts.Interface
+	}
+	if d.opts.Export != nil {
+		s := d.opts.Export.Stats()
+		out.Export = &s
 	}
 	writeJSON(w, http.StatusOK, out)
 }

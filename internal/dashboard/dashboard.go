@@ -19,6 +19,7 @@ import (
 	"gantry/internal/server"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
+	"gantry/internal/telescope/export"
 	"gantry/internal/telescope/httpsensor"
 )
 
@@ -51,6 +52,8 @@ type Options struct {
 	Tick time.Duration
 	// Bans are the telescope's bans, nil when off.
 	Bans *ban.List
+	// Export is the telescope's ClickHouse export, nil when off.
+	Export Exporter
 	// LoginFailed, when set, is told the source of every failed admin login
 	// (a wrong password on the form or in Basic credentials).
 	LoginFailed func(netip.Addr)
@@ -58,6 +61,9 @@ type Options struct {
 	// ([telescope] geoip).
 	Locate func(netip.Addr) telescope.Location
 }
+
+// Exporter is what the dashboard shows of the ClickHouse export: its counters.
+type Exporter interface{ Stats() export.Stats }
 
 // Dashboard is the admin listener's handler. Feed it every finished request with
 // Observe; Close stops its sampler.

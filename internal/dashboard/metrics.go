@@ -90,13 +90,16 @@ var (
 	descBansIssued  = prometheus.NewDesc("gantry_bans_issued_total", "Bans issued, by rule.", []string{"rule"}, nil)
 	descBansRefused = prometheus.NewDesc("gantry_bans_refused_connections_total", "Connections of banned sources closed at accept.", nil, nil)
 	descBansEvicted = prometheus.NewDesc("gantry_bans_evicted_total", "Bans dropped because the list was full ([telescope.ban] max).", nil, nil)
+	descExported    = prometheus.NewDesc("gantry_telescope_export_exported_total", "Telescope rows ClickHouse accepted ([telescope] export).", nil, nil)
+	descExpDropped  = prometheus.NewDesc("gantry_telescope_export_dropped_total", "Telescope rows dropped because the export's queue was full (ClickHouse slow or away).", nil, nil)
+	descExpQueued   = prometheus.NewDesc("gantry_telescope_export_queued", "Telescope rows waiting to be sent to ClickHouse.", nil, nil)
 	descCertExpiry  = prometheus.NewDesc("gantry_tls_cert_expiry_seconds", "Seconds until a certificate of the HTTPS listeners expires (negative: expired), by name and source (acme, internal, own).", []string{"name", "source"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerRSS, descWorkerResta, descHTTPSensor,
 		descHTTPSources, descDarkHits, descDarkProbes, descEvicted, descPackets, descScans, descAttacks, descCertExpiry,
-		descBans, descBansIssued, descBansRefused, descBansEvicted} {
+		descBans, descBansIssued, descBansRefused, descBansEvicted, descExported, descExpDropped, descExpQueued} {
 		ch <- d
 	}
 }
@@ -154,6 +157,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descBansRefused, prometheus.CounterValue, float64(st.Refused))
 		ch <- prometheus.MustNewConstMetric(descBansEvicted, prometheus.CounterValue, float64(st.Evicted))
 		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(st.CountersEvicted), "bans")
+	}
+	if x := d.opts.Export; x != nil {
+		s := x.Stats()
+		ch <- prometheus.MustNewConstMetric(descExported, prometheus.CounterValue, float64(s.Exported))
+		ch <- prometheus.MustNewConstMetric(descExpDropped, prometheus.CounterValue, float64(s.Dropped))
+		ch <- prometheus.MustNewConstMetric(descExpQueued, prometheus.GaugeValue, float64(s.Queued))
 	}
 	if p := d.opts.Packets; p != nil {
 		r := p.Snapshot()

@@ -601,12 +601,19 @@ func (c *Classifier) Advance(now int64) {
 func (c *Classifier) finishScan(k flowKey, s *scanState) {
 	if sc, ok := c.scanReport(k, s); ok {
 		c.doneScan = appendBounded(c.doneScan, sc, c.opts.MaxEvents, &c.dropped)
+		if c.opts.OnScan != nil {
+			c.opts.OnScan(sc)
+		}
 	}
 }
 
 func (c *Classifier) finishAttack(k flowKey, v *vectorState) {
 	if a, ok := c.attackReport(k, v); ok {
 		c.doneAtk = appendBounded(c.doneAtk, a, c.opts.MaxEvents, &c.dropped)
+		if c.opts.OnAttack != nil {
+			c.estimate(&a)
+			c.opts.OnAttack(a)
+		}
 	}
 }
 
@@ -702,6 +709,22 @@ func (c *Classifier) attackReport(k flowKey, v *vectorState) (Attack, bool) {
 	return a, true
 }
 
+// estimate sets a's EstPPS from the telescope size known now. Moore et al.: a
+// victim answers spoofed sources drawn uniformly from the address space, so a
+// telescope of n addresses sees n/2^32 of its replies.
+func (c *Classifier) estimate(a *Attack) {
+	// Moore et al.: a victim answers spoofed sources drawn uniformly from the
+	// address space, so a telescope of n addresses sees n/2^32 of its replies.
+	space := 4294967296.0
+	if a.v6 {
+		space = 3.402823669209385e38
+	}
+	if n := c.size(!a.v6); n > 0 {
+		a.EstPPS = a.rate * space / n
+		a.EstPeakPPS = a.PeakPPS * space / n
+	}
+}
+
 // size is the number of monitored addresses n of the victim's family.
 func (c *Classifier) size(v4 bool) float64 {
 	if len(c.dark.nets) > 0 {
@@ -772,18 +795,8 @@ func (c *Classifier) Report() Report {
 			r.Attacks = append(r.Attacks, a)
 		}
 	}
-	n4, n6 := c.size(true), c.size(false)
 	for i := range r.Attacks {
-		// Moore et al.: a victim answers spoofed sources drawn uniformly from the
-		// address space, so a telescope of n addresses sees n/2^32 of its replies.
-		a := &r.Attacks[i]
-		if !a.v6 && n4 > 0 {
-			a.EstPPS = a.rate * 4294967296.0 / n4
-			a.EstPeakPPS = a.PeakPPS * 4294967296.0 / n4
-		} else if a.v6 && n6 > 0 {
-			a.EstPPS = a.rate * 3.402823669209385e38 / n6
-			a.EstPeakPPS = a.PeakPPS * 3.402823669209385e38 / n6
-		}
+		c.estimate(&r.Attacks[i])
 	}
 	slices.SortFunc(r.Scans, func(a, b Scan) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Protocol, b.Protocol))

@@ -32,6 +32,12 @@ type Options struct {
 	// Past it the largest of a random sample of sources is ended early and counted
 	// as evicted.
 	MaxSetBytes int
+
+	// OnScan and OnAttack, when set, are told of every scan and attack that meets
+	// its thresholds as it ends (idle, or evicted): a live capture's export. They
+	// run on the capture's goroutine with its lock held, so they must not block.
+	OnScan   func(Scan)
+	OnAttack func(Attack)
 }
 
 // Defaults returns o with every zero field set to its default.

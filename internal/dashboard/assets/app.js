@@ -368,6 +368,11 @@
         return row([s.source, s.port + "/" + s.protocol, fmtNum(s.hits), fmtTime(s.last),
           s.rule ? tag(s.category, s.rule) : "", s.detail || "", { text: s.first_bytes, cls: "wide" }]);
       }), 7, d ? "no hits yet" : "no dark ports configured ([telescope] dark_ports)");
+      var x = t.export;
+      if (x) {
+        card("exported to ClickHouse", fmtNum(x.exported));
+        card("export dropped", fmtNum(x.dropped));
+      }
       var p = t.packets;
       $("t-nocapture").hidden = !!p;
       $("t-iface").textContent = t.interface ? "on " + t.interface : "";

@@ -53,6 +53,10 @@ type Options struct {
 	OnTCP func(src netip.Addr, port uint16, data []byte)
 	// Rules name the payloads; nil: DefaultRules.
 	Rules []Rule
+	// OnUDP, when set, is told of every UDP datagram, whose source may be forged
+	// (the export records it as seen, bans never count it); data is only valid
+	// during the call.
+	OnUDP func(src netip.Addr, port uint16, data []byte)
 }
 
 // Hit is one row of the table: a source's hits on one dark port.
@@ -291,7 +295,11 @@ func (p *Ports) udpLoop(pc net.PacketConn) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		p.record(addrOf(from), port, "udp", buf[:min(n, p.opts.MaxBytes)], &d)
+		src, data := addrOf(from), buf[:min(n, p.opts.MaxBytes)]
+		p.record(src, port, "udp", data, &d)
+		if p.opts.OnUDP != nil {
+			p.opts.OnUDP(src, port, data)
+		}
 	}
 }
 
