@@ -18,8 +18,8 @@ import (
 	"gantry/internal/server"
 	"gantry/internal/telescope"
 	"gantry/internal/telescope/darkport"
-	"gantry/internal/telescope/geoip"
 	"gantry/internal/telescope/export"
+	"gantry/internal/telescope/geoip"
 	"gantry/internal/telescope/httpsensor"
 )
 

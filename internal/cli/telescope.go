@@ -12,8 +12,8 @@ import (
 
 	"gantry/internal/config"
 	"gantry/internal/telescope"
-	"gantry/internal/telescope/geoip"
 	"gantry/internal/telescope/export"
+	"gantry/internal/telescope/geoip"
 )
 
 const analyzeUsage = "usage: gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]\n" +

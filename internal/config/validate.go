@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"gantry/internal/telescope/geoip"
 	"gantry/internal/telescope/export"
+	"gantry/internal/telescope/geoip"
 )
 
 func (c *Config) validate(v *validator, locs [][]routeLoc) {
