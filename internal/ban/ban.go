@@ -359,7 +359,9 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 		l.mu.Unlock()
 		return e.export()
 	}
-	e.strikes++
+	if e.strikes < maxStrikes {
+		e.strikes++
+	}
 	if d <= 0 {
 		d = l.opts.Durations[min(e.strikes, len(l.opts.Durations))-1]
 	}
@@ -373,6 +375,10 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	l.closeOpen(k)
 	return out
 }
+
+// maxStrikes bounds a source's strikes, so that a count read from a damaged
+// bans file cannot overflow into a negative index of Durations.
+const maxStrikes = 1 << 20
 
 // evictOldest drops the oldest ban; l.mu is held.
 func (l *List) evictOldest() {
