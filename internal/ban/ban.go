@@ -263,7 +263,10 @@ func (l *List) Offense(a netip.Addr, rule, sample string) {
 	}
 	now := l.now()
 	if l.active(k, now) {
-		return // a request already in flight when the ban came
+		// a request in flight when the ban came, or on a connection that slipped
+		// past it: no new ban, but nothing of the source stays open
+		l.closeOpen(k)
+		return
 	}
 	if threshold > 1 && !l.count(k, counted[rule], threshold, window, now) {
 		return
