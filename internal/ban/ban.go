@@ -263,7 +263,10 @@ func (l *List) Offense(a netip.Addr, rule, sample string) {
 	}
 	now := l.now()
 	if l.active(k, now) {
-		return // a request already in flight when the ban came
+		// a request in flight when the ban came, or on a connection that slipped
+		// past it: no new ban, but nothing of the source stays open
+		l.closeOpen(k)
+		return
 	}
 	if threshold > 1 && !l.count(k, counted[rule], threshold, window, now) {
 		return
@@ -359,7 +362,9 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 		l.mu.Unlock()
 		return e.export()
 	}
-	e.strikes++
+	if e.strikes < maxStrikes {
+		e.strikes++
+	}
 	if d <= 0 {
 		d = l.opts.Durations[min(e.strikes, len(l.opts.Durations))-1]
 	}
@@ -373,6 +378,10 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	l.closeOpen(k)
 	return out
 }
+
+// maxStrikes bounds a source's strikes, so that a count read from a damaged
+// bans file cannot overflow into a negative index of Durations.
+const maxStrikes = 1 << 20
 
 // evictOldest drops the oldest ban; l.mu is held.
 func (l *List) evictOldest() {

@@ -275,3 +275,24 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("over the cap: %+v", st)
 	}
 }
+
+// TestTranslatedSources: behind NAT64/SIIT (RFC 6052's 64:ff9b::/96) every IPv4
+// client reaches gantry from one /64, each with its own /128: banning the /64 of
+// one bans the whole IPv4 Internet.
+func TestTranslatedSources(t *testing.T) {
+	for _, tc := range []struct{ name, bad, good string }{
+		{"well-known prefix", "64:ff9b::203.0.113.7", "64:ff9b::198.51.100.1"},
+		{"local-use prefix", "64:ff9b:1::cb00:7107", "64:ff9b:1::c633:6401"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _ := newList(t, Options{})
+			l.Offense(netip.MustParseAddr(tc.bad), Exploit, "GET /.env")
+			if !l.Banned(netip.MustParseAddr(tc.bad)) {
+				t.Fatal("offender not banned")
+			}
+			if l.Banned(netip.MustParseAddr(tc.good)) {
+				t.Fatalf("ban of %s bans %s too", tc.bad, tc.good)
+			}
+		})
+	}
+}

@@ -28,17 +28,18 @@ func (gl *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		a := AddrOf(c.RemoteAddr())
+		k := clientnet.Host(a)
+		tc := &conn{Watched: netconn.Watched{Conn: c}, l: gl.l, key: k}
+		// tracked before the check: a ban between the two then finds it to close
+		gl.l.track(k, tc)
 		if gl.l.refuse(a) {
 			// a reset, not a FIN: nothing lingers for a source that is not served
 			if sl, ok := c.(interface{ SetLinger(int) error }); ok {
 				sl.SetLinger(0)
 			}
-			c.Close()
+			tc.Close()
 			continue
 		}
-		k := clientnet.Host(a)
-		tc := &conn{Watched: netconn.Watched{Conn: c}, l: gl.l, key: k}
-		gl.l.track(k, tc)
 		return tc, nil
 	}
 }
@@ -48,12 +49,19 @@ func (gl *listener) Accept() (net.Conn, error) {
 func (l *List) Admit(remote net.Addr) bool { return !l.refuse(AddrOf(remote)) }
 
 // Track registers an open connection of remote's source, which a ban of the
-// source closes by calling close; the returned func unregisters it.
+// source closes by calling close; the returned func unregisters it. A source
+// banned since Admit (a QUIC handshake outlasts a ban) is closed at once.
 func (l *List) Track(remote net.Addr, close func()) (untrack func()) {
-	k := clientnet.Host(AddrOf(remote))
+	a := AddrOf(remote)
+	k := clientnet.Host(a)
 	c := &funcCloser{close}
 	l.track(k, c)
-	return func() { l.untrack(k, c) }
+	untrack = func() { l.untrack(k, c) }
+	if l.Banned(a) {
+		untrack()
+		close()
+	}
+	return untrack
 }
 
 type funcCloser struct{ f func() }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -153,5 +154,58 @@ func BenchmarkAccept(b *testing.B) {
 		tc := &conn{Watched: netconn.Watched{Conn: c1}, l: l, key: k}
 		l.track(k, tc)
 		tc.once.Do(func() { l.untrack(k, tc) })
+	}
+}
+
+// TestTrackAfterBan: a QUIC connection is tracked only once its handshake is
+// done, which the client may hold back past the ban that its own exploit over TCP
+// brings; what is tracked after the ban must be closed too, or the connection
+// serves the banned source for the whole ban.
+func TestTrackAfterBan(t *testing.T) {
+	l, _ := newList(t, Options{})
+	src := &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 4433}
+	if !l.Admit(src) { // the handshake starts before the ban
+		t.Fatal("refused before any ban")
+	}
+	banLoopback(l)
+	closed := false
+	untrack := l.Track(src, func() { closed = true }) // and completes after it
+	defer untrack()
+	if !closed {
+		t.Fatal("connection of a banned source tracked and left open")
+	}
+}
+
+// TestBanDuringAccept: a ban that lands between the accept check and the
+// tracking of the connection (here from the clock the check reads) must still
+// close the connection; otherwise it serves the banned source until it goes idle.
+func TestBanDuringAccept(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	var armed atomic.Bool
+	var l *List
+	now := func() time.Time {
+		if armed.CompareAndSwap(true, false) {
+			banLoopback(l) // a ban issued while Accept checks
+		}
+		return c.now()
+	}
+	l, _ = newList(t, Options{Now: now})
+	banLoopback(l)
+	c.add(time.Hour) // expired, remembered: the check reads the clock
+	addr := serve(t, l)
+	armed.Store(true)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil && !isReset(err) {
+		t.Fatal(err)
+	}
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
+		resp.Body.Close()
+		t.Fatalf("connection accepted as its source was banned is served: %s", resp.Status)
 	}
 }

@@ -39,6 +39,7 @@ func decodeFile(data []byte) ([]Entry, int, error) {
 			continue
 		}
 		e.Source = k.String()
+		e.Strikes = min(e.Strikes, maxStrikes)
 		out = append(out, e)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })

@@ -88,3 +88,41 @@ func FuzzDecodeFile(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadedStrikesOverflow: a bans file with an absurd strike count (damaged, or
+// written by someone else) must not crash gantry when the source offends again:
+// the next ban's duration is looked up from the strikes.
+func TestLoadedStrikesOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		strikes int64
+	}{
+		{"max int", 1<<63 - 1},
+		{"huge", 1 << 62},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "bans.json")
+			since := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+			data, _ := json.Marshal(map[string]any{"version": 1, "bans": []map[string]any{{
+				"source": "203.0.113.7/32", "rule": Exploit, "sample": "GET /.env",
+				"since": since, "until": since.Add(time.Minute), "strikes": tc.strikes}}})
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// no Close on failure: a panic in ban leaves the list locked
+			l, err := New(Options{File: file, Now: func() time.Time { return since.Add(time.Hour) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Offense(attacker, Exploit, "GET /.env")
+			defer l.Close()
+			if !l.Banned(attacker) {
+				t.Fatal("repeat offender not banned")
+			}
+			bans, _ := l.Snapshot(0)
+			if len(bans) != 1 || bans[0].Until.Sub(bans[0].Since) != 24*time.Hour {
+				t.Fatalf("want the longest duration for a repeat offender: %+v", bans)
+			}
+		})
+	}
+}

@@ -43,11 +43,21 @@ func parseRemote(remoteAddr string) netip.Addr {
 	return a
 }
 
+var (
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48") // RFC 8215
+)
+
 func prefix(a netip.Addr, v4, v6 int) netip.Prefix {
 	a = a.Unmap()
 	bits := v6
-	if a.Is4() {
+	switch {
+	case a.Is4():
 		bits = v4
+	case nat64.Contains(a) || nat64Local.Contains(a):
+		// an IPv4 client translated to IPv6 (RFC 6052): its address is in the
+		// last 32 bits, and the /64 is every IPv4 client at once
+		bits = 96 + v4
 	}
 	p, err := a.Prefix(bits)
 	if err != nil {

@@ -13,6 +13,7 @@ func TestNetworks(t *testing.T) {
 		{"IPv4", "203.0.113.250", "203.0.113.250/32", "203.0.113.0/24", "203.0.0.0/16"},
 		{"IPv6", "2001:db8:7:1::ffff:1", "2001:db8:7:1::/64", "2001:db8:7:1::/64", "2001:db8:7::/48"},
 		{"IPv4 mapped in IPv6", "::ffff:192.0.2.7", "192.0.2.7/32", "192.0.2.0/24", "192.0.0.0/16"},
+		{"IPv4 translated by NAT64", "64:ff9b::203.0.113.7", "64:ff9b::cb00:7107/128", "64:ff9b::cb00:7100/120", "64:ff9b::cb00:0/112"},
 	} {
 		a := netip.MustParseAddr(tc.addr)
 		if got := Host(a).String(); got != tc.host {
