@@ -435,3 +435,28 @@ func TestTodo(t *testing.T) {
 		}
 	})
 }
+
+// A "next" the browser was given in a link (?next=) may hold any text; a Location
+// field carries ASCII only. Such a next falls back to the list instead of failing
+// the sign-in after its session was made (a 500 that drops the new cookie).
+func TestSignInNextOutsideASCII(t *testing.T) {
+	base, _, _ := demo(t, nil)
+	signUp(t, base, browser(), "ada@example.com")
+	tests := []struct{ name, next string }{
+		{"outside Latin-1", "/todo/€"},
+		{"Latin-1 but not ASCII", "/todo/é"},
+		{"a DEL", "/todo/\x7f"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := browser()
+			tok := token(t, c, base+"/todo/signin")
+			resp, body := post(t, c, base+"/todo/signin", url.Values{"csrf": {tok}, "email": {"ada@example.com"},
+				"password": {"correct horse"}, "next": {tt.next}})
+			if resp.StatusCode != 303 || resp.Header.Get("Location") != "/todo/" || cookieHeader(resp, "todo_session") == "" {
+				t.Fatalf("sign in with next %q: %d Location %q session cookie %q, want 303 to /todo/ with a session\n%.300s",
+					tt.next, resp.StatusCode, resp.Header.Get("Location"), cookieHeader(resp, "todo_session"), body)
+			}
+		})
+	}
+}
