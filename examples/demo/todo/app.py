@@ -304,8 +304,11 @@ def page_number(value):
 
 def safe_next(ctx, value):
     """A local path to go to after signing in; never another site."""
+    # Printable ASCII only: a Location field carries nothing else, and the WSGI
+    # server refuses the whole answer (a 500 after the session was made) when it
+    # cannot encode one.
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value \
-            and not any(ord(c) < 0x21 for c in value):
+            and all(0x21 <= ord(c) <= 0x7e for c in value):
         return value
     return ctx.base + "/"
 
