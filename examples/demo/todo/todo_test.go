@@ -460,3 +460,54 @@ func TestSignInNextOutsideASCII(t *testing.T) {
 		})
 	}
 }
+
+// The token a signed-in form needs is bound to the session: a todo_csrf cookie
+// planted before the sign-in (by a sibling subdomain, or a plain-HTTP answer
+// injected on the way) does not let its planter forge that user's forms, while the
+// token the app hands out (page, JSON) keeps working.
+func TestCSRFTokenBoundToSession(t *testing.T) {
+	base, db, _ := demo(t, nil)
+	signUp(t, base, browser(), "ada@example.com")
+	planted := strings.Repeat("a", 32)
+	c := browser()
+	u, _ := url.Parse(base + "/todo/")
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: "todo_csrf", Value: planted, Path: "/todo/"}})
+	resp, body := post(t, c, base+"/todo/signin", url.Values{"csrf": {planted}, "email": {"ada@example.com"}, "password": {"correct horse"}})
+	if resp.StatusCode != 303 {
+		t.Fatalf("sign in: %d\n%.300s", resp.StatusCode, body)
+	}
+	forged, _ := post(t, c, base+"/todo/add", url.Values{"csrf": {planted}, "title": {"planted by another"}})
+	if forged.StatusCode != 403 {
+		t.Errorf("add with the planted token after sign-in: %d, want 403", forged.StatusCode)
+	}
+	given := token(t, c, base+"/todo/")
+	if given == planted {
+		t.Errorf("the list's forms still carry the planted token")
+	}
+	if resp, _ := post(t, c, base+"/todo/add", url.Values{"csrf": {given}, "title": {"mine"}}); resp.StatusCode != 303 {
+		t.Errorf("add with the page's token: %d, want 303", resp.StatusCode)
+	}
+	if got := sqlite(t, db, "SELECT group_concat(title) FROM todo"); got != "mine" {
+		t.Errorf("items %q, want only mine", got)
+	}
+	// Sign out with the token /api/me gives; the sign-in form after it works again.
+	req, _ := http.NewRequest("GET", base+"/todo/api/me", nil)
+	r, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me struct{ User, CSRF string }
+	json.NewDecoder(r.Body).Decode(&me)
+	r.Body.Close()
+	if me.CSRF != given {
+		t.Errorf("/api/me token %q, want the page's %q", me.CSRF, given)
+	}
+	out, _ := post(t, c, base+"/todo/signout", url.Values{"csrf": {me.CSRF}})
+	if out.StatusCode != 303 {
+		t.Fatalf("sign out: %d, want 303", out.StatusCode)
+	}
+	tok := token(t, c, base+"/todo/signin")
+	if resp, _ := post(t, c, base+"/todo/signin", url.Values{"csrf": {tok}, "email": {"ada@example.com"}, "password": {"correct horse"}}); resp.StatusCode != 303 {
+		t.Errorf("sign in again after signing out: %d, want 303", resp.StatusCode)
+	}
+}
