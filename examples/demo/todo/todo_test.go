@@ -105,7 +105,8 @@ func token(t *testing.T, c *http.Client, u string) string {
 	return m[1]
 }
 
-// signUp makes an account and leaves c signed in to it; it returns the token.
+// signUp makes an account and leaves c signed in to it; it returns the token of
+// the signed-in forms (the list's).
 func signUp(t *testing.T, base string, c *http.Client, email string) string {
 	t.Helper()
 	tok := token(t, c, base+"/todo/signup")
@@ -113,7 +114,7 @@ func signUp(t *testing.T, base string, c *http.Client, email string) string {
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/todo/" {
 		t.Fatalf("sign up %s: %d %q\n%.300s", email, resp.StatusCode, resp.Header.Get("Location"), body)
 	}
-	return tok
+	return token(t, c, base+"/todo/")
 }
 
 func cookieHeader(resp *http.Response, name string) string {
