@@ -156,13 +156,24 @@ func (h *cachedHandler) ServeCached(w http.ResponseWriter, r *http.Request) bool
 var representation = []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range",
 	"Content-Language", "Content-Location", "Content-Disposition", "Etag", "Last-Modified", "Accept-Ranges"}
 
+// maxDiscard bounds the route's body dropped after its page was sent: the short
+// body of an ordinary error answer is drained quietly, so that its backend's
+// connection stays reusable; a longer or endless one (a proxied event stream, a
+// script that keeps printing) is told by a failed write to stop.
+const maxDiscard = 64 << 10
+
+// errReplaced is what the route's writes get once maxDiscard is spent; handlers
+// treat ErrBodyNotAllowed as a body the status does not want, not a failure.
+var errReplaced = fmt.Errorf("errpage: the answer's body was replaced by the site's error page: %w", http.ErrBodyNotAllowed)
+
 // writer holds back the route's answer when its status has a page.
 type writer struct {
 	http.ResponseWriter
-	h        *handler
-	head     bool
-	wrote    bool // the status line has gone out
-	replaced bool // the page was sent: the route's body is dropped
+	h         *handler
+	head      bool
+	wrote     bool  // the status line has gone out
+	replaced  bool  // the page was sent: the route's body is dropped
+	discarded int64 // bytes of the route's body dropped so far
 }
 
 func (w *writer) WriteHeader(code int) {
@@ -214,6 +225,11 @@ func (w *writer) page(code int, name string) bool {
 			w.h.log.Debug("error page: sending the page", "page", "/"+name, "err", err)
 		}
 	}
+	// Out now: the route may go on writing (and be drained) for a while, and the
+	// client should not wait for a body it will never see.
+	if err := http.NewResponseController(w.ResponseWriter).Flush(); err != nil {
+		w.h.log.Debug("error page: flushing the page", "page", "/"+name, "err", err)
+	}
 	return true
 }
 
@@ -222,6 +238,9 @@ func (w *writer) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.replaced {
+		if w.discarded += int64(len(b)); w.discarded > maxDiscard {
+			return 0, errReplaced
+		}
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
@@ -233,7 +252,11 @@ func (w *writer) ReadFrom(src io.Reader) (int64, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.replaced {
-		return io.Copy(io.Discard, src)
+		n, err := io.Copy(io.Discard, io.LimitReader(src, maxDiscard-w.discarded+1))
+		if w.discarded += n; err == nil && w.discarded > maxDiscard {
+			err = errReplaced
+		}
+		return n, err
 	}
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
 		return rf.ReadFrom(src)

@@ -128,3 +128,32 @@ func TestGuestbookRefuses(t *testing.T) {
 		t.Error("a refused entry was stored")
 	}
 }
+
+// An entry comes back as it was written: the file's escapes (\n, \t, \\) are read
+// back in one pass, so a backslash the writer typed before an n or a t stays a
+// backslash and does not become a line break or a tab.
+func TestGuestbookKeepsBackslashes(t *testing.T) {
+	srv, _ := newServer(t)
+	tests := []struct{ name, message, shows string }{
+		{"a Windows path", `C:\new\temp`, `C:\new\temp`},
+		{"a doubled backslash before n", `a\\nb`, `a\\nb`},
+		{"a real line break after a backslash", "end\\\nnext", `end\<br>next`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if resp := post(t, srv, url.Values{"name": {tt.name}, "message": {tt.message}}, srv.URL); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign: %d", resp.StatusCode)
+			}
+			page := get(t, srv)
+			want := "<strong>" + tt.name + "</strong>"
+			i := strings.Index(page, want)
+			if i < 0 {
+				t.Fatalf("entry %q missing", tt.name)
+			}
+			if !strings.Contains(page[i:], tt.shows+"</li>") {
+				end := min(len(page), i+200)
+				t.Errorf("entry shows %q, want %q", page[i:end], tt.shows)
+			}
+		})
+	}
+}

@@ -92,7 +92,9 @@ sub read_entries {
         chomp $line;
         my ($time, $name, $message) = split /\t/, decode('UTF-8', $line), 3;
         next unless defined $message;
-        s/\\n/\n/g, s/\\t/\t/g, s/\\\\/\\/g for $name, $message;
+        # One pass, so that the "\\" written for a typed backslash is never read as
+        # the start of a "\n" or "\t".
+        s/\\([nt\\])/$1 eq 'n' ? "\n" : $1 eq 't' ? "\t" : "\\"/ge for $name, $message;
         unshift @entries, { time => $time, name => $name, message => $message };
     }
     return @entries;

@@ -38,8 +38,11 @@ function start_session(): void
 {
     session_save_path(data_dir() . '/sessions');
     session_name('demo_php');
+    // Secure over HTTPS: the cookie carries the CSRF token, which a plain-HTTP
+    // request to the same host must never see.
+    $https = ($_SERVER['HTTPS'] ?? '') !== '' && strtolower((string)$_SERVER['HTTPS']) !== 'off';
     session_start(['cookie_httponly' => true, 'cookie_samesite' => 'Strict', 'use_strict_mode' => true,
-        'cookie_path' => '/']);
+        'cookie_path' => '/', 'cookie_secure' => $https]);
 }
 
 function csrf_token(): string

@@ -246,3 +246,52 @@ func pngHeader(w, h uint32) []byte {
 	out = append(out, chunk("IHDR", ihdr)...)
 	return append(out, chunk("IEND", nil)...)
 }
+
+// The PHP session cookie carries the CSRF token and the form's flashes: over HTTPS
+// it is Secure, so that a plain-HTTP request to the same host never sends it.
+func TestSessionCookieSecureOverHTTPS(t *testing.T) {
+	bin := peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	root, _ := filepath.Abs(".")
+	h, err := fastcgi.New(fastcgi.Options{Command: []string{bin}, Processes: 1, Route: "/php/", Root: root,
+		Env: map[string]string{"DEMO_DATA_DIR": t.TempDir()}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, tls := httptest.NewServer(h), httptest.NewTLSServer(h)
+	t.Cleanup(func() {
+		plain.Close()
+		tls.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Shutdown(ctx)
+	})
+	tests := []struct {
+		name   string
+		srv    *httptest.Server
+		secure bool
+	}{
+		{"over HTTPS", tls, true},
+		{"over plain HTTP", plain, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := tt.srv.Client().Get(tt.srv.URL + "/php/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			var sc string
+			for _, v := range resp.Header.Values("Set-Cookie") {
+				if strings.HasPrefix(v, "demo_php=") {
+					sc = v
+				}
+			}
+			if sc == "" {
+				t.Fatalf("no session cookie: %q", resp.Header.Values("Set-Cookie"))
+			}
+			if got := strings.Contains(strings.ToLower(sc), "; secure"); got != tt.secure {
+				t.Errorf("Set-Cookie %q: Secure %v, want %v", sc, got, tt.secure)
+			}
+		})
+	}
+}

@@ -6,9 +6,10 @@ Accounts: sign up, sign in, sign out. Passwords are stored as scrypt hashes
 all the database keeps. Five wrong passwords for one account from one address lock
 that pair for a minute. Each account sees only its own list.
 
-Every form carries a CSRF token: a random value in an HttpOnly cookie that the form
-must echo (double submit); SameSite=Lax keeps other sites' posts from carrying the
-session anyway. Every change is a POST answered with a redirect (POST/redirect/GET).
+Every form carries a CSRF token. Signed out, it is a random value in an HttpOnly
+cookie that the form must echo (double submit); signed in, it is an HMAC of the
+session's secret, so that a cookie planted by someone else forges nothing.
+SameSite=Lax keeps other sites' posts from carrying the session anyway. Every change is a POST answered with a redirect (POST/redirect/GET).
 Links and forms are built from SCRIPT_NAME, so the app works wherever it is mounted
 (/todo/ in the demo).
 
@@ -234,13 +235,17 @@ class Ctx:
             pass
         c = jar.get("todo_csrf")
         self.new_csrf = not (c and re.fullmatch(r"[0-9a-f]{32}", c.value))
-        self.csrf = secrets.token_hex(16) if self.new_csrf else c.value
+        # The cookie's token is the signed-out forms' (double submit); a signed-in
+        # user's comes from the session, so that a cookie someone else planted
+        # (a sibling subdomain, an injected plain-HTTP answer) forges nothing.
+        self.cookie_csrf = secrets.token_hex(16) if self.new_csrf else c.value
         s = jar.get("todo_session")
         self.session = s.value if s and re.fullmatch(r"[A-Za-z0-9_-]{43}", s.value) else None
         self.user = self._user()
+        self.csrf = _session_csrf(self.session) if self.user else self.cookie_csrf
         self.headers = []
         if self.new_csrf:
-            self.headers.append(self.cookie("todo_csrf", self.csrf, None))
+            self.headers.append(self.cookie("todo_csrf", self.cookie_csrf, None))
         self.wants_json = "application/json" in environ.get("HTTP_ACCEPT", "")
 
     def _user(self):
@@ -258,12 +263,23 @@ class Ctx:
             c += "; Secure"
         return ("Set-Cookie", c)
 
-    def csrf_ok(self, form):
-        return not self.new_csrf and hmac.compare_digest(form.get("csrf", ""), self.csrf)
+    def csrf_ok(self, form, signed_out_form=False):
+        """signed_out_form: the sign-in and sign-up forms, which a signed-in browser
+        may still hold from before; they also take the cookie's token, which lets
+        whoever planted it no further than the signed-out forms already do."""
+        sent = form.get("csrf", "")
+        if self.user and hmac.compare_digest(sent, self.csrf):
+            return True
+        return (not self.user or signed_out_form) and not self.new_csrf and hmac.compare_digest(sent, self.cookie_csrf)
 
 
 def _sha(token):
     return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def _session_csrf(token):
+    """The forms' token of a session: only its holder and the app can make it."""
+    return hmac.new(token.encode("ascii"), b"todo csrf", hashlib.sha256).hexdigest()[:32]
 
 
 def respond(start_response, ctx, status, body, ctype="text/html; charset=utf-8", extra=()):
@@ -304,8 +320,11 @@ def page_number(value):
 
 def safe_next(ctx, value):
     """A local path to go to after signing in; never another site."""
+    # Printable ASCII only: a Location field carries nothing else, and the WSGI
+    # server refuses the whole answer (a 500 after the session was made) when it
+    # cannot encode one.
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value \
-            and not any(ord(c) < 0x21 for c in value):
+            and all(0x21 <= ord(c) <= 0x7e for c in value):
         return value
     return ctx.base + "/"
 
@@ -341,6 +360,7 @@ def start_session(ctx, user_id):
                  (_sha(token), user_id, time.time() + SESSION_SECONDS))
     conn.commit()
     ctx.headers.append(ctx.cookie("todo_session", token, SESSION_SECONDS))
+    ctx.csrf = _session_csrf(token)
 
 
 def signin(start_response, ctx, form):
@@ -423,6 +443,7 @@ def signout(start_response, ctx, form):
         conn.execute("DELETE FROM sessions WHERE hash = ?", (_sha(ctx.session),))
         conn.commit()
     ctx.headers.append(ctx.cookie("todo_session", "", 0))
+    ctx.csrf = ctx.cookie_csrf
     if ctx.wants_json:
         return respond_json(start_response, ctx, "200 OK", {"user": None, "csrf": ctx.csrf})
     return redirect(start_response, ctx, safe_next(ctx, form.get("next") or ctx.base + "/signin"))
@@ -540,7 +561,7 @@ def application(environ, start_response):
     form = read_form(environ)
     if form is None:
         return respond(start_response, ctx, "413 Request Entity Too Large", page(ctx, "Too large", "<h1>Too large</h1>"))
-    if not ctx.csrf_ok(form):
+    if not ctx.csrf_ok(form, action in FORMS):
         msg = "The form expired: reload the page and try again."
         if ctx.wants_json:
             return respond_json(start_response, ctx, "403 Forbidden", {"error": msg, "csrf": ctx.csrf})

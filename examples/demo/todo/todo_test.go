@@ -105,7 +105,8 @@ func token(t *testing.T, c *http.Client, u string) string {
 	return m[1]
 }
 
-// signUp makes an account and leaves c signed in to it; it returns the token.
+// signUp makes an account and leaves c signed in to it; it returns the token of
+// the signed-in forms (the list's).
 func signUp(t *testing.T, base string, c *http.Client, email string) string {
 	t.Helper()
 	tok := token(t, c, base+"/todo/signup")
@@ -113,7 +114,7 @@ func signUp(t *testing.T, base string, c *http.Client, email string) string {
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/todo/" {
 		t.Fatalf("sign up %s: %d %q\n%.300s", email, resp.StatusCode, resp.Header.Get("Location"), body)
 	}
-	return tok
+	return token(t, c, base+"/todo/")
 }
 
 func cookieHeader(resp *http.Response, name string) string {
@@ -434,4 +435,80 @@ func TestTodo(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A "next" the browser was given in a link (?next=) may hold any text; a Location
+// field carries ASCII only. Such a next falls back to the list instead of failing
+// the sign-in after its session was made (a 500 that drops the new cookie).
+func TestSignInNextOutsideASCII(t *testing.T) {
+	base, _, _ := demo(t, nil)
+	signUp(t, base, browser(), "ada@example.com")
+	tests := []struct{ name, next string }{
+		{"outside Latin-1", "/todo/€"},
+		{"Latin-1 but not ASCII", "/todo/é"},
+		{"a DEL", "/todo/\x7f"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := browser()
+			tok := token(t, c, base+"/todo/signin")
+			resp, body := post(t, c, base+"/todo/signin", url.Values{"csrf": {tok}, "email": {"ada@example.com"},
+				"password": {"correct horse"}, "next": {tt.next}})
+			if resp.StatusCode != 303 || resp.Header.Get("Location") != "/todo/" || cookieHeader(resp, "todo_session") == "" {
+				t.Fatalf("sign in with next %q: %d Location %q session cookie %q, want 303 to /todo/ with a session\n%.300s",
+					tt.next, resp.StatusCode, resp.Header.Get("Location"), cookieHeader(resp, "todo_session"), body)
+			}
+		})
+	}
+}
+
+// The token a signed-in form needs is bound to the session: a todo_csrf cookie
+// planted before the sign-in (by a sibling subdomain, or a plain-HTTP answer
+// injected on the way) does not let its planter forge that user's forms, while the
+// token the app hands out (page, JSON) keeps working.
+func TestCSRFTokenBoundToSession(t *testing.T) {
+	base, db, _ := demo(t, nil)
+	signUp(t, base, browser(), "ada@example.com")
+	planted := strings.Repeat("a", 32)
+	c := browser()
+	u, _ := url.Parse(base + "/todo/")
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: "todo_csrf", Value: planted, Path: "/todo/"}})
+	resp, body := post(t, c, base+"/todo/signin", url.Values{"csrf": {planted}, "email": {"ada@example.com"}, "password": {"correct horse"}})
+	if resp.StatusCode != 303 {
+		t.Fatalf("sign in: %d\n%.300s", resp.StatusCode, body)
+	}
+	forged, _ := post(t, c, base+"/todo/add", url.Values{"csrf": {planted}, "title": {"planted by another"}})
+	if forged.StatusCode != 403 {
+		t.Errorf("add with the planted token after sign-in: %d, want 403", forged.StatusCode)
+	}
+	given := token(t, c, base+"/todo/")
+	if given == planted {
+		t.Errorf("the list's forms still carry the planted token")
+	}
+	if resp, _ := post(t, c, base+"/todo/add", url.Values{"csrf": {given}, "title": {"mine"}}); resp.StatusCode != 303 {
+		t.Errorf("add with the page's token: %d, want 303", resp.StatusCode)
+	}
+	if got := sqlite(t, db, "SELECT group_concat(title) FROM todo"); got != "mine" {
+		t.Errorf("items %q, want only mine", got)
+	}
+	// Sign out with the token /api/me gives; the sign-in form after it works again.
+	req, _ := http.NewRequest("GET", base+"/todo/api/me", nil)
+	r, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me struct{ User, CSRF string }
+	json.NewDecoder(r.Body).Decode(&me)
+	r.Body.Close()
+	if me.CSRF != given {
+		t.Errorf("/api/me token %q, want the page's %q", me.CSRF, given)
+	}
+	out, _ := post(t, c, base+"/todo/signout", url.Values{"csrf": {me.CSRF}})
+	if out.StatusCode != 303 {
+		t.Fatalf("sign out: %d, want 303", out.StatusCode)
+	}
+	tok := token(t, c, base+"/todo/signin")
+	if resp, _ := post(t, c, base+"/todo/signin", url.Values{"csrf": {tok}, "email": {"ada@example.com"}, "password": {"correct horse"}}); resp.StatusCode != 303 {
+		t.Errorf("sign in again after signing out: %d, want 303", resp.StatusCode)
+	}
 }
