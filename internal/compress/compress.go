@@ -171,22 +171,31 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := h.writer(w, r)
+	if cw == nil {
+		h.next.ServeHTTP(w, r)
+		return
+	}
 	defer cw.release()
 	h.next.ServeHTTP(cw, r)
 	cw.finish()
 }
 
-// writer returns the compressing writer for r's response.
+// writer returns the compressing writer for r's response, or nil when the client
+// accepts none of the codings: then the response goes out as the handler makes
+// it, with no Vary, as Caddy's encode does (a cache may keep and hand out that
+// identity response to anyone).
 func (h *handler) writer(w http.ResponseWriter, r *http.Request) *writer {
-	cw := &writer{ResponseWriter: w, head: r.Method == http.MethodHead, log: h.log, uri: r.RequestURI}
-	if _, ranged := r.Header["Range"]; ranged || cw.head {
-		return cw // the identity: Vary is still set
+	head := r.Method == http.MethodHead
+	if _, ranged := r.Header["Range"]; ranged || head {
+		// The identity, but with the Vary a GET of the same resource gets.
+		return &writer{ResponseWriter: w, head: head, log: h.log, uri: r.RequestURI}
 	}
 	ae, present := headerValue(r.Header, "Accept-Encoding")
-	if i := negotiate(ae, present, h.codings); i >= 0 {
-		cw.coding = h.codings[i]
+	i := negotiate(ae, present, h.codings)
+	if i < 0 {
+		return nil
 	}
-	return cw
+	return &writer{ResponseWriter: w, log: h.log, uri: r.RequestURI, coding: h.codings[i]}
 }
 
 // cachedHandler is handler over a handler that answers from memory: a cached
@@ -199,6 +208,9 @@ type cachedHandler struct {
 // ServeCached implements server.CachedServer.
 func (h *cachedHandler) ServeCached(w http.ResponseWriter, r *http.Request) bool {
 	cw := h.writer(w, r)
+	if cw == nil {
+		return h.cached.ServeCached(w, r)
+	}
 	defer cw.release()
 	if !h.cached.ServeCached(cw, r) {
 		return false

@@ -128,7 +128,7 @@ func TestFastPathCacheThroughMiddleware(t *testing.T) {
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			br := bufio.NewReader(c)
 			for i := range 2 {
-				io.WriteString(c, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+				io.WriteString(c, "GET /a.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
 				res, err := http.ReadResponse(br, nil)
 				if err != nil {
 					t.Fatal(err)
