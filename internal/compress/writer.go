@@ -40,8 +40,11 @@ type writer struct {
 	sized    bool  // the handler declared a Content-Length
 	declared int64 // what it declared
 	in       int64 // bytes the handler wrote to the encoder
-	log      *slog.Logger
-	uri      string
+	// lost: a write to the client failed (it went away), so a body short of its
+	// length is the client's doing, not the backend's.
+	lost bool
+	log  *slog.Logger
+	uri  string
 }
 
 func (w *writer) WriteHeader(code int) {
@@ -76,6 +79,9 @@ func (w *writer) Write(p []byte) (int, error) {
 		}
 		n, err := w.enc.Write(p)
 		w.in += int64(n)
+		if err != nil {
+			w.lost = true
+		}
 		return n, err
 	}
 	if w.status == 0 {
@@ -199,6 +205,10 @@ func (w *writer) finish() {
 // coded stream is left unfinished and the connection closed (abort.Response), so
 // that the client sees the body cut short, as it would uncompressed.
 func (w *writer) cut() {
+	if w.lost {
+		abort.Response(w.ResponseWriter, abort.Client)
+		return
+	}
 	w.log.Error("backend response shorter than its Content-Length; connection closed",
 		"uri", w.uri, "declared", w.declared, "sent", w.in)
 	w.enc.Flush()

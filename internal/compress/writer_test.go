@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
+	"gantry/internal/abort"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -336,5 +339,57 @@ func TestDeclaredLengthKept(t *testing.T) {
 				t.Errorf("decoded %d bytes, want %d", len(got), tc.wantBody)
 			}
 		})
+	}
+}
+
+// goneWriter is a client that stops taking bytes after limit: its writes fail.
+type goneWriter struct {
+	*httptest.ResponseRecorder
+	limit int
+	why   abort.Reason
+}
+
+func (g *goneWriter) Write(p []byte) (int, error) {
+	if g.Body.Len()+len(p) > g.limit {
+		return 0, errors.New("write: broken pipe")
+	}
+	return g.ResponseRecorder.Write(p)
+}
+
+func (g *goneWriter) SetAborted(why abort.Reason) { g.why = why }
+
+// A client that leaves in the middle of a compressed response cuts it short of
+// its declared length: that is the client's doing, not a short backend, and
+// must not be logged as a backend fault.
+func TestClientGoneIsNotABackendFault(t *testing.T) {
+	var logged bytes.Buffer
+	big := bytes.Repeat([]byte("<p>gantry compresses this line again and again</p>\n"), 4000)
+	h, _ := wrap(&Options{codings: []*coding{codingNamed("gzip")}}, config.Env{Log: slog.New(slog.NewTextHandler(&logged, nil))},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			for off := 0; off < len(big); off += 4096 {
+				if _, err := w.Write(big[off:min(off+4096, len(big))]); err != nil {
+					return // as a handler does when the client is gone
+				}
+				http.NewResponseController(w).Flush()
+			}
+		}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	gw := &goneWriter{ResponseRecorder: httptest.NewRecorder(), limit: 300}
+	func() {
+		defer func() {
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				panic(v)
+			}
+		}()
+		h.ServeHTTP(gw, req)
+	}()
+	if gw.why != abort.Client {
+		t.Errorf("aborted %q, want %q", gw.why, abort.Client)
+	}
+	if strings.Contains(logged.String(), "shorter than") {
+		t.Errorf("a client that left was logged as a backend fault:\n%s", logged.String())
 	}
 }
