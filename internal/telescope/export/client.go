@@ -27,11 +27,20 @@ type Target struct {
 // overridden by non-empty user and password. Errors never repeat the URL: it
 // may hold a password.
 func ParseTarget(raw, user, password string) (*Target, error) {
+	// A password with an unescaped "/", "?" or "#" ends the authority early and
+	// its rest becomes the port or the path: then no part of the URL is shown.
+	hidden := strings.Contains(raw, "@")
 	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if hidden {
+			// url's errors quote the bad port, escape or host: cut the quote
+			msg, _, _ := strings.Cut(err.Error(), "\"")
+			return nil, fmt.Errorf("not a URL like \"http://user:password@host:8123/?database=telescope\": %s (percent-encode the password's reserved characters, or set export_password)",
+				strings.TrimSpace(msg))
 		}
 		return nil, fmt.Errorf("not a URL like \"http://host:8123/?database=telescope\": %w", err)
 	}
@@ -41,12 +50,17 @@ func ParseTarget(raw, user, password string) (*Target, error) {
 	if u.Hostname() == "" {
 		return nil, errors.New("no host: want a URL like \"http://host:8123/?database=telescope\"")
 	}
+	if u.Path != "" && u.Path != "/" && hidden {
+		return nil, errors.New("a path: ClickHouse's HTTP interface is at \"/\" (percent-encode a \"/\" in the password)")
+	}
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("path %q: ClickHouse's HTTP interface is at \"/\"", u.Path)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("query: %w", err)
+		// the bad escape may be in password=: cut its quote
+		msg, _, _ := strings.Cut(err.Error(), "\"")
+		return nil, fmt.Errorf("query: %s", strings.TrimSpace(msg))
 	}
 	t := &Target{base: &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}, database: q.Get("database")}
 	if t.database == "" {

@@ -33,6 +33,9 @@ type Options struct {
 	Every time.Duration
 	// Queue bounds the rows held while ClickHouse is slow or away (default 100000).
 	Queue int
+	// QueueBytes bounds the bytes of those rows (default 64 MiB): a row of
+	// attacker-chosen text may encode to tens of kilobytes.
+	QueueBytes int
 	// MaxBackoff bounds the wait between failed sends (default 1 minute).
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
@@ -57,6 +60,7 @@ type Exporter struct {
 	mu     sync.Mutex
 	queue  map[string][][]byte // table -> JSON rows, oldest first
 	queued int
+	bytes  int // of the queued rows
 
 	exported, dropped, failures atomic.Uint64
 	kick                        chan struct{}
@@ -75,6 +79,9 @@ func Start(opts Options) *Exporter {
 	}
 	if opts.Queue <= 0 {
 		opts.Queue = 100000
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = 64 << 20
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = time.Minute
@@ -122,7 +129,7 @@ func (e *Exporter) Attack(a telescope.Attack) {
 // made: then a request costs no encoding.
 func (e *Exporter) full() bool {
 	e.mu.Lock()
-	full := e.queued >= e.opts.Queue
+	full := e.queued >= e.opts.Queue || e.bytes >= e.opts.QueueBytes
 	e.mu.Unlock()
 	if full {
 		e.dropped.Add(1)
@@ -139,13 +146,14 @@ func (e *Exporter) add(table string, row any) {
 	}
 	b = append(b, '\n')
 	e.mu.Lock()
-	if e.queued >= e.opts.Queue {
+	if e.queued >= e.opts.Queue || e.bytes+len(b) > e.opts.QueueBytes {
 		e.mu.Unlock()
 		e.dropped.Add(1)
 		return
 	}
 	e.queue[table] = append(e.queue[table], b)
 	e.queued++
+	e.bytes += len(b)
 	batch := e.queued >= e.opts.Batch
 	e.mu.Unlock()
 	if batch {
@@ -257,6 +265,7 @@ func (e *Exporter) flush(ctx context.Context, ready *bool) error {
 			clear(q[n:])
 			e.queue[table] = q[:n]
 			e.queued -= len(rows)
+			e.bytes -= len(body)
 			e.mu.Unlock()
 			e.exported.Add(uint64(len(rows)))
 		}
