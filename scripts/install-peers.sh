@@ -13,6 +13,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# A user with a supplementary group, for the tests that drop privileges to one and
+# check its groups (peertest.GroupMember).
+id gantry-peer >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin --groups users gantry-peer
 # h2spec (HTTP/2 conformance, TestH2spec) is not in Debian: built from its tagged
 # release into a directory on every PATH, which this script chooses, not the
 # caller's GOBIN.

@@ -773,7 +773,7 @@ func TestUser(t *testing.T) {
 	for _, name := range []string{"nobody", peertest.GroupMember()} {
 		t.Run(name, func(t *testing.T) {
 			if name == "" {
-				t.Skip("no user in /etc/group is a member of a group other than its own")
+				peertest.Missing(t, "a user with a supplementary group", "no user in /etc/group is a member of a group other than its own")
 			}
 			u, err := user.Lookup(name)
 			if err != nil {

@@ -54,7 +54,7 @@ func TestExportConfig(t *testing.T) {
 func TestNodeNameDefault(t *testing.T) {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
-		t.Skip("no host name")
+		t.Fatalf("this machine has no host name (%v): the default node_name has nothing to use", err)
 	}
 	for _, tc := range []struct{ name, toml, want string }{
 		{"host name", "[telescope]\n", host},

@@ -212,7 +212,7 @@ func RawUpstream(t testing.TB, handle func(net.Conn)) string {
 // GroupMember returns a user that /etc/group lists as a member of a group other
 // than its primary one, so that its initgroups(3) list is longer than one group
 // (what tests of dropping to a user need to see the supplementary groups); ""
-// when the system has none.
+// when the system has none (scripts/install-peers.sh makes one, gantry-peer).
 func GroupMember() string {
 	data, err := os.ReadFile("/etc/group")
 	if err != nil {
