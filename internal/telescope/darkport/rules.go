@@ -1,12 +1,10 @@
 package darkport
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
-	"slices"
 
-	"github.com/BurntSushi/toml"
+	"gantry/internal/telescope/rulefile"
 )
 
 // Rule is one entry of the payload rule file; see probes.toml for each field.
@@ -41,8 +39,6 @@ var decoders = map[string]decoder{
 	"http":         decodeHTTP,
 }
 
-var categories = []string{"exploit", "scanner", "probe"}
-
 //go:embed probes.toml
 var defaultRules []byte
 
@@ -58,50 +54,29 @@ func DefaultRules() []Rule {
 // ParseRules reads a payload rule file. Unknown keys, unknown decoders and rules
 // without a name, category or reference are errors.
 func ParseRules(data []byte) ([]Rule, error) {
-	var f struct {
-		Rule []Rule `toml:"rule"`
+	return rulefile.Read("darkport rules", data,
+		func(r *Rule) (string, string, string) { return r.Name, r.Category, r.Ref }, checkRule)
+}
+
+// checkRule checks a rule's decoder and protocols and completes it with them.
+func checkRule(r *Rule) error {
+	if r.decode = decoders[r.Match]; r.decode == nil {
+		return fmt.Errorf("match %q: no such decoder", r.Match)
 	}
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&f)
-	if err != nil {
-		return nil, fmt.Errorf("darkport rules: %w", err)
+	if len(r.Protocols) == 0 {
+		return fmt.Errorf("no protocols: want [\"tcp\"], [\"udp\"] or both")
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("darkport rules: unknown key %q", und[0].String())
-	}
-	seen := map[string]bool{}
-	for i := range f.Rule {
-		r := &f.Rule[i]
-		bad := func(format string, a ...any) error {
-			return fmt.Errorf("darkport rules: rule %d (%q): %s", i+1, r.Name, fmt.Sprintf(format, a...))
-		}
-		switch {
-		case r.Name == "":
-			return nil, bad("no name")
-		case seen[r.Name]:
-			return nil, bad("name used twice")
-		case r.Ref == "":
-			return nil, bad("no ref: say where the pattern comes from")
-		case !slices.Contains(categories, r.Category):
-			return nil, bad("category %q: want exploit, scanner or probe", r.Category)
-		case decoders[r.Match] == nil:
-			return nil, bad("match %q: no such decoder", r.Match)
-		case len(r.Protocols) == 0:
-			return nil, bad("no protocols: want [\"tcp\"], [\"udp\"] or both")
-		}
-		seen[r.Name] = true
-		r.decode = decoders[r.Match]
-		for _, p := range r.Protocols {
-			switch p {
-			case "tcp":
-				r.tcp = true
-			case "udp":
-				r.udp = true
-			default:
-				return nil, bad("protocol %q: want tcp or udp", p)
-			}
+	for _, p := range r.Protocols {
+		switch p {
+		case "tcp":
+			r.tcp = true
+		case "udp":
+			r.udp = true
+		default:
+			return fmt.Errorf("protocol %q: want tcp or udp", p)
 		}
 	}
-	return f.Rule, nil
+	return nil
 }
 
 // Classify returns the index in rules of the first rule matching a payload sent
