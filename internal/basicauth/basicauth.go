@@ -47,7 +47,7 @@ type Options struct {
 // Middleware is the basic auth middleware.
 var Middleware = config.Middleware{
 	Name:    "auth",
-	Options: func() config.Options { return new(Options) },
+	Options: func() config.Settings { return new(Options) },
 	Wrap:    wrap,
 }
 
@@ -57,11 +57,11 @@ type Passer interface {
 	PassesAuthorization() bool
 }
 
-var _ config.Options = (*Options)(nil)
+var _ config.Settings = (*Options)(nil)
 
 const defaultRealm = "restricted"
 
-// Provision implements config.Options: a route without auth takes its site's.
+// Provision implements config.Settings: a route without auth takes its site's.
 func (o *Options) Provision(s *config.Scope) {
 	o.file, o.realm = "", o.AuthRealm
 	if o.Auth != "off" {
@@ -82,7 +82,7 @@ func (o *Options) Provision(s *config.Scope) {
 	}
 }
 
-// Validate implements config.Options. A site's file is checked with the site,
+// Validate implements config.Settings. A site's file is checked with the site,
 // a route's own with the route.
 func (o *Options) Validate(s *config.Scope) []config.Problem {
 	var probs []config.Problem
@@ -107,16 +107,7 @@ func validRealm(r string) bool {
 	return len(r) <= 200 && printable(r) && !strings.ContainsAny(r, `"\`)
 }
 
-// Target implements config.Options.
-func (o *Options) Target() string { return o.file }
-
-// Equal implements config.Options.
-func (o *Options) Equal(other config.Options) bool {
-	p, ok := other.(*Options)
-	return ok && o.Auth == p.Auth && o.AuthRealm == p.AuthRealm
-}
-
-func wrap(c config.Options, env config.Env, next http.Handler) (http.Handler, error) {
+func wrap(c config.Settings, env config.Env, next http.Handler) (http.Handler, error) {
 	o := c.(*Options)
 	if o.file == "" {
 		return nil, nil

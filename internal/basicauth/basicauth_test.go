@@ -151,7 +151,7 @@ func TestOptions(t *testing.T) {
 	site := &config.Site{}
 	siteOpts := &Options{Auth: "/etc/site-htpasswd", AuthRealm: "Site"}
 	siteOpts.Provision(&config.Scope{Site: site})
-	site.Middleware = []config.Options{siteOpts}
+	site.Middleware = []config.Settings{siteOpts}
 	tests := []struct {
 		name        string
 		o           *Options

@@ -80,11 +80,11 @@ func (s Setting) MarshalText() ([]byte, error) {
 // Middleware is the compress middleware.
 var Middleware = config.Middleware{
 	Name:    "compress",
-	Options: func() config.Options { return new(Options) },
+	Options: func() config.Settings { return new(Options) },
 	Wrap:    wrap,
 }
 
-var _ config.Options = (*Options)(nil)
+var _ config.Settings = (*Options)(nil)
 
 // names is the list in effect for these options alone: its own, else def.
 func (o *Options) names(def []string) []string {
@@ -97,7 +97,7 @@ func (o *Options) names(def []string) []string {
 	return o.Compress.names
 }
 
-// Provision implements config.Options: a route without the key takes its site's
+// Provision implements config.Settings: a route without the key takes its site's
 // list.
 func (o *Options) Provision(s *config.Scope) {
 	def := DefaultCodings
@@ -114,7 +114,7 @@ func (o *Options) Provision(s *config.Scope) {
 	}
 }
 
-// Validate implements config.Options.
+// Validate implements config.Settings.
 func (o *Options) Validate(*config.Scope) []config.Problem {
 	var probs []config.Problem
 	seen := map[string]bool{}
@@ -130,23 +130,13 @@ func (o *Options) Validate(*config.Scope) []config.Problem {
 	return probs
 }
 
-// Target implements config.Options.
-func (o *Options) Target() string { return "" }
-
-// Equal implements config.Options.
-func (o *Options) Equal(other config.Options) bool {
-	p, ok := other.(*Options)
-	return ok && o.Compress.set == p.Compress.set && (o.Compress.names == nil) == (p.Compress.names == nil) &&
-		slices.Equal(o.Compress.names, p.Compress.names)
-}
-
 // cachedServer is a handler that can answer from memory on the fast path
 // (server.CachedServer); the middleware keeps that ability for its handler.
 type cachedServer interface {
 	ServeCached(w http.ResponseWriter, r *http.Request) bool
 }
 
-func wrap(c config.Options, env config.Env, next http.Handler) (http.Handler, error) {
+func wrap(c config.Settings, env config.Env, next http.Handler) (http.Handler, error) {
 	cs := c.(*Options).codings
 	if len(cs) == 0 {
 		return nil, nil

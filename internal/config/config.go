@@ -189,7 +189,7 @@ type Site struct {
 	Routes  []Route `toml:"route"`
 	// Middleware holds the site's options of each registered middleware, the
 	// default of its routes' (see Route.Middleware).
-	Middleware []Options `toml:"-"`
+	Middleware []Settings `toml:"-"`
 }
 
 // PHP reports whether the site has a route that runs "*.php" (or "/x/*.php")

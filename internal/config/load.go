@@ -255,8 +255,8 @@ func inlineLoc(md toml.MetaData, raw toml.Primitive, line int) routeLoc {
 
 // decodeMiddleware decodes the keys of each registered middleware from a site's
 // or a route's table, in registration order; nil when a value has the wrong type.
-func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc) []Options {
-	out := make([]Options, len(registry.middleware))
+func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc) []Settings {
+	out := make([]Settings, len(registry.middleware))
 	for i, m := range registry.middleware {
 		out[i] = m.Options()
 		if err := md.PrimitiveDecode(raw, out[i]); err != nil {

@@ -23,17 +23,24 @@ type Route struct {
 	Handler Options `toml:"-"`
 	// Middleware holds the options of each registered middleware (headers,
 	// compression, ...), in registration order, decoded from the route's keys.
-	Middleware []Options `toml:"-"`
+	Middleware []Settings `toml:"-"`
 }
 
-// Options is a handler kind's options: a struct whose toml tags are the route keys
-// the kind takes, and whose field comments are their reference.
-type Options interface {
+// Settings are keys decoded into a struct whose toml tags are the keys and whose
+// field comments are their reference: a middleware's options, and the part of a
+// handler kind's Options that config itself uses.
+type Settings interface {
 	// Provision fills in the defaults and makes relative paths absolute. It runs
 	// once, before Validate; a handler's New may rely on it having run.
 	Provision(s *Scope)
 	// Validate returns every problem with the options, each naming its key.
 	Validate(s *Scope) []Problem
+}
+
+// Options is a handler kind's options: Settings, and what the server needs to
+// show the route and to keep its handler across a reload.
+type Options interface {
+	Settings
 	// Target is the handler's main value (a directory, an address), for display.
 	Target() string
 	// Equal reports whether o builds the same handler as other, so that a reload
@@ -64,11 +71,12 @@ type Middleware struct {
 	// Name names it in logs.
 	Name string
 	// Options returns new, empty options (a pointer to a struct) for a site's or a
-	// route's keys to be decoded into.
-	Options func() Options
+	// route's keys to be decoded into; a middleware is rebuilt on every reload, so
+	// they need no Target or Equal.
+	Options func() Settings
 	// Wrap returns next wrapped in the middleware, or nil when the options ask
 	// for nothing.
-	Wrap func(opts Options, env Env, next http.Handler) (http.Handler, error)
+	Wrap func(opts Settings, env Env, next http.Handler) (http.Handler, error)
 }
 
 // Env is what the server gives a handler besides its options.
@@ -130,7 +138,7 @@ func Middlewares() []Middleware { return registry.middleware }
 
 // SiteDefault returns the options that the route's site gives the same middleware
 // as o (its routes' default), or nil.
-func (s *Scope) SiteDefault(o Options) Options {
+func (s *Scope) SiteDefault(o Settings) Settings {
 	if s.Site == nil {
 		return nil
 	}

@@ -37,11 +37,11 @@ type Options struct {
 // Middleware is the error-page middleware.
 var Middleware = config.Middleware{
 	Name:    "errors",
-	Options: func() config.Options { return new(Options) },
+	Options: func() config.Settings { return new(Options) },
 	Wrap:    wrap,
 }
 
-var _ config.Options = (*Options)(nil)
+var _ config.Settings = (*Options)(nil)
 
 // parse checks the key's table: statuses 400 to 599, pages as clean absolute URL
 // paths of a file.
@@ -65,7 +65,7 @@ func parse(m map[string]string) (map[int]string, []string) {
 	return pages, bad
 }
 
-// Provision implements config.Options: the site's pages, then the route's own.
+// Provision implements config.Settings: the site's pages, then the route's own.
 func (o *Options) Provision(s *config.Scope) {
 	o.pages = map[int]string{}
 	if s.Route != nil {
@@ -78,7 +78,7 @@ func (o *Options) Provision(s *config.Scope) {
 	maps.Copy(o.pages, own)
 }
 
-// Validate implements config.Options.
+// Validate implements config.Settings.
 func (o *Options) Validate(s *config.Scope) []config.Problem {
 	_, bad := parse(o.Errors)
 	var probs []config.Problem
@@ -91,16 +91,7 @@ func (o *Options) Validate(s *config.Scope) []config.Problem {
 	return probs
 }
 
-// Target implements config.Options.
-func (o *Options) Target() string { return "" }
-
-// Equal implements config.Options.
-func (o *Options) Equal(other config.Options) bool {
-	p, ok := other.(*Options)
-	return ok && maps.Equal(o.Errors, p.Errors)
-}
-
-func wrap(c config.Options, env config.Env, next http.Handler) (http.Handler, error) {
+func wrap(c config.Settings, env config.Env, next http.Handler) (http.Handler, error) {
 	pages := c.(*Options).pages
 	if len(pages) == 0 || env.Site == nil || env.Site.Root == "" {
 		return nil, nil

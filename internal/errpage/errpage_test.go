@@ -47,18 +47,11 @@ func TestValidate(t *testing.T) {
 // A route's entries replace the site's for their status and keep the others.
 func TestProvisionMergesSiteAndRoute(t *testing.T) {
 	site := &Options{Errors: config.Strings{"404": "/404.html", "500": "/500.html"}}
-	s := &config.Site{Root: "/srv", Middleware: []config.Options{site}}
+	s := &config.Site{Root: "/srv", Middleware: []config.Settings{site}}
 	route := &Options{Errors: config.Strings{"404": "/api/404.json"}}
 	route.Provision(&config.Scope{Site: s, Route: &config.Route{Path: "/api/"}})
 	if route.pages[404] != "api/404.json" || route.pages[500] != "500.html" || len(route.pages) != 2 {
 		t.Errorf("pages %v", route.pages)
-	}
-}
-
-func TestEqual(t *testing.T) {
-	a := &Options{Errors: config.Strings{"404": "/404.html"}}
-	if !a.Equal(&Options{Errors: config.Strings{"404": "/404.html"}}) || a.Equal(&Options{Errors: config.Strings{"404": "/x.html"}}) {
-		t.Error("Equal does not follow the errors key")
 	}
 }
 

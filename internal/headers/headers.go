@@ -47,11 +47,11 @@ type rule struct {
 // Middleware is the headers middleware.
 var Middleware = config.Middleware{
 	Name:    "headers",
-	Options: func() config.Options { return new(Options) },
+	Options: func() config.Settings { return new(Options) },
 	Wrap:    wrap,
 }
 
-var _ config.Options = (*Options)(nil)
+var _ config.Settings = (*Options)(nil)
 
 // framing fields describe the message or the connection, which gantry alone sets.
 var framing = map[string]bool{
@@ -89,7 +89,7 @@ func parse(h map[string]string) ([]rule, []string) {
 	return rules, bad
 }
 
-// Provision implements config.Options: the rules are the site's, then the route's.
+// Provision implements config.Settings: the rules are the site's, then the route's.
 func (o *Options) Provision(s *config.Scope) {
 	o.rules = nil
 	if s.Route != nil {
@@ -102,7 +102,7 @@ func (o *Options) Provision(s *config.Scope) {
 	o.rules = append(o.rules, own...)
 }
 
-// Validate implements config.Options.
+// Validate implements config.Settings.
 func (o *Options) Validate(*config.Scope) []config.Problem {
 	_, bad := parse(o.Headers)
 	probs := make([]config.Problem, len(bad))
@@ -112,16 +112,7 @@ func (o *Options) Validate(*config.Scope) []config.Problem {
 	return probs
 }
 
-// Target implements config.Options.
-func (o *Options) Target() string { return "" }
-
-// Equal implements config.Options.
-func (o *Options) Equal(other config.Options) bool {
-	p, ok := other.(*Options)
-	return ok && maps.Equal(o.Headers, p.Headers)
-}
-
-func wrap(c config.Options, _ config.Env, next http.Handler) (http.Handler, error) {
+func wrap(c config.Settings, _ config.Env, next http.Handler) (http.Handler, error) {
 	rules := c.(*Options).rules
 	if len(rules) == 0 {
 		return nil, nil

@@ -39,16 +39,16 @@ type Options struct {
 // Middleware is the rate limiting middleware.
 var Middleware = config.Middleware{
 	Name:    "rate",
-	Options: func() config.Options { return new(Options) },
+	Options: func() config.Settings { return new(Options) },
 	Wrap:    wrap,
 }
 
-var _ config.Options = (*Options)(nil)
+var _ config.Settings = (*Options)(nil)
 
 // tableSize is how many clients a route's table holds (a few MiB at most).
 const tableSize = 16384
 
-// Provision implements config.Options: a route without rate takes its site's.
+// Provision implements config.Settings: a route without rate takes its site's.
 func (o *Options) Provision(s *config.Scope) {
 	o.perSec, o.burst = 0, o.Burst
 	if o.Rate != "" && o.Rate != "off" {
@@ -67,7 +67,7 @@ func (o *Options) Provision(s *config.Scope) {
 	}
 }
 
-// Validate implements config.Options.
+// Validate implements config.Settings.
 func (o *Options) Validate(s *config.Scope) []config.Problem {
 	var probs []config.Problem
 	switch {
@@ -87,16 +87,7 @@ func (o *Options) Validate(s *config.Scope) []config.Problem {
 	return probs
 }
 
-// Target implements config.Options.
-func (o *Options) Target() string { return o.Rate }
-
-// Equal implements config.Options.
-func (o *Options) Equal(other config.Options) bool {
-	p, ok := other.(*Options)
-	return ok && o.Rate == p.Rate && o.Burst == p.Burst
-}
-
-func wrap(c config.Options, env config.Env, next http.Handler) (http.Handler, error) {
+func wrap(c config.Settings, env config.Env, next http.Handler) (http.Handler, error) {
 	o := c.(*Options)
 	if o.perSec == 0 {
 		return nil, nil

@@ -177,7 +177,7 @@ func TestOptions(t *testing.T) {
 	site := &config.Site{}
 	siteOpts := &Options{Rate: "10r/s", Burst: 20}
 	siteOpts.Provision(&config.Scope{Site: site})
-	site.Middleware = []config.Options{siteOpts}
+	site.Middleware = []config.Settings{siteOpts}
 	route := func(o *Options) *Options {
 		o.Provision(&config.Scope{Site: site, Route: &config.Route{Path: "/"}})
 		return o
