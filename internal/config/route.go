@@ -124,12 +124,16 @@ var registry struct {
 	kinds      []Kind
 	byType     map[reflect.Type]*Kind
 	middleware []Middleware
+	// the keys every route takes, and each kind's, from the structs' tags
+	common []string
+	byKind map[string][]string
 }
 
 // RegisterMiddleware makes middleware known to config: their keys become keys of
 // every site and route.
 func RegisterMiddleware(ms ...Middleware) {
 	registry.middleware = append(registry.middleware, ms...)
+	indexKeys()
 }
 
 // Middlewares lists the registered middleware, in the order of a route's
@@ -163,6 +167,7 @@ func Register(kinds ...Kind) {
 		k := &registry.kinds[i]
 		registry.byType[reflect.TypeOf(k.Options())] = k
 	}
+	indexKeys()
 }
 
 // KindOf returns the kind whose options o are.
@@ -280,16 +285,21 @@ func keysOf(t reflect.Type) []string {
 
 // routeKeys lists the keys every route takes and those of each kind.
 func routeKeys() (common []string, byKind map[string][]string) {
-	byKind = map[string][]string{}
+	return registry.common, registry.byKind
+}
+
+// indexKeys reads, once per registration rather than per route, the keys of the
+// registered kinds and middleware from their structs' tags.
+func indexKeys() {
+	registry.byKind = map[string][]string{}
 	for i := range registry.kinds {
 		k := &registry.kinds[i]
-		byKind[k.Name] = keysOf(reflect.TypeOf(k.Options()))
+		registry.byKind[k.Name] = keysOf(reflect.TypeOf(k.Options()))
 	}
-	common = keysOf(reflect.TypeOf(Route{}))
+	registry.common = keysOf(reflect.TypeOf(Route{}))
 	for _, m := range registry.middleware {
-		common = append(common, keysOf(reflect.TypeOf(m.Options()))...)
+		registry.common = append(registry.common, keysOf(reflect.TypeOf(m.Options()))...)
 	}
-	return common, byKind
 }
 
 // appliesTo names the kinds that take key.
