@@ -57,6 +57,9 @@ type Options struct {
 	// LoginFailed, when set, is told the source of every failed admin login
 	// (a wrong password on the form or in Basic credentials).
 	LoginFailed func(netip.Addr)
+	// HistoryFile keeps the graphs' history across restarts (an hour at one
+	// second, seven days at one minute); "" keeps it in memory only.
+	HistoryFile string
 	// Locate, when set, locates the scanners and victims of the packet report
 	// ([telescope] geoip).
 	Locate func(netip.Addr) telescope.Location
@@ -75,6 +78,8 @@ type Dashboard struct {
 	metrics *metrics
 	win     window
 	hist    *history
+	store   *store
+	traffic *traffic
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -129,6 +134,7 @@ func New(opts Options) (*Dashboard, error) {
 	}
 	d := &Dashboard{opts: opts, log: opts.Logger, auth: newAuth(hash), hist: newHistory(),
 		logRing: make([]LogEntry, 0, logLen), stop: make(chan struct{}), done: make(chan struct{})}
+	d.openHistory()
 	d.metrics = newMetrics(d)
 	d.routes()
 	go d.sampler()
@@ -140,6 +146,7 @@ func (d *Dashboard) Close() {
 	d.once.Do(func() {
 		close(d.stop)
 		<-d.done
+		d.store.close()
 	})
 }
 
@@ -156,6 +163,7 @@ func (d *Dashboard) Observe(rec *accesslog.Record, v httpsensor.Verdict) {
 		d.win.aborted.Add(1)
 	}
 	d.metrics.observe(rec)
+	d.traffic.observe(rec, rec.Time)
 	uri := rec.URI
 	if len(uri) > 512 {
 		uri = uri[:512]
@@ -253,6 +261,7 @@ func (d *Dashboard) sampler() {
 			d.alertMu.Lock()
 			d.alerts = s.Alerts
 			d.alertMu.Unlock()
+			d.sampleTraffic(&s, secs)
 			d.hist.add(s)
 		}
 	}

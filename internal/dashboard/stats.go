@@ -49,6 +49,9 @@ type Sample struct {
 	Unsolicited float64            `json:"unsolicited"` // per second
 	Dark        float64            `json:"dark"`        // dark-port hits per second
 	Packets     map[string]float64 `json:"packets"`     // per second by class
+	InFlight    float64            `json:"in_flight"`   // requests being answered at the tick
+	BytesIn     float64            `json:"bytes_in"`    // request body bytes per second (declared Content-Length)
+	BytesOut    float64            `json:"bytes_out"`   // response bytes per second
 	Alerts      []Alert            `json:"alerts"`
 }
 

@@ -200,6 +200,15 @@ func (h *Handler) Workers() []supervise.WorkerInfo {
 	return h.sup.Workers()
 }
 
+// Queued returns the requests waiting for a free spawned worker (0 for an
+// external server, whose queue is its own).
+func (h *Handler) Queued() int {
+	if h.sup == nil {
+		return 0
+	}
+	return h.sup.Queued()
+}
+
 // Shutdown lets requests in flight finish (up to ctx), then closes the connections
 // and stops the spawned processes.
 func (h *Handler) Shutdown(ctx context.Context) error {

@@ -38,6 +38,8 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	start := time.Now()
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	w.Header()["Server"] = serverHeader
 	var out outcome
 	gateway := func(rt *route, r *http.Request) {

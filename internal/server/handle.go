@@ -19,6 +19,8 @@ import (
 // ServeHTTP picks the site and route for r and runs the route's handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	if ref, ok := http1.Refused(r); ok {
 		s.refuse(start, w, r, ref)
 		return

@@ -58,6 +58,10 @@ type (
 	PoolReporter interface {
 		Workers() []supervise.WorkerInfo
 	}
+	// QueueReporter counts the requests waiting for one of the handler's workers.
+	QueueReporter interface {
+		Queued() int
+	}
 	// FastServer is a handler that the fast path (internal/http1) may run for
 	// bodiless GET and HEAD requests: it needs nothing of net/http's
 	// ResponseWriter that http1's lacks (no Hijack, no protocol upgrade).
@@ -78,17 +82,19 @@ type (
 )
 
 var (
-	_ Shutdowner   = (*static.Handler)(nil)
-	_ CachedServer = (*static.Handler)(nil)
-	_ Shutdowner   = (*cgi.Handler)(nil)
-	_ Shutdowner   = (*fastcgi.Handler)(nil)
-	_ PoolReporter = (*fastcgi.Handler)(nil)
-	_ FastServer   = (*fastcgi.Handler)(nil)
-	_ Shutdowner   = (*wsgi.Handler)(nil)
-	_ Reloader     = (*wsgi.Handler)(nil)
-	_ PoolReporter = (*wsgi.Handler)(nil)
-	_ FastServer   = (*wsgi.Handler)(nil)
-	_ Shutdowner   = (*proxy.Handler)(nil)
+	_ Shutdowner    = (*static.Handler)(nil)
+	_ CachedServer  = (*static.Handler)(nil)
+	_ Shutdowner    = (*cgi.Handler)(nil)
+	_ Shutdowner    = (*fastcgi.Handler)(nil)
+	_ PoolReporter  = (*fastcgi.Handler)(nil)
+	_ QueueReporter = (*fastcgi.Handler)(nil)
+	_ FastServer    = (*fastcgi.Handler)(nil)
+	_ Shutdowner    = (*wsgi.Handler)(nil)
+	_ Reloader      = (*wsgi.Handler)(nil)
+	_ PoolReporter  = (*wsgi.Handler)(nil)
+	_ QueueReporter = (*wsgi.Handler)(nil)
+	_ FastServer    = (*wsgi.Handler)(nil)
+	_ Shutdowner    = (*proxy.Handler)(nil)
 
 	_ basicauth.Passer = (*cgi.Options)(nil)
 )

@@ -78,6 +78,7 @@ type Server struct {
 	state     atomic.Pointer[state]
 	accessLog atomic.Pointer[accesslog.Logger]
 	requests  atomic.Uint64
+	inflight  atomic.Int64
 	fastHits  atomic.Uint64 // of requests, those answered on the fast path or, over HTTP/2 and 3, from the static cache
 	observers []Observer
 

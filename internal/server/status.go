@@ -26,6 +26,8 @@ type PoolStatus struct {
 	Route   string         `json:"route"`
 	Kind    string         `json:"kind"`
 	Workers []WorkerStatus `json:"workers"`
+	// Queued is the requests waiting for a free worker.
+	Queued int `json:"queued"`
 }
 
 // WorkerStatus is one worker process.
@@ -36,6 +38,7 @@ type WorkerStatus struct {
 	RSSKB    int64     `json:"rss_kb"`
 	Started  time.Time `json:"started"`
 	Restarts int       `json:"restarts"`
+	Inflight int       `json:"inflight"`
 }
 
 // SiteStatus describes one virtual host.
@@ -73,7 +76,10 @@ func (s *Server) Status() Status {
 				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}}
 				for _, w := range p.Workers() {
 					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,
-						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts})
+						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts, Inflight: w.Inflight})
+				}
+				if q, ok := r.app.(QueueReporter); ok {
+					ps.Queued = q.Queued()
 				}
 				out.Pools = append(out.Pools, ps)
 			}
@@ -85,6 +91,9 @@ func (s *Server) Status() Status {
 	}
 	return out
 }
+
+// InFlight returns the requests being answered now.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
 
 // ConfigText returns the loaded config file's text, for the dashboard's config tab.
 func (s *Server) ConfigText() string { return s.state.Load().cfg.Text }

@@ -177,7 +177,7 @@ func (p *Pool) Workers() []WorkerInfo {
 	var out []WorkerInfo
 	add := func(w *Worker) {
 		out = append(out, WorkerInfo{PID: w.PID, State: w.state, Requests: w.requests,
-			Started: w.Started, Restarts: p.slots[w.Slot].restarts})
+			Started: w.Started, Restarts: p.slots[w.Slot].restarts, Inflight: w.inflight})
 	}
 	for _, s := range p.slots {
 		if s.current != nil {
@@ -194,6 +194,13 @@ func (p *Pool) Workers() []WorkerInfo {
 		out[i].RSSKB = rssKB(out[i].PID)
 	}
 	return out
+}
+
+// Queued returns the requests waiting for a worker with a free slot.
+func (p *Pool) Queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiters)
 }
 
 func rssKB(pid int) int64 {

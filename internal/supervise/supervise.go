@@ -124,6 +124,8 @@ type WorkerInfo struct {
 	RSSKB    int64
 	Started  time.Time
 	Restarts int
+	// Inflight is the requests the worker is answering now.
+	Inflight int
 }
 
 // StartError is a worker that failed before it became ready.
