@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -210,6 +211,9 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 	if e.cfg.Admin.Listen != "off" {
 		opts := dashboard.Options{Server: srv, Sensor: e.sensor, Dark: dark, PasswordHash: e.cfg.Admin.PasswordHash,
 			Interface: tc.Interface, Logger: e.log.With("component", "admin"), Bans: e.bans, Locate: locate}
+		if d := config.DefaultStateDir(); d != "" {
+			opts.HistoryFile = filepath.Join(d, "dashboard-history")
+		}
 		if e.export != nil {
 			opts.Export = e.export
 		}

@@ -47,6 +47,7 @@ type setup struct {
 	tls      bool   // serve HTTPS too, the site named localhost with the internal CA
 	bans     bool   // bans on, kept in a file under the test's directory
 	locate   func(netip.Addr) telescope.Location
+	history  string // the history file, "" for none
 }
 
 var hashMemo = map[string]string{}
@@ -111,7 +112,7 @@ func startGantry(t testing.TB, s setup) *gantry {
 		t.Fatal(err)
 	}
 	g.dash, err = New(Options{Server: g.srv, Sensor: g.sensor, Dark: g.dark, Packets: s.packets, PasswordHash: cfg.Admin.PasswordHash, Tick: 200 * time.Millisecond,
-		Bans: g.bans, LoginFailed: func(a netip.Addr) { g.failedLogins <- a }, Locate: s.locate})
+		Bans: g.bans, LoginFailed: func(a netip.Addr) { g.failedLogins <- a }, Locate: s.locate, HistoryFile: s.history})
 	if err != nil {
 		t.Fatal(err)
 	}

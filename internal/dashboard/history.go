@@ -32,8 +32,10 @@ func (d *Dashboard) sampleTraffic(s *Sample, secs float64) {
 	if f, ok := d.opts.Server.(inFlighter); ok {
 		s.InFlight = float64(f.InFlight())
 	}
-	s.BytesIn = round3(float64(d.traffic.bytesIn.Swap(0)) / secs)
-	s.BytesOut = round3(float64(d.traffic.bytesOut.Swap(0)) / secs)
+	t := d.traffic
+	in, out := t.bytesIn.Load(), t.bytesOut.Load()
+	s.BytesIn, s.BytesOut = round3(float64(in-t.lastIn)/secs), round3(float64(out-t.lastOut)/secs)
+	t.lastIn, t.lastOut = in, out
 	d.traffic.tick(secs)
 	d.store.add(pointOf(s))
 }

@@ -45,7 +45,7 @@ func newMetrics(d *Dashboard) *metrics {
 		Name: "gantry_http_request_duration_seconds", Help: "Time from request to the end of the response, by site and route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"site", "route"})
-	m.reg.MustRegister(m.requests, m.aborted, m.duration, &collector{d: d},
+	m.reg.MustRegister(m.requests, m.aborted, m.duration, &collector{d: d}, &trafficCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: nil})
 	return m

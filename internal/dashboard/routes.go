@@ -3,6 +3,7 @@ package dashboard
 import (
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,9 +51,11 @@ type routeCounters struct {
 // requests (from the server), bytes, routes and the top-k sketches.
 type traffic struct {
 	routes   atomic.Pointer[map[routeKey]*routeCounters]
-	addMu    sync.Mutex // serialises copy-on-write inserts
-	bytesIn  atomic.Uint64
+	addMu    sync.Mutex    // serialises copy-on-write inserts
+	bytesIn  atomic.Uint64 // since the start
 	bytesOut atomic.Uint64
+
+	lastIn, lastOut uint64 // at the last tick, the sampler's
 
 	mu sync.Mutex // the sampler's fields of every routeCounters
 
@@ -135,7 +138,10 @@ func hostOf(addr string) string {
 		if addr[i] == ':' {
 			h := addr[:i]
 			if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
-				h = h[1 : len(h)-1]
+				return h[1 : len(h)-1]
+			}
+			if strings.IndexByte(h, ':') >= 0 {
+				return addr // a bare IPv6 address
 			}
 			return h
 		}

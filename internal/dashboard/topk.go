@@ -1,8 +1,8 @@
 package dashboard
 
 import (
+	"hash/maphash"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -21,25 +21,33 @@ const (
 	topKSlots   = 128 // entries per ten-minute sketch
 	topKWindows = 6
 	topKSpan    = 10 * time.Minute
-	topKKeyLen  = 200 // bytes of a key kept; longer ones are cut
+	topKKeyLen  = 255 // bytes of a key kept; longer ones are cut
 )
 
+// sketch is one window's space-saving sketch. Entries are found by a keyed
+// hash of the key (maphash, its seed unknown to a client, so a collision cannot
+// be aimed) and keep their key in a fixed array: a new key allocates nothing.
 type sketch struct {
 	start   int64 // window number (Unix time / topKSpan)
-	index   map[string]int
+	index   map[uint64]int
 	entries []topEntry
 }
 
 type topEntry struct {
-	key   string
+	hash  uint64
 	count uint64
 	err   uint64 // how much count may overstate: the count of the entry it evicted
+	n     uint8
+	key   [topKKeyLen]byte
 }
+
+var topKSeed = maphash.MakeSeed()
 
 func newTopK() *topK {
 	t := &topK{}
 	for i := range t.windows {
-		t.windows[i].index = make(map[string]int, topKSlots)
+		t.windows[i].index = make(map[uint64]int, topKSlots)
+		t.windows[i].entries = make([]topEntry, 0, topKSlots)
 		t.windows[i].start = -1
 	}
 	return t
@@ -49,6 +57,7 @@ func (t *topK) add(key string, now time.Time) {
 	if len(key) > topKKeyLen {
 		key = key[:topKKeyLen]
 	}
+	h := maphash.String(topKSeed, key)
 	w := now.UnixNano() / int64(topKSpan)
 	t.mu.Lock()
 	s := &t.windows[w%topKWindows]
@@ -57,33 +66,32 @@ func (t *topK) add(key string, now time.Time) {
 		s.entries = s.entries[:0]
 		s.start = w
 	}
-	s.add(key)
+	s.add(h, key)
 	t.mu.Unlock()
 }
 
-func (s *sketch) add(key string) {
-	if i, ok := s.index[key]; ok {
+func (s *sketch) add(h uint64, key string) {
+	if i, ok := s.index[h]; ok {
 		s.entries[i].count++
 		return
 	}
-	// A new key is copied: the request's string must not be kept alive.
-	if len(s.entries) < topKSlots {
-		k := strings.Clone(key)
-		s.index[k] = len(s.entries)
-		s.entries = append(s.entries, topEntry{key: k, count: 1})
-		return
-	}
-	m := 0
-	for i := range s.entries {
-		if s.entries[i].count < s.entries[m].count {
-			m = i
+	m := len(s.entries)
+	if m < topKSlots {
+		s.entries = append(s.entries, topEntry{})
+	} else {
+		m = 0
+		for i := range s.entries {
+			if s.entries[i].count < s.entries[m].count {
+				m = i
+			}
 		}
+		delete(s.index, s.entries[m].hash)
+		s.entries[m].err = s.entries[m].count
 	}
 	e := &s.entries[m]
-	delete(s.index, e.key)
-	k := strings.Clone(key)
-	s.index[k] = m
-	*e = topEntry{key: k, count: e.count + 1, err: e.count}
+	e.hash, e.n = h, uint8(copy(e.key[:], key))
+	e.count++
+	s.index[h] = m
 }
 
 // TopEntry is one row of a top list: Count may overstate by up to Error.
@@ -103,11 +111,13 @@ func (t *topK) top(n int, now time.Time) []TopEntry {
 		if s.start < 0 || cur-s.start >= topKWindows {
 			continue
 		}
-		for _, e := range s.entries {
-			te := sum[e.key]
+		for i := range s.entries {
+			e := &s.entries[i]
+			k := string(e.key[:e.n])
+			te := sum[k]
 			if te == nil {
-				te = &TopEntry{Key: e.key}
-				sum[e.key] = te
+				te = &TopEntry{Key: k}
+				sum[k] = te
 			}
 			te.Count += e.count
 			te.Error += e.err

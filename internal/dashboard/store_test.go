@@ -1,0 +1,148 @@
+package dashboard
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// filled writes n seconds of points, from t0 on, to a new history file and
+// returns its path.
+func filled(t *testing.T, t0 int64, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "history")
+	s, err := openStore(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		p := histPoint{T: t0 + int64(i)*1000}
+		p.V[fRPS] = float64(i + 1)
+		p.V[fP99] = float64(i % 7)
+		s.add(p)
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const t0 int64 = 1_800_000_000_000 // a minute boundary, in Unix milliseconds
+
+func TestStoreKeepsSecondsAndMinutes(t *testing.T) {
+	path := filled(t, t0, 150) // two whole minutes and half of a third
+	s, err := openStore(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	now := t0 + int64(150*1000)
+	secs := s.since(now-3600*1000, now)
+	if len(secs) != 150 || secs[0].T != t0 || secs[149].V[fRPS] != 150 {
+		t.Fatalf("seconds: %d points, first %+v", len(secs), secs[0])
+	}
+	mins := s.since(now-24*3600*1000, now)
+	if len(mins) != 2 {
+		t.Fatalf("minutes: %d points, want the 2 finished minutes", len(mins))
+	}
+	// the mean rate of seconds 1..60 is 30.5; the minute's p99 is its worst second
+	if mins[0].T != t0 || mins[0].V[fRPS] != 30.5 || mins[0].V[fP99] != 6 || mins[1].V[fRPS] != 90.5 {
+		t.Fatalf("minutes: %+v %+v", mins[0].V[:8], mins[1].V[:8])
+	}
+}
+
+// TestStoreDamagedFile: a damaged file costs the damaged records, or, when the
+// header is gone, the history; never the start, and the file works afterwards.
+func TestStoreDamagedFile(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte) []byte
+		keep   int // points of the second ring left
+		warn   bool
+	}{
+		{"intact", func(b []byte) []byte { return b }, 100, false},
+		{"torn last record", func(b []byte) []byte {
+			// a crash in the middle of writing second 99: its second half is old
+			off := headerSize + (int((t0+99*1000)/1000)%secSlots)*recordSize
+			copy(b[off+recordSize/2:off+recordSize], make([]byte, recordSize/2))
+			return b
+		}, 99, false},
+		{"empty", func(b []byte) []byte { return nil }, 0, true},
+		{"cut in the header", func(b []byte) []byte { return b[:10] }, 0, true},
+		{"cut in the records", func(b []byte) []byte { return b[:headerSize+5*recordSize] }, 0, true},
+		{"other magic", func(b []byte) []byte { b[0] = 'X'; return b }, 0, true},
+		{"other layout", func(b []byte) []byte { b[12]++; return b }, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filled(t, t0, 100)
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, tc.damage(b), 0o600)
+			var logs bytes.Buffer
+			s, err := openStore(path, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := t0 + int64(100*1000)
+			if got := len(s.since(now-3600*1000, now)); got != tc.keep {
+				t.Errorf("%d points kept, want %d", got, tc.keep)
+			}
+			if warned := strings.Contains(logs.String(), "history file unreadable"); warned != tc.warn {
+				t.Errorf("warned %v: %s", warned, logs.String())
+			}
+			s.add(histPoint{T: now, V: [nFields]float64{fRPS: 7}})
+			s.close()
+			if fi, _ := os.Stat(path); fi.Size() != fileSize {
+				t.Errorf("file is %d bytes, want %d", fi.Size(), fileSize)
+			}
+			s, err = openStore(path, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			pts := s.since(now+1-3600*1000, now+1)
+			if len(pts) != tc.keep+1 || pts[len(pts)-1].V[fRPS] != 7 {
+				t.Errorf("after a write: %d points, want %d ending with the new one", len(pts), tc.keep+1)
+			}
+		})
+	}
+}
+
+// FuzzStoreOpen: whatever the file holds, opening it neither panics nor fails,
+// and keeps only points that sit in their own slot.
+func FuzzStoreOpen(f *testing.F) {
+	dir := f.TempDir()
+	good := filepath.Join(dir, "good")
+	s, _ := openStore(good, slog.New(slog.DiscardHandler))
+	s.add(histPoint{T: t0, V: [nFields]float64{fRPS: 1}})
+	s.close()
+	b, _ := os.ReadFile(good)
+	f.Add(b[:headerSize])                          // the header alone
+	f.Add(b[:headerSize+recordSize])               // one record
+	f.Add([]byte("GNTYHST1"))                      // the magic alone
+	f.Add(append(b[:headerSize:headerSize], 0xff)) // a header and garbage
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "h")
+		// a short input stands for the start of an otherwise good file
+		full := append([]byte{}, b...)
+		copy(full, data)
+		if len(data) > 1000 {
+			full = data
+		}
+		os.WriteFile(path, full, 0o600)
+		s, err := openStore(path, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.close()
+		for _, r := range []*ring{&s.sec, &s.min} {
+			for i, p := range r.pts {
+				if p.T != 0 && r.slot(p.T) != i {
+					t.Fatalf("point %d in slot %d", p.T, i)
+				}
+			}
+		}
+	})
+}
