@@ -131,7 +131,8 @@ type fakePackets struct{ n atomic.Uint64 }
 
 func (f *fakePackets) Snapshot() telescope.Report {
 	n := f.n.Add(10)
-	return telescope.Report{Packets: n * 3, Classes: telescope.Classes{Backscatter: n, Scan: n, Other: n}}
+	return telescope.Report{Packets: n * 3, Classes: telescope.Classes{Backscatter: n, Scan: n, Other: n},
+		Thresholds: telescope.NewClassifier(telescope.Options{}).Report().Thresholds}
 }
 
 func TestEvents(t *testing.T) {

@@ -769,6 +769,8 @@ func (c *Classifier) Report() Report {
 		Dropped:      c.dropped,
 		Sources:      c.scans.len(),
 		Victims:      c.vectors.len(),
+		Thresholds: Thresholds{ScanHosts: c.opts.ScanHosts, ScanPorts: c.opts.ScanPorts, ScanIdleS: c.opts.ScanIdle.Seconds(),
+			DoSPackets: c.opts.DoSPackets, DoSDurationS: c.opts.DoSDuration.Seconds(), DoSPPM: c.opts.DoSPPM, DoSIdleS: c.opts.DoSIdle.Seconds()},
 	}
 	if c.packets > 0 {
 		r.Start, r.End = nsTime(c.first), nsTime(c.last)

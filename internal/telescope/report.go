@@ -44,6 +44,26 @@ type Report struct {
 	Victims int `json:"victims"`
 	// KernelDrops counts packets a live capture lost because it fell behind.
 	KernelDrops uint64 `json:"kernel_drops"`
+	// Thresholds are the ones the report was made with: what it takes to be
+	// called a scan or an attack.
+	Thresholds Thresholds `json:"thresholds"`
+}
+
+// Thresholds echoes the classifier's options that decide what a scan and an
+// attack are.
+type Thresholds struct {
+	ScanHosts    int     `json:"scan_hosts"`     // distinct targets for a horizontal scan
+	ScanPorts    int     `json:"scan_ports"`     // distinct ports for a vertical scan
+	ScanIdleS    float64 `json:"scan_idle_s"`    // a scan ends after this long without a probe
+	DoSPackets   int     `json:"dos_packets"`    // packets an attack needs
+	DoSDurationS float64 `json:"dos_duration_s"` // how long an attack must last
+	DoSPPM       int     `json:"dos_ppm"`        // packets in its busiest minute
+	DoSIdleS     float64 `json:"dos_idle_s"`     // an attack ends after this long without backscatter
+}
+
+func (t Thresholds) String() string {
+	return fmt.Sprintf("scan: %d hosts or %d ports, ends after %s idle; attack: %d packets over %s with %d in its busiest minute, ends after %s idle",
+		t.ScanHosts, t.ScanPorts, fmtDuration(t.ScanIdleS), t.DoSPackets, fmtDuration(t.DoSDurationS), t.DoSPPM, fmtDuration(t.DoSIdleS))
 }
 
 // Classes counts packets by class; they add up to Report.Packets.
@@ -168,6 +188,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "telescope size\t%s%.0f (%s)\n", approx(r.SizeEstimated), r.TelescopeSize, r.SizeSource)
 	fmt.Fprintf(tw, "est_pps\t%s\n", r.Assumption)
+	fmt.Fprintf(tw, "thresholds\t%s\n", r.Thresholds)
 	if r.Evicted > 0 || r.Dropped > 0 {
 		fmt.Fprintf(tw, "evicted\t%d\n", r.Evicted)
 		fmt.Fprintf(tw, "dropped\t%d\n", r.Dropped)

@@ -3,7 +3,6 @@
 "use strict";
 (function () {
   var csrf = "";
-  var KEEP = 600; // samples on the graphs: ten minutes
 
   // ---- helpers --------------------------------------------------------------
   function $(id) { return document.getElementById(id); }
@@ -99,40 +98,112 @@
   }
 
   // ---- charts ---------------------------------------------------------------
-  var samples = [];
+  // The graphs show a range of the history (/api/history?range=): 5 min and 1 h
+  // at one point a second, followed live; 24 h and 7 days at one a minute,
+  // fetched again every minute. Data are columns, as uPlot takes them.
+  var RANGES = { "5m": 300, "1h": 3600, "24h": 86400, "7d": 604800 };
+  var range = "5m", hist = { t: [], series: {}, off: {} }, zoom = null;
   var charts = {};
   var chartDefs = {
-    "chart-requests": { series: [["2xx", "--s2xx"], ["3xx", "--s3xx"], ["4xx", "--s4xx"], ["5xx", "--s5xx"]],
-      pick: function (s) { var r = s.requests || {}; return [r["2xx"] || 0, r["3xx"] || 0, r["4xx"] || 0, r["5xx"] || 0]; } },
-    "chart-latency": { series: [["p50", "--accent"], ["p99", "--s5xx"]], pick: function (s) { return [s.p50_ms, s.p99_ms]; } },
-    "chart-unsolicited": { series: [["unsolicited", "--s4xx"], ["dark ports", "--s1xx"]], pick: function (s) { return [s.unsolicited, s.dark]; } },
-    "chart-packets": { series: [["backscatter", "--s5xx"], ["scan", "--s4xx"], ["other", "--muted"]],
-      pick: function (s) { var p = s.packets || {}; return [p.backscatter || 0, p.scan || 0, p.other || 0]; } }
+    "chart-requests": { series: [["2xx", "--s2xx"], ["3xx", "--s3xx"], ["4xx", "--s4xx"], ["5xx", "--s5xx"]] },
+    "chart-latency": { series: [["p50_ms", "--accent", "p50"], ["p99_ms", "--s5xx", "p99"]], latency: true },
+    "chart-bytes": { series: [["bytes_in", "--s1xx", "in"], ["bytes_out", "--s2xx", "out"]], bytes: true },
+    "chart-unsolicited": { series: [["unsolicited", "--s4xx"], ["dark", "--s1xx", "dark ports"]], off: ["unsolicited", "dark"] },
+    "chart-packets": { series: [["backscatter", "--s5xx"], ["scan", "--s4xx"], ["other", "--muted"]], off: ["packets"] }
   };
-  function chartData(def) {
-    var xs = [], cols = def.series.map(function () { return []; });
-    samples.forEach(function (s) {
-      xs.push(s.t / 1000);
-      def.pick(s).forEach(function (v, i) { cols[i].push(v); });
-    });
-    return [xs].concat(cols);
+  // sampleFields turns an event-stream sample into the history's columns.
+  function sampleFields(s) {
+    var r = s.requests || {}, p = s.packets || {};
+    return { rps: s.rps, "1xx": r["1xx"] || 0, "2xx": r["2xx"] || 0, "3xx": r["3xx"] || 0, "4xx": r["4xx"] || 0, "5xx": r["5xx"] || 0,
+      p50_ms: s.p50_ms, p99_ms: s.p99_ms, unsolicited: s.unsolicited, dark: s.dark, backscatter: p.backscatter || 0,
+      scan: p.scan || 0, other: p.other || 0, in_flight: s.in_flight || 0, bytes_in: s.bytes_in || 0, bytes_out: s.bytes_out || 0 };
+  }
+  function logScale() { return $("lat-log").checked; }
+  function chartData(id) {
+    var def = chartDefs[id], log = def.latency && logScale();
+    return [hist.t].concat(def.series.map(function (sd) {
+      var col = hist.series[sd[0]] || [];
+      // a log scale has no zero: a second without requests is a gap
+      return log ? col.map(function (v) { return v > 0 ? v : null; }) : col;
+    }));
+  }
+  // whole seconds and up: a tick between two seconds would repeat a label
+  var TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
+  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+  // xLabels formats the time axis for the tick spacing uPlot found, and keeps
+  // what it drew on the chart's element, so that a test can check for overlap.
+  function xLabels(id) {
+    return function (u, splits, axisIdx, space, incr) {
+      var out = splits.map(function (v) {
+        var d = new Date(v * 1000);
+        if (incr >= 86400) return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+        var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
+        return incr < 60 ? hm + ":" + pad2(d.getSeconds()) : hm;
+      });
+      $(id).dataset.xlabels = JSON.stringify(out.map(function (l, i) { return [l, Math.round(u.valToPos(splits[i], "x"))]; }));
+      return out;
+    };
+  }
+  function fmtAxis(def) {
+    return function (u, splits) {
+      return splits.map(function (v) {
+        if (v === null || v === undefined) return "";
+        if (def.bytes) return fmtBytesN(v);
+        return Math.abs(v) >= 1000 ? fmtNum(v) : String(+v.toFixed(3));
+      });
+    };
   }
   function buildCharts() {
     Object.keys(chartDefs).forEach(function (id) {
       var def = chartDefs[id], box = $(id);
       if (charts[id]) { charts[id].destroy(); }
       var axis = { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } };
+      var log = def.latency && logScale();
+      // a floor for the top of the scale, so that an idle chart's ticks are round numbers
+      var floor = def.bytes ? 1000 : 1;
+      var y = log ? { distr: 3, log: 10 } : { range: function (u, min, max) { return [0, Math.max(max, floor)]; } };
       charts[id] = new uPlot({
         width: Math.max(box.clientWidth, 280), height: 200,
-        series: [{}].concat(def.series.map(function (s) {
-          return { label: s[0], stroke: css(s[1]), width: 1.5, points: { show: false } };
+        series: [{}].concat(def.series.map(function (sd) {
+          return { label: sd[2] || sd[0], stroke: css(sd[1]), width: 1.5, points: { show: false }, spanGaps: false };
         })),
-        axes: [axis, Object.assign({ size: 50 }, axis)],
-        scales: { y: { range: function (u, min, max) { return [0, Math.max(max, 1)]; } } },
+        axes: [Object.assign({ space: 90, incrs: TIME_INCRS, values: xLabels(id) }, axis),
+          Object.assign({ size: 56, space: 30, values: fmtAxis(def) }, axis)],
+        scales: { x: { time: true }, y: y },
+        cursor: { drag: { x: true, y: false, setScale: false } },
+        hooks: { setSelect: [function (u) {
+          if (u.select.width < 5) return;
+          setZoom([u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x")]);
+          u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+        }] },
         legend: { live: false }
-      }, chartData(def), box);
+      }, chartData(id), box);
+      box.dataset.log = log ? "1" : "0";
+      showOff(id);
+    });
+    if (zoom) setZoom(zoom);
+  }
+  // showOff names, over a chart with nothing to show, the source that is off.
+  function showOff(id) {
+    var def = chartDefs[id], fig = $(id).parentNode, old = fig.querySelector(".chart-off");
+    var why = (def.off || []).map(function (k) { return hist.off && hist.off[k]; }).filter(Boolean);
+    // dark ports alone off: the unsolicited requests still show
+    if (id === "chart-unsolicited" && why.length === 1 && hist.off && hist.off.dark) why = [];
+    if (old) old.remove();
+    if (why.length) fig.appendChild(el("p", why.join("; "), "chart-off"));
+  }
+  function setZoom(z) {
+    zoom = z;
+    $("zoom-reset").hidden = !z;
+    $("charts").dataset.zoomed = z ? "1" : "0";
+    Object.keys(charts).forEach(function (id) {
+      var u = charts[id];
+      if (z) u.setScale("x", { min: z[0], max: z[1] });
+      else u.setData(chartData(id), true);
     });
   }
+  $("zoom-reset").addEventListener("click", function () { setZoom(null); });
+  $("lat-log").addEventListener("change", buildCharts);
   function resizeCharts() {
     Object.keys(charts).forEach(function (id) {
       var w = $(id).clientWidth;
@@ -142,24 +213,76 @@
   window.addEventListener("resize", resizeCharts);
   function updateCharts() {
     Object.keys(chartDefs).forEach(function (id) {
-      charts[id].setData(chartData(chartDefs[id]));
-      $(id).dataset.samples = String(samples.length);
+      charts[id].setData(chartData(id), !zoom);
+      $(id).dataset.samples = String(hist.t.length);
     });
+  }
+  function loadRange(r) {
+    return api("/api/history?range=" + r).then(function (h) {
+      if (h.error) throw new Error(h.error);
+      range = r;
+      hist = { t: h.t || [], series: h.series || {}, off: h.off || {} };
+      zoom = null;
+      document.querySelectorAll("#range button").forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.range === r)); });
+      $("charts").dataset.range = r;
+      buildCharts();
+      updateCharts();
+    });
+  }
+  document.querySelectorAll("#range button").forEach(function (b) {
+    b.addEventListener("click", function () { loadRange(b.dataset.range).catch(function (e) { console.error(e); }); });
+  });
+  // appendSample follows the live stream on the ranges kept at one second.
+  function appendSample(s) {
+    if (RANGES[range] > 3600) return;
+    var f = sampleFields(s), from = s.t / 1000 - RANGES[range];
+    hist.t.push(s.t / 1000);
+    Object.keys(f).forEach(function (k) { (hist.series[k] = hist.series[k] || []).push(f[k]); });
+    var drop = 0;
+    while (drop < hist.t.length && hist.t[drop] < from) drop++;
+    if (drop) {
+      hist.t.splice(0, drop);
+      Object.keys(hist.series).forEach(function (k) { hist.series[k].splice(0, drop); });
+    }
+    // a series the stream does not send must stay as long as the time column
+    Object.keys(hist.series).forEach(function (k) { while (hist.series[k].length < hist.t.length) hist.series[k].push(null); });
+    updateCharts();
   }
 
   // ---- live samples ---------------------------------------------------------
+  // The tiles show the last second and, under it, the mean of the last ten.
+  var recent = [];
+  function fmtBytesN(n) {
+    if (!n) return "0 B";
+    var u = ["B", "kB", "MB", "GB"], i = 0;
+    while (Math.abs(n) >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+    return (i ? n.toFixed(1) : Math.round(n)) + " " + u[i];
+  }
+  function mean(f) {
+    var sum = 0;
+    recent.forEach(function (s) { sum += f(s) || 0; });
+    return recent.length ? sum / recent.length : 0;
+  }
+  function pk(s) { var p = s.packets || {}; return (p.backscatter || 0) + (p.scan || 0) + (p.other || 0); }
+  function tile(id, now, avg) {
+    $(id).textContent = now;
+    $(id + "-avg").textContent = "10 s avg " + avg;
+  }
   function onSample(s) {
-    samples.push(s);
-    if (samples.length > KEEP) samples.shift();
-    updateCharts();
-    $("c-rps").textContent = fmtNum(s.rps, 1);
-    $("c-latency").textContent = fmtNum(s.p50_ms, 1) + " / " + fmtNum(s.p99_ms, 1) + " ms";
-    $("c-5xx").textContent = fmtNum((s.requests || {})["5xx"], 1);
+    recent.push(s);
+    if (recent.length > 10) recent.shift();
+    appendSample(s);
+    tile("c-rps", fmtNum(s.rps, 1), fmtNum(mean(function (x) { return x.rps; }), 1));
+    tile("c-inflight", fmtNum(s.in_flight || 0), fmtNum(mean(function (x) { return x.in_flight; }), 1));
+    tile("c-latency", fmtNum(s.p50_ms, 1) + " / " + fmtNum(s.p99_ms, 1) + " ms",
+      fmtNum(mean(function (x) { return x.p50_ms; }), 1) + " / " + fmtNum(mean(function (x) { return x.p99_ms; }), 1) + " ms");
+    tile("c-5xx", fmtNum((s.requests || {})["5xx"], 1), fmtNum(mean(function (x) { return (x.requests || {})["5xx"]; }), 1));
+    tile("c-bytes", fmtBytesN(s.bytes_in) + " / " + fmtBytesN(s.bytes_out),
+      fmtBytesN(mean(function (x) { return x.bytes_in; })) + " / " + fmtBytesN(mean(function (x) { return x.bytes_out; })));
     $("c-aborted").textContent = fmtNum(s.aborted || 0);
-    $("c-unsolicited").textContent = fmtNum(s.unsolicited, 1);
-    $("c-dark").textContent = fmtNum(s.dark, 1);
-    var p = s.packets || {};
-    $("c-packets").textContent = fmtNum((p.backscatter || 0) + (p.scan || 0) + (p.other || 0), 1);
+    tile("c-unsolicited", fmtNum(s.unsolicited, 1), fmtNum(mean(function (x) { return x.unsolicited; }), 1));
+    tile("c-dark", fmtNum(s.dark, 1), fmtNum(mean(function (x) { return x.dark; }), 1));
+    tile("c-packets", fmtNum(pk(s), 1), fmtNum(mean(pk), 1));
     showAlerts(s.alerts || []);
   }
   function connectEvents() {
@@ -181,19 +304,13 @@
 
   // ---- status ---------------------------------------------------------------
   function loadStatus() {
-    return api("/api/status").then(function (st) {
+    return Promise.all([api("/api/status"), api("/api/routes")]).then(function (res) {
+      var st = res[0], routes = res[1] || [];
       $("version").textContent = st.version || "";
       $("c-uptime").textContent = fmtDur(st.uptime_s || 0);
       $("c-requests").textContent = fmtNum(st.requests_total);
-      var prow = [];
-      (st.pools || []).forEach(function (p) {
-        (p.workers || []).forEach(function (w) {
-          prow.push(row([p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, fmtNum(w.requests),
-            fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
-        });
-        if (!(p.workers || []).length) prow.push(row([p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", ""]));
-      });
-      fill($("pools").tBodies[0], prow, 9, "no worker pools (wsgi and fastcgi_command routes have them)");
+      showRoutes(routes);
+      showPools(st.pools || [], routes);
       var srow = [];
       (st.sites || []).forEach(function (s) {
         (s.routes || []).forEach(function (r) {
@@ -202,6 +319,81 @@
       });
       fill($("sites").tBodies[0], srow, 5);
       showCerts(st.certificates || []);
+    }).catch(function () {});
+  }
+
+  // ---- routes and pools -----------------------------------------------------
+  var routeRows = [], routeSort = { key: "rps", type: "num", dir: -1 };
+  function spark(values) {
+    var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), line = document.createElementNS(ns, "polyline");
+    var w = 120, h = 22, top = Math.max.apply(null, values.concat([1e-9]));
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("class", "spark");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "requests/s over the last minute");
+    line.setAttribute("points", values.map(function (v, i) {
+      var x = values.length > 1 ? i * w / (values.length - 1) : 0;
+      return x.toFixed(1) + "," + (h - 1 - v / top * (h - 2)).toFixed(1);
+    }).join(" "));
+    svg.appendChild(line);
+    return svg;
+  }
+  function pct(x) { return x ? (x * 100).toFixed(x < 0.01 ? 2 : 1) + "%" : "0%"; }
+  function showRoutes(list) { routeRows = list; renderRoutes(); }
+  function renderRoutes() {
+    fill($("routes").tBodies[0], sortRows(routeRows, routeSort).map(function (r) {
+      var tr = row([r.site, r.route, fmtNum(r.rps, 2), { text: pct(r.error_rate), cls: r.error_rate > 0 ? "st5" : "" },
+        fmtNum(r.p50_ms, 1), fmtNum(r.p99_ms, 1), fmtNum(r.total), spark(r.spark || [])]);
+      tr.dataset.route = r.route;
+      return tr;
+    }), 8, "no requests yet");
+  }
+  sortable($("routes"), routeSort, renderRoutes);
+  // showPools: one line per pool (busy, idle, queue, time per request, the
+  // requests each worker took), then one per worker.
+  function showPools(pools, routes) {
+    var avg = {};
+    routes.forEach(function (r) { avg[r.site + "\u0000" + r.route] = r; });
+    var srow = [], prow = [];
+    pools.forEach(function (p) {
+      var ws = p.workers || [], busy = 0, idle = 0, most = 1;
+      ws.forEach(function (w) {
+        if (w.state !== "ready") return;
+        if (w.inflight > 0) busy++; else idle++;
+        most = Math.max(most, w.requests);
+      });
+      var bars = el("span", null, "bars");
+      ws.forEach(function (w) {
+        var b = el("span", null, "bar"), i = el("i");
+        i.style.width = Math.round(60 * w.requests / most) + "px";
+        b.title = "pid " + w.pid + ": " + w.requests + " requests";
+        b.appendChild(i); b.appendChild(document.createTextNode(fmtNum(w.requests)));
+        bars.appendChild(b);
+      });
+      var r = avg[p.site + "\u0000" + p.route];
+      srow.push(row([p.site, p.route, p.kind, fmtNum(busy), fmtNum(idle), { text: fmtNum(p.queued || 0), cls: p.queued > 0 ? "st4" : "" },
+        r && r.total ? fmtNum(r.avg_ms, 1) : "–", bars]));
+      ws.forEach(function (w) {
+        prow.push(row([p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, w.inflight > 0 ? "busy" : "idle",
+          fmtNum(w.requests), fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
+      });
+      if (!ws.length) prow.push(row([p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", "", ""]));
+    });
+    $("pool-note").hidden = !pools.length;
+    fill($("pool-summary").tBodies[0], srow, 8, "no worker pools (wsgi and fastcgi_command routes have them)");
+    fill($("pools").tBodies[0], prow, 10, "no worker processes");
+  }
+
+  // ---- top lists ------------------------------------------------------------
+  function loadTops() {
+    api("/api/top").then(function (t) {
+      [["top-urls", t.urls], ["top-404", t.not_found], ["top-clients", t.clients]].forEach(function (x) {
+        fill($(x[0]).tBodies[0], (x[1] || []).map(function (e) {
+          var tr = row([{ text: e.key, cls: "wide" }, (e.error ? "≤ " : "") + fmtNum(e.count)]);
+          if (e.error) tr.title = "counted since it replaced a rarer entry: between " + (e.count - e.error) + " and " + e.count;
+          return tr;
+        }), 2, "nothing in the last hour");
+      });
     }).catch(function () {});
   }
 
@@ -341,6 +533,27 @@
     }).catch(function (e) { out.textContent = "unban failed: " + e; });
   }
 
+  // The latest unsolicited requests: ten, and fifty after "show more".
+  var recentRows = [], recentAll = false;
+  function renderRecent() {
+    fill($("t-recent").tBodies[0], recentRows.slice(0, recentAll ? 50 : 10).map(function (e) {
+      return row([fmtTime(e.time), e.source, tag(e.category), e.rule, { text: (e.method ? e.method + " " : "") + e.target, cls: "wide" }]);
+    }), 5);
+    var more = $("t-recent-more");
+    more.hidden = recentRows.length <= 10;
+    more.textContent = recentAll ? "show fewer" : "show more (" + Math.min(recentRows.length, 50) + ")";
+  }
+  $("t-recent-more").addEventListener("click", function () { recentAll = !recentAll; renderRecent(); });
+  function fmtSecs(s) { return s >= 3600 && s % 3600 === 0 ? s / 3600 + " h" : s >= 60 && s % 60 === 0 ? s / 60 + " min" : s + " s"; }
+  // thresholds says, in words, what the report calls a scan and an attack.
+  function thresholds(p) {
+    var t = p.thresholds || {};
+    return "A scan is one source probing at least " + t.scan_hosts + " addresses or " + t.scan_ports + " ports, ended after " +
+      fmtSecs(t.scan_idle_s) + " without a probe. An attack is backscatter from one victim of at least " + t.dos_packets +
+      " packets over at least " + fmtSecs(t.dos_duration_s) + ", with " + t.dos_ppm + " in its busiest minute, ended after " +
+      fmtSecs(t.dos_idle_s) + " without any. Telescope size: " + (p.telescope_size_estimated ? "about " : "") +
+      fmtNum(p.telescope_size) + " addresses (" + p.size_source + ").";
+  }
   function loadTelescope() {
     loadBans();
     api("/api/telescope").then(function (t) {
@@ -355,9 +568,8 @@
         ["exploit", "scanner", "probe"].forEach(function (c) { card(c, fmtNum((h.categories || {})[c])); });
         srcRows = (h.sources || []).map(function (s) { s.cats = Object.keys(s.categories || {}).join(" "); s.paths = (s.sample_paths || []).join(" "); return s; });
         renderSources();
-        fill($("t-recent").tBodies[0], (h.recent || []).slice(0, 50).map(function (e) {
-          return row([fmtTime(e.time), e.source, tag(e.category), e.rule, { text: (e.method ? e.method + " " : "") + e.target, cls: "wide" }]);
-        }), 5);
+        recentRows = h.recent || [];
+        renderRecent();
         fill($("t-rules").tBodies[0], (h.rules || []).filter(function (r) { return r.count > 0; }).map(function (r) {
           return row([r.name, tag(r.category), fmtNum(r.count), { text: r.ref, cls: "wide" }]);
         }), 4, "no rule fired yet");
@@ -377,16 +589,17 @@
       $("t-nocapture").hidden = !!p;
       $("t-iface").textContent = t.interface ? "on " + t.interface : "";
       if (p) {
-        card("packets", fmtNum(p.packets));
-        card("backscatter", fmtNum(p.classes.backscatter));
+        card("packets captured", fmtNum(p.packets));
+        card("backscatter packets", fmtNum(p.classes.backscatter));
         card("scan packets", fmtNum(p.classes.scan));
       }
+      $("t-thresholds").textContent = p ? thresholds(p) : "";
       $("t-assumption").textContent = p ? "Internet-wide estimate: " + p.est_assumption : "";
       fill($("t-attacks").tBodies[0], ((p && p.attacks) || []).slice(-50).reverse().map(function (a) {
         var svc = (a.services || []).slice(0, 5).map(function (s) { return s.port + ":" + fmtNum(s.packets); }).join(", ") +
           (a.services_other_packets ? ", other:" + fmtNum(a.services_other_packets) : "");
         return row([a.victim, where(a), a.protocol, svc, fmtNum(a.packets), fmtDur(a.duration_s),
-          fmtNum(a.mean_pps, 2) + " / " + fmtNum(a.peak_pps, 2), fmtNum(a.est_pps, 1) + " / " + fmtNum(a.est_peak_pps, 1),
+          fmtNum(a.mean_pps, 2) + " / " + fmtNum(a.peak_pps, 2), "~" + fmtNum(a.est_pps, 1) + " / ~" + fmtNum(a.est_peak_pps, 1),
           fmtTime(a.start), fmtTime(a.end)]);
       }), 10, "no attacks seen");
       fill($("t-scans").tBodies[0], ((p && p.scans) || []).slice(-50).reverse().map(function (s) {
@@ -427,14 +640,14 @@
   api("/api/session").then(function (s) {
     csrf = s.csrf || "";
     $("logout").hidden = !s.login_required;
-    return api("/api/history");
-  }).then(function (h) {
-    samples = (h || []).slice(-KEEP);
     setTheme(document.documentElement.dataset.theme || "light");
-    if (samples.length) onSample(samples.pop());
+    return loadRange("5m");
+  }).then(function () {
     connectEvents();
-    loadStatus(); pollLog();
+    loadStatus(); pollLog(); loadTops();
     setInterval(loadStatus, 5000);
+    setInterval(loadTops, 10000);
+    setInterval(function () { if (RANGES[range] > 3600 && !zoom) loadRange(range).catch(function () {}); }, 60000);
     setInterval(pollLog, 2000);
     setInterval(function () { if (current === "telescope") loadTelescope(); }, 5000);
     var want = location.hash.slice(1);
