@@ -2,7 +2,10 @@ package dashboard
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +138,53 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	if resp.StatusCode != 400 || !strings.Contains(body, "want 5m, 1h, 24h or 7d") {
 		t.Fatalf("range=1y: %s %s", resp.Status, body)
 	}
+}
+
+// TestInFlight: a request a slow backend holds counts as in flight until it ends.
+func TestInFlight(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.Write([]byte("late\n"))
+	}))
+	t.Cleanup(backend.Close)
+	g := startGantry(t, setup{extra: fmt.Sprintf("\n[[site.route]]\npath = \"/slow/\"\nproxy = %q\n", backend.URL)})
+	c := client()
+	done := make(chan string)
+	go func() {
+		resp, err := http.Get(g.web + "/slow/x")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- resp.Status + " " + string(b)
+	}()
+	<-arrived
+	_, metrics := do(t, c, "GET", g.admin+"/metrics", nil, nil)
+	if !strings.Contains(metrics, "gantry_http_requests_in_flight 1\n") {
+		t.Errorf("a held request is not in flight:\n%s", grepLines(metrics, "in_flight"))
+	}
+	sse(t, c, g.admin+"/api/events", func(s Sample) bool { return s.InFlight == 1 })
+	close(release)
+	if got := <-done; got != "200 OK late\n" {
+		t.Fatalf("slow request: %q", got)
+	}
+	peertest.WaitFor(t, 10*time.Second, "no request in flight", func() bool {
+		_, m := do(t, c, "GET", g.admin+"/metrics", nil, nil)
+		return strings.Contains(m, "gantry_http_requests_in_flight 0\n")
+	})
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }

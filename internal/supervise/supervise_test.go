@@ -415,3 +415,50 @@ func TestShutdownContextForcesKill(t *testing.T) {
 		}
 	}
 }
+
+// TestInflightQueueAndSpread: Workers says which worker is busy, Queued counts
+// the requests waiting for one, and one request at a time always goes to the
+// first worker (the dashboard explains that spread).
+func TestInflightQueueAndSpread(t *testing.T) {
+	h := newHarness(t)
+	opts := h.options("serve")
+	opts.Concurrency = 1
+	p := start(t, opts)
+	for range 5 {
+		w, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Slot != 0 {
+			t.Fatalf("one request at a time went to slot %d, want the first", w.Slot)
+		}
+		p.Release(w, OK)
+	}
+	a, _ := p.Acquire(context.Background())
+	b, _ := p.Acquire(context.Background())
+	for _, wi := range p.Workers() {
+		if wi.Inflight != 1 {
+			t.Errorf("worker %+v: want 1 request in flight", wi)
+		}
+	}
+	got := make(chan *Worker)
+	go func() {
+		w, _ := p.Acquire(context.Background())
+		got <- w
+	}()
+	peertest.WaitFor(t, 10*time.Second, "a queued request", func() bool { return p.Queued() == 1 })
+	p.Release(a, OK)
+	c := <-got
+	if q := p.Queued(); q != 0 {
+		t.Errorf("queued %d after the release, want 0", q)
+	}
+	p.Release(b, OK)
+	p.Release(c, OK)
+	busy := 0
+	for _, wi := range p.Workers() {
+		busy += wi.Inflight
+	}
+	if busy != 0 {
+		t.Errorf("%d in flight after every release", busy)
+	}
+}
