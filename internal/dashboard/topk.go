@@ -27,18 +27,17 @@ const (
 // sketch is one window's space-saving sketch. Entries are found by a keyed
 // hash of the key (maphash, its seed unknown to a client, so a collision cannot
 // be aimed) and keep their key in a fixed array: a new key allocates nothing.
+// The counts sit apart from the keys, so that finding the rarest entry to
+// evict reads one kilobyte, not every key.
 type sketch struct {
-	start   int64 // window number (Unix time / topKSpan)
-	index   map[uint64]int
-	entries []topEntry
-}
-
-type topEntry struct {
-	hash  uint64
-	count uint64
-	err   uint64 // how much count may overstate: the count of the entry it evicted
-	n     uint8
-	key   [topKKeyLen]byte
+	start  int64 // window number (Unix time / topKSpan)
+	index  map[uint64]int
+	n      int // entries in use
+	counts [topKSlots]uint64
+	errs   [topKSlots]uint64 // how much a count may overstate: the count of the entry it evicted
+	hashes [topKSlots]uint64
+	lens   [topKSlots]uint8
+	keys   [topKSlots][topKKeyLen]byte
 }
 
 var topKSeed = maphash.MakeSeed()
@@ -47,7 +46,6 @@ func newTopK() *topK {
 	t := &topK{}
 	for i := range t.windows {
 		t.windows[i].index = make(map[uint64]int, topKSlots)
-		t.windows[i].entries = make([]topEntry, 0, topKSlots)
 		t.windows[i].start = -1
 	}
 	return t
@@ -63,7 +61,7 @@ func (t *topK) add(key string, now time.Time) {
 	s := &t.windows[w%topKWindows]
 	if s.start != w {
 		clear(s.index)
-		s.entries = s.entries[:0]
+		s.n = 0
 		s.start = w
 	}
 	s.add(h, key)
@@ -72,25 +70,25 @@ func (t *topK) add(key string, now time.Time) {
 
 func (s *sketch) add(h uint64, key string) {
 	if i, ok := s.index[h]; ok {
-		s.entries[i].count++
+		s.counts[i]++
 		return
 	}
-	m := len(s.entries)
+	m := s.n
 	if m < topKSlots {
-		s.entries = append(s.entries, topEntry{})
+		s.n++
+		s.counts[m], s.errs[m] = 0, 0
 	} else {
 		m = 0
-		for i := range s.entries {
-			if s.entries[i].count < s.entries[m].count {
+		for i, c := range s.counts {
+			if c < s.counts[m] {
 				m = i
 			}
 		}
-		delete(s.index, s.entries[m].hash)
-		s.entries[m].err = s.entries[m].count
+		delete(s.index, s.hashes[m])
+		s.errs[m] = s.counts[m]
 	}
-	e := &s.entries[m]
-	e.hash, e.n = h, uint8(copy(e.key[:], key))
-	e.count++
+	s.hashes[m], s.lens[m] = h, uint8(copy(s.keys[m][:], key))
+	s.counts[m]++
 	s.index[h] = m
 }
 
@@ -111,16 +109,15 @@ func (t *topK) top(n int, now time.Time) []TopEntry {
 		if s.start < 0 || cur-s.start >= topKWindows {
 			continue
 		}
-		for i := range s.entries {
-			e := &s.entries[i]
-			k := string(e.key[:e.n])
+		for i := range s.n {
+			k := string(s.keys[i][:s.lens[i]])
 			te := sum[k]
 			if te == nil {
 				te = &TopEntry{Key: k}
 				sum[k] = te
 			}
-			te.Count += e.count
-			te.Error += e.err
+			te.Count += s.counts[i]
+			te.Error += s.errs[i]
 		}
 	}
 	t.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"gantry/internal/accesslog"
 )
 
 // TestTopKBounded: a flood of distinct URLs neither grows the sketch past its
@@ -21,8 +23,8 @@ func TestTopKBounded(t *testing.T) {
 		}
 	}
 	for _, w := range k.windows {
-		if len(w.entries) > topKSlots || len(w.index) > topKSlots {
-			t.Fatalf("%d entries, %d indexed: more than %d", len(w.entries), len(w.index), topKSlots)
+		if w.n > topKSlots || len(w.index) > topKSlots {
+			t.Fatalf("%d entries, %d indexed: more than %d", w.n, len(w.index), topKSlots)
 		}
 	}
 	top := k.top(2, now)
@@ -48,6 +50,26 @@ func TestHostOf(t *testing.T) {
 	} {
 		if got := hostOf(in); got != want {
 			t.Errorf("hostOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRoutesCapped: routes past maxRoutes (renamed by reload after reload)
+// count under "(other)" instead of growing the table.
+func TestRoutesCapped(t *testing.T) {
+	tr := newTraffic()
+	now := time.Unix(1_800_000_000, 0)
+	for i := range maxRoutes + 50 {
+		tr.observe(&accesslog.Record{Site: "s", Route: "/r" + strconv.Itoa(i), Status: 200, RemoteAddr: "192.0.2.1:1", URI: "/"}, now)
+	}
+	tr.tick(1)
+	rs := tr.snapshot()
+	if len(rs) != maxRoutes+1 {
+		t.Fatalf("%d routes tracked, want %d and (other)", len(rs), maxRoutes)
+	}
+	for _, r := range rs {
+		if r.Route == "(other)" && r.Total != 50 {
+			t.Fatalf("(other) = %+v, want the 50 past the cap", r)
 		}
 	}
 }
