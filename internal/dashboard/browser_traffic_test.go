@@ -114,6 +114,9 @@ func TestBrowserTrafficViews(t *testing.T) {
 				if eval(t, ctx, chromedp.Evaluate[bool](`document.querySelector("#chart-requests").parentNode.querySelector(".chart-off") !== null`)) {
 					t.Error("the requests chart, which has a source, says it has none")
 				}
+				// a log scale over a gantry that has had no request: nothing to draw, no error
+				run(t, ctx, chromedp.Click(chromedp.CSS("#lat-log")))
+				waitJS(t, ctx, "log scale without data", `document.getElementById("chart-latency").dataset.log === "1"`)
 
 				if scrollW, clientW := eval(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)),
 					eval(t, ctx, chromedp.Evaluate[int](`document.documentElement.clientWidth`)); scrollW > clientW+1 {
@@ -148,7 +151,7 @@ func trafficChecks(t *testing.T, ctx context.Context) {
 	}
 
 	// pools: busy and idle workers, the requests of each, and why they differ
-	waitJS(t, ctx, "pool summary", `(r => r && r.cells.length === 8 && r.cells[0].textContent === "default" && Number(r.cells[3].textContent) + Number(r.cells[4].textContent) === 2 && r.querySelectorAll(".bar").length === 2)(document.querySelector("#pool-summary tbody tr"))`)
+	waitJS(t, ctx, "pool summary", `(r => r && r.cells.length === 8 && r.cells[0].textContent === "default" && Number(r.cells[3].textContent) + Number(r.cells[4].textContent) === 2 && parseFloat(r.cells[6].textContent) > 0 && r.querySelectorAll(".bar").length === 2)(document.querySelector("#pool-summary tbody tr"))`)
 	waitJS(t, ctx, "pool note", `!document.getElementById("pool-note").hidden && document.getElementById("pool-note").textContent.includes("no dead worker")`)
 
 	// the last hour's top lists
@@ -157,28 +160,15 @@ func trafficChecks(t *testing.T, ctx context.Context) {
 	// time labels never overlap: each pair of neighbours is further apart than
 	// half their widths, in the axis' font
 	waitJS(t, ctx, "time labels", `JSON.parse(document.getElementById("chart-requests").dataset.xlabels || "[]").length >= 2`)
-	overlap := eval(t, ctx, chromedp.Evaluate[[]string](`(() => {
-		const ctx = document.createElement("canvas").getContext("2d");
-		ctx.font = "12px system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans', sans-serif";
-		const bad = [];
-		document.querySelectorAll(".chart").forEach(c => {
-			const ls = JSON.parse(c.dataset.xlabels || "[]");
-			for (let i = 1; i < ls.length; i++) {
-				const need = (ctx.measureText(ls[i-1][0]).width + ctx.measureText(ls[i][0]).width) / 2;
-				if (ls[i][1] - ls[i-1][1] < need) bad.push(c.id + ": " + JSON.stringify(ls));
-			}
-		});
-		return bad;
-	})()`))
-	if len(overlap) > 0 {
-		t.Errorf("overlapping time labels: %v", overlap)
-	}
+	labelsApart(t, ctx, "5 min")
 
 	// range picker: an hour, then back to five minutes
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="1h"]`)))
 	waitJS(t, ctx, "the 1 h range", `document.getElementById("charts").dataset.range === "1h" && document.querySelector('#range button[data-range="1h"]').getAttribute("aria-pressed") === "true" && Number(document.getElementById("chart-requests").dataset.samples) > 0`)
+	labelsApart(t, ctx, "1 h")
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="7d"]`)))
 	waitJS(t, ctx, "the 7 day range", `document.getElementById("charts").dataset.range === "7d"`)
+	labelsApart(t, ctx, "7 days")
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="5m"]`)))
 	waitJS(t, ctx, "the 5 min range", `document.getElementById("charts").dataset.range === "5m" && Number(document.getElementById("chart-requests").dataset.samples) > 2`)
 
@@ -213,4 +203,27 @@ func telescopeChecks(t *testing.T, ctx context.Context) {
 		}
 	}
 	run(t, ctx, chromedp.Click(chromedp.CSS(`button[data-tab="overview"]`)))
+}
+
+// labelsApart fails when two neighbouring time labels of a chart overlap: they
+// must be further apart than half their widths, in the axis' font.
+func labelsApart(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	overlap := eval(t, ctx, chromedp.Evaluate[[]string](`(() => {
+		const ctx = document.createElement("canvas").getContext("2d");
+		ctx.font = "12px system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans', sans-serif";
+		const bad = [];
+		document.querySelectorAll(".chart").forEach(c => {
+			const ls = JSON.parse(c.dataset.xlabels || "[]");
+			for (let i = 1; i < ls.length; i++) {
+				const need = (ctx.measureText(ls[i-1][0]).width + ctx.measureText(ls[i][0]).width) / 2;
+				if (ls[i][1] - ls[i-1][1] < need) bad.push(c.id + ": " + JSON.stringify(ls));
+			}
+		});
+		return bad;
+	})()`))
+	if len(overlap) > 0 {
+		t.Errorf("%s: overlapping time labels: %v", what, overlap)
+	}
+
 }

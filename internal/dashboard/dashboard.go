@@ -163,7 +163,7 @@ func (d *Dashboard) Observe(rec *accesslog.Record, v httpsensor.Verdict) {
 		d.win.aborted.Add(1)
 	}
 	d.metrics.observe(rec)
-	d.traffic.observe(rec, rec.Time)
+	d.traffic.observe(rec, rec.Time.Add(rec.Duration))
 	uri := rec.URI
 	if len(uri) > 512 {
 		uri = uri[:512]

@@ -251,6 +251,14 @@ func (s *store) put(r *ring, p histPoint) {
 	encodePoint(s.buf[:], &p)
 	if _, err := s.f.WriteAt(s.buf[:], r.base+int64(i)*recordSize); err != nil {
 		s.log.Warn("history: write failed; the graphs keep the point in memory only", "err", err)
+		return
+	}
+	// Once a minute, what the page cache holds goes to the disk: a power cut
+	// costs at most the last minute.
+	if r == &s.min {
+		if err := s.f.Sync(); err != nil {
+			s.log.Warn("history: sync failed", "err", err)
+		}
 	}
 }
 

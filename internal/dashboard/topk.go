@@ -59,6 +59,11 @@ func (t *topK) add(key string, now time.Time) {
 	w := now.UnixNano() / int64(topKSpan)
 	t.mu.Lock()
 	s := &t.windows[w%topKWindows]
+	if s.start > w {
+		// a key from a window gone by, whose slot a newer one holds
+		t.mu.Unlock()
+		return
+	}
 	if s.start != w {
 		clear(s.index)
 		s.n = 0
