@@ -61,7 +61,7 @@ var historyRanges = map[string]time.Duration{"5m": 5 * time.Minute, "1h": time.H
 // them, and why a chart has nothing to show.
 type HistorySeries struct {
 	Range  string               `json:"range"`
-	Step   int                  `json:"step"` // seconds between points
+	Step   int                  `json:"step"` // seconds between points (the last minute's are a second apart)
 	T      []float64            `json:"t"`    // Unix seconds
 	Series map[string][]float64 `json:"series"`
 	// Off names each source that is off and the setting that turns it on.

@@ -262,15 +262,20 @@ func (s *store) put(r *ring, p histPoint) {
 	}
 }
 
-// since returns the points from `from` on: seconds for the last hour, minutes
-// beyond it.
+// since returns the points from `from` on: seconds for the last hour; beyond
+// it minutes, then the seconds of the minute not finished yet, so that a long
+// range is never empty, nor its last minute missing.
 func (s *store) since(from, now int64) []histPoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now-from <= secSlots*1000 {
 		return s.sec.since(from)
 	}
-	return s.min.since(from)
+	pts := s.min.since(from)
+	if len(pts) > 0 {
+		from = max(from, pts[len(pts)-1].T+s.min.step)
+	}
+	return append(pts, s.sec.since(from)...)
 }
 
 func (s *store) close() error {

@@ -45,8 +45,8 @@ func TestStoreKeepsSecondsAndMinutes(t *testing.T) {
 		t.Fatalf("seconds: %d points, first %+v", len(secs), secs[0])
 	}
 	mins := s.since(now-24*3600*1000, now)
-	if len(mins) != 2 {
-		t.Fatalf("minutes: %d points, want the 2 finished minutes", len(mins))
+	if len(mins) != 2+30 || mins[2].T != t0+120*1000 {
+		t.Fatalf("a day: %d points, want the 2 finished minutes, then the 30 seconds of the third", len(mins))
 	}
 	// the mean rate of seconds 1..60 is 30.5; the minute's p99 is its worst second
 	if mins[0].T != t0 || mins[0].V[fRPS] != 30.5 || mins[0].V[fP99] != 6 || mins[1].V[fRPS] != 90.5 {

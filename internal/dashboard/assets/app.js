@@ -551,8 +551,8 @@
     return "A scan is one source probing at least " + t.scan_hosts + " addresses or " + t.scan_ports + " ports, ended after " +
       fmtSecs(t.scan_idle_s) + " without a probe. An attack is backscatter from one victim of at least " + t.dos_packets +
       " packets over at least " + fmtSecs(t.dos_duration_s) + ", with " + t.dos_ppm + " in its busiest minute, ended after " +
-      fmtSecs(t.dos_idle_s) + " without any. Telescope size: " + (p.telescope_size_estimated ? "about " : "") +
-      fmtNum(p.telescope_size) + " addresses (" + p.size_source + ").";
+      fmtSecs(t.dos_idle_s) + " without any." + (p.telescope_size > 0 ? " Telescope size: " + (p.telescope_size_estimated ? "about " : "") +
+      fmtNum(p.telescope_size) + " addresses (" + p.size_source + ")." : "");
   }
   function loadTelescope() {
     loadBans();
