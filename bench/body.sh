@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$PWD/../shared}
-COMPARE=$SHARED/bench/compare
+COMPARE=${COMPARE:-$SHARED/bench/compare}
 APPS=$SHARED/bench/apps
 PY=${PY:-/usr/bin/python3}
 PHP_FPM=${PHP_FPM:-$(command -v php-fpm php-fpm8.3 php-fpm8.2 2>/dev/null | head -1 || true)}
