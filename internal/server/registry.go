@@ -80,6 +80,7 @@ type (
 var (
 	_ Shutdowner   = (*static.Handler)(nil)
 	_ CachedServer = (*static.Handler)(nil)
+	_ FastServer   = (*static.Handler)(nil)
 	_ Shutdowner   = (*cgi.Handler)(nil)
 	_ Shutdowner   = (*fastcgi.Handler)(nil)
 	_ PoolReporter = (*fastcgi.Handler)(nil)
