@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$PWD/../shared}
-COMPARE=$SHARED/bench/compare
+COMPARE=${COMPARE:-$SHARED/bench/compare}
 APPS=$SHARED/bench/apps
 PY=${PY:-/usr/bin/python3}
 PHP_FPM=${PHP_FPM:-$(command -v php-fpm php-fpm8.3 php-fpm8.2 2>/dev/null | head -1 || true)}
@@ -65,6 +65,7 @@ listen = $WORK/fpm.sock
 listen.mode = 0666
 pm = static
 pm.max_children = 2
+php_admin_value[post_max_size] = 64M
 FPM
 "$PHP_FPM" -y "$WORK/fpm.conf"
 
@@ -80,7 +81,7 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  client_max_body_size 8m;
+  client_max_body_size 64m;
   client_body_temp_path $WORK/body; uwsgi_temp_path $WORK/uwsgi-tmp;
   proxy_temp_path $WORK/proxy; fastcgi_temp_path $WORK/fcgi; scgi_temp_path $WORK/scgi;
   server {

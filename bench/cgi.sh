@@ -17,7 +17,7 @@ SHARED="${SHARED:-$HERE/../shared}"
 BENCH_DIR="${BENCH_DIR:-/tmp/bench-peers}"
 PORT="${PORT:-18130}"
 PEERS="$SHARED/bench/peers"
-COMPARE="$SHARED/bench/compare"
+COMPARE="${COMPARE:-$SHARED/bench/compare}"
 BIN="$(mktemp -d)/gantry"
 
 cleanup() {

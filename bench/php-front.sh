@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$PWD/../shared}
-COMPARE=$SHARED/bench/compare
+COMPARE=${COMPARE:-$SHARED/bench/compare}
 DIR=${DIR:-/tmp/gantry-php-front}
 BIN=$DIR/gantry
 GPORT=${GPORT:-18498} NPORT=${NPORT:-18497}

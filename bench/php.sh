@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$PWD/../shared}
 PEERS=$SHARED/bench/peers
-COMPARE=$SHARED/bench/compare
+COMPARE=${COMPARE:-$SHARED/bench/compare}
 BENCH_DIR=${BENCH_DIR:-/tmp/bench-peers}
 PORT=${PORT:-18499}
 BIN=${BIN:-/tmp/gantry-php-bench}

@@ -59,7 +59,7 @@ for ((i = 0; i < ROUNDS; i++)); do
 done
 
 python3 - "$work" "$PACKETS" "${runners[@]}" <<'EOF'
-import statistics, sys
+import os, statistics, sys
 work, packets, runners = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 res = {}
 for r in runners:
@@ -71,4 +71,13 @@ print(f"{'runner':28} {'median s':>9} {'Mpps':>7} {'speed vs tcpdump':>17} {'pea
 for r in runners:
     s, rss = res[r]
     print(f"{label[r]:28} {s:9.3f} {packets / s / 1e6:7.2f} {base / s:16.2f}x {rss / 1024:13.1f}")
+# bench/all.sh collects the rows; see bench/rounds.py for the columns (rates in packets/s here).
+times = {r: [float(l.split()[1]) - float(l.split()[0]) for l in open(f"{work}/res.{r}")] for r in runners}
+per_round = [t / g for g, t in zip(times["gantry"], times["tcpdump"])]
+table = os.environ.get("BENCH_TABLE")
+if table:
+    with open(table, "a") as f:
+        f.write("\t".join([f"pcap analyze, {packets:,} packets (peak RSS {res['gantry'][1] / 1024:.0f} vs {res['tcpdump'][1] / 1024:.0f} MiB)",
+                           "gantry", "tcpdump -w /dev/null", f"{base / res['gantry'][0]:.2f}", f"{min(per_round):.2f}",
+                           f"{max(per_round):.2f}", f"{packets / res['gantry'][0]:.0f}", f"{packets / base:.0f}", "", ""]) + "\n")
 EOF

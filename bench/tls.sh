@@ -18,7 +18,7 @@ BENCH_DIR="${BENCH_DIR:-/tmp/bench-peers}"
 PORT="${PORT:-18122}"
 ROUNDS="${1:-3}"
 PEERS="$SHARED/bench/peers"
-COMPARE="$SHARED/bench/compare"
+COMPARE="${COMPARE:-$SHARED/bench/compare}"
 WORK="$(mktemp -d)"
 BIN="$WORK/gantry"
 NGINX=https://127.0.0.1:18104/1k.txt
@@ -75,21 +75,27 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 
 echo "== HTTPS/1.1, 1 KB, keep-alive (wrk -c32)"
-"$COMPARE" -r "$ROUNDS" "nginx-tls=$NGINX" "gantry=$GANTRY"
+BENCH_LABEL="HTTPS/1.1" "$COMPARE" -r "$ROUNDS" "nginx-tls=$NGINX" "gantry=$GANTRY"
 
 h2() { h2load -c32 -m10 -n 100000 "$1" 2>/dev/null | awk '/^finished in/ {gsub(",", "", $4); print $4}'; }
 close() { wrk -t1 -c32 -d10s -H "Connection: close" "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}'; }
 for test in h2 close; do
-  n=; g=
+  n=; g=; lo=; hi=
   for r in $(seq "$ROUNDS"); do
-    n="$n $($test "$NGINX")"
-    g="$g $($test "$GANTRY")"
+    nr=$($test "$NGINX"); gr=$($test "$GANTRY")
+    n="$n $nr"; g="$g $gr"
+    q=$(ratio "$gr" "$nr")
+    lo=$(awk -v a="$q" -v b="${lo:-$q}" 'BEGIN {print (a < b) ? a : b}')
+    hi=$(awk -v a="$q" -v b="${hi:-$q}" 'BEGIN {print (a > b) ? a : b}')
   done
   nm=$(echo $n | tr ' ' '\n' | median); gm=$(echo $g | tr ' ' '\n' | median)
   case $test in
-    h2) echo "== HTTP/2, 1 KB (h2load -c32 -m10 -n 100000), req/s medians of $ROUNDS" ;;
-    close) echo "== new TLS handshakes (wrk -c32, Connection: close), req/s medians of $ROUNDS" ;;
+    h2) label="HTTP/2 /1k.txt (h2load -c32 -m10)"; echo "== HTTP/2, 1 KB (h2load -c32 -m10 -n 100000), req/s medians of $ROUNDS" ;;
+    close) label="new TLS handshakes /1k.txt (Connection: close)"; echo "== new TLS handshakes (wrk -c32, Connection: close), req/s medians of $ROUNDS" ;;
   esac
-  echo "nginx-tls $nm   gantry $gm   ratio $(ratio "$gm" "$nm")   (nginx:$n; gantry:$g)"
+  echo "nginx-tls $nm   gantry $gm   ratio $(ratio "$gm" "$nm") (rounds $lo-$hi)   (nginx:$n; gantry:$g)"
+  # bench/all.sh collects the rows; see bench/rounds.py for the columns.
+  [ -z "${BENCH_TABLE:-}" ] || printf '%s\tgantry\tnginx-tls\t%s\t%s\t%s\t%s\t%s\t\t\n' \
+    "$label" "$(ratio "$gm" "$nm")" "$lo" "$hi" "$gm" "$nm" >>"$BENCH_TABLE"
 done
 echo "gantry RSS after the runs: $(awk '/VmRSS/ {print $2, $3}' /proc/$GANTRY_PID/status)"

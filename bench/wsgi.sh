@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 SHARED=${SHARED:-$PWD/../shared}
 PEERS=$SHARED/bench/peers
-COMPARE=$SHARED/bench/compare
+COMPARE=${COMPARE:-$SHARED/bench/compare}
 BENCH_DIR=${BENCH_DIR:-/tmp/bench-peers}
 PY=${PY:-/usr/bin/python3}
 PORT=${PORT:-18290}

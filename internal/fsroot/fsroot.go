@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mode is a symbolic link policy.
@@ -52,6 +54,10 @@ type Root struct {
 	dir  string
 	mode Mode
 	in   *os.Root
+	// dir again, for openat2 (fd is dirf's, -1 without it); an *os.File so that
+	// a Root dropped without Close still closes it when collected, as os.Root does.
+	dirf *os.File
+	fd   int
 }
 
 // Open opens dir with the link policy mode.
@@ -65,18 +71,52 @@ func Open(dir string, mode Mode) (*Root, error) {
 		in.Close()
 		return nil, err
 	}
-	return &Root{dir: abs, mode: mode, in: in}, nil
+	r := &Root{dir: abs, mode: mode, in: in, fd: -1}
+	if mode == Inside {
+		if fd := sameDir(in, dir); fd >= 0 {
+			r.dirf, r.fd = os.NewFile(uintptr(fd), dir), fd
+		}
+	}
+	return r, nil
+}
+
+// sameDir opens dir again as a descriptor for openat2, or returns -1 if that
+// fails or dir was replaced since in was opened.
+func sameDir(in *os.Root, dir string) int {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	var st unix.Stat_t
+	fi, err := in.Stat(".")
+	if err != nil || unix.Fstat(fd, &st) != nil {
+		unix.Close(fd)
+		return -1
+	}
+	if in, ok := fi.Sys().(*syscall.Stat_t); !ok || uint64(in.Dev) != uint64(st.Dev) || in.Ino != st.Ino {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 // Mode returns the root's link policy.
 func (r *Root) Mode() Mode { return r.mode }
 
-// Close closes the root's directory descriptor.
-func (r *Root) Close() error { return r.in.Close() }
+// Close closes the root's directory descriptors.
+func (r *Root) Close() error {
+	if r.dirf != nil {
+		r.dirf.Close()
+	}
+	return r.in.Close()
+}
 
 // OpenFile opens name as os.Root.OpenFile does, following links by the root's mode.
 func (r *Root) OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
 	if r.mode == Inside {
+		if f, ok, err := r.openBeneath(name, flag, perm); ok {
+			return f, err
+		}
 		return r.in.OpenFile(name, flag, perm)
 	}
 	full, err := r.resolve("openat", name)
@@ -92,6 +132,9 @@ func (r *Root) Open(name string) (*os.File, error) { return r.OpenFile(name, os.
 // Stat returns name's file information, following links by the root's mode.
 func (r *Root) Stat(name string) (fs.FileInfo, error) {
 	if r.mode == Inside {
+		if fi, ok, err := r.statBeneath(name); ok {
+			return fi, err
+		}
 		return r.in.Stat(name)
 	}
 	full, err := r.resolve("statat", name)

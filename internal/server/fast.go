@@ -13,9 +13,9 @@ import (
 // fastHandler is the server's entry for the HTTP/1.1 fast path (internal/http1).
 type fastHandler struct{ s *Server }
 
-// ServeFast answers r when ServeHTTP would pass it to a static route that can
-// answer from its cache, or to a FastCGI or WSGI route (their bodiless GET and
-// HEAD requests need nothing of net/http); it declines (writing nothing)
+// ServeFast answers r when ServeHTTP would pass it to a static, FastCGI or WSGI
+// route (their bodiless GET and HEAD requests need nothing of net/http), a cached
+// static file without even the route's wrapper; it declines (writing nothing)
 // otherwise, and the connection goes to net/http. The state is loaded per
 // request, so a reload applies to the next request on a fast connection.
 func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
@@ -42,29 +42,34 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	defer s.inflight.Add(-1)
 	w.Header()["Server"] = serverHeader
 	var out outcome
-	gateway := func(rt *route, r *http.Request) {
-		// Both wait on an application: the request's context must end when the
-		// client leaves, as net/http's does.
+	serve := func(rt *route, r *http.Request) {
 		rw := &responseWriter{ResponseWriter: w}
-		s.run(rt.handler, rw, w.WatchClient(r), rt)
+		if rt.cached == nil {
+			// A gateway waits on an application: the request's context must end
+			// when the client leaves, as net/http's does.
+			r = w.WatchClient(r)
+		}
+		s.run(rt.handler, rw, r, rt)
 		out = rw.outcome
 	}
 	switch {
-	case rt.fast != nil:
-		gateway(rt, r)
-	default:
-		if rt.cached != nil && rt.cached.ServeCached(w, r) {
+	case rt.cached != nil:
+		if rt.cached.ServeCached(w, r) {
 			out.status, out.bytes = w.Status(), w.Written()
 			break
 		}
-		// A PHP front controller's pretty URLs and index.php directories stay
-		// here; anything else the static route answers goes to net/http.
+		// A cache miss, a Range or a conditional request, or a PHP front
+		// controller's pretty URL: answered here like any other request.
 		nrt, nr, code := st.tryRewrite(site, rt, r)
-		if code != 0 || nrt == nil || nrt == rt || nrt.fast == nil {
+		if code != 0 || nrt == nil || nrt.fast == nil {
 			return false
 		}
+		serve(nrt, nr)
 		rt = nrt
-		gateway(rt, nr)
+	case rt.fast != nil:
+		serve(rt, r)
+	default:
+		return false
 	}
 	s.fastHits.Add(1)
 	s.record(start, r, out, site, rt)

@@ -82,21 +82,25 @@ type (
 )
 
 var (
-	_ Shutdowner    = (*static.Handler)(nil)
-	_ CachedServer  = (*static.Handler)(nil)
-	_ Shutdowner    = (*cgi.Handler)(nil)
-	_ Shutdowner    = (*fastcgi.Handler)(nil)
-	_ PoolReporter  = (*fastcgi.Handler)(nil)
-	_ QueueReporter = (*fastcgi.Handler)(nil)
-	_ FastServer    = (*fastcgi.Handler)(nil)
-	_ Shutdowner    = (*wsgi.Handler)(nil)
-	_ Reloader      = (*wsgi.Handler)(nil)
-	_ PoolReporter  = (*wsgi.Handler)(nil)
-	_ QueueReporter = (*wsgi.Handler)(nil)
-	_ FastServer    = (*wsgi.Handler)(nil)
-	_ Shutdowner    = (*proxy.Handler)(nil)
+	_ Shutdowner   = (*static.Handler)(nil)
+	_ CachedServer = (*static.Handler)(nil)
+	_ FastServer   = (*static.Handler)(nil)
+	_ Shutdowner   = (*cgi.Handler)(nil)
+	_ Shutdowner   = (*fastcgi.Handler)(nil)
+	_ PoolReporter = (*fastcgi.Handler)(nil)
+	_ FastServer   = (*fastcgi.Handler)(nil)
+	_ Shutdowner   = (*wsgi.Handler)(nil)
+	_ Reloader     = (*wsgi.Handler)(nil)
+	_ PoolReporter = (*wsgi.Handler)(nil)
+	_ FastServer   = (*wsgi.Handler)(nil)
+	_ Shutdowner   = (*proxy.Handler)(nil)
 
 	_ basicauth.Passer = (*cgi.Options)(nil)
+)
+
+var (
+	_ QueueReporter = (*fastcgi.Handler)(nil)
+	_ QueueReporter = (*wsgi.Handler)(nil)
 )
 
 // bodyOptions are a gateway route's options about request bodies (config.Body).

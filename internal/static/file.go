@@ -215,7 +215,15 @@ func sniffHead(name string, f *os.File) []byte {
 // while being read, in which case it must not be cached.
 func readAll(f *os.File, size int64) ([]byte, bool) {
 	buf := make([]byte, size+1)
-	n, err := io.ReadFull(f, buf)
+	// A regular file's read stops short only at its end: one read that returns
+	// size bytes of the size+1 asked for has met the end, and a second read to
+	// see EOF would cost a system call for nothing.
+	n, err := f.Read(buf)
+	if int64(n) != size && err == nil {
+		var m int
+		m, err = io.ReadFull(f, buf[n:])
+		n += m
+	}
 	if err != io.ErrUnexpectedEOF && err != io.EOF && err != nil {
 		return nil, false
 	}

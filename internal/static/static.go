@@ -391,6 +391,10 @@ func (h *Handler) ServeCached(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
+// never hijacks the connection, and its sendfile goes through io.ReaderFrom.
+func (h *Handler) FastPath() {}
+
 // fullPathHeaders are the request headers ServeCached leaves to ServeHTTP.
 var fullPathHeaders = [...]string{"Range", "If-Range", "If-Match", "If-Unmodified-Since"}
 

@@ -1,6 +1,7 @@
 package telescope
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"net/netip"
 )
@@ -15,9 +16,21 @@ func addr16(b []byte) addr {
 	return addr{hi: binary.BigEndian.Uint64(b), lo: binary.BigEndian.Uint64(b[8:])}
 }
 
-func (a addr) is4() bool    { return a.hi == 0 && a.lo>>32 == 0xffff }
-func (a addr) v4() uint32   { return uint32(a.lo) }
-func (a addr) hash() uint64 { return mix64(a.hi*0x9e3779b97f4a7c15 ^ a.lo) }
+func (a addr) is4() bool  { return a.hi == 0 && a.lo>>32 == 0xffff }
+func (a addr) v4() uint32 { return uint32(a.lo) }
+
+// hash is keyed with a secret drawn at start: a sender choosing its (spoofed, or
+// IPv6) source or destination addresses could otherwise make them collide at will,
+// filling one chain of a target set and merging HyperLogLog entries so that a
+// scan counts smaller than it is. mix64 is a bijection, so without the key a
+// collision is as easy as solving one XOR.
+func (a addr) hash() uint64 { return mix64(mix64(a.hi^hashKey[0]) ^ a.lo ^ hashKey[1]) }
+
+var hashKey = func() (k [2]uint64) {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+	return [2]uint64{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])}
+}()
 
 func (a addr) netip() netip.Addr {
 	var b [16]byte

@@ -180,3 +180,25 @@ func TestDistinctCounter(t *testing.T) {
 		}
 	}
 }
+
+// TestChosenCollisionsCounted sends an IPv6 scan whose destinations are chosen so
+// that an unkeyed hash (mix64(hi*K ^ lo), as it was) maps every one of them to the
+// same value: the target set must still count them, within the sketch's error.
+func TestChosenCollisionsCounted(t *testing.T) {
+	const k = 0x9e3779b97f4a7c15
+	const size = 20_000
+	var s hostSet
+	var d distinctCounter
+	for i := range uint64(size) {
+		hi := 0x20010db800000000 | i  // a different /64 for each
+		a := addr{hi: hi, lo: hi * k} // hi*K ^ lo == 0 for every one
+		s.add(a)
+		d.add(a)
+	}
+	if rel := (float64(s.count()) - size) / size; math.Abs(rel) > 5*0.0081 {
+		t.Errorf("%d colliding targets counted %d", size, s.count())
+	}
+	if got := d.count(); got != size {
+		t.Errorf("%d colliding sources counted %d", size, got)
+	}
+}
