@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 )
 
 // The history store keeps the per-second series twice: an hour at one second
@@ -128,6 +129,12 @@ func openStore(path string, log *slog.Logger) (*store, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("history %s: %w", path, err)
+	}
+	// Two gantry processes with one state directory would write each other's
+	// seconds: the first keeps the file, the other its history in memory.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("history %s: in use by another gantry process (%w)", path, err)
 	}
 	kept, err := s.load(f)
 	if err != nil {

@@ -110,6 +110,25 @@ func TestStoreDamagedFile(t *testing.T) {
 	}
 }
 
+// TestStoreOneWriter: a second process (here, a second open) on the same file
+// is refused instead of interleaving its points with the first's.
+func TestStoreOneWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history")
+	s, err := openStore(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStore(path, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "in use by another gantry process") {
+		t.Fatalf("second open: %v", err)
+	}
+	s.close()
+	s, err = openStore(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("open after the first closed: %v", err)
+	}
+	s.close()
+}
+
 // FuzzStoreOpen: whatever the file holds, opening it neither panics nor fails,
 // and keeps only points that sit in their own slot.
 func FuzzStoreOpen(f *testing.F) {
