@@ -3,9 +3,11 @@ package dashboard
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +64,7 @@ func TestBrowserTrafficViews(t *testing.T) {
 `), 0o644)
 	extra := fmt.Sprintf("\n[[site.route]]\npath = \"/app/\"\nwsgi = \"hello:application\"\nchdir = %q\npython = %q\nprocesses = 2\n"+
 		"\n[[site.route]]\npath = \"/dead/\"\nproxy = \"http://%s\"\n", app, py, deadBackend(t))
-	g := startGantry(t, setup{packets: &fakePackets{}, extra: extra})
+	g := startGantry(t, setup{packets: &fakePackets{}, extra: extra, history: weekOfHistory(t)})
 	bare := startGantry(t, setup{}) // no packet capture: its chart says why it is empty
 
 	// fifteen unsolicited requests, more than the telescope's short list shows
@@ -166,8 +168,14 @@ func trafficChecks(t *testing.T, ctx context.Context) {
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="1h"]`)))
 	waitJS(t, ctx, "the 1 h range", `document.getElementById("charts").dataset.range === "1h" && document.querySelector('#range button[data-range="1h"]').getAttribute("aria-pressed") === "true" && Number(document.getElementById("chart-requests").dataset.samples) > 0`)
 	labelsApart(t, ctx, "1 h")
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="24h"]`)))
+	waitJS(t, ctx, "the 24 h range", `document.getElementById("charts").dataset.range === "24h" && Number(document.getElementById("chart-requests").dataset.samples) >= 1400`)
+	labelsApart(t, ctx, "24 h")
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="7d"]`)))
-	waitJS(t, ctx, "the 7 day range", `document.getElementById("charts").dataset.range === "7d"`)
+	waitJS(t, ctx, "the 7 day range", `document.getElementById("charts").dataset.range === "7d" && Number(document.getElementById("chart-requests").dataset.samples) > 10000`)
+	if labels := eval(t, ctx, chromedp.Evaluate[string](`document.getElementById("chart-requests").dataset.xlabels`)); !regexp.MustCompile(`[A-Z][a-z]{2}`).MatchString(labels) {
+		t.Errorf("a week's time axis names no day: %s", labels)
+	}
 	labelsApart(t, ctx, "7 days")
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="5m"]`)))
 	waitJS(t, ctx, "the 5 min range", `document.getElementById("charts").dataset.range === "5m" && Number(document.getElementById("chart-requests").dataset.samples) > 2`)
@@ -226,4 +234,27 @@ func labelsApart(t *testing.T, ctx context.Context, what string) {
 		t.Errorf("%s: overlapping time labels: %v", what, overlap)
 	}
 
+}
+
+// weekOfHistory writes a history file holding the last seven days at one
+// minute, as a gantry that ran that long leaves it.
+func weekOfHistory(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dashboard-history")
+	s, err := openStore(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	now := time.Now().UnixMilli() / 60000 * 60000
+	var buf [recordSize]byte
+	for i := int64(2); i < minSlots; i++ {
+		p := histPoint{T: now - i*60000}
+		p.V[fRPS], p.V[f2xx], p.V[fP50], p.V[fP99] = float64(10+i%60), float64(10+i%60), 1.5, 20
+		encodePoint(buf[:], &p)
+		if _, err := s.f.WriteAt(buf[:], s.min.base+int64(s.min.slot(p.T))*recordSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
 }

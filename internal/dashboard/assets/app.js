@@ -136,7 +136,9 @@
     return function (u, splits, axisIdx, space, incr) {
       var out = splits.map(function (v) {
         var d = new Date(v * 1000);
-        if (incr >= 86400) return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+        var midnight = d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0;
+        // days, and on an hourly axis each midnight, are named by their date
+        if (incr >= 86400 || (incr >= 3600 && midnight)) return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
         var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
         return incr < 60 ? hm + ":" + pad2(d.getSeconds()) : hm;
       });
