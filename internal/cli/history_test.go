@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gantry/internal/config"
 	"gantry/internal/peertest"
 )
 
@@ -71,5 +72,22 @@ func TestDashboardHistorySurvivesCrash(t *testing.T) {
 	}
 	if !strings.Contains(p.log(), "history restored") {
 		t.Errorf("the start does not say the history was restored:\n%s", p.log())
+	}
+}
+
+// TestStateStaysInTemp: a gantry started by these tests keeps its state (the
+// dashboard's history, bans, certificates) under a temporary directory, never
+// in the machine's /var/lib/gantry or the user's data directory.
+func TestStateStaysInTemp(t *testing.T) {
+	site := t.TempDir()
+	os.WriteFile(filepath.Join(site, "index.html"), []byte("hello\n"), 0o644)
+	p := startGantry(t, "serve", site, "--listen", freePort(t), "--admin", freePort(t), "--access-log", "off")
+	dir := config.DefaultStateDir()
+	peertest.WaitFor(t, 10*time.Second, "the history file under the state directory", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "dashboard-history"))
+		return err == nil
+	})
+	if rel, err := filepath.Rel(os.TempDir(), dir); err != nil || strings.HasPrefix(rel, "..") {
+		t.Errorf("the tests' gantry keeps its state in %s, outside %s\n%s", dir, os.TempDir(), p.log())
 	}
 }
