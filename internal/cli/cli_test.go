@@ -35,6 +35,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	gantryBin = filepath.Join(dir, "gantry")
+	// Every gantry these tests start (in process or not) keeps its state here:
+	// as root it would otherwise write /var/lib/gantry, as a user ~/.local/share.
+	state := filepath.Join(dir, "state")
+	os.Setenv("STATE_DIRECTORY", state)
 	out, err := exec.Command("go", "build", "-o", gantryBin, "gantry/cmd/gantry").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building gantry: %v\n%s", err, out)
