@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -164,4 +165,31 @@ func FuzzStoreOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStoreRefusesOtherFiles: a symlink or a non-regular file at the history's
+// path is refused (the history stays in memory), never truncated and rewritten:
+// the path may point at any file the process can write.
+func TestStoreRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "precious")
+	os.WriteFile(precious, []byte("not a history file\n"), 0o600)
+	link := filepath.Join(dir, "dashboard-history")
+	if err := os.Symlink(precious, link); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{link, fifo, dir} {
+		s, err := openStore(path, slog.New(slog.DiscardHandler))
+		if err == nil {
+			s.close()
+			t.Errorf("%s: opened as a history file", path)
+		}
+	}
+	if b, _ := os.ReadFile(precious); string(b) != "not a history file\n" {
+		t.Fatalf("the symlink's target was rewritten: now %d bytes starting %q", len(b), b[:min(len(b), 8)])
+	}
 }
