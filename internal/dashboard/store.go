@@ -126,9 +126,15 @@ func openStore(path string, log *slog.Logger) (*store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("history %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// A file that is not a history file is rewritten as one: the path must not
+	// lead, through a symlink, to some other file this process may write.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("history %s: %w", path, err)
+		return nil, fmt.Errorf("history %s: %w (it must be a regular file, not a symlink)", path, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("history %s: not a regular file; move it away", path)
 	}
 	// Two gantry processes with one state directory would write each other's
 	// seconds: the first keeps the file, the other its history in memory.
