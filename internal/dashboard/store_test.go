@@ -193,3 +193,33 @@ func TestStoreRefusesOtherFiles(t *testing.T) {
 		t.Fatalf("the symlink's target was rewritten: now %d bytes starting %q", len(b), b[:min(len(b), 8)])
 	}
 }
+
+// TestStoreClockSetBack: after the clock ran days ahead and was set back, the
+// points stamped in the future neither show in the graphs nor hide the
+// seconds of the minute going on now.
+func TestStoreClockSetBack(t *testing.T) {
+	s := newStore()
+	add := func(from int64, n int) {
+		for i := range n {
+			s.add(histPoint{T: from + int64(i)*1000, V: [nFields]float64{fRPS: 1}})
+		}
+	}
+	add(t0, 150)
+	add(t0+3*24*3600*1000+1800*1000, 150) // the clock three days and half an hour ahead
+	add(t0+150*1000, 100)                 // and set back
+	now := t0 + 250*1000
+	for _, span := range []int64{300, 3600, 24 * 3600, 7 * 24 * 3600} {
+		pts := s.since(now-span*1000, now)
+		if len(pts) == 0 {
+			t.Fatalf("%d s: no points", span)
+		}
+		for _, p := range pts {
+			if p.T > now {
+				t.Fatalf("%d s: a point %d s in the future", span, (p.T-now)/1000)
+			}
+		}
+		if last := pts[len(pts)-1].T; last != now-1000 {
+			t.Errorf("%d s: the last point is %d s before now, want the last second", span, (now-last)/1000)
+		}
+	}
+}
