@@ -73,11 +73,11 @@ type ring struct {
 
 func (r *ring) slot(t int64) int { return int((t / r.step) % int64(len(r.pts))) }
 
-// since returns the points not older than from, oldest first.
-func (r *ring) since(from int64) []histPoint {
+// between returns the points from `from` to `to`, oldest first.
+func (r *ring) between(from, to int64) []histPoint {
 	var out []histPoint
 	for _, p := range r.pts {
-		if p.T != 0 && p.T >= from {
+		if p.T != 0 && p.T >= from && p.T <= to {
 			out = append(out, p)
 		}
 	}
@@ -277,18 +277,20 @@ func (s *store) put(r *ring, p histPoint) {
 
 // since returns the points from `from` on: seconds for the last hour; beyond
 // it minutes, then the seconds of the minute not finished yet, so that a long
-// range is never empty, nor its last minute missing.
+// range is never empty, nor its last minute missing. Points stamped after now
+// (while the clock ran ahead, before it was set back) are left out until their
+// slot is written again.
 func (s *store) since(from, now int64) []histPoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now-from <= secSlots*1000 {
-		return s.sec.since(from)
+		return s.sec.between(from, now)
 	}
-	pts := s.min.since(from)
+	pts := s.min.between(from, now)
 	if len(pts) > 0 {
 		from = max(from, pts[len(pts)-1].T+s.min.step)
 	}
-	return append(pts, s.sec.since(from)...)
+	return append(pts, s.sec.between(from, now)...)
 }
 
 func (s *store) close() error {
