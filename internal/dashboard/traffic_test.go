@@ -188,3 +188,53 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestBytesInCountsBodiesRead: bytes in are the body bytes that arrived, not a
+// Content-Length: a chunked upload counts in full, and a client declaring a
+// terabyte it never sends (refused before its body) cannot make the graph
+// show one.
+func TestBytesInCountsBodiesRead(t *testing.T) {
+	got := make(chan int64, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got <- n
+	}))
+	t.Cleanup(backend.Close)
+	g := startGantry(t, setup{extra: fmt.Sprintf("\n[[site.route]]\npath = \"/up/\"\nproxy = %q\n", backend.URL)})
+	c := client()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.web, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", int64(1)<<40)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, _ := io.ReadAll(io.LimitReader(conn, 12))
+	conn.Close()
+	if !strings.HasPrefix(string(status), "HTTP/1.1 4") {
+		t.Fatalf("a terabyte declared: %q", status)
+	}
+
+	const size = 100_000
+	// an io.Reader that is not a *strings.Reader: net/http sends it chunked
+	body := io.MultiReader(strings.NewReader(strings.Repeat("x", size)))
+	if resp, _ := do(t, c, "POST", g.web+"/up/x", body, nil); resp.StatusCode != 200 {
+		t.Fatalf("chunked upload: %s", resp.Status)
+	}
+	if n := <-got; n != size {
+		t.Fatalf("the backend read %d bytes, want %d", n, size)
+	}
+	peertest.WaitFor(t, 10*time.Second, "both requests counted", func() bool {
+		var routes []RouteStats
+		getJSON(t, c, g.admin+"/api/routes", &routes)
+		n := uint64(0)
+		for _, r := range routes {
+			n += r.Total
+		}
+		return n == 2
+	})
+	_, metrics := do(t, c, "GET", g.admin+"/metrics", nil, nil)
+	if want := fmt.Sprintf("gantry_http_request_body_bytes_total %d\n", size); !strings.Contains(metrics, want) {
+		t.Errorf("want %q, got:\n%s", want, grepLines(metrics, "body_bytes_total"))
+	}
+}
