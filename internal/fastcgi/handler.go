@@ -200,6 +200,14 @@ func (h *Handler) Workers() []supervise.WorkerInfo {
 	return h.sup.Workers()
 }
 
+// Health is the spawned pool's crash count and queue; zero without one.
+func (h *Handler) Health() supervise.Health {
+	if h.sup == nil {
+		return supervise.Health{}
+	}
+	return h.sup.Health()
+}
+
 // Shutdown lets requests in flight finish (up to ctx), then closes the connections
 // and stops the spawned processes.
 func (h *Handler) Shutdown(ctx context.Context) error {

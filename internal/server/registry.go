@@ -57,6 +57,7 @@ type (
 	// /metrics.
 	PoolReporter interface {
 		Workers() []supervise.WorkerInfo
+		Health() supervise.Health
 	}
 	// FastServer is a handler that the fast path (internal/http1) may run for
 	// bodiless GET and HEAD requests: it needs nothing of net/http's

@@ -196,6 +196,23 @@ func (p *Pool) Workers() []WorkerInfo {
 	return out
 }
 
+// Health returns the pool's crash count, latest crash and queue.
+func (p *Pool) Health() Health {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := Health{Size: len(p.slots), Concurrency: p.opts.Concurrency, Last: p.crash, Queued: len(p.waiters)}
+	for _, s := range p.slots {
+		h.Crashes += s.crashes
+	}
+	for w := range p.live {
+		h.Busy += w.inflight
+	}
+	if h.Queued > 0 {
+		h.Since = p.queued
+	}
+	return h
+}
+
 func rssKB(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {

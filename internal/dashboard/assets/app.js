@@ -168,15 +168,64 @@
     es.onerror = function () { $("live").classList.remove("on"); };
     es.onmessage = function (m) { try { onSample(JSON.parse(m.data)); } catch (e) { console.error(e); } };
   }
+  // A dismissed alert stays hidden for as long as that occurrence lasts (same id
+  // and since); once the condition ends its entry is dropped, so a new occurrence
+  // shows again.
+  var DISMISSED = "gantry-dismissed-alerts";
+  var ALERT_NAMES = { crash_loop: "crash loop", "5xx_burst": "5xx burst", attack: "attack", certificate: "certificate", saturated: "pool saturated" };
+  function dismissed() {
+    try { return JSON.parse(localStorage.getItem(DISMISSED) || "{}") || {}; } catch (e) { return {}; }
+  }
+  function saveDismissed(m) { try { localStorage.setItem(DISMISSED, JSON.stringify(m)); } catch (e) {} }
+  var lastAlerts = [];
+  function poolRow(p, cells) {
+    var tr = row(cells);
+    tr.dataset.pool = p.site + " " + p.route;
+    return tr;
+  }
+  function showPool(key) {
+    showTab("overview");
+    var rows = Array.from(document.querySelectorAll("#pools tbody tr")).filter(function (tr) { return tr.dataset.pool === key; });
+    var target = rows[0] || $("pools");
+    target.scrollIntoView({ block: "center" });
+    rows.forEach(function (tr) {
+      tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
+    });
+  }
   function showAlerts(list) {
-    var box = $("alerts");
+    lastAlerts = list;
+    var box = $("alerts"), gone = dismissed(), keep = {};
     box.replaceChildren();
     list.forEach(function (a) {
-      var d = el("div", null, "alert " + (a.kind === "attack" ? "attack" : ""));
-      d.appendChild(el("b", a.kind.replace("_", " ")));
-      d.appendChild(document.createTextNode(a.message + " (since " + fmtTime(a.since) + ")"));
+      var since = String(a.since);
+      if (gone[a.id] === since) { keep[a.id] = since; return; }
+      var d = el("div", null, "alert alert-" + a.kind);
+      d.dataset.id = a.id;
+      var text = el("div", null, "alert-text");
+      text.appendChild(el("b", ALERT_NAMES[a.kind] || a.kind));
+      text.appendChild(document.createTextNode(a.message + " (since " + fmtTime(a.since) + ")"));
+      if (a.detail) text.appendChild(el("code", a.detail, "alert-detail"));
+      if (a.pool) {
+        var link = el("a", "show the pool", "alert-link");
+        link.href = "#overview";
+        link.addEventListener("click", function (e) { e.preventDefault(); showPool(a.pool); });
+        text.appendChild(link);
+      }
+      d.appendChild(text);
+      var x = el("button", "dismiss", "alert-dismiss");
+      x.type = "button";
+      x.setAttribute("aria-label", "dismiss this alert until it happens again");
+      x.addEventListener("click", function () {
+        var m = dismissed();
+        m[a.id] = since;
+        saveDismissed(m);
+        showAlerts(lastAlerts);
+      });
+      d.appendChild(x);
       box.appendChild(d);
     });
+    // Forget the dismissals of conditions that have ended.
+    if (Object.keys(gone).length !== Object.keys(keep).length) saveDismissed(keep);
   }
 
   // ---- status ---------------------------------------------------------------
@@ -188,10 +237,10 @@
       var prow = [];
       (st.pools || []).forEach(function (p) {
         (p.workers || []).forEach(function (w) {
-          prow.push(row([p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, fmtNum(w.requests),
+          prow.push(poolRow(p, [p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, fmtNum(w.requests),
             fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
         });
-        if (!(p.workers || []).length) prow.push(row([p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", ""]));
+        if (!(p.workers || []).length) prow.push(poolRow(p, [p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", ""]));
       });
       fill($("pools").tBodies[0], prow, 9, "no worker pools (wsgi and fastcgi_command routes have them)");
       var srow = [];
