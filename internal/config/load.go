@@ -69,17 +69,35 @@ type rawSite struct {
 func Parse(name, text string) (*Config, error) {
 	var f file
 	md, err := toml.Decode(text, &f)
+	var typeErrs []keyTypeError
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, Errors{{File: name, Line: pe.Position.Line, Msg: pe.Message}}
+		// Valid TOML with a value of the wrong type: decode again key by key, to
+		// report them all and check the rest.
+		var top map[string]toml.Primitive
+		md2, err2 := toml.Decode(text, &top)
+		if err2 != nil {
+			var pe toml.ParseError
+			if errors.As(err, &pe) {
+				return nil, Errors{{File: name, Line: pe.Position.Line, Msg: pe.Message}}
+			}
+			return nil, Errors{{File: name, Msg: err.Error()}}
 		}
-		return nil, Errors{{File: name, Msg: err.Error()}}
+		f, md = file{}, md2
+		typeErrs = decodeByKey(md, top, &f)
 	}
 	c := &f.Config
 	c.File, c.Text = name, text
 	v := &validator{file: name}
 	locs := locate(v, md, text)
+	for _, te := range typeErrs {
+		if te.err == nil {
+			k := toml.Key(strings.Split(te.key, "."))
+			v.addKey(te.key, "unknown key %q in [%s]%s", k[len(k)-1], strings.Join(k[:len(k)-1], "."), suggest(k))
+			continue
+		}
+		v.addKey(te.key, "key %q: %s", te.key, te.problem())
+		v.bad(te.key)
+	}
 	c.Sites = make([]Site, len(f.Sites))
 	for si, raw := range f.Sites {
 		if si >= len(locs) {
@@ -207,7 +225,7 @@ func reportUnknown(v *validator, md toml.MetaData) {
 		// A site that did not decode left its other keys undecoded at random
 		// (toml decodes a table's keys in map order): its type error says it all.
 		badSite := len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) && v.sites[site].undecoded
-		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[k[:len(k)-1].String()] || badSite {
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[ks] || v.badKeys[k[:len(k)-1].String()] || badSite {
 			continue
 		}
 		where := "at top level"
@@ -224,9 +242,23 @@ func reportUnknown(v *validator, md toml.MetaData) {
 func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, locs *[]routeLoc, site *Site) {
 	var rs rawSite
 	if err := md.PrimitiveDecode(raw, &rs); err != nil {
-		v.typeError(err, loc)
-		loc.broken, loc.undecoded = true, true
-		return
+		// Key by key, so that each wrong value is reported and the others checked.
+		rs = rawSite{}
+		errs := decodeTable(md, raw, reflect.ValueOf(&rs).Elem(), "")
+		if len(errs) == 0 {
+			v.typeError(err, loc)
+			loc.broken, loc.undecoded = true, true
+			return
+		}
+		for _, te := range errs {
+			switch {
+			case te.err != nil:
+				v.add(loc.lineOf(te.key), "key %q: %s", te.key, te.problem())
+				v.bad("site." + te.key)
+			case !slices.Contains(knownKeys()["site"], te.key):
+				v.add(loc.lineOf(te.key), "unknown key %q in [site]%s", te.key, suggest(toml.Key{"site", te.key}))
+			}
+		}
 	}
 	*site = rs.Site
 	site.Middleware = decodeMiddleware(v, md, raw, loc)
@@ -324,11 +356,16 @@ func (v *validator) typeError(err error, loc *routeLoc) {
 	v.add(line, "%s", msg)
 	var pe toml.ParseError
 	if errors.As(err, &pe) && pe.LastKey != "" {
-		if v.badKeys == nil {
-			v.badKeys = map[string]bool{}
-		}
-		v.badKeys[pe.LastKey] = true
+		v.bad(pe.LastKey)
 	}
+}
+
+// bad notes that the dotted key's value had the wrong type: it is not also unknown.
+func (v *validator) bad(key string) {
+	if v.badKeys == nil {
+		v.badKeys = map[string]bool{}
+	}
+	v.badKeys[key] = true
 }
 
 // typeError words a value of the wrong type in a route at its key's line: toml's own
