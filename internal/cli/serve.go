@@ -117,6 +117,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv.Serve()
+	if cfg.File == "" {
+		var addrs, tlsAddrs []string
+		for _, a := range srv.Addrs() {
+			addrs = append(addrs, a.String())
+		}
+		for _, a := range srv.TLSAddrs() {
+			tlsAddrs = append(tlsAddrs, a.String())
+		}
+		fmt.Fprint(stderr, servedText(cfg, addrs, tlsAddrs))
+	}
 	for _, a := range srv.Addrs() {
 		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File, "procs", procs, "socket_activated", len(socks) > 0)
 	}
