@@ -128,7 +128,7 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	c := telescope.NewClassifier(opts)
 	for _, name := range files {
-		if err := telescope.AnalyzeFile(c, name, stdin, stderr); err != nil {
+		if err := telescope.AnalyzeFileProgress(c, name, stdin, stderr, progressFor(stderr, name)); err != nil {
 			fmt.Fprintf(stderr, "%s%v\n", prefix, err)
 			return 1
 		}
