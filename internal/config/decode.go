@@ -75,6 +75,31 @@ func (e keyTypeError) problem() string {
 	return typeWhy(strings.TrimPrefix(msg, "toml: "))
 }
 
+// decodeKeys decodes the table raw into the struct dst points to. On a value of
+// the wrong type it goes on key by key and returns each such key (the keys dst
+// has no field for are left to whoever decodes them); a nil result means all
+// went well.
+func decodeKeys(md toml.MetaData, raw toml.Primitive, dst any) []keyTypeError {
+	err := md.PrimitiveDecode(raw, dst)
+	if err == nil {
+		return nil
+	}
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return []keyTypeError{{err: err}}
+	}
+	var out []keyTypeError
+	for _, e := range decodeTable(md, raw, rv.Elem(), "") {
+		if e.err != nil {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return []keyTypeError{{err: err}}
+	}
+	return out
+}
+
 var textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
 
 // fieldByTag finds the field of struct v that toml key name decodes into. As in

@@ -132,6 +132,9 @@ type routeLoc struct {
 	// broken: the route's handler or keys are wrong in a way that makes checking
 	// its values pointless (no handler, several, a value of the wrong type).
 	broken bool
+	// reported: the keys whose wrong type is already reported (a key may be
+	// decoded into more than one struct)
+	reported map[string]bool
 	// undecoded: the site's or route's own keys (hosts, path) could not be
 	// decoded, so checking them would only report knock-on problems.
 	undecoded bool
@@ -289,24 +292,63 @@ func inlineLoc(md toml.MetaData, raw toml.Primitive, line int) routeLoc {
 // or a route's table, in registration order; nil when a value has the wrong type.
 func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc) []Settings {
 	out := make([]Settings, len(registry.middleware))
+	bad := false
 	for i, m := range registry.middleware {
 		out[i] = m.Options()
-		if err := md.PrimitiveDecode(raw, out[i]); err != nil {
-			v.typeError(err, loc)
-			loc.broken = true
-			return nil
+		if errs := decodeKeys(md, raw, out[i]); errs != nil {
+			v.keyErrors(errs, loc)
+			bad = true
 		}
 	}
+	if bad {
+		return nil
+	}
 	return out
+}
+
+// keyErrors reports values of the wrong type in the site or route at loc, each
+// at its key's line, and marks it broken: its other checks would only repeat
+// them.
+func (v *validator) keyErrors(errs []keyTypeError, loc *routeLoc) {
+	loc.broken = true
+	for _, e := range errs {
+		if e.key == "" {
+			v.typeError(e.err, loc)
+			continue
+		}
+		if loc.reported[e.key] {
+			continue
+		}
+		if loc.reported == nil {
+			loc.reported = map[string]bool{}
+		}
+		loc.reported[e.key] = true
+		top, _, _ := strings.Cut(e.key, ".")
+		v.add(loc.lineOf(top), "key %q: %s", e.key, e.problem())
+		// The keys under it are not also unknown, in a site or a route.
+		var pe toml.ParseError
+		if errors.As(e.err, &pe) && pe.LastKey != "" {
+			v.bad(pe.LastKey)
+		}
+		v.bad("site." + e.key)
+		v.bad("site.route." + e.key)
+	}
 }
 
 // decodeRoute decodes a route's keys into r: path and optional into the Route,
 // the rest into the options of the handler kind they select.
 func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, r *Route) {
-	if err := md.PrimitiveDecode(raw, r); err != nil {
-		v.typeError(err, loc)
-		loc.broken, loc.undecoded = true, true
-		return
+	if errs := decodeKeys(md, raw, r); errs != nil {
+		v.keyErrors(errs, loc)
+		for _, e := range errs {
+			switch e.key {
+			case "":
+				loc.undecoded = true
+				return
+			case "path":
+				loc.undecoded = true // the other keys are still decoded, to report theirs
+			}
+		}
 	}
 	common, _ := routeKeys()
 	for key, line := range loc.keys {
@@ -337,13 +379,12 @@ func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeL
 			v.add(line, "key %q does not apply to a %s route (path %q); it applies to: %s", key, kind.Name, r.Path, appliesTo(key))
 		}
 	}
-	if r.Middleware = decodeMiddleware(v, md, raw, loc); loc.broken {
-		return
-	}
+	r.Middleware = decodeMiddleware(v, md, raw, loc)
 	opts := kind.Options()
-	if err := md.PrimitiveDecode(raw, opts); err != nil {
-		v.typeError(err, loc)
-		loc.broken = true
+	if errs := decodeKeys(md, raw, opts); errs != nil {
+		v.keyErrors(errs, loc)
+	}
+	if loc.broken {
 		return
 	}
 	r.Handler = opts

@@ -58,10 +58,17 @@ func AnalyzeFileProgress(c *Classifier, name string, stdin io.Reader, warn io.Wr
 		f = fh
 	}
 	counted := &countingReader{r: f}
-	br := bufio.NewReaderSize(counted, 64<<10)
-	var in io.Reader = br
-	if head, _ := br.Peek(len(gzipMagic)); bytes.Equal(head, gzipMagic) {
-		zr, err := gzip.NewReader(br)
+	// The first bytes say whether it is gzip; they are handed on in front of the
+	// rest rather than through a buffered reader, which would copy every byte of
+	// a plain capture once more.
+	head := make([]byte, len(gzipMagic))
+	hn, err := io.ReadFull(counted, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	var in io.Reader = io.MultiReader(bytes.NewReader(head[:hn]), counted)
+	if bytes.Equal(head[:hn], gzipMagic) {
+		zr, err := gzip.NewReader(bufio.NewReaderSize(in, 64<<10))
 		if err != nil {
 			return fmt.Errorf("%s: gzip: %w", name, err)
 		}
