@@ -117,7 +117,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv.Serve()
+	for _, a := range srv.Addrs() {
+		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File, "procs", procs, "socket_activated", len(socks) > 0)
+	}
+	for _, a := range srv.TLSAddrs() {
+		log.Info("serving", "addr", "https://"+a.String())
+	}
 	if cfg.File == "" {
+		// Served by convention: say what was found, for the person who typed it.
 		var addrs, tlsAddrs []string
 		for _, a := range srv.Addrs() {
 			addrs = append(addrs, a.String())
@@ -126,12 +133,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			tlsAddrs = append(tlsAddrs, a.String())
 		}
 		fmt.Fprint(stderr, servedText(cfg, addrs, tlsAddrs))
-	}
-	for _, a := range srv.Addrs() {
-		log.Info("serving", "addr", "http://"+a.String(), "config", cfg.File, "procs", procs, "socket_activated", len(socks) > 0)
-	}
-	for _, a := range srv.TLSAddrs() {
-		log.Info("serving", "addr", "https://"+a.String())
 	}
 	if m := srv.Certs(); m != nil && m.RootPath() != "" {
 		log.Info("internal CA root: trust it to browse the sites with tls = \"internal\" without warnings (Debian: copy it to /usr/local/share/ca-certificates/gantry.crt and run update-ca-certificates)", "root", m.RootPath())

@@ -340,9 +340,8 @@ func startCrash(slot int, err error) Crash {
 	var se *StartError
 	if errors.As(err, &se) {
 		c.Status = se.Err.Error()
-		if out := strings.TrimSpace(se.Output); out != "" {
-			c.Stderr = out[strings.LastIndexByte(out, '\n')+1:]
-		}
+		out := strings.TrimSpace(se.Output)
+		c.Stderr = shortLine(out[strings.LastIndexByte(out, '\n')+1:])
 	}
 	return c
 }
@@ -367,7 +366,15 @@ type outputLog struct {
 	last    string // the latest non-blank stderr line
 }
 
-const maxLastLine = 512
+// shortLine is line trimmed, and cut at 512 bytes: a line to show, not to keep.
+func shortLine(line string) string {
+	const limit = 512
+	line = strings.TrimSpace(line)
+	if len(line) > limit {
+		line = strings.ToValidUTF8(line[:limit], "") + "…"
+	}
+	return line
+}
 
 func (o *outputLog) lastStderr() string {
 	if o == nil {
@@ -387,10 +394,7 @@ func (o *outputLog) copy(r io.Reader, stderr bool) {
 		line := sc.Text()
 		o.mu.Lock()
 		if stderr && strings.TrimSpace(line) != "" {
-			o.last = strings.TrimSpace(line)
-			if len(o.last) > maxLastLine {
-				o.last = strings.ToValidUTF8(o.last[:maxLastLine], "") + "…"
-			}
+			o.last = shortLine(line)
 		}
 		if !o.ready {
 			o.buf = append(o.buf, line)
