@@ -175,9 +175,13 @@ func (a *alerter) poolAlerts(now time.Time, p server.PoolStatus, add func(Alert)
 		where = fmt.Sprintf("%s (site %s)", p.Route, p.Site)
 	}
 	if d := growth(a.crashes[key]); d >= crashCount && p.LastCrash != nil {
+		last := fmt.Sprintf("the last one (pid %d) ended with %s", p.LastCrash.PID, p.LastCrash.Status)
+		if p.LastCrash.PID == 0 { // a respawn that did not get as far as running
+			last = "the last restart failed: " + p.LastCrash.Status
+		}
 		al := Alert{ID: "crash " + key, Kind: "crash_loop", Pool: key,
-			Message: fmt.Sprintf("%s workers of %s crashed %d times in the last %s; the last one (pid %d) ended with %s, %s ago",
-				p.Kind, where, d, humanDuration(crashWindow), p.LastCrash.PID, p.LastCrash.Status, humanDuration(now.Sub(p.LastCrash.Time)))}
+			Message: fmt.Sprintf("%s workers of %s crashed %d times in the last %s; %s, %s ago",
+				p.Kind, where, d, humanDuration(crashWindow), last, humanDuration(now.Sub(p.LastCrash.Time)))}
 		if p.LastCrash.Stderr != "" {
 			al.Detail = p.LastCrash.Stderr
 		} else {
@@ -191,8 +195,8 @@ func (a *alerter) poolAlerts(now time.Time, p server.PoolStatus, add func(Alert)
 			who = fmt.Sprintf("the %s worker of %s is", p.Kind, where)
 		}
 		add(Alert{ID: "saturated " + key, Kind: "saturated", Pool: key,
-			Message: fmt.Sprintf("%s busy (%d requests in flight), %d more waiting for %s: raise processes or threads, or find the slow requests",
-				who, p.Busy, p.Queued, humanDuration(now.Sub(p.QueuedAt)))})
+			Message: fmt.Sprintf("%s busy (%s in flight), %d more waiting for %s: raise processes or threads, or find the slow requests",
+				who, plural(p.Busy, "request"), p.Queued, humanDuration(now.Sub(p.QueuedAt)))})
 	}
 }
 
@@ -216,6 +220,13 @@ func certAlert(now time.Time, c certs.CertStatus) Alert {
 		msg += fmt.Sprintf("; the one served expires in %s", humanDuration(left))
 	}
 	return Alert{ID: "cert " + c.Source + " " + c.Name, Kind: "certificate", Message: msg, Detail: c.LastError}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // humanDuration says d the way a person would: "40 s", "5 min", "2 h 10 min",

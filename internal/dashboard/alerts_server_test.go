@@ -145,7 +145,7 @@ def application(environ, start_response):
 	t.Cleanup(func() { os.WriteFile(gate, nil, 0o644); wg.Wait() })
 	peertest.WaitFor(t, 30*time.Second, "a saturation alert", func() bool { return len(alertsOf(t, g, "saturated")) > 0 })
 	a := alertsOf(t, g, "saturated")[0]
-	if !strings.Contains(a.Message, "the wsgi worker of /app/ is busy (1 requests in flight)") || !strings.Contains(a.Message, "2 more waiting") || a.Pool != "default /app/" {
+	if !strings.Contains(a.Message, "the wsgi worker of /app/ is busy (1 request in flight)") || !strings.Contains(a.Message, "2 more waiting") || a.Pool != "default /app/" {
 		t.Errorf("alert %+v", a)
 	}
 	os.WriteFile(gate, nil, 0o644)

@@ -62,6 +62,27 @@ func TestAlertsOnAndOff(t *testing.T) {
 			},
 		},
 		{
+			name: "crash loop of a worker that no longer starts",
+			input: func(sec int) alertInput {
+				p := pool(min(sec/5, 4), sec)
+				if p.LastCrash != nil {
+					p.LastCrash.PID, p.LastCrash.Status = 0, "exited during startup (exit status 1)"
+					p.LastCrash.Stderr = "ModuleNotFoundError: No module named 'mysite'"
+				}
+				return alertInput{status: status(p)}
+			},
+			want: map[int]string{10: "", 15: "crash_loop"},
+			at:   15,
+			check: func(t *testing.T, got []Alert) {
+				if m := got[0].Message; !strings.Contains(m, "the last restart failed: exited during startup (exit status 1)") || strings.Contains(m, "pid 0") {
+					t.Errorf("message %q", m)
+				}
+				if got[0].Detail != "ModuleNotFoundError: No module named 'mysite'" {
+					t.Errorf("detail %q", got[0].Detail)
+				}
+			},
+		},
+		{
 			name: "reloads and recycling restart workers but do not crash them",
 			input: func(sec int) alertInput {
 				p := pool(0, 0)
