@@ -56,9 +56,21 @@ func TestReloadCommand(t *testing.T) {
 		t.Fatalf("reload: exit %d, stdout %q, stderr %q\n%s", code, out, stderr, p.log())
 	}
 
+	// A new route is started, not restarted; a kept WSGI route restarts its
+	// workers (for new code), as does one whose options changed.
+	newRoute := fmt.Sprintf("\n[[site.route]]\npath = \"/new/\"\nwsgi = \"hello:application\"\nchdir = %q\npython = %q\nprocesses = 1\n", dir, py)
+	os.WriteFile(conf, []byte(good+newRoute), 0o644)
+	if out, stderr, code = run(t, "", "reload", "--socket", sock); code != 0 || out != "reloaded: 1 site, 3 routes; 1 route restarted (/app/)\n" {
+		t.Fatalf("reload with a new route: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	os.WriteFile(conf, []byte(strings.Replace(good, "processes = 1", "processes = 2", 1)+newRoute), 0o644)
+	if out, stderr, code = run(t, "", "reload", "--socket", sock); code != 0 || out != "reloaded: 1 site, 3 routes; 2 routes restarted (/app/, /new/)\n" {
+		t.Fatalf("reload with changed options: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+
 	out, _, code = run(t, "", "reload", "--socket", sock, "--json")
 	var res server.ReloadResult
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.OK || res.Sites != 1 || res.Routes != 2 {
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.OK || res.Sites != 1 || res.Routes != 3 {
 		t.Fatalf("reload --json: exit %d, %q", code, out)
 	}
 

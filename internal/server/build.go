@@ -210,10 +210,23 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 		return nil, err
 	}
 	st.handlers = append(st.handlers, &built{kind: kind.Name, path: cr.Path, root: cs.Root, symlinks: cs.Symlinks, opts: cr.Handler, h: h})
-	if p, ok := h.(PoolReporter); ok && prev != nil && len(p.Workers()) > 0 {
-		st.restarted = append(st.restarted, routeName(cs, cr))
+	if p, ok := h.(PoolReporter); ok && prev.hasRoute(cs, cr) && len(p.Workers()) > 0 {
+		st.restarted = append(st.restarted, routeName(cs, cr)) // its options changed
 	}
 	return h, nil
+}
+
+// hasRoute reports whether st served route cr's path in site cs (same root).
+func (st *state) hasRoute(cs *config.Site, cr *config.Route) bool {
+	if st == nil {
+		return false
+	}
+	for _, b := range st.handlers {
+		if b.path == cr.Path && b.root == cs.Root {
+			return true
+		}
+	}
+	return false
 }
 
 // routeName is a route as a reload's report names it: its path, after the
