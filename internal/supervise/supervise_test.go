@@ -67,6 +67,17 @@ func helperServe(sock string) {
 			fmt.Fprintln(os.Stderr, "ZeroDivisionError: division by zero")
 			os.Exit(2)
 		}
+		// Killed from outside mid-request (the OOM killer): a grandchild keeps
+		// stderr open, so the gateway sees the broken connection before the
+		// monitor can report the exit.
+		if n > 0 && os.Getenv("SUPERVISE_KILLED_ON_REQUEST") != "" {
+			holder := exec.Command("sleep", "300")
+			holder.Stderr = os.Stderr
+			if err := holder.Start(); err != nil {
+				os.Exit(5)
+			}
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
 		fmt.Fprintf(c, "%d\n", os.Getpid())
 		c.Close()
 	}
@@ -562,5 +573,38 @@ func TestHealthQueue(t *testing.T) {
 	p.Release(<-got, OK)
 	if hl := p.Health(); hl.Queued != 0 || !hl.Since.IsZero() {
 		t.Errorf("drained pool health %+v, want no queue", hl)
+	}
+}
+
+// TestExternalKillDuringRequestIsACrash: a worker SIGKILLed from outside while it
+// serves a request is a crash, though the gateway notices first and the pool then
+// signals the (already dead) process itself.
+func TestExternalKillDuringRequestIsACrash(t *testing.T) {
+	h := newHarness(t, "SUPERVISE_KILLED_ON_REQUEST=1")
+	opts := h.options("serve")
+	opts.Size = 1
+	p := start(t, opts)
+	w, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", w.Data.(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Read(make([]byte, 32)); n != 0 {
+		t.Fatalf("the worker answered (%d bytes); want it killed mid-request", n)
+	}
+	c.Close()
+	peertest.WaitFor(t, 10*time.Second, "the worker dead", func() bool { return !alive(w.PID) })
+	p.Release(w, Failed)
+	peertest.WaitFor(t, 15*time.Second, "the killed worker reaped and replaced", func() bool {
+		ws := p.Workers()
+		_, old := pids(p)[w.PID]
+		return len(ws) == 1 && ws[0].PID != w.PID && ws[0].State == StateReady && !old
+	})
+	if hl := p.Health(); hl.Crashes != 1 || !strings.Contains(hl.Last.Status, "killed") || hl.Last.PID != w.PID {
+		t.Errorf("health after an outside SIGKILL mid-request: crashes %d, last %+v; want 1 crash of pid %d, signal: killed",
+			hl.Crashes, hl.Last, w.PID)
 	}
 }
