@@ -98,9 +98,12 @@ usage:
   gantry check -c FILE            validate a config; print each error with file:line
   gantry reload [--admin ADDR] [--socket PATH]  ask a running gantry to reload its config
   gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]
+                                   FILE may be gzipped; - reads standard input
   gantry hash-password [--htpasswd USER]  read a password on stdin, print the hash for [admin] password_hash,
                                    or with --htpasswd a line for an auth file
   gantry version [-short]          version, commit, Go version and build tags
+
+gantry COMMAND --help shows a command's flags and their defaults.
 `
 
 // Main runs the command line args (without the program name) and returns the exit status.
@@ -129,7 +132,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = fmt.Errorf("unknown command %q: see `gantry help`", args[0])
 	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		var h *helpError
+		if errors.As(err, &h) {
+			fmt.Fprint(stdout, h.text)
 			return 0
 		}
 		msg := err.Error()
@@ -150,7 +155,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, help(fs)
 			}
 			return nil, fmt.Errorf("gantry %s: %v (see `gantry help`)", fs.Name(), err)
 		}

@@ -60,6 +60,8 @@ func TestPlainErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[server]\nlisten = [\"127.0.0.1:0\"]\nlistn = 3\n[[site]]\nroot = \"/nonexistent/x\"\n"), 0o644)
+	typed := filepath.Join(dir, "typed.toml")
+	os.WriteFile(typed, []byte("[server]\nmax_body = true\nlistn = 3\n[[site]]\nhosts = \"a.test\"\n\nroot = \"/nonexistent/x\"\n"), 0o644)
 	tests := []struct {
 		name   string
 		args   []string
@@ -70,6 +72,8 @@ func TestPlainErrors(t *testing.T) {
 		{"missing directory", []string{"serve", filepath.Join(dir, "nope")}, []string{"is not a directory"}},
 		{"missing config", []string{"serve", "-c", filepath.Join(dir, "nope.toml")}, []string{"no such file"}},
 		{"check lists every problem with its line", []string{"check", "-c", bad}, []string{bad + ":3: unknown key \"listn\"", "site root \"/nonexistent/x\"", "2 problem(s)"}},
+		{"check goes on past a value of the wrong type", []string{"check", typed}, []string{typed + ":2: key \"server.max_body\": invalid size", typed + ":3: unknown key \"listn\"",
+			typed + ":5: key \"hosts\"", typed + ":7: site root \"/nonexistent/x\"", "4 problem(s)"}},
 		{"bad --cgi", []string{"serve", dir, "--cgi", "nodir"}, []string{"want PREFIX=DIR"}},
 	}
 	for _, tc := range tests {
@@ -161,7 +165,14 @@ var servingRE = regexp.MustCompile(`msg=serving addr=http://(\S+)`)
 // startGantry runs the gantry binary and waits for its "serving" log line.
 func startGantry(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startGantryEnv(t, nil, args...)
+}
+
+// startGantryEnv is startGantry with env added to gantry's environment.
+func startGantryEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(gantryBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"gantry/internal/basicauth"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
+	"gantry/internal/server"
 	"gantry/internal/supervise"
 )
 
@@ -59,6 +62,7 @@ func reload(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
 	admin := fs.String("admin", config.DefaultAdminListen, "address of the running gantry's admin listener, when its admin socket is not there")
 	sock := fs.String("socket", adminsock.Path(), "the running gantry's admin socket")
+	asJSON := fs.Bool("json", false, "print the answer as JSON, for scripts")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -86,21 +90,53 @@ func reload(args []string, stdout io.Writer) error {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("gantry reload: %s on %s: %s", resp.Status, target, strings.TrimSpace(string(body)))
+	var res server.ReloadResult
+	jsonErr := json.Unmarshal(body, &res)
+	switch {
+	case resp.StatusCode == http.StatusOK && *asJSON:
+		fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(body))
+		return nil
+	case resp.StatusCode == http.StatusOK && jsonErr == nil:
+		fmt.Fprintln(stdout, reloadSentence(res))
+		return nil
+	case resp.StatusCode == http.StatusUnprocessableEntity && jsonErr == nil && res.Error != "":
+		if *asJSON {
+			fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(body))
+		}
+		return fmt.Errorf("gantry reload: not reloaded, the running configuration keeps serving:\n%s", res.Error)
 	}
-	fmt.Fprintf(stdout, "reloaded: %s\n", body)
-	return nil
+	return fmt.Errorf("gantry reload: %s on %s: %s", resp.Status, target, strings.TrimSpace(string(body)))
+}
+
+// reloadSentence says what a reload did: "reloaded: 3 sites, 7 routes; 1 route
+// restarted (/app/)".
+func reloadSentence(r server.ReloadResult) string {
+	s := fmt.Sprintf("reloaded: %s, %s", plural(r.Sites, "site"), plural(r.Routes, "route"))
+	if n := len(r.Restarted); n > 0 {
+		s += fmt.Sprintf("; %s restarted (%s)", plural(n, "route"), strings.Join(r.Restarted, ", "))
+	}
+	if len(r.RestartOnly) > 0 {
+		s += fmt.Sprintf("\nchanged but applied only when gantry restarts: %s", strings.Join(r.RestartOnly, "; "))
+	}
+	return s
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func hashPassword(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
 	user := fs.String("htpasswd", "", "print an htpasswd line for this user (bcrypt), for a route's auth file")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("gantry hash-password: unexpected %q: the password is read from stdin", fs.Arg(0))
+	if len(pos) > 0 {
+		return fmt.Errorf("gantry hash-password: unexpected %q: the password is read from stdin", pos[0])
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {

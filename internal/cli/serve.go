@@ -123,6 +123,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	for _, a := range srv.TLSAddrs() {
 		log.Info("serving", "addr", "https://"+a.String())
 	}
+	if cfg.File == "" {
+		// Served by convention: say what was found, for the person who typed it.
+		var addrs, tlsAddrs []string
+		for _, a := range srv.Addrs() {
+			addrs = append(addrs, a.String())
+		}
+		for _, a := range srv.TLSAddrs() {
+			tlsAddrs = append(tlsAddrs, a.String())
+		}
+		fmt.Fprint(stderr, servedText(cfg, addrs, tlsAddrs))
+	}
 	if m := srv.Certs(); m != nil && m.RootPath() != "" {
 		log.Info("internal CA root: trust it to browse the sites with tls = \"internal\" without warnings (Debian: copy it to /usr/local/share/ca-certificates/gantry.crt and run update-ca-certificates)", "root", m.RootPath())
 	}

@@ -22,8 +22,12 @@ const analyzeUsage = "usage: gantry telescope analyze FILE... [--format table|js
 	"       [--dos-idle D] [--max-sources N] [--export URL [--node NAME]]   (FILE - reads standard input)"
 
 func telescopeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+		fmt.Fprint(stdout, telescopeUsage)
+		return 0
+	}
 	if len(args) == 0 || args[0] != "analyze" {
-		fmt.Fprintln(stderr, "gantry telescope: usage: gantry telescope analyze FILE... [--format table|json|csv] [--dark CIDR,...] [--size N]")
+		fmt.Fprint(stderr, "gantry telescope: ", telescopeUsage)
 		return 1
 	}
 	return analyze(args[1:], stdin, stdout, stderr)
@@ -34,7 +38,7 @@ func telescopeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 // exit status.
 func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	const prefix = "gantry: telescope analyze: "
-	fs := flag.NewFlagSet("gantry telescope analyze", flag.ContinueOnError)
+	fs := flag.NewFlagSet("telescope analyze", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
 		opts   telescope.Options
@@ -68,7 +72,7 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for len(rest) > 0 {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintln(stdout, analyzeUsage)
+				fmt.Fprint(stdout, help(fs).text)
 				return 0
 			}
 			fmt.Fprintf(stderr, "%s%v\n%s\n", prefix, err, analyzeUsage)
@@ -124,7 +128,7 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	c := telescope.NewClassifier(opts)
 	for _, name := range files {
-		if err := telescope.AnalyzeFile(c, name, stdin, stderr); err != nil {
+		if err := telescope.AnalyzeFileProgress(c, name, stdin, stderr, progressFor(stderr, name)); err != nil {
 			fmt.Fprintf(stderr, "%s%v\n", prefix, err)
 			return 1
 		}

@@ -65,7 +65,7 @@ func TestAnalyzeArgs(t *testing.T) {
 		stdinBytes []byte
 	}{
 		{"-h prints the usage on stdout", []string{"-h"}, 0, "usage: gantry telescope analyze FILE...", "", nil},
-		{"--help too", []string{td + "port_scan.pcap", "--help"}, 0, "[--dos-idle D] [--max-sources N]", "", nil},
+		{"--help too", []string{td + "port_scan.pcap", "--help"}, 0, "without backscatter (default 5m)", "", nil},
 		{"unknown flag", []string{"--bogus", td + "port_scan.pcap"}, 1, "", "flag provided but not defined: -bogus", nil},
 		{"negative count", []string{td + "port_scan.pcap", "--size", "-1"}, 1, "", "--size -1: must not be negative", nil},
 		{"negative max-sources", []string{"--max-sources=-5", td + "port_scan.pcap"}, 1, "", "--max-sources -5: must not be negative", nil},

@@ -160,6 +160,12 @@ func FuzzParse(f *testing.F) {
 	f.Add("[[site.route]]\n[[site]]\nhosts=[\"*.\"]\n")
 	// TLS keys: a wildcard for ACME, a pair, an alias CA.
 	f.Add("[server]\ntls_listen=[\"127.0.0.1:0\"]\n[tls]\nca=\"staging\"\nhsts=\"max-age=1\"\n[[site]]\nhosts=[\"*.a\",\"127.0.0.1\"]\ntls_cert=\"c\"\n")
+	// Values of the wrong type, which send Parse down its key-by-key decoding: at
+	// top level, in a nested table, a table where a value belongs, in a site.
+	wrong, _ := os.ReadFile("testdata/bad-types.toml")
+	f.Add(string(wrong))
+	f.Add("server=1\n[telescope]\nban=3\n")
+	f.Add("[[site]]\nhosts={a=1}\nroute=5\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		c, err := config.Parse("fuzz.toml", text)
 		if err == nil && c == nil {

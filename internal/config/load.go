@@ -69,17 +69,35 @@ type rawSite struct {
 func Parse(name, text string) (*Config, error) {
 	var f file
 	md, err := toml.Decode(text, &f)
+	var typeErrs []keyTypeError
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, Errors{{File: name, Line: pe.Position.Line, Msg: pe.Message}}
+		// Valid TOML with a value of the wrong type: decode again key by key, to
+		// report them all and check the rest.
+		var top map[string]toml.Primitive
+		md2, err2 := toml.Decode(text, &top)
+		if err2 != nil {
+			var pe toml.ParseError
+			if errors.As(err, &pe) {
+				return nil, Errors{{File: name, Line: pe.Position.Line, Msg: pe.Message}}
+			}
+			return nil, Errors{{File: name, Msg: err.Error()}}
 		}
-		return nil, Errors{{File: name, Msg: err.Error()}}
+		f, md = file{}, md2
+		typeErrs = decodeByKey(md, top, &f)
 	}
 	c := &f.Config
 	c.File, c.Text = name, text
 	v := &validator{file: name}
 	locs := locate(v, md, text)
+	for _, te := range typeErrs {
+		if te.err == nil {
+			k := toml.Key(strings.Split(te.key, "."))
+			v.addKey(te.key, "unknown key %q in [%s]%s", k[len(k)-1], strings.Join(k[:len(k)-1], "."), suggest(k))
+			continue
+		}
+		v.addKey(te.key, "key %q: %s", te.key, te.problem())
+		v.bad(te.key)
+	}
 	c.Sites = make([]Site, len(f.Sites))
 	for si, raw := range f.Sites {
 		if si >= len(locs) {
@@ -114,6 +132,9 @@ type routeLoc struct {
 	// broken: the route's handler or keys are wrong in a way that makes checking
 	// its values pointless (no handler, several, a value of the wrong type).
 	broken bool
+	// reported: the keys whose wrong type is already reported (a key may be
+	// decoded into more than one struct)
+	reported map[string]bool
 	// undecoded: the site's or route's own keys (hosts, path) could not be
 	// decoded, so checking them would only report knock-on problems.
 	undecoded bool
@@ -207,7 +228,7 @@ func reportUnknown(v *validator, md toml.MetaData) {
 		// A site that did not decode left its other keys undecoded at random
 		// (toml decodes a table's keys in map order): its type error says it all.
 		badSite := len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) && v.sites[site].undecoded
-		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[k[:len(k)-1].String()] || badSite {
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[ks] || v.badKeys[k[:len(k)-1].String()] || badSite {
 			continue
 		}
 		where := "at top level"
@@ -224,9 +245,23 @@ func reportUnknown(v *validator, md toml.MetaData) {
 func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, locs *[]routeLoc, site *Site) {
 	var rs rawSite
 	if err := md.PrimitiveDecode(raw, &rs); err != nil {
-		v.typeError(err, loc)
-		loc.broken, loc.undecoded = true, true
-		return
+		// Key by key, so that each wrong value is reported and the others checked.
+		rs = rawSite{}
+		errs := decodeTable(md, raw, reflect.ValueOf(&rs).Elem(), "")
+		if len(errs) == 0 {
+			v.typeError(err, loc)
+			loc.broken, loc.undecoded = true, true
+			return
+		}
+		for _, te := range errs {
+			switch {
+			case te.err != nil:
+				v.add(loc.lineOf(te.key), "key %q: %s", te.key, te.problem())
+				v.bad("site." + te.key)
+			case !slices.Contains(knownKeys()["site"], te.key):
+				v.add(loc.lineOf(te.key), "unknown key %q in [site]%s", te.key, suggest(toml.Key{"site", te.key}))
+			}
+		}
 	}
 	*site = rs.Site
 	site.Middleware = decodeMiddleware(v, md, raw, loc)
@@ -257,24 +292,63 @@ func inlineLoc(md toml.MetaData, raw toml.Primitive, line int) routeLoc {
 // or a route's table, in registration order; nil when a value has the wrong type.
 func decodeMiddleware(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc) []Settings {
 	out := make([]Settings, len(registry.middleware))
+	bad := false
 	for i, m := range registry.middleware {
 		out[i] = m.Options()
-		if err := md.PrimitiveDecode(raw, out[i]); err != nil {
-			v.typeError(err, loc)
-			loc.broken = true
-			return nil
+		if errs := decodeKeys(md, raw, out[i]); errs != nil {
+			v.keyErrors(errs, loc)
+			bad = true
 		}
 	}
+	if bad {
+		return nil
+	}
 	return out
+}
+
+// keyErrors reports values of the wrong type in the site or route at loc, each
+// at its key's line, and marks it broken: its other checks would only repeat
+// them.
+func (v *validator) keyErrors(errs []keyTypeError, loc *routeLoc) {
+	loc.broken = true
+	for _, e := range errs {
+		if e.key == "" {
+			v.typeError(e.err, loc)
+			continue
+		}
+		if loc.reported[e.key] {
+			continue
+		}
+		if loc.reported == nil {
+			loc.reported = map[string]bool{}
+		}
+		loc.reported[e.key] = true
+		top, _, _ := strings.Cut(e.key, ".")
+		v.add(loc.lineOf(top), "key %q: %s", e.key, e.problem())
+		// The keys under it are not also unknown, in a site or a route.
+		var pe toml.ParseError
+		if errors.As(e.err, &pe) && pe.LastKey != "" {
+			v.bad(pe.LastKey)
+		}
+		v.bad("site." + e.key)
+		v.bad("site.route." + e.key)
+	}
 }
 
 // decodeRoute decodes a route's keys into r: path and optional into the Route,
 // the rest into the options of the handler kind they select.
 func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLoc, r *Route) {
-	if err := md.PrimitiveDecode(raw, r); err != nil {
-		v.typeError(err, loc)
-		loc.broken, loc.undecoded = true, true
-		return
+	if errs := decodeKeys(md, raw, r); errs != nil {
+		v.keyErrors(errs, loc)
+		for _, e := range errs {
+			switch e.key {
+			case "":
+				loc.undecoded = true
+				return
+			case "path":
+				loc.undecoded = true // the other keys are still decoded, to report theirs
+			}
+		}
 	}
 	common, _ := routeKeys()
 	for key, line := range loc.keys {
@@ -305,13 +379,12 @@ func decodeRoute(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeL
 			v.add(line, "key %q does not apply to a %s route (path %q); it applies to: %s", key, kind.Name, r.Path, appliesTo(key))
 		}
 	}
-	if r.Middleware = decodeMiddleware(v, md, raw, loc); loc.broken {
-		return
-	}
+	r.Middleware = decodeMiddleware(v, md, raw, loc)
 	opts := kind.Options()
-	if err := md.PrimitiveDecode(raw, opts); err != nil {
-		v.typeError(err, loc)
-		loc.broken = true
+	if errs := decodeKeys(md, raw, opts); errs != nil {
+		v.keyErrors(errs, loc)
+	}
+	if loc.broken {
 		return
 	}
 	r.Handler = opts
@@ -324,11 +397,16 @@ func (v *validator) typeError(err error, loc *routeLoc) {
 	v.add(line, "%s", msg)
 	var pe toml.ParseError
 	if errors.As(err, &pe) && pe.LastKey != "" {
-		if v.badKeys == nil {
-			v.badKeys = map[string]bool{}
-		}
-		v.badKeys[pe.LastKey] = true
+		v.bad(pe.LastKey)
 	}
+}
+
+// bad notes that the dotted key's value had the wrong type: it is not also unknown.
+func (v *validator) bad(key string) {
+	if v.badKeys == nil {
+		v.badKeys = map[string]bool{}
+	}
+	v.badKeys[key] = true
 }
 
 // typeError words a value of the wrong type in a route at its key's line: toml's own

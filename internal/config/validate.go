@@ -88,10 +88,10 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 		for _, h := range site.Hosts {
 			h = strings.ToLower(h)
 			if !validHostPattern(h) {
-				v.add(line, "site host %q: want a name like \"example.com\" or \"*.example.com\"", h)
+				v.add(siteKey("hosts"), "site host %q: want a name like \"example.com\" or \"*.example.com\"", h)
 			}
 			if prev, ok := hostOwner[h]; ok && prev != si {
-				v.add(line, "site host %q is also claimed by an earlier site", h)
+				v.add(siteKey("hosts"), "site host %q is also claimed by an earlier site", h)
 			}
 			hostOwner[h] = si
 		}
@@ -102,7 +102,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 			}
 		}
 		if site.Root != "" {
-			checkDir(v, line, "site root", site.Root)
+			checkDir(v, siteKey("root"), "site root", site.Root)
 		} else if len(site.Routes) == 0 {
 			v.add(line, "site %v has neither root nor routes: set root = \"/path/to/files\"", site.Hosts)
 		}

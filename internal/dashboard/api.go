@@ -290,10 +290,10 @@ func (d *Dashboard) reload(w http.ResponseWriter, r *http.Request) {
 	err := d.opts.Server.Reload(ctx)
 	last := d.opts.Server.Status().LastReload
 	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"ok": false, "error": err.Error(), "time": last.Time})
+		writeJSON(w, http.StatusUnprocessableEntity, last)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "time": last.Time})
+	writeJSON(w, http.StatusOK, last)
 }
 
 // events streams one Sample per second as server-sent events until the client goes.

@@ -250,12 +250,13 @@ func (d *Dashboard) sampler() {
 				s.Packets["other"] = round3(float64(c.Other-lastPk.Other) / secs)
 				lastPk = c
 			}
-			var pools []server.PoolStatus
+			var st *server.Status
 			if i%5 == 0 {
-				pools = d.opts.Server.Status().Pools
+				v := d.opts.Server.Status()
+				st = &v
 			}
 			s.Alerts = a.update(now, alertInput{
-				requests: uint64(s.RPS*secs + 0.5), errors5xx: n5xx, pools: pools, poll: i%5 == 0,
+				requests: uint64(s.RPS*secs + 0.5), errors5xx: n5xx, status: st,
 				exploits: exploits, sensor: d.opts.Sensor, report: rep,
 			})
 			d.alertMu.Lock()

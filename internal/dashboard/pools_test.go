@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"gantry/internal/peertest"
 	"gantry/internal/server"
@@ -49,33 +48,4 @@ func TestWorkerPools(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-}
-
-// TestCrashLoopAlert: a WSGI app that kills its worker on every request raises the
-// crash-loop alert.
-func TestCrashLoopAlert(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Python workers")
-	}
-	py := peertest.Python(t)
-	app := t.TempDir()
-	os.WriteFile(filepath.Join(app, "crash.py"), []byte(`import os
-def application(environ, start_response):
-    os._exit(3)
-`), 0o644)
-	g := startGantry(t, setup{extra: fmt.Sprintf("\n[[site.route]]\npath = \"/app/\"\nwsgi = \"crash:application\"\nchdir = %q\npython = %q\nprocesses = 1\n", app, py)})
-	c := client()
-	peertest.WaitFor(t, 60*time.Second, "a crash-loop alert for /app/", func() bool {
-		if resp, _ := do(t, c, "GET", g.web+"/app/", nil, nil); resp.StatusCode < 500 {
-			t.Fatalf("crashing app answered %s", resp.Status)
-		}
-		var alerts []Alert
-		getJSON(t, c, g.admin+"/api/alerts", &alerts)
-		for _, a := range alerts {
-			if a.Kind == "crash_loop" && strings.Contains(a.Message, "/app/") {
-				return true
-			}
-		}
-		return false
-	})
 }

@@ -156,19 +156,3 @@ func (h *history) unsubscribe(ch chan Sample) {
 	delete(h.subs, ch)
 	h.mu.Unlock()
 }
-
-// Alert is a condition the dashboard shows at the top of every tab.
-type Alert struct {
-	Kind    string    `json:"kind"` // crash_loop, 5xx_burst, attack
-	Message string    `json:"message"`
-	Since   time.Time `json:"since"`
-}
-
-// Alert thresholds.
-const (
-	crashRestarts  = 3               // restarts of one pool ...
-	crashWindow    = 5 * time.Minute // ... within this long
-	burst5xx       = 10              // 5xx answers ...
-	burst5xxWindow = time.Minute     // ... within this long, and at least 10% of requests
-	attackWindow   = 5 * time.Minute // exploit attempts or DoS attacks seen this recently
-)

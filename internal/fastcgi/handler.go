@@ -200,13 +200,12 @@ func (h *Handler) Workers() []supervise.WorkerInfo {
 	return h.sup.Workers()
 }
 
-// Queued returns the requests waiting for a free spawned worker (0 for an
-// external server, whose queue is its own).
-func (h *Handler) Queued() int {
+// Health is the spawned pool's crash count and queue; zero without one.
+func (h *Handler) Health() supervise.Health {
 	if h.sup == nil {
-		return 0
+		return supervise.Health{}
 	}
-	return h.sup.Queued()
+	return h.sup.Health()
 }
 
 // Shutdown lets requests in flight finish (up to ctx), then closes the connections

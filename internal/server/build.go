@@ -28,6 +28,9 @@ type state struct {
 	handlers []*built
 	// spool reads request bodies for the gateway routes; nil when there are none.
 	spool *spool.Spooler
+	// restarted names the routes whose worker processes this generation started
+	// or restarted, for the reload's report.
+	restarted []string
 }
 
 // built is a handler with what it was built from.
@@ -187,6 +190,7 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 			if err := r.Reload(ctx); err != nil {
 				return nil, fmt.Errorf("reload: %w", err)
 			}
+			st.restarted = append(st.restarted, routeName(cs, cr))
 		}
 		st.handlers = append(st.handlers, b)
 		return b.h, nil
@@ -206,7 +210,32 @@ func (s *Server) handlerFor(ctx context.Context, st, prev *state, cs *config.Sit
 		return nil, err
 	}
 	st.handlers = append(st.handlers, &built{kind: kind.Name, path: cr.Path, root: cs.Root, symlinks: cs.Symlinks, opts: cr.Handler, h: h})
+	if p, ok := h.(PoolReporter); ok && prev.hasRoute(cs, cr) && len(p.Workers()) > 0 {
+		st.restarted = append(st.restarted, routeName(cs, cr)) // its options changed
+	}
 	return h, nil
+}
+
+// hasRoute reports whether st served route cr's path in site cs (same root).
+func (st *state) hasRoute(cs *config.Site, cr *config.Route) bool {
+	if st == nil {
+		return false
+	}
+	for _, b := range st.handlers {
+		if b.path == cr.Path && b.root == cs.Root {
+			return true
+		}
+	}
+	return false
+}
+
+// routeName is a route as a reload's report names it: its path, after the
+// site's first host when the site has one.
+func routeName(cs *config.Site, cr *config.Route) string {
+	if len(cs.Hosts) > 0 {
+		return cs.Hosts[0] + " " + cr.Path
+	}
+	return cr.Path
 }
 
 // wrap puts the route's middleware around its handler. A wrapped route is
@@ -276,8 +305,9 @@ func (s *Server) Reload(ctx context.Context) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.state.Load()
-	err := s.reload(ctx, old)
-	s.lastReload = ReloadResult{Time: time.Now(), OK: err == nil}
+	res, err := s.reload(ctx, old)
+	res.Time, res.OK = time.Now(), err == nil
+	s.lastReload = res
 	if err != nil {
 		s.lastReload.Error = err.Error()
 		s.log.Error("reload failed; the previous configuration keeps serving", "err", err)
@@ -287,26 +317,30 @@ func (s *Server) Reload(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) reload(ctx context.Context, old *state) error {
+// reload builds and swaps in the config file's new generation, and says what
+// now serves.
+func (s *Server) reload(ctx context.Context, old *state) (ReloadResult, error) {
+	var res ReloadResult
 	if old.cfg.File == "" {
-		return errors.New("reload: gantry was started without a config file (-c FILE): nothing to re-read")
+		return res, errors.New("reload: gantry was started without a config file (-c FILE): nothing to re-read")
 	}
 	cfg, err := config.Load(old.cfg.File)
 	if err != nil {
-		return err
+		return res, err
 	}
-	for _, w := range restartOnly(old.cfg, cfg) {
+	res.RestartOnly = restartOnly(old.cfg, cfg)
+	for _, w := range res.RestartOnly {
 		s.log.Warn("reload: setting changed but takes effect only on restart", "setting", w)
 	}
 	st, err := s.build(ctx, cfg, old)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if cfg.Server.AccessLog != old.cfg.Server.AccessLog || cfg.Server.LogFormat != old.cfg.Server.LogFormat {
 		al, err := accesslog.Open(cfg.Server.AccessLog, cfg.Server.LogFormat)
 		if err != nil {
 			st.shutdown(ctx, old)
-			return err
+			return res, err
 		}
 		prevLog := s.accessLog.Swap(al)
 		defer prevLog.Close()
@@ -323,7 +357,11 @@ func (s *Server) reload(ctx context.Context, old *state) error {
 			s.log.Warn("reload: stopping replaced handlers", "err", err)
 		}
 	}()
-	return nil
+	res.Sites, res.Restarted = len(st.sites), st.restarted
+	for _, si := range st.sites {
+		res.Routes += len(si.routes)
+	}
+	return res, nil
 }
 
 // restartOnly lists settings that a reload cannot apply to running listeners.

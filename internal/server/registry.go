@@ -57,10 +57,7 @@ type (
 	// /metrics.
 	PoolReporter interface {
 		Workers() []supervise.WorkerInfo
-	}
-	// QueueReporter counts the requests waiting for one of the handler's workers.
-	QueueReporter interface {
-		Queued() int
+		Health() supervise.Health
 	}
 	// FastServer is a handler that the fast path (internal/http1) may run for
 	// bodiless GET and HEAD requests: it needs nothing of net/http's
@@ -96,11 +93,6 @@ var (
 	_ Shutdowner   = (*proxy.Handler)(nil)
 
 	_ basicauth.Passer = (*cgi.Options)(nil)
-)
-
-var (
-	_ QueueReporter = (*fastcgi.Handler)(nil)
-	_ QueueReporter = (*wsgi.Handler)(nil)
 )
 
 // bodyOptions are a gateway route's options about request bodies (config.Body).

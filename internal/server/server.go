@@ -110,6 +110,14 @@ type ReloadResult struct {
 	Time  time.Time `json:"time"`
 	OK    bool      `json:"ok"`
 	Error string    `json:"error,omitempty"`
+	// What now serves, after a reload that worked.
+	Sites  int `json:"sites"`
+	Routes int `json:"routes"`
+	// Restarted lists the routes whose worker processes were started anew
+	// (new code for a WSGI app, changed options), as "path" or "host path".
+	Restarted []string `json:"restarted,omitempty"`
+	// RestartOnly lists changed settings a reload cannot apply.
+	RestartOnly []string `json:"restart_only,omitempty"`
 }
 
 // New binds the listeners of cfg, so that a port in use is reported before anything

@@ -26,8 +26,23 @@ type PoolStatus struct {
 	Route   string         `json:"route"`
 	Kind    string         `json:"kind"`
 	Workers []WorkerStatus `json:"workers"`
-	// Queued is the requests waiting for a free worker.
-	Queued int `json:"queued"`
+	// Crashes counts unexpected exits since the pool started (not reloads,
+	// max_requests recycling or shutdowns); LastCrash is the latest of them.
+	Crashes   int          `json:"crashes"`
+	LastCrash *CrashStatus `json:"last_crash,omitempty"`
+	Size      int          `json:"size"`                  // worker processes
+	Capacity  int          `json:"capacity"`              // requests served at once
+	Busy      int          `json:"busy"`                  // requests in flight
+	Queued    int          `json:"queued"`                // requests waiting for a worker
+	QueuedAt  time.Time    `json:"queued_since,omitzero"` // since when some are
+}
+
+// CrashStatus is a worker's unexpected exit.
+type CrashStatus struct {
+	Time   time.Time `json:"time"`
+	PID    int       `json:"pid"`
+	Status string    `json:"status"` // "exit status 1", "signal: segmentation fault"
+	Stderr string    `json:"stderr"` // the worker's last stderr line
 }
 
 // WorkerStatus is one worker process.
@@ -73,13 +88,15 @@ func (s *Server) Status() Status {
 		for _, r := range si.routes {
 			ss.Routes = append(ss.Routes, RouteStatus{Path: r.path, Kind: r.kind, Target: r.target})
 			if p, ok := r.app.(PoolReporter); ok {
-				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}}
+				h := p.Health()
+				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{},
+					Crashes: h.Crashes, Size: h.Size, Capacity: h.Size * h.Concurrency, Busy: h.Busy, Queued: h.Queued, QueuedAt: h.Since}
+				if h.Crashes > 0 {
+					ps.LastCrash = &CrashStatus{Time: h.Last.Time, PID: h.Last.PID, Status: h.Last.Status, Stderr: h.Last.Stderr}
+				}
 				for _, w := range p.Workers() {
 					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,
 						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts, Inflight: w.Inflight})
-				}
-				if q, ok := r.app.(QueueReporter); ok {
-					ps.Queued = q.Queued()
 				}
 				out.Pools = append(out.Pools, ps)
 			}

@@ -27,6 +27,9 @@ func (p *Pool) AcquireWithin(ctx context.Context, d time.Duration) (*Worker, err
 		return w, nil
 	}
 	ch := make(chan *Worker, 1)
+	if len(p.waiters) == 0 {
+		p.queued = time.Now()
+	}
 	p.waiters = append(p.waiters, ch)
 	p.mu.Unlock()
 	var expired <-chan time.Time
@@ -117,6 +120,7 @@ func (p *Pool) Release(w *Worker, o Outcome) {
 		p.log.Error("request timed out; replacing worker", "slot", w.Slot, "pid", w.PID)
 		p.replaceLocked(w, true)
 	case o == Failed:
+		w.failed = true
 		if w.state == StateReady {
 			// The monitor respawns it when the process is really gone; until then a
 			// broken worker must not take more requests.

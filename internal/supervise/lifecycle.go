@@ -196,11 +196,21 @@ func (p *Pool) Workers() []WorkerInfo {
 	return out
 }
 
-// Queued returns the requests waiting for a worker with a free slot.
-func (p *Pool) Queued() int {
+// Health returns the pool's crash count, latest crash and queue.
+func (p *Pool) Health() Health {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.waiters)
+	h := Health{Size: len(p.slots), Concurrency: p.opts.Concurrency, Last: p.crash, Queued: len(p.waiters)}
+	for _, s := range p.slots {
+		h.Crashes += s.crashes
+	}
+	for w := range p.live {
+		h.Busy += w.inflight
+	}
+	if h.Queued > 0 {
+		h.Since = p.queued
+	}
+	return h
 }
 
 func rssKB(pid int) int64 {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -156,19 +157,41 @@ func (p *Pool) exited(w *Worker) {
 		return // spawn reports it
 	}
 	if s.current != w {
-		return // retired and stopped on purpose
+		// Retired and stopped on purpose, unless a request saw it break and it
+		// died of something other than the pool's own signal: the retirement only
+		// came first because the gateway noticed before the monitor did.
+		if w.failed && !p.closed && !signalledBy(w.exitErr, w.sent) {
+			p.recordCrashLocked(w)
+		}
+		return
 	}
 	s.current = nil
 	if p.closed {
 		return
 	}
+	p.recordCrashLocked(w)
 	p.log.Error("worker exited unexpectedly; respawning", "slot", w.Slot, "pid", w.PID,
-		"status", exitText(w.exitErr), "requests", w.requests)
+		"status", p.crash.Status, "requests", w.requests)
 	if time.Since(w.Started) > time.Minute {
 		s.backoff = p.opts.BackoffMin
 	}
 	p.respawnLocked(w.Slot, w.Generation+1, s.backoff)
 	s.backoff = min(s.backoff*2, p.opts.BackoffMax)
+}
+
+func (p *Pool) recordCrashLocked(w *Worker) {
+	p.slots[w.Slot].crashes++
+	p.crash = Crash{Time: time.Now(), Slot: w.Slot, PID: w.PID, Status: exitText(w.exitErr), Stderr: w.out.lastStderr()}
+}
+
+// signalledBy reports whether the process ended of signal sig.
+func signalledBy(err error, sig syscall.Signal) bool {
+	var ee *exec.ExitError
+	if sig == 0 || !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
 }
 
 // respawnLocked starts a new worker for slot i after delay, retrying with backoff
@@ -198,6 +221,8 @@ func (p *Pool) respawnLocked(i, generation int, delay time.Duration) {
 				}
 				delay = s.backoff
 				s.backoff = min(s.backoff*2, p.opts.BackoffMax)
+				s.crashes++
+				p.crash = startCrash(i, err)
 				if msg := err.Error(); msg != s.failing {
 					s.failing = msg
 					p.log.Error("worker failed to start; will retry", "slot", i, "retry_in", delay, "err", msg)
@@ -257,9 +282,11 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 		p.opts.Stopping(w)
 	}
 	if kill {
+		w.sent = syscall.SIGKILL
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		return
 	}
+	w.sent = syscall.SIGTERM
 	_ = syscall.Kill(-w.PID, syscall.SIGTERM)
 	p.wg.Add(1)
 	go func() {
@@ -270,6 +297,9 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 		case <-w.done:
 		case <-t.C:
 			p.log.Warn("worker ignored SIGTERM; killing it", "slot", w.Slot, "pid", w.PID)
+			p.mu.Lock()
+			w.sent = syscall.SIGKILL
+			p.mu.Unlock()
 			_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		}
 	}()
@@ -304,6 +334,18 @@ func exitText(err error) string {
 	return err.Error()
 }
 
+// startCrash describes a respawn that failed before the worker was ready.
+func startCrash(slot int, err error) Crash {
+	c := Crash{Time: time.Now(), Slot: slot, Status: err.Error()}
+	var se *StartError
+	if errors.As(err, &se) {
+		c.Status = se.Err.Error()
+		out := strings.TrimSpace(se.Output)
+		c.Stderr = shortLine(out[strings.LastIndexByte(out, '\n')+1:])
+	}
+	return c
+}
+
 func closeAll(fs []*os.File) {
 	for _, f := range fs {
 		if f != nil {
@@ -321,6 +363,26 @@ type outputLog struct {
 	buf     []string
 	size    int
 	dropped int
+	last    string // the latest non-blank stderr line
+}
+
+// shortLine is line trimmed, and cut at 512 bytes: a line to show, not to keep.
+func shortLine(line string) string {
+	const limit = 512
+	line = strings.TrimSpace(line)
+	if len(line) > limit {
+		line = strings.ToValidUTF8(line[:limit], "") + "…"
+	}
+	return line
+}
+
+func (o *outputLog) lastStderr() string {
+	if o == nil {
+		return ""
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.last
 }
 
 const maxStartupOutput = 64 << 10
@@ -331,6 +393,9 @@ func (o *outputLog) copy(r io.Reader, stderr bool) {
 	for sc.Scan() {
 		line := sc.Text()
 		o.mu.Lock()
+		if stderr && strings.TrimSpace(line) != "" {
+			o.last = shortLine(line)
+		}
 		if !o.ready {
 			o.buf = append(o.buf, line)
 			o.size += len(line)

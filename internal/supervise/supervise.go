@@ -128,6 +128,31 @@ type WorkerInfo struct {
 	Inflight int
 }
 
+// Crash is a worker that exited when the pool did not stop it, or a respawn that
+// failed to start: what a person needs to see to tell why.
+type Crash struct {
+	Time   time.Time
+	Slot   int
+	PID    int
+	Status string // "exit status 1", "signal: killed", or the startup error
+	Stderr string // the last line the worker wrote to stderr, if any
+}
+
+// Health is a pool's state as a whole, for alerts: its unexpected exits and
+// whether requests are waiting for a worker.
+type Health struct {
+	Size        int
+	Concurrency int
+	// Crashes counts unexpected exits and failed respawns since Start; a reload, a
+	// max_requests recycle, a stuck worker replaced and a shutdown are planned and
+	// not counted.
+	Crashes int
+	Last    Crash     // zero when Crashes is 0
+	Busy    int       // requests in flight
+	Queued  int       // requests waiting for a free worker
+	Since   time.Time // when the current queue began; zero when Queued is 0
+}
+
 // StartError is a worker that failed before it became ready.
 type StartError struct {
 	Name   string
@@ -162,10 +187,12 @@ type Worker struct {
 	state    string
 	inflight int
 	requests uint64
-	limit    uint64        // max requests for this incarnation, 0 = none
-	kill     bool          // retiring because stuck: SIGKILL, no grace
-	replaced bool          // a replacement has been requested for it
-	done     chan struct{} // closed when the process has exited and been reaped
+	limit    uint64         // max requests for this incarnation, 0 = none
+	kill     bool           // retiring because stuck: SIGKILL, no grace
+	replaced bool           // a replacement has been requested for it
+	failed   bool           // a request saw it break (Release with Failed)
+	sent     syscall.Signal // the last signal the pool sent it, 0 if none
+	done     chan struct{}  // closed when the process has exited and been reaped
 	exitErr  error
 	out      *outputLog
 }
@@ -173,6 +200,7 @@ type Worker struct {
 type slot struct {
 	current  *Worker // the worker that receives traffic; nil while respawning
 	restarts int
+	crashes  int // unexpected exits and failed respawns; planned stops are not counted
 	backoff  time.Duration
 	failing  string // last startup error logged, to log a repeating one only once
 }
@@ -187,6 +215,8 @@ type Pool struct {
 	slots   []*slot
 	live    map[*Worker]struct{} // every process not yet reaped
 	waiters []chan *Worker
+	queued  time.Time // when waiters last went from empty to non-empty
+	crash   Crash     // the latest unexpected exit
 	closed  bool
 	wg      sync.WaitGroup // background goroutines (monitors, respawns)
 }

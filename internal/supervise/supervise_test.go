@@ -57,10 +57,26 @@ func helperServe(sock string) {
 	if err != nil {
 		os.Exit(6)
 	}
-	for {
+	for n := 0; ; n++ {
 		c, err := l.Accept()
 		if err != nil {
 			os.Exit(7)
+		}
+		// The first connection is the supervisor's readiness check.
+		if n > 0 && os.Getenv("SUPERVISE_CRASH_ON_REQUEST") != "" {
+			fmt.Fprintln(os.Stderr, "ZeroDivisionError: division by zero")
+			os.Exit(2)
+		}
+		// Killed from outside mid-request (the OOM killer): a grandchild keeps
+		// stderr open, so the gateway sees the broken connection before the
+		// monitor can report the exit.
+		if n > 0 && os.Getenv("SUPERVISE_KILLED_ON_REQUEST") != "" {
+			holder := exec.Command("sleep", "300")
+			holder.Stderr = os.Stderr
+			if err := holder.Start(); err != nil {
+				os.Exit(5)
+			}
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 		fmt.Fprintf(c, "%d\n", os.Getpid())
 		c.Close()
@@ -416,6 +432,183 @@ func TestShutdownContextForcesKill(t *testing.T) {
 	}
 }
 
+// TestCrashesCountOnlyUnexpectedExits: the crash count behind the dashboard's
+// crash-loop alert must not move for what gantry does on purpose.
+func TestCrashesCountOnlyUnexpectedExits(t *testing.T) {
+	// request sends one request through the pool the way a gateway does, and
+	// releases it as the gateway would see it.
+	request := func(t *testing.T, p *Pool) {
+		w, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("unix", w.Data.(string))
+		if err != nil {
+			p.Release(w, Failed)
+			return
+		}
+		b := make([]byte, 32)
+		n, _ := c.Read(b)
+		c.Close()
+		if n == 0 {
+			p.Release(w, Failed)
+			return
+		}
+		p.Release(w, OK)
+	}
+	cases := []struct {
+		name    string
+		env     []string
+		max     uint64
+		act     func(t *testing.T, p *Pool)
+		crashes int
+		status  string // in the last crash's Status
+		stderr  string // the last crash's Stderr
+	}{
+		{name: "killed from outside", act: func(t *testing.T, p *Pool) {
+			syscall.Kill(p.Workers()[0].PID, syscall.SIGKILL)
+		}, crashes: 1, status: "signal: killed"},
+		{name: "dies during a request", env: []string{"SUPERVISE_CRASH_ON_REQUEST=1"}, act: request,
+			crashes: 1, status: "exit status 2", stderr: "ZeroDivisionError: division by zero"},
+		{name: "two reloads", act: func(t *testing.T, p *Pool) {
+			for range 2 {
+				if err := p.Reload(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{name: "max_requests recycling", max: 2, act: func(t *testing.T, p *Pool) {
+			for range 6 {
+				request(t, p)
+			}
+		}},
+		{name: "stuck worker replaced", act: func(t *testing.T, p *Pool) {
+			w, _ := p.Acquire(context.Background())
+			p.Release(w, Stuck)
+		}},
+		{name: "broken connection, live worker", act: func(t *testing.T, p *Pool) {
+			w, _ := p.Acquire(context.Background())
+			p.Release(w, Failed)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.env...)
+			opts := h.options("serve")
+			opts.Size = 1
+			opts.MaxRequests = tc.max
+			p := start(t, opts)
+			first := p.Workers()[0].PID
+			tc.act(t, p)
+			// Every case ends with a new ready worker and the first one gone: only
+			// then has the monitor seen the exit.
+			peertest.WaitFor(t, 15*time.Second, "a new worker and the old one reaped", func() bool {
+				ws := p.Workers()
+				return len(ws) == 1 && ws[0].PID != first && ws[0].State == StateReady && !alive(first)
+			})
+			peertest.WaitFor(t, 15*time.Second, "the exit seen", func() bool {
+				return p.Health().Crashes >= tc.crashes && len(p.Workers()) == 1
+			})
+			hl := p.Health()
+			if hl.Crashes != tc.crashes {
+				t.Fatalf("crashes = %d, want %d (last %+v)", hl.Crashes, tc.crashes, hl.Last)
+			}
+			if tc.crashes > 0 {
+				if !strings.Contains(hl.Last.Status, tc.status) || hl.Last.Stderr != tc.stderr || hl.Last.PID != first {
+					t.Errorf("last crash %+v, want pid %d, status %q, stderr %q", hl.Last, first, tc.status, tc.stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestShutdownIsNoCrash(t *testing.T) {
+	h := newHarness(t)
+	p := start(t, h.options("serve"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Health().Crashes; c != 0 {
+		t.Errorf("crashes after shutdown = %d, want 0", c)
+	}
+}
+
+func TestFailedRespawnsCountAsCrashes(t *testing.T) {
+	h := newHarness(t)
+	flag := filepath.Join(h.dir, "fail")
+	h.env = append(h.env, "SUPERVISE_FAIL_IF="+flag)
+	opts := h.options("serve")
+	opts.Size = 1
+	p := start(t, opts)
+	os.WriteFile(flag, nil, 0o644)
+	syscall.Kill(p.Workers()[0].PID, syscall.SIGKILL)
+	peertest.WaitFor(t, 15*time.Second, "a crash and two failed respawns", func() bool { return p.Health().Crashes >= 3 })
+	last := p.Health().Last
+	if last.Stderr != "startup failure requested" || !strings.Contains(last.Status, "exit status 4") {
+		t.Errorf("last crash %+v, want the startup failure's status and stderr", last)
+	}
+}
+
+func TestHealthQueue(t *testing.T) {
+	h := newHarness(t)
+	opts := h.options("serve")
+	opts.Size = 1
+	p := start(t, opts)
+	if hl := p.Health(); hl.Queued != 0 || hl.Busy != 0 || !hl.Since.IsZero() {
+		t.Fatalf("idle pool health %+v, want no queue", hl)
+	}
+	w, _ := p.Acquire(context.Background())
+	got := make(chan *Worker)
+	go func() {
+		w2, _ := p.Acquire(context.Background())
+		got <- w2
+	}()
+	peertest.WaitFor(t, 5*time.Second, "a request queued", func() bool { return p.Health().Queued == 1 })
+	if hl := p.Health(); hl.Busy != 1 || hl.Since.IsZero() {
+		t.Errorf("saturated pool health %+v, want 1 busy and a queue start", hl)
+	}
+	p.Release(w, OK)
+	p.Release(<-got, OK)
+	if hl := p.Health(); hl.Queued != 0 || !hl.Since.IsZero() {
+		t.Errorf("drained pool health %+v, want no queue", hl)
+	}
+}
+
+// TestExternalKillDuringRequestIsACrash: a worker SIGKILLed from outside while it
+// serves a request is a crash, though the gateway notices first and the pool then
+// signals the (already dead) process itself.
+func TestExternalKillDuringRequestIsACrash(t *testing.T) {
+	h := newHarness(t, "SUPERVISE_KILLED_ON_REQUEST=1")
+	opts := h.options("serve")
+	opts.Size = 1
+	p := start(t, opts)
+	w, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", w.Data.(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Read(make([]byte, 32)); n != 0 {
+		t.Fatalf("the worker answered (%d bytes); want it killed mid-request", n)
+	}
+	c.Close()
+	peertest.WaitFor(t, 10*time.Second, "the worker dead", func() bool { return !alive(w.PID) })
+	p.Release(w, Failed)
+	peertest.WaitFor(t, 15*time.Second, "the killed worker reaped and replaced", func() bool {
+		ws := p.Workers()
+		_, old := pids(p)[w.PID]
+		return len(ws) == 1 && ws[0].PID != w.PID && ws[0].State == StateReady && !old
+	})
+	if hl := p.Health(); hl.Crashes != 1 || !strings.Contains(hl.Last.Status, "killed") || hl.Last.PID != w.PID {
+		t.Errorf("health after an outside SIGKILL mid-request: crashes %d, last %+v; want 1 crash of pid %d, signal: killed",
+			hl.Crashes, hl.Last, w.PID)
+	}
+}
+
 // TestInflightQueueAndSpread: Workers says which worker is busy, Queued counts
 // the requests waiting for one, and one request at a time always goes to the
 // first worker (the dashboard explains that spread).
@@ -446,10 +639,10 @@ func TestInflightQueueAndSpread(t *testing.T) {
 		w, _ := p.Acquire(context.Background())
 		got <- w
 	}()
-	peertest.WaitFor(t, 10*time.Second, "a queued request", func() bool { return p.Queued() == 1 })
+	peertest.WaitFor(t, 10*time.Second, "a queued request", func() bool { return p.Health().Queued == 1 })
 	p.Release(a, OK)
 	c := <-got
-	if q := p.Queued(); q != 0 {
+	if q := p.Health().Queued; q != 0 {
 		t.Errorf("queued %d after the release, want 0", q)
 	}
 	p.Release(b, OK)

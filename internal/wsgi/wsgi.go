@@ -323,8 +323,8 @@ func (h *Handler) Reload(ctx context.Context) error {
 // Workers returns a snapshot of the worker processes for the dashboard.
 func (h *Handler) Workers() []supervise.WorkerInfo { return h.pool.Workers() }
 
-// Queued returns the requests waiting for a free worker.
-func (h *Handler) Queued() int { return h.pool.Queued() }
+// Health is the pool's crash count and queue, for the dashboard's alerts.
+func (h *Handler) Health() supervise.Health { return h.pool.Health() }
 
 // FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
 // never hijacks the connection or upgrades the protocol.

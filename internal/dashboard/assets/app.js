@@ -27,12 +27,15 @@
     if (Math.abs(n) >= 1e4) return (n / 1e3).toFixed(1) + "k";
     return Number(n).toFixed(digits || 0);
   }
+  // fmtDur says a duration in seconds as a person would: "45 s", "5 min",
+  // "2 h 5 min", "3 d 4 h".
   function fmtDur(s) {
-    s = Math.floor(s);
+    s = Math.max(0, Math.round(s || 0));
     var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-    if (d) return d + "d " + h + "h";
-    if (h) return h + "h " + m + "m";
-    return m + "m " + (s % 60) + "s";
+    if (d) return d + " d" + (h ? " " + h + " h" : "");
+    if (h) return h + " h" + (m ? " " + m + " min" : "");
+    if (m) return m + " min";
+    return s + " s";
   }
   function fmtTime(t) {
     if (!t) return "";
@@ -60,11 +63,6 @@
   }
   // where is "NL AS64500 Example BV" from the report's GeoIP fields, or "".
   function where(x) { return [x.country || "", x.asn ? "AS" + x.asn + (x.as_org ? " " + x.as_org : "") : ""].join(" ").trim(); }
-  function fmtDur(s) {
-    s = Math.round(s || 0);
-    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
-    return (h ? h + "h" : "") + (h || m ? m + "m" : "") + (s % 60) + "s";
-  }
   function tag(cat, text) { return cat ? el("span", text || cat, "tag " + cat) : el("span", ""); }
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
@@ -293,15 +291,64 @@
     es.onerror = function () { $("live").classList.remove("on"); };
     es.onmessage = function (m) { try { onSample(JSON.parse(m.data)); } catch (e) { console.error(e); } };
   }
+  // A dismissed alert stays hidden for as long as that occurrence lasts (same id
+  // and since); once the condition ends its entry is dropped, so a new occurrence
+  // shows again.
+  var DISMISSED = "gantry-dismissed-alerts";
+  var ALERT_NAMES = { crash_loop: "crash loop", "5xx_burst": "5xx burst", attack: "attack", certificate: "certificate", saturated: "pool saturated" };
+  function dismissed() {
+    try { return JSON.parse(localStorage.getItem(DISMISSED) || "{}") || {}; } catch (e) { return {}; }
+  }
+  function saveDismissed(m) { try { localStorage.setItem(DISMISSED, JSON.stringify(m)); } catch (e) {} }
+  var lastAlerts = [];
+  function poolRow(p, cells) {
+    var tr = row(cells);
+    tr.dataset.pool = p.site + " " + p.route;
+    return tr;
+  }
+  function showPool(key) {
+    showTab("overview");
+    var rows = Array.from(document.querySelectorAll("#pools tbody tr")).filter(function (tr) { return tr.dataset.pool === key; });
+    var target = rows[0] || $("pools");
+    target.scrollIntoView({ block: "center" });
+    rows.forEach(function (tr) {
+      tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
+    });
+  }
   function showAlerts(list) {
-    var box = $("alerts");
+    lastAlerts = list;
+    var box = $("alerts"), gone = dismissed(), keep = {};
     box.replaceChildren();
     list.forEach(function (a) {
-      var d = el("div", null, "alert " + (a.kind === "attack" ? "attack" : ""));
-      d.appendChild(el("b", a.kind.replace("_", " ")));
-      d.appendChild(document.createTextNode(a.message + " (since " + fmtTime(a.since) + ")"));
+      var since = String(a.since);
+      if (gone[a.id] === since) { keep[a.id] = since; return; }
+      var d = el("div", null, "alert alert-" + a.kind);
+      d.dataset.id = a.id;
+      var text = el("div", null, "alert-text");
+      text.appendChild(el("b", ALERT_NAMES[a.kind] || a.kind));
+      text.appendChild(document.createTextNode(a.message + " (since " + fmtTime(a.since) + ")"));
+      if (a.detail) text.appendChild(el("code", a.detail, "alert-detail"));
+      if (a.pool) {
+        var link = el("a", "show the pool", "alert-link");
+        link.href = "#overview";
+        link.addEventListener("click", function (e) { e.preventDefault(); showPool(a.pool); });
+        text.appendChild(link);
+      }
+      d.appendChild(text);
+      var x = el("button", "dismiss", "alert-dismiss");
+      x.type = "button";
+      x.setAttribute("aria-label", "dismiss this alert until it happens again");
+      x.addEventListener("click", function () {
+        var m = dismissed();
+        m[a.id] = since;
+        saveDismissed(m);
+        showAlerts(lastAlerts);
+      });
+      d.appendChild(x);
       box.appendChild(d);
     });
+    // Forget the dismissals of conditions that have ended.
+    if (Object.keys(gone).length !== Object.keys(keep).length) saveDismissed(keep);
   }
 
   // ---- status ---------------------------------------------------------------
@@ -373,13 +420,13 @@
         bars.appendChild(b);
       });
       var r = avg[p.site + "\u0000" + p.route];
-      srow.push(row([p.site, p.route, p.kind, fmtNum(busy), fmtNum(idle), { text: fmtNum(p.queued || 0), cls: p.queued > 0 ? "st4" : "" },
+      srow.push(poolRow(p, [p.site, p.route, p.kind, fmtNum(busy), fmtNum(idle), { text: fmtNum(p.queued || 0), cls: p.queued > 0 ? "st4" : "" },
         r && r.total ? fmtNum(r.avg_ms, 1) : "–", bars]));
       ws.forEach(function (w) {
-        prow.push(row([p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, w.inflight > 0 ? "busy" : "idle",
+        prow.push(poolRow(p, [p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, w.inflight > 0 ? "busy" : "idle",
           fmtNum(w.requests), fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
       });
-      if (!ws.length) prow.push(row([p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", "", ""]));
+      if (!ws.length) prow.push(poolRow(p, [p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", "", ""]));
     });
     $("pool-note").hidden = !pools.length;
     fill($("pool-summary").tBodies[0], srow, 8, "no worker pools (wsgi and fastcgi_command routes have them)");
