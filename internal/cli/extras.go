@@ -78,7 +78,7 @@ func newExtras(cfg *config.Config, log *slog.Logger) (*extras, error) {
 func newBans(cfg *config.Config, log *slog.Logger) (*ban.List, error) {
 	b := cfg.Telescope.Ban
 	opts := ban.Options{Durations: b.Durations(), ScannerHits: b.Scanner(), ScannerWindow: b.ScannerWindow.D(),
-		DarkPorts: b.Dark(), AdminLogins: b.Logins(), RateLimited: b.Limited(), Window: b.Window.D(), Max: b.Max, Logger: log}
+		DarkPorts: b.Dark(), AdminLogins: b.Logins(), RateLimited: b.Limited(), Escalate: b.Escalate(), Window: b.Window.D(), Max: b.Max, Logger: log}
 	if b.File != "off" {
 		opts.File = b.File
 	}
@@ -258,9 +258,10 @@ func (e *extras) observe(srv *server.Server) server.Observer {
 }
 
 // offense reports a request the sensor found unsolicited to the bans. The
-// source is the TCP peer, as the access log has it: X-Forwarded-For is never
-// read, so a client cannot name someone else to be banned; a trusted proxy
-// (one address, many clients) is never banned.
+// source is the TCP peer or, behind a trusted proxy (every proxy route's
+// trusted_proxies), the client its X-Forwarded-For names (ban.List.Client):
+// from anyone else the header is ignored, so a client cannot name someone else
+// to be banned; a trusted proxy (one address, many clients) is never banned.
 func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	var rule string
 	switch {
@@ -273,11 +274,15 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	default:
 		return
 	}
-	ap, err := netip.ParseAddrPort(rec.RemoteAddr)
-	if err != nil {
+	var xff []string
+	if rec.Request != nil {
+		xff = rec.Request.Header["X-Forwarded-For"]
+	}
+	src := e.bans.Client(rec.RemoteAddr, xff)
+	if !src.IsValid() {
 		return
 	}
-	e.bans.Offense(ap.Addr().Unmap(), rule, v.Rule+": "+rec.Method+" "+rec.URI)
+	e.bans.Offense(src, rule, v.Rule+": "+rec.Method+" "+rec.URI)
 }
 
 // exportRequest queues an unsolicited request for ClickHouse; the source is the

@@ -10,7 +10,8 @@ import (
 
 // Ban is [telescope.ban]: what the telescope sees turned into bans. A banned
 // source's connections are closed at accept on every listener, before TLS or any
-// parsing. The ban unit is one client: an IPv4 address, an IPv6 /64. Loopback,
+// parsing. The ban unit is one client: an IPv4 address, an IPv6 /64 (a /48
+// whose /64s keep getting banned, see EscalateIPv6). Loopback,
 // private ranges, allow and every proxy route's trusted_proxies are never banned.
 type Ban struct {
 	// Enabled turns bans on. Default false (the packaged config turns it on). An
@@ -30,8 +31,12 @@ type Ban struct {
 	// RateLimited bans after that many requests answered 429 within Window.
 	// Default 100; 0 never.
 	RateLimited *int `toml:"rate_limited"`
-	// Window is the counting window of dark_ports, admin_logins and
-	// rate_limited. Default 10m.
+	// EscalateIPv6 bans an IPv6 /48 once that many of its /64s were banned
+	// within Window: a client given a /48 would otherwise rotate through its
+	// 65,536 /64s, one per ban. Default 4; 0 never.
+	EscalateIPv6 *int `toml:"escalate_ipv6"`
+	// Window is the counting window of dark_ports, admin_logins, rate_limited
+	// and escalate_ipv6. Default 10m.
 	Window Duration `toml:"window"`
 	// Duration is how long a ban lasts, growing for a source banned again: the
 	// first ban takes the first entry, the next the second, and so on, the last
@@ -62,6 +67,9 @@ func (b Ban) Scanner() int { return limit(b.ScannerHits, 20) }
 func (b Ban) Dark() int    { return limit(b.DarkPorts, 3) }
 func (b Ban) Logins() int  { return limit(b.AdminLogins, 10) }
 func (b Ban) Limited() int { return limit(b.RateLimited, 100) }
+
+// Escalate is escalate_ipv6 with its default.
+func (b Ban) Escalate() int { return limit(b.EscalateIPv6, 4) }
 
 // Durations returns Duration as time.Durations.
 func (b Ban) Durations() []time.Duration {
@@ -115,7 +123,7 @@ func (c *Config) validateBan(v *validator) {
 	if b.Enabled && !c.Telescope.On() {
 		v.addKey("telescope.ban.enabled", "[telescope.ban] enabled needs the telescope: set [telescope] enabled = true, or ban off")
 	}
-	for key, p := range map[string]*int{"scanner_hits": b.ScannerHits, "dark_ports": b.DarkPorts, "admin_logins": b.AdminLogins, "rate_limited": b.RateLimited} {
+	for key, p := range map[string]*int{"scanner_hits": b.ScannerHits, "dark_ports": b.DarkPorts, "admin_logins": b.AdminLogins, "rate_limited": b.RateLimited, "escalate_ipv6": b.EscalateIPv6} {
 		if p != nil && *p < 0 {
 			v.addKey("telescope.ban."+key, "[telescope.ban] %s = %d: want a count (0 never bans for it)", key, *p)
 		}

@@ -224,6 +224,7 @@ func TestBanConfig(t *testing.T) {
 	}{
 		{"defaults", "[telescope.ban]\nenabled = true\nfile = \"/var/lib/gantry/bans.json\"\n", nil},
 		{"negative count", "[telescope.ban]\nenabled = true\n\nscanner_hits = -1\n", []string{"cfg.toml:4: [telescope.ban] scanner_hits = -1"}},
+		{"negative escalation", "[telescope.ban]\nescalate_ipv6 = -2\n", []string{"cfg.toml:2: [telescope.ban] escalate_ipv6 = -2"}},
 		{"bad allow", "[telescope.ban]\nallow = [\"10.0.0.0/8\", \"office\"]\n", []string{"cfg.toml:2: [telescope.ban] allow \"office\""}},
 		{"short duration", "[telescope.ban]\nduration = [\"10m\", \"0s\"]\n", []string{"cfg.toml:2: [telescope.ban] duration \"0s\""}},
 		{"bad duration text", "[telescope.ban]\nduration = [\"ten minutes\"]\n", []string{"cfg.toml:2:", "invalid duration"}},
@@ -270,6 +271,9 @@ func TestBanFileDefault(t *testing.T) {
 	}
 	if c.Telescope.Ban.Enabled != true {
 		t.Error("not enabled")
+	}
+	if n := c.Telescope.Ban.Escalate(); n != 4 {
+		t.Errorf("escalate_ipv6 default %d, want 4", n)
 	}
 	c, err = config.Parse("cfg.toml", "")
 	if err != nil {
