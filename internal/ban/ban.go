@@ -79,6 +79,9 @@ type Entry struct {
 	Until   time.Time `json:"until"`
 	Strikes int       `json:"strikes"` // bans of this source so far, this one included
 	Refused uint64    `json:"refused"` // connections closed at accept during this ban
+	// Origin is the peer the ban was imported from ([telescope.ban] import);
+	// "" for this node's own.
+	Origin string `json:"origin,omitempty"`
 }
 
 type entry struct {
@@ -88,6 +91,7 @@ type entry struct {
 	since   time.Time
 	until   time.Time
 	strikes int
+	origin  string // the peer it was imported from; "" for this node's own
 	refused atomic.Uint64
 	elem    *list.Element // in List.order
 }
@@ -127,6 +131,7 @@ type List struct {
 
 	refused     atomic.Uint64
 	refusedReqs atomic.Uint64
+	polls       atomic.Uint64 // successful polls of import sources
 	dirty       atomic.Bool
 	stop        chan struct{}
 	done        chan struct{}
@@ -387,7 +392,7 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	if d <= 0 {
 		d = l.opts.Durations[min(e.strikes, len(l.opts.Durations))-1]
 	}
-	e.rule, e.sample, e.since, e.until = rule, sample, now, now.Add(d)
+	e.rule, e.sample, e.since, e.until, e.origin = rule, sample, now, now.Add(d), ""
 	e.refused.Store(0)
 	l.issued[rule]++
 	out := e.export()
@@ -456,7 +461,7 @@ func (l *List) Unban(source string) (bool, error) {
 
 func (e *entry) export() Entry {
 	return Entry{Source: e.key.String(), Rule: e.rule, Sample: e.sample, Since: e.since, Until: e.until,
-		Strikes: e.strikes, Refused: e.refused.Load()}
+		Strikes: e.strikes, Refused: e.refused.Load(), Origin: e.origin}
 }
 
 // Stats are the counts /metrics shows.
@@ -468,8 +473,12 @@ type Stats struct {
 	// RefusedRequests counts requests answered 403 because the client a trusted
 	// proxy forwarded them for is banned.
 	RefusedRequests uint64 `json:"refused_requests"`
-	Evicted         uint64 `json:"evicted"`  // bans dropped past max
-	Counting        int    `json:"counting"` // sources being counted toward a ban
+	// Imported counts the active bans taken from other nodes, ImportPolls the
+	// answers of theirs applied.
+	Imported    int    `json:"imported"`
+	ImportPolls uint64 `json:"import_polls"`
+	Evicted     uint64 `json:"evicted"`  // bans dropped past max
+	Counting    int    `json:"counting"` // sources being counted toward a ban
 	// CountersEvicted counts sources dropped from the counters because they were full.
 	CountersEvicted uint64 `json:"counters_evicted"`
 }
@@ -478,7 +487,7 @@ type Stats struct {
 // counts.
 func (l *List) Snapshot(top int) ([]Entry, Stats) {
 	now := l.now()
-	st := Stats{Issued: map[string]uint64{}, Refused: l.refused.Load(), RefusedRequests: l.refusedReqs.Load()}
+	st := Stats{Issued: map[string]uint64{}, Refused: l.refused.Load(), RefusedRequests: l.refusedReqs.Load(), ImportPolls: l.polls.Load()}
 	out := []Entry{}
 	l.mu.RLock()
 	for e := l.order.Back(); e != nil; e = e.Prev() {
@@ -488,6 +497,9 @@ func (l *List) Snapshot(top int) ([]Entry, Stats) {
 			continue
 		}
 		st.Active++
+		if en.origin != "" {
+			st.Imported++
+		}
 		if top <= 0 || len(out) < top {
 			out = append(out, en.export())
 		}

@@ -78,7 +78,7 @@ func (l *List) load() error {
 		} else if len(l.bans) >= l.opts.Max {
 			l.evictOldest()
 		}
-		l.insert(&entry{key: k, rule: e.Rule, sample: e.Sample, since: e.Since, until: e.Until, strikes: e.Strikes})
+		l.insert(&entry{key: k, rule: e.Rule, sample: e.Sample, since: e.Since, until: e.Until, strikes: e.Strikes, origin: truncate(e.Origin, 256)})
 	}
 	return nil
 }

@@ -207,6 +207,20 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		locate = db.Lookup
 		e.log.Info("locating scanners and victims", "geoip", tc.GeoIP)
 	}
+	if b := tc.Ban; e.bans != nil && len(b.Import) > 0 {
+		opts := ban.ImportOptions{Every: b.ImportEvery.D()}
+		var names []string
+		for _, raw := range b.Import {
+			u, err := config.ImportURL(raw)
+			if err != nil {
+				return fmt.Errorf("[telescope.ban] import: %w", err)
+			}
+			opts.Sources = append(opts.Sources, u)
+			names = append(names, u.Redacted())
+		}
+		e.closers = append(e.closers, e.bans.StartImport(ctx, opts))
+		e.log.Info("importing bans", "from", names, "every", opts.Every.String())
+	}
 	if e.cfg.Admin.Listen != "off" {
 		opts := dashboard.Options{Server: srv, Sensor: e.sensor, Dark: dark, PasswordHash: e.cfg.Admin.PasswordHash,
 			Interface: tc.Interface, Logger: e.log.With("component", "admin"), Bans: e.bans, Locate: locate}

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +50,15 @@ type Ban struct {
 	// Max caps the bans held (default 100000): past it the oldest is dropped and
 	// counted, so that a flood of sources cannot grow memory without bound.
 	Max int `toml:"max"`
+	// Import lists other gantry nodes whose bans this one applies too: their
+	// admin URLs, polled at GET /api/bans every ImportEvery (default 30s).
+	// Credentials go in the URL ("https://gantry:PASSWORD@node2:2020", any
+	// user name and the node's dashboard password), sent as HTTP Basic and
+	// never logged. Imported bans are marked with the node they came from and
+	// never passed on; what allow, loopback, private ranges and trusted
+	// proxies cover is refused.
+	Import      []string `toml:"import"`
+	ImportEvery Duration `toml:"import_every"`
 	// File keeps the bans across restarts. Default bans.json in the state
 	// directory: $STATE_DIRECTORY under systemd, /var/lib/gantry for root, else
 	// the user's data directory ($XDG_DATA_HOME/gantry or ~/.local/share/gantry).
@@ -103,6 +115,7 @@ func DefaultStateDir() string {
 func (b *Ban) setDefaults() {
 	setDur(&b.ScannerWindow, 10*time.Minute)
 	setDur(&b.Window, 10*time.Minute)
+	setDur(&b.ImportEvery, 30*time.Second)
 	if len(b.Duration) == 0 {
 		b.Duration = []Duration{Duration(10 * time.Minute), Duration(time.Hour), Duration(24 * time.Hour)}
 	}
@@ -141,6 +154,14 @@ func (c *Config) validateBan(v *validator) {
 			v.addKey("telescope.ban.allow", "[telescope.ban] allow %q: want an address or a CIDR like \"198.51.100.0/24\"", a)
 		}
 	}
+	for i, raw := range b.Import {
+		if _, err := ImportURL(raw); err != nil {
+			v.addKey("telescope.ban.import", "[telescope.ban] import[%d]: %v", i, err)
+		}
+	}
+	if b.ImportEvery.D() < time.Second {
+		v.addKey("telescope.ban.import_every", "[telescope.ban] import_every: want at least 1s, like \"30s\"")
+	}
 	if b.Max < 1 {
 		v.addKey("telescope.ban.max", "[telescope.ban] max = %d: want a positive count", b.Max)
 	}
@@ -164,4 +185,17 @@ func ParseCIDROrAddr(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ImportURL reads one [telescope.ban] import URL: http or https, a host, no
+// query. Its errors never repeat the password.
+func ImportURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New("want a URL like \"https://gantry:PASSWORD@node2:2020\"")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%s: want a URL like \"https://gantry:PASSWORD@node2:2020\"", u.Redacted())
+	}
+	return u, nil
 }
