@@ -63,6 +63,9 @@ type Options struct {
 	// Remember is how long an expired ban is kept so that the next one grows
 	// (default 7 days).
 	Remember time.Duration
+	// OnBan, when set, is told of every ban this node issues (never of one
+	// imported from another node): the telescope's export.
+	OnBan func(Entry)
 	// File keeps the bans across restarts; "" keeps them in memory only.
 	File   string
 	Logger *slog.Logger
@@ -400,6 +403,9 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	l.dirty.Store(true)
 	l.log.Warn("source banned", "source", k.String(), "rule", rule, "sample", sample, "for", d.String(), "strikes", out.Strikes)
 	l.closeOpen(k)
+	if l.opts.OnBan != nil {
+		l.opts.OnBan(out)
+	}
 	l.escalate(k, now)
 	return out
 }

@@ -25,7 +25,10 @@ type node struct {
 	logs *syncBuffer
 }
 
-func startNode(t *testing.T, extra string) *node {
+func startNode(t *testing.T, extra string) *node { return startNodeTele(t, "", extra) }
+
+// startNodeTele is startNode with [telescope] keys besides.
+func startNodeTele(t *testing.T, tele, extra string) *node {
 	t.Helper()
 	dir := t.TempDir()
 	hash, err := passhash.New("fleet-secret")
@@ -41,6 +44,9 @@ access_log = "off"
 listen = "127.0.0.1:0"
 password_hash = %q
 
+[telescope]
+%s
+
 [telescope.ban]
 enabled = true
 file = "off"
@@ -49,7 +55,7 @@ import_every = "1s"
 
 [[site]]
 root = %q
-`, hash, extra, dir)), 0o644)
+`, hash, tele, extra, dir)), 0o644)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -148,4 +154,32 @@ func importOpts(t *testing.T, raw string) ban.ImportOptions {
 		t.Fatal(err)
 	}
 	return ban.ImportOptions{Sources: []*url.URL{u}, Every: 100 * time.Millisecond}
+}
+
+// TestBanExport: a node's own bans go to ClickHouse's bans table, under its
+// node name; what it imported from another node does not (that node exports
+// its own).
+func TestBanExport(t *testing.T) {
+	ch := peertest.StartClickHouse(t)
+	a := startNode(t, "")
+	b := startNodeTele(t, fmt.Sprintf("export = %q\nexport_user = %q\nexport_password = %q\nnode_name = \"edge-b\"",
+		ch.URL+"/?database=fleet", ch.User, ch.Password),
+		fmt.Sprintf("import = [%q]", "http://gantry:fleet-secret@"+a.e.adminAddr.String()))
+	if _, err := a.e.bans.Ban("203.0.113.7", "seen on A", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	peertest.WaitFor(t, 20*time.Second, "B to import A's ban", func() bool { return b.e.bans.Banned(netip.MustParseAddr("203.0.113.7")) })
+	if _, err := b.e.bans.Ban("2001:db8:1:2::99", "seen on B", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() string {
+		if strings.TrimSpace(ch.Query(t, "EXISTS TABLE fleet.bans")) != "1" {
+			return ""
+		}
+		return ch.Query(t, "SELECT node, source, rule, sample, strikes, until - time FROM fleet.bans ORDER BY time")
+	}
+	peertest.WaitFor(t, 20*time.Second, "B's ban in ClickHouse", func() bool { return rows() != "" })
+	if got, want := rows(), "edge-b\t2001:db8:1:2::/64\tmanual\tseen on B\t1\t3600\n"; got != want {
+		t.Fatalf("bans table:\n%s\nwant\n%s", got, want)
+	}
 }

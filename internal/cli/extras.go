@@ -59,7 +59,7 @@ func newExtras(cfg *config.Config, log *slog.Logger) (*extras, error) {
 		log.Info("exporting the telescope to ClickHouse", "target", target.String(), "node", tc.Node())
 	}
 	if b := cfg.Telescope.Ban; b.Enabled && cfg.Telescope.On() {
-		l, err := newBans(cfg, log.With("component", "ban"))
+		l, err := newBans(cfg, log.With("component", "ban"), e.export)
 		if err != nil {
 			return nil, err
 		}
@@ -73,12 +73,18 @@ func newExtras(cfg *config.Config, log *slog.Logger) (*extras, error) {
 	return e, nil
 }
 
-// newBans makes the ban list of [telescope.ban]. The proxies of every proxy
-// route's trusted_proxies are never banned: one is many clients.
-func newBans(cfg *config.Config, log *slog.Logger) (*ban.List, error) {
+// newBans makes the ban list of [telescope.ban], its bans exported through x
+// when there is one. The proxies of every proxy route's trusted_proxies are
+// never banned: one is many clients.
+func newBans(cfg *config.Config, log *slog.Logger, x *export.Exporter) (*ban.List, error) {
 	b := cfg.Telescope.Ban
 	opts := ban.Options{Durations: b.Durations(), ScannerHits: b.Scanner(), ScannerWindow: b.ScannerWindow.D(),
 		DarkPorts: b.Dark(), AdminLogins: b.Logins(), RateLimited: b.Limited(), Escalate: b.Escalate(), Window: b.Window.D(), Max: b.Max, Logger: log}
+	if x != nil {
+		opts.OnBan = func(en ban.Entry) {
+			x.Ban(export.Ban{Time: en.Since, Source: en.Source, Rule: en.Rule, Sample: en.Sample, Until: en.Until, Strikes: en.Strikes})
+		}
+	}
 	if b.File != "off" {
 		opts.File = b.File
 	}
