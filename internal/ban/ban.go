@@ -135,6 +135,7 @@ type List struct {
 	refused     atomic.Uint64
 	refusedReqs atomic.Uint64
 	polls       atomic.Uint64 // successful polls of import sources
+	kernel      atomic.Pointer[kernelBox]
 	dirty       atomic.Bool
 	stop        chan struct{}
 	done        chan struct{}
@@ -399,6 +400,7 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	e.refused.Store(0)
 	l.issued[rule]++
 	out := e.export()
+	l.kernelAdd(k, e.until)
 	l.mu.Unlock()
 	l.dirty.Store(true)
 	l.log.Warn("source banned", "source", k.String(), "rule", rule, "sample", sample, "for", d.String(), "strikes", out.Strikes)
@@ -441,6 +443,9 @@ func (l *List) remove(e *entry) {
 	l.held.Store(int64(len(l.bans)))
 	if isWide(e.key) {
 		l.nwide--
+	}
+	if l.now().Before(e.until) {
+		l.kernelRemove(e.key)
 	}
 }
 

@@ -181,7 +181,12 @@ func (l *List) apply(origin string, in []Entry) int {
 		case cur != nil && now.Before(cur.until) && cur.origin != origin:
 			// banned here already, by this node or another peer: that ban stands
 		case cur != nil && now.Before(cur.until):
-			cur.until = until
+			// the peer shortened it, or renewed it within the cap; a capped
+			// ban is not pushed on by every poll
+			if until.Before(cur.until) || until.Equal(e.Until) && until.After(cur.until) {
+				cur.until = until
+				l.kernelAdd(k, until)
+			}
 		default:
 			if cur == nil {
 				if len(l.bans) >= l.opts.Max {
@@ -194,6 +199,7 @@ func (l *List) apply(origin string, in []Entry) int {
 			}
 			cur.rule, cur.sample, cur.since, cur.until, cur.origin = truncate(e.Rule, maxRule), truncate(e.Sample, 256), now, until, origin
 			cur.refused.Store(0)
+			l.kernelAdd(k, until)
 			fresh = append(fresh, k)
 		}
 		l.mu.Unlock()

@@ -154,9 +154,17 @@ func TestImportLifecycle(t *testing.T) {
 			}
 		}
 	}
-	// polled again: nothing new
+	// polled again 30s on: nothing new, and the capped ban is not pushed on
+	first := c.now().Add(time.Hour)
+	c.add(30 * time.Second)
 	if n, err := l.importFrom(context.Background(), http.DefaultClient, u); err != nil || n != 0 {
 		t.Fatalf("second poll: %d %v", n, err)
+	}
+	bans, _ = l.Snapshot(0)
+	for _, b := range bans {
+		if b.Source == "203.0.113.60/32" && !b.Until.Equal(first) {
+			t.Errorf("the capped ban moved from %s to %s", first, b.Until)
+		}
 	}
 	// the peer lifts it: lifted here
 	p.set(bansJSON(t))

@@ -157,7 +157,17 @@ var servingRE = regexp.MustCompile(`msg=serving addr=http://(\S+)`)
 // startGantry runs the gantry binary and waits for its "serving" log line.
 func startGantry(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(gantryBin, args...)
+	return startGantryAs(t, nil, gantryBin, args...)
+}
+
+// startGantryAs is startGantry of the binary bin, as the user of cred when
+// it is not nil.
+func startGantryAs(t *testing.T, cred *syscall.Credential, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {

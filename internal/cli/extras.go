@@ -14,6 +14,7 @@ import (
 	"gantry/internal/ban"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
+	"gantry/internal/nftban"
 	"gantry/internal/proxy"
 	"gantry/internal/server"
 	"gantry/internal/telescope"
@@ -252,10 +253,48 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		e.closers = append(e.closers, d.Close)
 		e.log.Info("admin dashboard", "addr", "http://"+addr.String(), "login", e.cfg.Admin.PasswordHash != "")
 	}
+	if e.bans != nil && tc.Ban.NFTables {
+		e.startNFT(srv)
+	}
 	if e.sensor != nil || e.dash != nil {
 		srv.Observe(e.observe(srv))
 	}
 	return nil
+}
+
+// startNFT puts the bans in the kernel's nftables, dropping banned sources'
+// packets to gantry's own ports: HTTP, HTTPS (TCP, and UDP for HTTP/3) and the
+// admin listener's. Without CAP_NET_ADMIN it says so and gantry's own check
+// goes on alone.
+func (e *extras) startNFT(srv *server.Server) {
+	var opts nftban.Options
+	port := func(a net.Addr) uint16 {
+		ap, _ := netip.ParseAddrPort(a.String())
+		return ap.Port()
+	}
+	for _, a := range srv.Addrs() {
+		opts.TCPPorts = append(opts.TCPPorts, port(a))
+	}
+	for _, a := range srv.TLSAddrs() {
+		opts.TCPPorts = append(opts.TCPPorts, port(a))
+		opts.UDPPorts = append(opts.UDPPorts, port(a))
+	}
+	if e.adminAddr != nil {
+		opts.TCPPorts = append(opts.TCPPorts, port(e.adminAddr))
+	}
+	opts.Logger = e.log.With("component", "nftables")
+	t, err := nftban.Open(opts)
+	if err != nil {
+		e.log.Warn("bans not put in nftables (it needs CAP_NET_ADMIN: AmbientCapabilities=CAP_NET_ADMIN under systemd); gantry enforces them itself", "err", err)
+		return
+	}
+	e.bans.SetKernel(t)
+	e.closers = append(e.closers, func() {
+		if err := t.Close(); err != nil {
+			e.log.Warn("nftables table inet gantry not removed; remove it with: nft delete table inet gantry", "err", err)
+		}
+	})
+	e.log.Info("bans in nftables", "table", "inet "+nftban.TableName, "tcp_ports", opts.TCPPorts, "udp_ports", opts.UDPPorts)
 }
 
 // observe returns the observer that runs the HTTP sensor and feeds the dashboard.

@@ -50,6 +50,12 @@ type Ban struct {
 	// Max caps the bans held (default 100000): past it the oldest is dropped and
 	// counted, so that a flood of sources cannot grow memory without bound.
 	Max int `toml:"max"`
+	// NFTables keeps the bans in the kernel too, in an nftables table of
+	// gantry's own ("inet gantry"), so that a banned source's packets to
+	// gantry's listening ports are dropped before they reach it; other ports
+	// (SSH) stay open to it. Needs CAP_NET_ADMIN: without it gantry says so
+	// once and enforces the bans itself. Default false.
+	NFTables bool `toml:"nftables"`
 	// Import lists other gantry nodes whose bans this one applies too: their
 	// admin URLs, polled at GET /api/bans every ImportEvery (default 30s).
 	// Credentials go in the URL ("https://gantry:PASSWORD@node2:2020", any
