@@ -8,15 +8,13 @@
 #
 #   bench/bans.sh [compare options, e.g. -d 10 -r 5]
 #
-# Environment: BENCH_DIR (default /tmp/bench-peers), PORT (the first gantry's
-# port, 18140; the second takes the next), SHARED (default ../shared beside the
-# checkout).
+# Environment: BENCH_DIR (default /tmp/bench-peers), SHARED (default ../shared
+# beside the checkout).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$HERE/../shared}"
 BENCH_DIR="${BENCH_DIR:-/tmp/bench-peers}"
-PORT="${PORT:-18140}"
 COMPARE="$SHARED/bench/compare"
 TMP="$(mktemp -d)"
 BIN="$TMP/gantry"
@@ -39,29 +37,35 @@ bans = [{"source": "11.%d.%d.%d/32" % (i >> 16, (i >> 8) & 255, i & 255), "rule"
 json.dump({"version": 1, "bans": bans}, open(sys.argv[1], "w"))
 PY
 
-start() { # name port bans-file
+# start NAME BANS-FILE: a gantry on a free port (the port another engineer's
+# server holds is never taken for this one's), its address in $ADDR.
+start() {
   cat > "$TMP/$1.toml" <<TOML
 [server]
-listen = ["127.0.0.1:$2"]
+listen = ["127.0.0.1:0"]
 access_log = "off"
 [admin]
 listen = "off"
 [telescope.ban]
 enabled = true
-file = "$3"
+file = "$2"
 [[site]]
 root = "$BENCH_DIR/www"
 TOML
   "$BIN" serve -c "$TMP/$1.toml" 2>"$TMP/$1.log" &
   PIDS+=($!)
   for i in $(seq 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$2/1k.txt" 2>/dev/null && return
+    ADDR=$(sed -n 's/.*msg=serving addr=http:\/\/\([^ ]*\).*/\1/p' "$TMP/$1.log" | head -1)
+    [ -n "$ADDR" ] && curl -fsS -o /dev/null "http://$ADDR/1k.txt" 2>/dev/null && return
+    kill -0 "${PIDS[-1]}" 2>/dev/null || break
     sleep 0.1
   done
   echo "bans.sh: gantry ($1) not answering:" >&2; cat "$TMP/$1.log" >&2; exit 1
 }
-start none "$PORT" "$TMP/none.json"
-start full "$((PORT + 1))" "$TMP/full.json"
+start none "$TMP/none.json"; NONE=$ADDR
+start none2 "$TMP/none2.json"; NONE2=$ADDR
+start full "$TMP/full.json"; FULL=$ADDR
 
 echo "== /1k.txt"
-"$COMPARE" "$@" "none=http://127.0.0.1:$PORT/1k.txt" "100k=http://127.0.0.1:$((PORT + 1))/1k.txt"
+# none2 is a second gantry without bans: its ratio is the noise of the run
+"$COMPARE" "$@" "none=http://$NONE/1k.txt" "100k=http://$FULL/1k.txt" "none2=http://$NONE2/1k.txt"

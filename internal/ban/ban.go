@@ -230,19 +230,30 @@ func (l *List) banOf(a netip.Addr) *entry {
 		return nil
 	}
 	k := clientnet.Host(a)
-	now := l.now()
+	var w *entry
+	var until, wuntil time.Time
 	l.mu.RLock()
 	e := l.bans[k]
-	if e != nil && !now.Before(e.until) {
-		e = nil
+	if e != nil {
+		until = e.until
 	}
-	if e == nil && l.nwide > 0 && k.Bits() == 64 {
-		if w := l.bans[wideOf(k)]; w != nil && now.Before(w.until) {
-			e = w
+	if l.nwide > 0 && k.Bits() == 64 {
+		if w = l.bans[wideOf(k)]; w != nil {
+			wuntil = w.until
 		}
 	}
 	l.mu.RUnlock()
-	return e
+	if e == nil && w == nil {
+		return nil // a miss reads no clock
+	}
+	now := l.now()
+	switch {
+	case e != nil && now.Before(until):
+		return e
+	case w != nil && now.Before(wuntil):
+		return w
+	}
+	return nil
 }
 
 // refuse is Banned that counts the refusal.

@@ -127,6 +127,25 @@ func TestEscalatedLifecycle(t *testing.T) {
 	}
 }
 
+// TestEscalatedOverRemembered: a /64 whose own ban expired (remembered for
+// the next one's length) is still covered by its /48's ban.
+func TestEscalatedOverRemembered(t *testing.T) {
+	l, c := newList(t, Options{})
+	if _, err := l.Ban(in48(5).String(), "", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c.add(2 * time.Minute)
+	if l.Banned(in48(5)) {
+		t.Fatal("the /64's ban outlived its minute")
+	}
+	if _, err := l.Ban("2001:db8:42::/48", "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Banned(in48(5)) || !l.active(netip.MustParsePrefix(in48(5).String()+"/64").Masked(), c.now()) {
+		t.Fatal("a remembered /64 escapes its /48's ban")
+	}
+}
+
 // BenchmarkBannedV6 is the accept check of an IPv6 client when the list holds
 // 100,000 /64 bans, with and without escalated /48s (which add a second
 // lookup).
