@@ -121,21 +121,30 @@ func (l *List) importFrom(ctx context.Context, client *http.Client, src *url.URL
 	if err != nil {
 		return 0, err
 	}
+	bans, err := parseImport(body)
+	if err != nil {
+		return 0, err
+	}
+	n := l.apply(src.Host, bans)
+	l.polls.Add(1)
+	return n, nil
+}
+
+// parseImport reads a peer's answer to GET /api/bans.
+func parseImport(body []byte) ([]Entry, error) {
 	if len(body) > maxImportBody {
-		return 0, fmt.Errorf("answer refused: over %d bytes", maxImportBody)
+		return nil, fmt.Errorf("answer refused: over %d bytes", maxImportBody)
 	}
 	var got struct {
 		Bans []Entry `json:"bans"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
-		return 0, fmt.Errorf("answer refused: not the JSON of /api/bans: %w", err)
+		return nil, fmt.Errorf("answer refused: not the JSON of /api/bans: %w", err)
 	}
 	if len(got.Bans) > maxImport {
-		return 0, fmt.Errorf("answer refused: %d bans, more than %d", len(got.Bans), maxImport)
+		return nil, fmt.Errorf("answer refused: %d bans, more than %d", len(got.Bans), maxImport)
 	}
-	n := l.apply(src.Host, got.Bans)
-	l.polls.Add(1)
-	return n, nil
+	return got.Bans, nil
 }
 
 // apply makes origin's active bans this node's, refusing and logging what it

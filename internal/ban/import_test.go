@@ -199,3 +199,32 @@ type syncLog struct {
 
 func (s *syncLog) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncLog) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// FuzzImport: whatever a peer answers, nothing gantry never bans is banned,
+// no more than maxImport bans are taken, and every one is a unit.
+func FuzzImport(f *testing.F) {
+	f.Add(`{"bans":[{"source":"203.0.113.5","rule":"exploit","until":"2026-01-02T04:00:00Z"}]}`) // one good ban
+	f.Add(`{"bans":[{"source":"0.0.0.0/0","rule":"exploit","until":"2026-01-02T04:00:00Z"}]}`)   // the internet
+	f.Add(`{"bans":[{"source":"::ffff:10.1.2.3","rule":"x","until":"2099-01-01T00:00:00Z"}]}`)   // mapped private
+	f.Add(`{"bans":[{"source":"2001:db8:42::/48","rule":"ipv6-48","until":"2099-01-01T00:00:00Z","origin":""}]}`)
+	f.Add(`{"bans":null}`) // nothing
+	f.Add(`[1,2,3]`)       // not an object
+	f.Fuzz(func(t *testing.T, body string) {
+		l, _ := newList(t, Options{Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
+		bans, err := parseImport([]byte(body))
+		if err != nil {
+			return
+		}
+		l.apply("peer:2020", bans)
+		got, st := l.Snapshot(0)
+		if st.Active > maxImport {
+			t.Fatalf("%d bans taken", st.Active)
+		}
+		for _, b := range got {
+			k, err := Unit(b.Source)
+			if err != nil || k.String() != b.Source || l.never(k) || b.Origin != "peer:2020" {
+				t.Fatalf("ban %+v taken", b)
+			}
+		}
+	})
+}

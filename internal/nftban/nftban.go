@@ -334,6 +334,16 @@ func (t *Table) send(p netip.Prefix, until time.Time, now time.Time) {
 	if err == nil {
 		err = t.conn.Flush()
 	}
+	if err != nil && !until.IsZero() {
+		// an element the kernel still holds (expired by its clock, not yet by
+		// ours) overlaps: out with it, and in again
+		if t.conn.SetDeleteElements(set, els) == nil {
+			t.conn.Flush()
+		}
+		if err = t.conn.SetAddElements(set, els); err == nil {
+			err = t.conn.Flush()
+		}
+	}
 	if err != nil {
 		if until.IsZero() {
 			return // gone already: expired in the kernel
