@@ -182,6 +182,22 @@ root = %q
 		t.Fatalf("after the probe through the proxy, bans %+v", bans)
 	}
 
+	// a fresh proxy connection whose requests all are static ones (the
+	// HTTP/1.1 fast path keeps such a connection to itself)
+	// (warmed first: the fast path answers from the static cache)
+	warm := dial("127.0.0.1")
+	get(warm, "/index.html", "")
+	get(warm, "/index.html", "")
+	fresh := dial("127.0.0.1")
+	for range 2 {
+		if code := get(fresh, "/index.html", "203.0.113.7"); code != http.StatusForbidden {
+			t.Fatalf("banned client through the proxy, fresh connection: %d, want 403", code)
+		}
+		if code := get(fresh, "/index.html", "198.51.100.9"); code != 200 {
+			t.Fatalf("another client through the proxy, fresh connection: %d", code)
+		}
+	}
+
 	// on the same connection: the banned client gets 403 on every route, the
 	// backend never hears of it, another client is served
 	for _, path := range []string{"/", "/index.html", "/app/y"} {
@@ -210,7 +226,7 @@ root = %q
 	if l := logs.String(); !strings.Contains(l, `msg="request refused: forwarded for a banned client" component=ban client=203.0.113.7 ban=203.0.113.7/32 rule=exploit`) {
 		t.Fatalf("no log line naming the ban:\n%s", l)
 	}
-	if _, st := e.bans.Snapshot(0); st.RefusedRequests != 4 || st.Refused != 0 {
-		t.Fatalf("refused requests %d (want 4), connections %d (want 0)", st.RefusedRequests, st.Refused)
+	if _, st := e.bans.Snapshot(0); st.RefusedRequests != 6 || st.Refused != 0 {
+		t.Fatalf("refused requests %d (want 6), connections %d (want 0)", st.RefusedRequests, st.Refused)
 	}
 }
