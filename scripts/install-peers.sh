@@ -6,7 +6,7 @@ if [ "$(id -u)" != 0 ]; then echo "install-peers: run as root (apt-get needs it)
 if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
 pkgs=(pebble python3 python3-django python3-flask php-fpm php-cgi php-gd perl gcc chromium nginx
       nmap tcpdump hping3 masscan zmap iproute2 curl wrk wget openssl openssh-client
-      systemd lintian clickhouse-server clickhouse-client)
+      systemd lintian clickhouse-server clickhouse-client nftables)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

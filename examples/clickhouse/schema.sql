@@ -27,3 +27,10 @@ CREATE TABLE IF NOT EXISTS attacks (
     node String, victim String, protocol String, packets UInt64,
     start_time DateTime, end_time DateTime, max_ppm UInt64, est_pps Float64, ports Array(UInt16)
 ) ENGINE = MergeTree() PARTITION BY toYYYYMM(start_time) ORDER BY (node, start_time, victim);
+
+-- One row per ban a node issued (source is the unit: an IPv4 /32, an IPv6 /64
+-- or an escalated /48); bans a node imported from another are not exported.
+CREATE TABLE IF NOT EXISTS bans (
+    time DateTime, ms UInt16, node String,
+    source String, rule String, sample String, until DateTime, strikes UInt32
+) ENGINE = MergeTree() PARTITION BY toYYYYMM(time) ORDER BY (node, time);

@@ -33,6 +33,8 @@ const (
 	AdminLogin  = "admin-login"
 	RateLimited = "rate-limited"
 	Manual      = "manual"
+	// Escalated bans an IPv6 /48 after Options.Escalate of its /64s were banned.
+	Escalated = "ipv6-48"
 )
 
 // Options configure a List; zero fields take their defaults.
@@ -48,6 +50,9 @@ type Options struct {
 	AdminLogins   int
 	RateLimited   int
 	Window        time.Duration
+	// Escalate bans an IPv6 /48 once that many of its /64s were banned within
+	// Window; 0 never.
+	Escalate int
 	// Allow and Trusted (the proxies in front of gantry) are never banned.
 	Allow   []netip.Prefix
 	Trusted []netip.Prefix
@@ -58,6 +63,9 @@ type Options struct {
 	// Remember is how long an expired ban is kept so that the next one grows
 	// (default 7 days).
 	Remember time.Duration
+	// OnBan, when set, is told of every ban this node issues (never of one
+	// imported from another node): the telescope's export.
+	OnBan func(Entry)
 	// File keeps the bans across restarts; "" keeps them in memory only.
 	File   string
 	Logger *slog.Logger
@@ -74,6 +82,9 @@ type Entry struct {
 	Until   time.Time `json:"until"`
 	Strikes int       `json:"strikes"` // bans of this source so far, this one included
 	Refused uint64    `json:"refused"` // connections closed at accept during this ban
+	// Origin is the peer the ban was imported from ([telescope.ban] import);
+	// "" for this node's own.
+	Origin string `json:"origin,omitempty"`
 }
 
 type entry struct {
@@ -83,6 +94,7 @@ type entry struct {
 	since   time.Time
 	until   time.Time
 	strikes int
+	origin  string // the peer it was imported from; "" for this node's own
 	refused atomic.Uint64
 	elem    *list.Element // in List.order
 }
@@ -102,9 +114,10 @@ type List struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	held atomic.Int64 // len(bans): Banned skips the lock when there are none
-	mu   sync.RWMutex
-	bans map[netip.Prefix]*entry
+	held  atomic.Int64 // len(bans): Banned skips the lock when there are none
+	mu    sync.RWMutex
+	bans  map[netip.Prefix]*entry
+	nwide int // of bans, the IPv6 /48s: an IPv6 lookup checks its /48 only when there are some
 	// order holds the bans oldest first (by when they were last banned), for
 	// eviction past Max.
 	order   *list.List
@@ -113,16 +126,20 @@ type List struct {
 
 	cmu      sync.Mutex
 	counters map[netip.Prefix]*counter
+	wide     map[netip.Prefix]*wideHits // by /48, for Escalate
 	cevicted uint64
 
 	omu  sync.Mutex
 	open map[netip.Prefix]map[closer]struct{}
 
-	refused atomic.Uint64
-	dirty   atomic.Bool
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	refused     atomic.Uint64
+	refusedReqs atomic.Uint64
+	polls       atomic.Uint64 // successful polls of import sources
+	kernel      atomic.Pointer[kernelBox]
+	dirty       atomic.Bool
+	stop        chan struct{}
+	done        chan struct{}
+	once        sync.Once
 }
 
 type closer interface{ Close() error }
@@ -156,7 +173,7 @@ func New(opts Options) (*List, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &List{opts: opts, log: log, now: opts.Now, bans: map[netip.Prefix]*entry{}, order: list.New(),
-		issued: map[string]uint64{}, counters: map[netip.Prefix]*counter{}, open: map[netip.Prefix]map[closer]struct{}{},
+		issued: map[string]uint64{}, counters: map[netip.Prefix]*counter{}, wide: map[netip.Prefix]*wideHits{}, open: map[netip.Prefix]map[closer]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.File != "" {
 		if err := l.load(); err != nil {
@@ -206,23 +223,37 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 // a lock-free test when there are no bans, a map lookup otherwise.
 func (l *List) Banned(a netip.Addr) bool { return l.banOf(a) != nil }
 
-// banOf returns a's ban when one is in force.
+// banOf returns a's ban when one is in force: its unit's, or for IPv6 its
+// /48's.
 func (l *List) banOf(a netip.Addr) *entry {
 	if l.held.Load() == 0 {
 		return nil
 	}
 	k := clientnet.Host(a)
+	var w *entry
+	var until, wuntil time.Time
 	l.mu.RLock()
 	e := l.bans[k]
-	var until time.Time
 	if e != nil {
 		until = e.until
 	}
-	l.mu.RUnlock()
-	if e == nil || !l.now().Before(until) {
-		return nil
+	if l.nwide > 0 && k.Bits() == 64 {
+		if w = l.bans[wideOf(k)]; w != nil {
+			wuntil = w.until
+		}
 	}
-	return e
+	l.mu.RUnlock()
+	if e == nil && w == nil {
+		return nil // a miss reads no clock
+	}
+	now := l.now()
+	switch {
+	case e != nil && now.Before(until):
+		return e
+	case w != nil && now.Before(wuntil):
+		return w
+	}
+	return nil
 }
 
 // refuse is Banned that counts the refusal.
@@ -277,8 +308,14 @@ func (l *List) Offense(a netip.Addr, rule, sample string) {
 func (l *List) active(k netip.Prefix, now time.Time) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	e := l.bans[k]
-	return e != nil && now.Before(e.until)
+	if e := l.bans[k]; e != nil && now.Before(e.until) {
+		return true
+	}
+	if l.nwide > 0 && k.Addr().Is6() && k.Bits() == 64 {
+		e := l.bans[wideOf(k)]
+		return e != nil && now.Before(e.until)
+	}
+	return false
 }
 
 // count adds one to k's count of rule i and reports whether it reached
@@ -325,13 +362,17 @@ func (l *List) Ban(source, reason string, d time.Duration) (Entry, error) {
 }
 
 // Unit reads an address ("203.0.113.7", "2001:db8::1") or a unit prefix
-// ("203.0.113.7/32", "2001:db8::/64") as the unit bans apply to.
+// ("203.0.113.7/32", "2001:db8::/64", an escalated "2001:db8::/48") as the
+// unit bans apply to.
 func Unit(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
 		if k := clientnet.Host(p.Addr()); k == p.Masked() {
 			return k, nil
 		}
-		return netip.Prefix{}, fmt.Errorf("source %q: bans apply to one address (IPv4) or one /64 (IPv6), not to a range", s)
+		if k := clientnet.Host(p.Addr()); k.Bits() == 64 && p.Bits() == wideBits {
+			return wideOf(k), nil
+		}
+		return netip.Prefix{}, fmt.Errorf("source %q: bans apply to one address (IPv4), one /64 or one /48 (IPv6), not to another range", s)
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
@@ -351,9 +392,7 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 			l.evictOldest()
 		}
 		e = &entry{key: k}
-		l.bans[k] = e
-		l.held.Store(int64(len(l.bans)))
-		e.elem = l.order.PushBack(e)
+		l.insert(e)
 	} else {
 		l.order.MoveToBack(e.elem)
 	}
@@ -368,14 +407,19 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	if d <= 0 {
 		d = l.opts.Durations[min(e.strikes, len(l.opts.Durations))-1]
 	}
-	e.rule, e.sample, e.since, e.until = rule, sample, now, now.Add(d)
+	e.rule, e.sample, e.since, e.until, e.origin = rule, sample, now, now.Add(d), ""
 	e.refused.Store(0)
 	l.issued[rule]++
 	out := e.export()
+	l.kernelAdd(k, e.until)
 	l.mu.Unlock()
 	l.dirty.Store(true)
 	l.log.Warn("source banned", "source", k.String(), "rule", rule, "sample", sample, "for", d.String(), "strikes", out.Strikes)
 	l.closeOpen(k)
+	if l.opts.OnBan != nil {
+		l.opts.OnBan(out)
+	}
+	l.escalate(k, now)
 	return out
 }
 
@@ -389,10 +433,31 @@ func (l *List) evictOldest() {
 	if front == nil {
 		return
 	}
-	e := l.order.Remove(front).(*entry)
+	l.remove(front.Value.(*entry))
+	l.evicted++
+}
+
+// insert adds e, the newest; l.mu is held.
+func (l *List) insert(e *entry) {
+	e.elem = l.order.PushBack(e)
+	l.bans[e.key] = e
+	l.held.Store(int64(len(l.bans)))
+	if isWide(e.key) {
+		l.nwide++
+	}
+}
+
+// remove drops e from the bans; l.mu is held.
+func (l *List) remove(e *entry) {
+	l.order.Remove(e.elem)
 	delete(l.bans, e.key)
 	l.held.Store(int64(len(l.bans)))
-	l.evicted++
+	if isWide(e.key) {
+		l.nwide--
+	}
+	if l.now().Before(e.until) {
+		l.kernelRemove(e.key)
+	}
 }
 
 // Unban lifts the ban of source's unit and forgets its strikes; it reports
@@ -405,9 +470,7 @@ func (l *List) Unban(source string) (bool, error) {
 	l.mu.Lock()
 	e := l.bans[k]
 	if e != nil {
-		l.order.Remove(e.elem)
-		delete(l.bans, k)
-		l.held.Store(int64(len(l.bans)))
+		l.remove(e)
 	}
 	l.mu.Unlock()
 	if e == nil {
@@ -420,7 +483,7 @@ func (l *List) Unban(source string) (bool, error) {
 
 func (e *entry) export() Entry {
 	return Entry{Source: e.key.String(), Rule: e.rule, Sample: e.sample, Since: e.since, Until: e.until,
-		Strikes: e.strikes, Refused: e.refused.Load()}
+		Strikes: e.strikes, Refused: e.refused.Load(), Origin: e.origin}
 }
 
 // Stats are the counts /metrics shows.
@@ -429,8 +492,15 @@ type Stats struct {
 	Remembered int               `json:"remembered"` // expired, kept so that the next ban grows
 	Issued     map[string]uint64 `json:"issued"`     // bans so far, by rule
 	Refused    uint64            `json:"refused"`    // connections closed at accept
-	Evicted    uint64            `json:"evicted"`    // bans dropped past max
-	Counting   int               `json:"counting"`   // sources being counted toward a ban
+	// RefusedRequests counts requests answered 403 because the client a trusted
+	// proxy forwarded them for is banned.
+	RefusedRequests uint64 `json:"refused_requests"`
+	// Imported counts the active bans taken from other nodes, ImportPolls the
+	// answers of theirs applied.
+	Imported    int    `json:"imported"`
+	ImportPolls uint64 `json:"import_polls"`
+	Evicted     uint64 `json:"evicted"`  // bans dropped past max
+	Counting    int    `json:"counting"` // sources being counted toward a ban
 	// CountersEvicted counts sources dropped from the counters because they were full.
 	CountersEvicted uint64 `json:"counters_evicted"`
 }
@@ -439,7 +509,7 @@ type Stats struct {
 // counts.
 func (l *List) Snapshot(top int) ([]Entry, Stats) {
 	now := l.now()
-	st := Stats{Issued: map[string]uint64{}, Refused: l.refused.Load()}
+	st := Stats{Issued: map[string]uint64{}, Refused: l.refused.Load(), RefusedRequests: l.refusedReqs.Load(), ImportPolls: l.polls.Load()}
 	out := []Entry{}
 	l.mu.RLock()
 	for e := l.order.Back(); e != nil; e = e.Prev() {
@@ -449,6 +519,9 @@ func (l *List) Snapshot(top int) ([]Entry, Stats) {
 			continue
 		}
 		st.Active++
+		if en.origin != "" {
+			st.Imported++
+		}
 		if top <= 0 || len(out) < top {
 			out = append(out, en.export())
 		}
@@ -473,19 +546,22 @@ func (l *List) prune() {
 	for e := l.order.Front(); e != nil; {
 		next := e.Next()
 		if en := e.Value.(*entry); now.Sub(en.until) > l.opts.Remember {
-			l.order.Remove(e)
-			delete(l.bans, en.key)
+			l.remove(en)
 			l.dirty.Store(true)
 		}
 		e = next
 	}
-	l.held.Store(int64(len(l.bans)))
 	l.mu.Unlock()
 	idle := max(l.opts.ScannerWindow, l.opts.Window)
 	l.cmu.Lock()
 	for k, c := range l.counters {
 		if now.Sub(c.last) > idle {
 			delete(l.counters, k)
+		}
+	}
+	for k, w := range l.wide {
+		if now.Sub(w.last()) > l.opts.Window {
+			delete(l.wide, k)
 		}
 	}
 	l.cmu.Unlock()

@@ -172,7 +172,8 @@ func TestManualBan(t *testing.T) {
 	}{
 		{"address", "203.0.113.9", ""},
 		{"unit prefix", "2001:db8:9:9::/64", ""},
-		{"a range is not a unit", "203.0.113.0/24", "not to a range"},
+		{"a range is not a unit", "203.0.113.0/24", "not to another range"},
+		{"an IPv6 /56 is not a unit", "2001:db8:9::/56", "not to another range"},
 		{"a name", "example.com", "want an IP address"},
 		{"loopback", "127.0.0.1", "never banned"},
 	}

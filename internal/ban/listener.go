@@ -91,14 +91,27 @@ func (l *List) untrack(k netip.Prefix, c closer) {
 }
 
 // closeOpen closes every open connection of k (keep-alive connections of a
-// source just banned).
+// source just banned), or of the /64s inside the /48 k.
 func (l *List) closeOpen(k netip.Prefix) {
+	var sets []map[closer]struct{}
 	l.omu.Lock()
-	set := l.open[k]
-	delete(l.open, k)
+	if isWide(k) {
+		// the open connections are kept by /64: every one inside the /48
+		for u, set := range l.open {
+			if k.Overlaps(u) {
+				sets = append(sets, set)
+				delete(l.open, u)
+			}
+		}
+	} else if set := l.open[k]; set != nil {
+		sets = append(sets, set)
+		delete(l.open, k)
+	}
 	l.omu.Unlock()
-	for c := range set {
-		c.Close()
+	for _, set := range sets {
+		for c := range set {
+			c.Close()
+		}
 	}
 }
 

@@ -74,15 +74,12 @@ func (l *List) load() error {
 			continue // allowed since, or forgotten
 		}
 		if old := l.bans[k]; old != nil {
-			l.order.Remove(old.elem)
+			l.remove(old)
 		} else if len(l.bans) >= l.opts.Max {
 			l.evictOldest()
 		}
-		en := &entry{key: k, rule: e.Rule, sample: e.Sample, since: e.Since, until: e.Until, strikes: e.Strikes}
-		en.elem = l.order.PushBack(en)
-		l.bans[k] = en
+		l.insert(&entry{key: k, rule: e.Rule, sample: e.Sample, since: e.Since, until: e.Until, strikes: e.Strikes, origin: truncate(e.Origin, 256)})
 	}
-	l.held.Store(int64(len(l.bans)))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -281,5 +282,146 @@ root = %q
 	peertest.WaitFor(t, 30*time.Second, "handshaked dark-port hits ban the client", func() bool { return banned(labClient) })
 	if banned(labSpoof) {
 		t.Fatal("spoofed SYNs got their source banned")
+	}
+}
+
+// TestBanNFTables: with nftables = true a ban goes into the kernel's table inet
+// gantry, so the banned prober's packets to gantry's port are dropped before
+// gantry sees them (no connection refused by gantry's own check), while its
+// connections to another port of the machine (SSH's stand-in) go through and
+// another client is served; an unban lifts it, and the table goes with gantry.
+func TestBanNFTables(t *testing.T) {
+	l := newBanLab(t)
+	nft := peertest.Binary(t, "nft")
+	peertest.Binary(t, "curl")
+	nftList := func() (string, bool) {
+		out, err := exec.Command("ip", "netns", "exec", l.a, nft, "list", "table", "inet", "gantry").CombinedOutput()
+		return string(out), err == nil
+	}
+
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello\n"), 0o644)
+	cfgPath := filepath.Join(dir, "gantry.toml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`[server]
+listen = ["%s:80"]
+access_log = "off"
+
+[admin]
+listen = "off"
+
+[telescope.ban]
+enabled = true
+nftables = true
+file = "off"
+
+[[site]]
+root = %q
+`, labServer, dir)), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var e *extras
+	var srv *server.Server
+	var ssh net.Listener
+	err = inNS(l.a, func() error {
+		ctx := context.Background()
+		var err error
+		if ssh, err = net.Listen("tcp", labServer+":2222"); err != nil {
+			return err
+		}
+		if e, err = newExtras(cfg, log); err != nil {
+			return err
+		}
+		srv, err = server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener,
+			Gate: e.gate(), AdminSocket: "off", BeforeBuild: func(s *server.Server) error { return e.start(ctx, s) }})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ssh.Close()
+	go func() {
+		for {
+			c, err := ssh.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			c.Close()
+		}
+	}()
+	srv.Serve()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		e.close()
+	}
+	t.Cleanup(stop)
+	web := "http://" + srv.Addrs()[0].String() + "/"
+	if out, ok := nftList(); !ok || !strings.Contains(out, "tcp dport @tcp_ports ip saddr @banned4") || !strings.Contains(out, "elements = { 80 }") {
+		t.Fatalf("no table inet gantry with port 80 after start:\n%s\n%s", out, logs.String())
+	}
+	if code, err := l.curl(labProber, web); err != nil || code != 200 {
+		t.Fatalf("before the ban: %d %v", code, err)
+	}
+
+	if _, err := e.bans.Ban(labProber, "test", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	peertest.WaitFor(t, 10*time.Second, "the ban in the kernel", func() bool {
+		out, _ := nftList()
+		return strings.Contains(out, labProber+" timeout 1h")
+	})
+	if _, err := l.curl(labProber, web); err == nil {
+		t.Fatal("the banned prober was served")
+	}
+	if _, st := e.bans.Snapshot(0); st.Refused != 0 {
+		t.Fatalf("gantry refused %d connections itself: the kernel let the packets through", st.Refused)
+	}
+	if out, _ := nftList(); !regexp.MustCompile(`tcp dport @tcp_ports ip saddr @banned4 counter packets [1-9]`).MatchString(out) {
+		t.Fatalf("the drop rule counted no packets:\n%s", out)
+	}
+	// the operator's SSH is not locked out
+	if err := inNS(l.b, func() error {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(labProber)}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", labServer+":2222")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		banner := make([]byte, 7)
+		_, err = io.ReadFull(c, banner)
+		return err
+	}); err != nil {
+		t.Fatalf("the banned prober cannot reach another port: %v", err)
+	}
+	if code, err := l.curl(labClient, web); err != nil || code != 200 {
+		t.Fatalf("another address while the prober is banned: %d %v", code, err)
+	}
+
+	if ok, _ := e.bans.Unban(labProber); !ok {
+		t.Fatal("unban")
+	}
+	peertest.WaitFor(t, 10*time.Second, "the ban out of the kernel", func() bool {
+		out, _ := nftList()
+		return !strings.Contains(out, labProber)
+	})
+	if code, err := l.curl(labProber, web); err != nil || code != 200 {
+		t.Fatalf("after the unban: %d %v", code, err)
+	}
+
+	stop()
+	if out, ok := nftList(); ok {
+		t.Fatalf("table inet gantry outlived gantry:\n%s", out)
 	}
 }

@@ -165,14 +165,24 @@ var servingRE = regexp.MustCompile(`msg=serving addr=http://(\S+)`)
 // startGantry runs the gantry binary and waits for its "serving" log line.
 func startGantry(t *testing.T, args ...string) *proc {
 	t.Helper()
-	return startGantryEnv(t, nil, args...)
+	return startGantryAs(t, nil, nil, gantryBin, args...)
 }
 
 // startGantryEnv is startGantry with env added to gantry's environment.
 func startGantryEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(gantryBin, args...)
+	return startGantryAs(t, nil, env, gantryBin, args...)
+}
+
+// startGantryAs is startGantry of the binary bin with env added to its
+// environment, as the user of cred when it is not nil.
+func startGantryAs(t *testing.T, cred *syscall.Credential, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"gantry/internal/ban"
 	"gantry/internal/config"
 	"gantry/internal/dashboard"
+	"gantry/internal/nftban"
 	"gantry/internal/proxy"
 	"gantry/internal/server"
 	"gantry/internal/telescope"
@@ -60,7 +61,7 @@ func newExtras(cfg *config.Config, log *slog.Logger) (*extras, error) {
 		log.Info("exporting the telescope to ClickHouse", "target", target.String(), "node", tc.Node())
 	}
 	if b := cfg.Telescope.Ban; b.Enabled && cfg.Telescope.On() {
-		l, err := newBans(cfg, log.With("component", "ban"))
+		l, err := newBans(cfg, log.With("component", "ban"), e.export)
 		if err != nil {
 			return nil, err
 		}
@@ -74,12 +75,18 @@ func newExtras(cfg *config.Config, log *slog.Logger) (*extras, error) {
 	return e, nil
 }
 
-// newBans makes the ban list of [telescope.ban]. The proxies of every proxy
-// route's trusted_proxies are never banned: one is many clients.
-func newBans(cfg *config.Config, log *slog.Logger) (*ban.List, error) {
+// newBans makes the ban list of [telescope.ban], its bans exported through x
+// when there is one. The proxies of every proxy route's trusted_proxies are
+// never banned: one is many clients.
+func newBans(cfg *config.Config, log *slog.Logger, x *export.Exporter) (*ban.List, error) {
 	b := cfg.Telescope.Ban
 	opts := ban.Options{Durations: b.Durations(), ScannerHits: b.Scanner(), ScannerWindow: b.ScannerWindow.D(),
-		DarkPorts: b.Dark(), AdminLogins: b.Logins(), RateLimited: b.Limited(), Window: b.Window.D(), Max: b.Max, Logger: log}
+		DarkPorts: b.Dark(), AdminLogins: b.Logins(), RateLimited: b.Limited(), Escalate: b.Escalate(), Window: b.Window.D(), Max: b.Max, Logger: log}
+	if x != nil {
+		opts.OnBan = func(en ban.Entry) {
+			x.Ban(export.Ban{Time: en.Since, Source: en.Source, Rule: en.Rule, Sample: en.Sample, Until: en.Until, Strikes: en.Strikes})
+		}
+	}
 	if b.File != "off" {
 		opts.File = b.File
 	}
@@ -208,6 +215,20 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		locate = db.Lookup
 		e.log.Info("locating scanners and victims", "geoip", tc.GeoIP)
 	}
+	if b := tc.Ban; e.bans != nil && len(b.Import) > 0 {
+		opts := ban.ImportOptions{Every: b.ImportEvery.D()}
+		var names []string
+		for _, raw := range b.Import {
+			u, err := config.ImportURL(raw)
+			if err != nil {
+				return fmt.Errorf("[telescope.ban] import: %w", err)
+			}
+			opts.Sources = append(opts.Sources, u)
+			names = append(names, u.Redacted())
+		}
+		e.closers = append(e.closers, e.bans.StartImport(ctx, opts))
+		e.log.Info("importing bans", "from", names, "every", opts.Every.String())
+	}
 	if e.cfg.Admin.Listen != "off" {
 		opts := dashboard.Options{Server: srv, Sensor: e.sensor, Dark: dark, PasswordHash: e.cfg.Admin.PasswordHash,
 			Interface: tc.Interface, Logger: e.log.With("component", "admin"), Bans: e.bans, Locate: locate}
@@ -236,10 +257,48 @@ func (e *extras) start(ctx context.Context, srv *server.Server) error {
 		e.closers = append(e.closers, d.Close)
 		e.log.Info("admin dashboard", "addr", "http://"+addr.String(), "login", e.cfg.Admin.PasswordHash != "")
 	}
+	if e.bans != nil && tc.Ban.NFTables {
+		e.startNFT(srv)
+	}
 	if e.sensor != nil || e.dash != nil {
 		srv.Observe(e.observe(srv))
 	}
 	return nil
+}
+
+// startNFT puts the bans in the kernel's nftables, dropping banned sources'
+// packets to gantry's own ports: HTTP, HTTPS (TCP, and UDP for HTTP/3) and the
+// admin listener's. Without CAP_NET_ADMIN it says so and gantry's own check
+// goes on alone.
+func (e *extras) startNFT(srv *server.Server) {
+	var opts nftban.Options
+	port := func(a net.Addr) uint16 {
+		ap, _ := netip.ParseAddrPort(a.String())
+		return ap.Port()
+	}
+	for _, a := range srv.Addrs() {
+		opts.TCPPorts = append(opts.TCPPorts, port(a))
+	}
+	for _, a := range srv.TLSAddrs() {
+		opts.TCPPorts = append(opts.TCPPorts, port(a))
+		opts.UDPPorts = append(opts.UDPPorts, port(a))
+	}
+	if e.adminAddr != nil {
+		opts.TCPPorts = append(opts.TCPPorts, port(e.adminAddr))
+	}
+	opts.Logger = e.log.With("component", "nftables")
+	t, err := nftban.Open(opts)
+	if err != nil {
+		e.log.Warn("bans not put in nftables (it needs CAP_NET_ADMIN: AmbientCapabilities=CAP_NET_ADMIN under systemd); gantry enforces them itself", "err", err)
+		return
+	}
+	e.bans.SetKernel(t)
+	e.closers = append(e.closers, func() {
+		if err := t.Close(); err != nil {
+			e.log.Warn("nftables table inet gantry not removed; remove it with: nft delete table inet gantry", "err", err)
+		}
+	})
+	e.log.Info("bans in nftables", "table", "inet "+nftban.TableName, "tcp_ports", opts.TCPPorts, "udp_ports", opts.UDPPorts)
 }
 
 // observe returns the observer that runs the HTTP sensor and feeds the dashboard.
@@ -262,9 +321,10 @@ func (e *extras) observe(srv *server.Server) server.Observer {
 }
 
 // offense reports a request the sensor found unsolicited to the bans. The
-// source is the TCP peer, as the access log has it: X-Forwarded-For is never
-// read, so a client cannot name someone else to be banned; a trusted proxy
-// (one address, many clients) is never banned.
+// source is the TCP peer or, behind a trusted proxy (every proxy route's
+// trusted_proxies), the client its X-Forwarded-For names (ban.List.Client):
+// from anyone else the header is ignored, so a client cannot name someone else
+// to be banned; a trusted proxy (one address, many clients) is never banned.
 func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	var rule string
 	switch {
@@ -277,11 +337,15 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	default:
 		return
 	}
-	ap, err := netip.ParseAddrPort(rec.RemoteAddr)
-	if err != nil {
+	var xff []string
+	if rec.Request != nil {
+		xff = rec.Request.Header["X-Forwarded-For"]
+	}
+	src := e.bans.Client(rec.RemoteAddr, xff)
+	if !src.IsValid() {
 		return
 	}
-	e.bans.Offense(ap.Addr().Unmap(), rule, v.Rule+": "+rec.Method+" "+rec.URI)
+	e.bans.Offense(src, rule, v.Rule+": "+rec.Method+" "+rec.URI)
 }
 
 // exportRequest queues an unsolicited request for ClickHouse; the source is the

@@ -7,6 +7,7 @@ package clientnet
 import (
 	"net"
 	"net/netip"
+	"strings"
 )
 
 // Of is the /24 of an IPv4 address, the /64 of an IPv6 one; the zero Prefix for
@@ -31,6 +32,10 @@ func HostOfRemote(remoteAddr string) netip.Prefix { return Host(parseRemote(remo
 // OfRemote is Of for an http.Request's RemoteAddr ("host:port"); the zero Prefix
 // when it holds no address.
 func OfRemote(remoteAddr string) netip.Prefix { return Of(parseRemote(remoteAddr)) }
+
+// Remote is the address of an http.Request's RemoteAddr, IPv4-mapped IPv6 as
+// IPv4; the zero Addr when it holds none.
+func Remote(remoteAddr string) netip.Addr { return parseRemote(remoteAddr).Unmap() }
 
 // parseRemote is the address of "host:port" or "host"; the zero Addr when there
 // is none.
@@ -64,4 +69,45 @@ func prefix(a netip.Addr, v4, v6 int) netip.Prefix {
 		return netip.Prefix{}
 	}
 	return p
+}
+
+// Forwarded is the client of a request whose TCP peer is peer: behind a
+// trusted proxy (trusted reports whether an address is one) the address its
+// X-Forwarded-For names, otherwise peer itself, for a client can write the
+// header as it likes. The list (every field value, in order) is read from the
+// right, where each proxy appends the address it received from: the first
+// address that is not a trusted proxy is the client. Everything left of it was
+// written by the client or by proxies gantry does not trust and is never read;
+// an element that is not a bare address ends the walk at the last trusted hop,
+// so a malformed header can only name a proxy. IPv4-mapped IPv6 addresses are
+// read as IPv4.
+func Forwarded(peer netip.Addr, xff []string, trusted func(netip.Addr) bool) netip.Addr {
+	peer = peer.Unmap()
+	client := peer
+	if !peer.IsValid() || !trusted(peer) {
+		return client
+	}
+	for i := len(xff) - 1; i >= 0; i-- {
+		for rest := xff[i]; rest != ""; {
+			elem := rest
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				elem, rest = rest[j+1:], rest[:j]
+			} else {
+				rest = ""
+			}
+			elem = strings.TrimSpace(elem)
+			if elem == "" {
+				continue // "a,,b", a trailing comma: an empty element is no hop
+			}
+			a, err := netip.ParseAddr(elem)
+			if err != nil || a.Zone() != "" {
+				return client
+			}
+			client = a.Unmap()
+			if !trusted(client) {
+				return client
+			}
+		}
+	}
+	return client
 }

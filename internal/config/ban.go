@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +13,8 @@ import (
 
 // Ban is [telescope.ban]: what the telescope sees turned into bans. A banned
 // source's connections are closed at accept on every listener, before TLS or any
-// parsing. The ban unit is one client: an IPv4 address, an IPv6 /64. Loopback,
+// parsing. The ban unit is one client: an IPv4 address, an IPv6 /64 (a /48
+// whose /64s keep getting banned, see EscalateIPv6). Loopback,
 // private ranges, allow and every proxy route's trusted_proxies are never banned.
 type Ban struct {
 	// Enabled turns bans on. Default false (the packaged config turns it on). An
@@ -30,8 +34,12 @@ type Ban struct {
 	// RateLimited bans after that many requests answered 429 within Window.
 	// Default 100; 0 never.
 	RateLimited *int `toml:"rate_limited"`
-	// Window is the counting window of dark_ports, admin_logins and
-	// rate_limited. Default 10m.
+	// EscalateIPv6 bans an IPv6 /48 once that many of its /64s were banned
+	// within Window: a client given a /48 would otherwise rotate through its
+	// 65,536 /64s, one per ban. Default 4; 0 never.
+	EscalateIPv6 *int `toml:"escalate_ipv6"`
+	// Window is the counting window of dark_ports, admin_logins, rate_limited
+	// and escalate_ipv6. Default 10m.
 	Window Duration `toml:"window"`
 	// Duration is how long a ban lasts, growing for a source banned again: the
 	// first ban takes the first entry, the next the second, and so on, the last
@@ -42,6 +50,21 @@ type Ban struct {
 	// Max caps the bans held (default 100000): past it the oldest is dropped and
 	// counted, so that a flood of sources cannot grow memory without bound.
 	Max int `toml:"max"`
+	// NFTables keeps the bans in the kernel too, in an nftables table of
+	// gantry's own ("inet gantry"), so that a banned source's packets to
+	// gantry's listening ports are dropped before they reach it; other ports
+	// (SSH) stay open to it. Needs CAP_NET_ADMIN: without it gantry says so
+	// once and enforces the bans itself. Default false.
+	NFTables bool `toml:"nftables"`
+	// Import lists other gantry nodes whose bans this one applies too: their
+	// admin URLs, polled at GET /api/bans every ImportEvery (default 30s).
+	// Credentials go in the URL ("https://gantry:PASSWORD@node2:2020", any
+	// user name and the node's dashboard password), sent as HTTP Basic and
+	// never logged. Imported bans are marked with the node they came from and
+	// never passed on; what allow, loopback, private ranges and trusted
+	// proxies cover is refused.
+	Import      []string `toml:"import"`
+	ImportEvery Duration `toml:"import_every"`
 	// File keeps the bans across restarts. Default bans.json in the state
 	// directory: $STATE_DIRECTORY under systemd, /var/lib/gantry for root, else
 	// the user's data directory ($XDG_DATA_HOME/gantry or ~/.local/share/gantry).
@@ -62,6 +85,9 @@ func (b Ban) Scanner() int { return limit(b.ScannerHits, 20) }
 func (b Ban) Dark() int    { return limit(b.DarkPorts, 3) }
 func (b Ban) Logins() int  { return limit(b.AdminLogins, 10) }
 func (b Ban) Limited() int { return limit(b.RateLimited, 100) }
+
+// Escalate is escalate_ipv6 with its default.
+func (b Ban) Escalate() int { return limit(b.EscalateIPv6, 4) }
 
 // Durations returns Duration as time.Durations.
 func (b Ban) Durations() []time.Duration {
@@ -95,6 +121,7 @@ func DefaultStateDir() string {
 func (b *Ban) setDefaults() {
 	setDur(&b.ScannerWindow, 10*time.Minute)
 	setDur(&b.Window, 10*time.Minute)
+	setDur(&b.ImportEvery, 30*time.Second)
 	if len(b.Duration) == 0 {
 		b.Duration = []Duration{Duration(10 * time.Minute), Duration(time.Hour), Duration(24 * time.Hour)}
 	}
@@ -115,7 +142,7 @@ func (c *Config) validateBan(v *validator) {
 	if b.Enabled && !c.Telescope.On() {
 		v.addKey("telescope.ban.enabled", "[telescope.ban] enabled needs the telescope: set [telescope] enabled = true, or ban off")
 	}
-	for key, p := range map[string]*int{"scanner_hits": b.ScannerHits, "dark_ports": b.DarkPorts, "admin_logins": b.AdminLogins, "rate_limited": b.RateLimited} {
+	for key, p := range map[string]*int{"scanner_hits": b.ScannerHits, "dark_ports": b.DarkPorts, "admin_logins": b.AdminLogins, "rate_limited": b.RateLimited, "escalate_ipv6": b.EscalateIPv6} {
 		if p != nil && *p < 0 {
 			v.addKey("telescope.ban."+key, "[telescope.ban] %s = %d: want a count (0 never bans for it)", key, *p)
 		}
@@ -132,6 +159,14 @@ func (c *Config) validateBan(v *validator) {
 		if _, err := ParseCIDROrAddr(a); err != nil {
 			v.addKey("telescope.ban.allow", "[telescope.ban] allow %q: want an address or a CIDR like \"198.51.100.0/24\"", a)
 		}
+	}
+	for i, raw := range b.Import {
+		if _, err := ImportURL(raw); err != nil {
+			v.addKey("telescope.ban.import", "[telescope.ban] import[%d]: %v", i, err)
+		}
+	}
+	if b.ImportEvery.D() < time.Second {
+		v.addKey("telescope.ban.import_every", "[telescope.ban] import_every: want at least 1s, like \"30s\"")
 	}
 	if b.Max < 1 {
 		v.addKey("telescope.ban.max", "[telescope.ban] max = %d: want a positive count", b.Max)
@@ -156,4 +191,17 @@ func ParseCIDROrAddr(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ImportURL reads one [telescope.ban] import URL: http or https, a host, no
+// query. Its errors never repeat the password.
+func ImportURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New("want a URL like \"https://gantry:PASSWORD@node2:2020\"")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%s: want a URL like \"https://gantry:PASSWORD@node2:2020\"", u.Redacted())
+	}
+	return u, nil
 }

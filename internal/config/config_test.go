@@ -71,6 +71,9 @@ func TestParseErrors(t *testing.T) {
 					t.Errorf("error\n%s\nlacks %q", err, w)
 				}
 			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the password: %s", err)
+			}
 		})
 	}
 }
@@ -230,6 +233,9 @@ func TestBanConfig(t *testing.T) {
 	}{
 		{"defaults", "[telescope.ban]\nenabled = true\nfile = \"/var/lib/gantry/bans.json\"\n", nil},
 		{"negative count", "[telescope.ban]\nenabled = true\n\nscanner_hits = -1\n", []string{"cfg.toml:4: [telescope.ban] scanner_hits = -1"}},
+		{"negative escalation", "[telescope.ban]\nescalate_ipv6 = -2\n", []string{"cfg.toml:2: [telescope.ban] escalate_ipv6 = -2"}},
+		{"import URL, its password never repeated", "[telescope.ban]\nimport = [\"https://gantry:hunter2@node2:2020/?x=1\"]\n", []string{"cfg.toml:2: [telescope.ban] import[0]: https://gantry:xxxxx@node2:2020/?x=1: want a URL"}},
+		{"import not a URL", "[telescope.ban]\nimport = [\"node2:2020\"]\n", []string{"cfg.toml:2: [telescope.ban] import[0]:"}},
 		{"bad allow", "[telescope.ban]\nallow = [\"10.0.0.0/8\", \"office\"]\n", []string{"cfg.toml:2: [telescope.ban] allow \"office\""}},
 		{"short duration", "[telescope.ban]\nduration = [\"10m\", \"0s\"]\n", []string{"cfg.toml:2: [telescope.ban] duration \"0s\""}},
 		{"bad duration text", "[telescope.ban]\nduration = [\"ten minutes\"]\n", []string{"cfg.toml:2:", "invalid duration"}},
@@ -246,7 +252,8 @@ func TestBanConfig(t *testing.T) {
 				}
 				b := c.Telescope.Ban
 				if !b.Enabled || b.Scanner() != 20 || b.Dark() != 3 || b.Logins() != 10 || b.Limited() != 100 || b.Max != 100000 ||
-					fmt.Sprint(b.Durations()) != "[10m0s 1h0m0s 24h0m0s]" || b.ScannerWindow.D() != 10*time.Minute {
+					fmt.Sprint(b.Durations()) != "[10m0s 1h0m0s 24h0m0s]" || b.ScannerWindow.D() != 10*time.Minute ||
+					b.Escalate() != 4 || b.ImportEvery.D() != 30*time.Second {
 					t.Errorf("defaults: %+v", b)
 				}
 				return
@@ -276,6 +283,9 @@ func TestBanFileDefault(t *testing.T) {
 	}
 	if c.Telescope.Ban.Enabled != true {
 		t.Error("not enabled")
+	}
+	if n := c.Telescope.Ban.Escalate(); n != 4 {
+		t.Errorf("escalate_ipv6 default %d, want 4", n)
 	}
 	c, err = config.Parse("cfg.toml", "")
 	if err != nil {

@@ -38,7 +38,10 @@ func TestBansAPI(t *testing.T) {
 		{"ban an IPv6 unit from the CLI", `{"action":"ban","source":"2001:db8:4:5::/64"}`, map[string]string{"X-Gantry-CLI": "1"}, 200, ""},
 		{"loopback is never banned", `{"action":"ban","source":"127.0.0.1"}`, token, 422, "never banned"},
 		{"private is never banned", `{"action":"ban","source":"192.168.1.20"}`, token, 422, "never banned"},
-		{"a range", `{"action":"ban","source":"203.0.113.0/24"}`, token, 400, "not to a range"},
+		{"a range", `{"action":"ban","source":"203.0.113.0/24"}`, token, 400, "not to another range"},
+		{"an IPv6 /48", `{"action":"ban","source":"2001:db8:42::/48"}`, token, 200, ""},
+		{"unban the /48", `{"action":"unban","source":"2001:db8:42::/48"}`, token, 200, ""},
+		{"a /56 is no unit", `{"action":"ban","source":"2001:db8:42::/56"}`, token, 400, "not to another range"},
 		{"bad duration", `{"action":"ban","source":"203.0.113.10","duration":"forever"}`, token, 400, "duration forever"},
 		{"unknown field", `{"action":"ban","source":"203.0.113.10","until":"x"}`, token, 400, "unknown field"},
 		{"not json", `action=ban&source=203.0.113.10`, token, 400, "want a JSON body"},
@@ -65,7 +68,8 @@ func TestBansAPI(t *testing.T) {
 		t.Fatal("the list does not match the API")
 	}
 	_, metrics := do(t, c, "GET", g.admin+"/metrics", nil, nil)
-	for _, want := range []string{`gantry_bans{state="active"} 1`, `gantry_bans_issued_total{rule="manual"} 2`, "gantry_bans_refused_connections_total 0"} {
+	for _, want := range []string{`gantry_bans{state="active"} 1`, `gantry_bans_issued_total{rule="manual"} 3`, "gantry_bans_refused_connections_total 0",
+		"gantry_bans_refused_requests_total 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}

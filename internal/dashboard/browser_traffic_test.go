@@ -19,33 +19,6 @@ import (
 	"gantry/internal/peertest/chromium"
 )
 
-// consoleErrors collects what the page logs as an error or throws, from now on.
-func consoleErrors(t *testing.T, ctx context.Context) func() []string {
-	t.Helper()
-	var mu sync.Mutex
-	var errs []string
-	lctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	msgs := chromedp.Console(lctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				errs = append(errs, m.String()+" at "+m.URL)
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string{}, errs...)
-	}
-}
-
 // TestBrowserTrafficViews walks the overview's and the telescope's new views at
 // a desktop's and a phone's size, in both themes: tiles with their 10 s mean,
 // the routes table (sorted, with sparklines), the pools and the note on their

@@ -89,6 +89,7 @@ var (
 	descBans        = prometheus.NewDesc("gantry_bans", "Bans held: active, or expired and remembered so that the next ban of the source lasts longer.", []string{"state"}, nil)
 	descBansIssued  = prometheus.NewDesc("gantry_bans_issued_total", "Bans issued, by rule.", []string{"rule"}, nil)
 	descBansRefused = prometheus.NewDesc("gantry_bans_refused_connections_total", "Connections of banned sources closed at accept.", nil, nil)
+	descBansReqs    = prometheus.NewDesc("gantry_bans_refused_requests_total", "Requests answered 403 because the client a trusted proxy forwarded them for is banned.", nil, nil)
 	descBansEvicted = prometheus.NewDesc("gantry_bans_evicted_total", "Bans dropped because the list was full ([telescope.ban] max).", nil, nil)
 	descExported    = prometheus.NewDesc("gantry_telescope_export_exported_total", "Telescope rows ClickHouse accepted ([telescope] export).", nil, nil)
 	descExpDropped  = prometheus.NewDesc("gantry_telescope_export_dropped_total", "Telescope rows dropped because the export's queue was full (ClickHouse slow or away).", nil, nil)
@@ -99,7 +100,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerRSS, descWorkerResta, descHTTPSensor,
 		descHTTPSources, descDarkHits, descDarkProbes, descEvicted, descPackets, descScans, descAttacks, descCertExpiry,
-		descBans, descBansIssued, descBansRefused, descBansEvicted, descExported, descExpDropped, descExpQueued} {
+		descBans, descBansIssued, descBansRefused, descBansReqs, descBansEvicted, descExported, descExpDropped, descExpQueued} {
 		ch <- d
 	}
 }
@@ -155,6 +156,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descBansIssued, prometheus.CounterValue, float64(n), rule)
 		}
 		ch <- prometheus.MustNewConstMetric(descBansRefused, prometheus.CounterValue, float64(st.Refused))
+		ch <- prometheus.MustNewConstMetric(descBansReqs, prometheus.CounterValue, float64(st.RefusedRequests))
 		ch <- prometheus.MustNewConstMetric(descBansEvicted, prometheus.CounterValue, float64(st.Evicted))
 		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(st.CountersEvicted), "bans")
 	}

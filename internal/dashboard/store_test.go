@@ -10,9 +10,9 @@ import (
 	"testing"
 )
 
-// filled writes n seconds of points, from t0 on, to a new history file and
+// filled writes n seconds of points, from storeT0 on, to a new history file and
 // returns its path.
-func filled(t *testing.T, t0 int64, n int) string {
+func filled(t *testing.T, storeT0 int64, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "history")
 	s, err := openStore(path, slog.New(slog.DiscardHandler))
@@ -20,7 +20,7 @@ func filled(t *testing.T, t0 int64, n int) string {
 		t.Fatal(err)
 	}
 	for i := range n {
-		p := histPoint{T: t0 + int64(i)*1000}
+		p := histPoint{T: storeT0 + int64(i)*1000}
 		p.V[fRPS] = float64(i + 1)
 		p.V[fP99] = float64(i % 7)
 		s.add(p)
@@ -31,26 +31,26 @@ func filled(t *testing.T, t0 int64, n int) string {
 	return path
 }
 
-const t0 int64 = 1_800_000_000_000 // a minute boundary, in Unix milliseconds
+const storeT0 int64 = 1_800_000_000_000 // a minute boundary, in Unix milliseconds
 
 func TestStoreKeepsSecondsAndMinutes(t *testing.T) {
-	path := filled(t, t0, 150) // two whole minutes and half of a third
+	path := filled(t, storeT0, 150) // two whole minutes and half of a third
 	s, err := openStore(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.close()
-	now := t0 + int64(150*1000)
+	now := storeT0 + int64(150*1000)
 	secs := s.since(now-3600*1000, now)
-	if len(secs) != 150 || secs[0].T != t0 || secs[149].V[fRPS] != 150 {
+	if len(secs) != 150 || secs[0].T != storeT0 || secs[149].V[fRPS] != 150 {
 		t.Fatalf("seconds: %d points, first %+v", len(secs), secs[0])
 	}
 	mins := s.since(now-24*3600*1000, now)
-	if len(mins) != 2+30 || mins[2].T != t0+120*1000 {
+	if len(mins) != 2+30 || mins[2].T != storeT0+120*1000 {
 		t.Fatalf("a day: %d points, want the 2 finished minutes, then the 30 seconds of the third", len(mins))
 	}
 	// the mean rate of seconds 1..60 is 30.5; the minute's p99 is its worst second
-	if mins[0].T != t0 || mins[0].V[fRPS] != 30.5 || mins[0].V[fP99] != 6 || mins[1].V[fRPS] != 90.5 {
+	if mins[0].T != storeT0 || mins[0].V[fRPS] != 30.5 || mins[0].V[fP99] != 6 || mins[1].V[fRPS] != 90.5 {
 		t.Fatalf("minutes: %+v %+v", mins[0].V[:8], mins[1].V[:8])
 	}
 }
@@ -67,7 +67,7 @@ func TestStoreDamagedFile(t *testing.T) {
 		{"intact", func(b []byte) []byte { return b }, 100, false},
 		{"torn last record", func(b []byte) []byte {
 			// a crash in the middle of writing second 99: its second half is old
-			off := headerSize + (int((t0+99*1000)/1000)%secSlots)*recordSize
+			off := headerSize + (int((storeT0+99*1000)/1000)%secSlots)*recordSize
 			copy(b[off+recordSize/2:off+recordSize], make([]byte, recordSize/2))
 			return b
 		}, 99, false},
@@ -78,7 +78,7 @@ func TestStoreDamagedFile(t *testing.T) {
 		{"other layout", func(b []byte) []byte { b[12]++; return b }, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filled(t, t0, 100)
+			path := filled(t, storeT0, 100)
 			b, _ := os.ReadFile(path)
 			os.WriteFile(path, tc.damage(b), 0o600)
 			var logs bytes.Buffer
@@ -86,7 +86,7 @@ func TestStoreDamagedFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			now := t0 + int64(100*1000)
+			now := storeT0 + int64(100*1000)
 			if got := len(s.since(now-3600*1000, now)); got != tc.keep {
 				t.Errorf("%d points kept, want %d", got, tc.keep)
 			}
@@ -136,7 +136,7 @@ func FuzzStoreOpen(f *testing.F) {
 	dir := f.TempDir()
 	good := filepath.Join(dir, "good")
 	s, _ := openStore(good, slog.New(slog.DiscardHandler))
-	s.add(histPoint{T: t0, V: [nFields]float64{fRPS: 1}})
+	s.add(histPoint{T: storeT0, V: [nFields]float64{fRPS: 1}})
 	s.close()
 	b, _ := os.ReadFile(good)
 	f.Add(b[:headerSize])                          // the header alone
@@ -204,10 +204,10 @@ func TestStoreClockSetBack(t *testing.T) {
 			s.add(histPoint{T: from + int64(i)*1000, V: [nFields]float64{fRPS: 1}})
 		}
 	}
-	add(t0, 150)
-	add(t0+3*24*3600*1000+1800*1000, 150) // the clock three days and half an hour ahead
-	add(t0+150*1000, 100)                 // and set back
-	now := t0 + 250*1000
+	add(storeT0, 150)
+	add(storeT0+3*24*3600*1000+1800*1000, 150) // the clock three days and half an hour ahead
+	add(storeT0+150*1000, 100)                 // and set back
+	now := storeT0 + 250*1000
 	for _, span := range []int64{300, 3600, 24 * 3600, 7 * 24 * 3600} {
 		pts := s.since(now-span*1000, now)
 		if len(pts) == 0 {

@@ -24,6 +24,13 @@ func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	if !st.cfg.Server.Fast() || r.TLS == nil && s.toHTTPS(r) {
 		return false
 	}
+	if s.reqGate != nil && s.reqGate.Forbidden(r.RemoteAddr, r.Header["X-Forwarded-For"]) {
+		start := time.Now()
+		w.Header()["Server"] = serverHeader
+		writeForbidden(w)
+		s.record(start, r, outcome{status: w.Status(), bytes: w.Written()}, nil, nil)
+		return true
+	}
 	site, _ := st.hosts.lookup(r.Host)
 	if site == nil {
 		return false

@@ -31,6 +31,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	site, _ := st.hosts.lookup(r.Host)
 	var rt *route
 	switch {
+	case s.forbidden(rw, r):
 	case r.Method == http.MethodConnect:
 		rw.Header().Set("Connection", "close")
 		http.Error(rw, "405 method not allowed: this is not a forward proxy", http.StatusMethodNotAllowed)
@@ -69,6 +70,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var serverHeader = []string{"gantry"}
+
+// forbidden answers 403 a request a trusted proxy forwards for a banned client
+// (RequestGate), leaving the proxy's connection open, and reports whether it
+// did.
+func (s *Server) forbidden(w http.ResponseWriter, r *http.Request) bool {
+	if s.reqGate == nil || !s.reqGate.Forbidden(r.RemoteAddr, r.Header["X-Forwarded-For"]) {
+		return false
+	}
+	writeForbidden(w)
+	return true
+}
+
+func writeForbidden(w http.ResponseWriter) {
+	http.Error(w, "403 forbidden: the client this request is forwarded for is banned", http.StatusForbidden)
+}
 
 // cleanPath normalises r's path (urlpath.Clean) so that route matching, every
 // handler and every backend see the same one, or answers 400 and reports false.

@@ -65,6 +65,15 @@ type Gate interface {
 	Track(remote net.Addr, close func()) (untrack func())
 }
 
+// RequestGate is a Gate that also refuses requests one by one: a trusted
+// proxy's connection carries many clients, so one of them that is banned can
+// only be refused per request; *ban.List is one.
+type RequestGate interface {
+	// Forbidden reports whether a request from remote (the TCP peer) with the
+	// X-Forwarded-For values xff is forwarded for a banned client, and logs it.
+	Forbidden(remote string, xff []string) bool
+}
+
 // Observer is called after every request with its record; it must be quick and must
 // not keep rec or rec.Request.
 type Observer func(rec *accesslog.Record)
@@ -99,6 +108,7 @@ type Server struct {
 	h3Servers    []*h3.Server
 	tlsObserver  TLSObserver
 	gate         Gate
+	reqGate      RequestGate    // the gate, when it refuses requests too
 	certs        *certs.Manager // nil without tls_listen
 	certOpts     func(*certs.Options)
 
@@ -129,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{log: log, version: opts.Version, started: time.Now(), adminSockPath: opts.AdminSocket, certOpts: opts.CertOptions, tlsObserver: opts.TLSObserver, gate: opts.Gate}
+	s.reqGate, _ = opts.Gate.(RequestGate)
 	if err := s.listen(cfg, opts.WrapListener, opts.Inherited); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 // Package export sends the telescope's findings to ClickHouse over its HTTP
 // interface (INSERT ... FORMAT JSONEachRow): unsolicited HTTP requests,
-// dark-port hits, scans and attacks, each row naming the node that saw it, so
+// dark-port hits, scans, attacks and bans, each row naming the node that saw it, so
 // that one database holds a fleet's telescope.
 //
 // A serving node's rows wait in a bounded in-memory queue and go in batches (by
@@ -125,6 +125,13 @@ func (e *Exporter) Attack(a telescope.Attack) {
 	}
 }
 
+// Ban queues a ban this node issued.
+func (e *Exporter) Ban(b Ban) {
+	if !e.full() {
+		e.add(tableBans, e.node.ban(b))
+	}
+}
+
 // full counts a drop when the queue is full (ClickHouse away), before a row is
 // made: then a request costs no encoding.
 func (e *Exporter) full() bool {
@@ -232,7 +239,7 @@ func (e *Exporter) final(ready bool) {
 // flush sends every table's queued rows, a batch at a time. A batch leaves the
 // queue only once ClickHouse has it.
 func (e *Exporter) flush(ctx context.Context, ready *bool) error {
-	for _, table := range []string{tableHTTP, tableDark, tableScans, tableAttacks} {
+	for _, table := range []string{tableHTTP, tableDark, tableScans, tableAttacks, tableBans} {
 		for {
 			e.mu.Lock()
 			rows := e.queue[table][:min(len(e.queue[table]), e.opts.Batch)]

@@ -53,9 +53,10 @@ func TestExporterRowsReachClickHouse(t *testing.T) {
 		Packets: 300, Start: at, End: at.Add(time.Minute), Tool: "zmap"})
 	e.Attack(telescope.Attack{Victim: "192.0.2.80", Protocol: "tcp", Packets: 500, Start: at, End: at.Add(2 * time.Minute),
 		MaxPPM: 400, EstPPS: 1.5e6, Ports: []uint16{80, 443}})
-	peertest.WaitFor(t, 10*time.Second, "four rows in ClickHouse", func() bool {
+	e.Ban(Ban{Time: at, Source: "2001:db8:1:2::/64", Rule: "exploit", Sample: "dotenv: GET /.env\n\x00", Until: at.Add(time.Hour), Strikes: 2})
+	peertest.WaitFor(t, 10*time.Second, "five rows in ClickHouse", func() bool {
 		return count(t, ch, "tel", "http_events") == 1 && count(t, ch, "tel", "darkport_hits") == 1 &&
-			count(t, ch, "tel", "scans") == 1 && count(t, ch, "tel", "attacks") == 1
+			count(t, ch, "tel", "scans") == 1 && count(t, ch, "tel", "attacks") == 1 && count(t, ch, "tel", "bans") == 1
 	})
 	for _, tc := range []struct{ name, query, want string }{
 		{"http event", "SELECT time, ms, node, source, host, method, path, user_agent, rule, category, status FROM tel.http_events",
@@ -66,6 +67,8 @@ func TestExporterRowsReachClickHouse(t *testing.T) {
 			"node-a\t192.0.2.9\thorizontal\ttcp\t[22]\t5000\t1\t300\t2026-12-03 10:20:30\t2026-12-03 10:21:30\tzmap\n"},
 		{"attack", "SELECT node, victim, protocol, packets, start_time, end_time, max_ppm, est_pps, ports FROM tel.attacks",
 			"node-a\t192.0.2.80\ttcp\t500\t2026-12-03 10:20:30\t2026-12-03 10:22:30\t400\t1500000\t[80,443]\n"},
+		{"ban", "SELECT time, ms, node, source, rule, sample, until, strikes FROM tel.bans",
+			"2026-12-03 10:20:30\t456\tnode-a\t2001:db8:1:2::/64\texploit\tdotenv: GET /.env\\n\\0\t2026-12-03 11:20:30\t2\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ch.Query(t, tc.query); got != tc.want {
@@ -73,8 +76,8 @@ func TestExporterRowsReachClickHouse(t *testing.T) {
 			}
 		})
 	}
-	if s := e.Stats(); s.Exported != 4 || s.Dropped != 0 || s.Queued != 0 {
-		t.Errorf("stats %+v, want 4 exported, none dropped or queued", s)
+	if s := e.Stats(); s.Exported != 5 || s.Dropped != 0 || s.Queued != 0 {
+		t.Errorf("stats %+v, want 5 exported, none dropped or queued", s)
 	}
 }
 

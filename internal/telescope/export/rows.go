@@ -1,6 +1,7 @@
 package export
 
 import (
+	"math"
 	"net/netip"
 	"strconv"
 	"time"
@@ -14,6 +15,7 @@ const (
 	tableDark    = "darkport_hits"
 	tableScans   = "scans"
 	tableAttacks = "attacks"
+	tableBans    = "bans"
 )
 
 // HTTPEvent is one unsolicited request, as the HTTP sensor judged it.
@@ -36,6 +38,16 @@ type DarkPortHit struct {
 	Port     uint16
 	Protocol string
 	Data     []byte
+}
+
+// Ban is one ban a node issued (never one it imported from another node).
+type Ban struct {
+	Time    time.Time
+	Source  string // the unit: "203.0.113.7/32", "2001:db8:1:2::/64", "2001:db8:1::/48"
+	Rule    string
+	Sample  string // the request or bytes that decided it
+	Until   time.Time
+	Strikes int
 }
 
 // The longest text a row keeps of a field the client chose (path, user agent,
@@ -103,6 +115,17 @@ type attackRow struct {
 	Ports    []uint16 `json:"ports"`
 }
 
+type banRow struct {
+	Time    int64  `json:"time"`
+	MS      uint16 `json:"ms"`
+	Node    string `json:"node"`
+	Source  string `json:"source"`
+	Rule    string `json:"rule"`
+	Sample  string `json:"sample"`
+	Until   int64  `json:"until"`
+	Strikes uint32 `json:"strikes"`
+}
+
 func ms(t time.Time) uint16 { return uint16(t.Nanosecond() / 1e6) }
 
 func addrText(a netip.Addr) string {
@@ -140,6 +163,11 @@ func (n node) attack(a telescope.Attack) attackRow {
 	}
 	return attackRow{Node: string(n), Victim: a.Victim, Protocol: a.Protocol, Packets: a.Packets,
 		Start: a.Start.Unix(), End: a.End.Unix(), MaxPPM: a.MaxPPM, EstPPS: finite(a.EstPPS), Ports: ports}
+}
+
+func (n node) ban(b Ban) banRow {
+	return banRow{Time: b.Time.Unix(), MS: ms(b.Time), Node: string(n), Source: clip(b.Source), Rule: clip(b.Rule),
+		Sample: clip(b.Sample), Until: b.Until.Unix(), Strikes: uint32(max(0, min(b.Strikes, math.MaxUint32)))}
 }
 
 // node is the name every row carries.

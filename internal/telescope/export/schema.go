@@ -23,4 +23,8 @@ var schema = []string{
     node String, victim String, protocol String, packets UInt64,
     start_time DateTime, end_time DateTime, max_ppm UInt64, est_pps Float64, ports Array(UInt16)
 ) ENGINE = MergeTree() PARTITION BY toYYYYMM(start_time) ORDER BY (node, start_time, victim)`,
+	`CREATE TABLE IF NOT EXISTS bans (
+    time DateTime, ms UInt16, node String,
+    source String, rule String, sample String, until DateTime, strikes UInt32
+) ENGINE = MergeTree() PARTITION BY toYYYYMM(time) ORDER BY (node, time)`,
 }
