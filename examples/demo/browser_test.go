@@ -27,6 +27,13 @@ import (
 // CGI and WSGI pieces in a temp dir.
 func site(t *testing.T) string {
 	t.Helper()
+	srv := startSite(t, nil)
+	return "http://" + srv.Addrs()[0].String()
+}
+
+// startSite is site, the config changed by edit (when not nil) before it starts.
+func startSite(t *testing.T, edit func(*config.Config)) *server.Server {
+	t.Helper()
 	peertest.Binary(t, "php-cgi")
 	peertest.Binary(t, "perl")
 	peertest.Python(t)
@@ -51,6 +58,9 @@ func site(t *testing.T) string {
 			}
 		}
 	}
+	if edit != nil {
+		edit(cfg)
+	}
 	srv, err := server.New(context.Background(), cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +71,7 @@ func site(t *testing.T) string {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return "http://" + srv.Addrs()[0].String()
+	return srv
 }
 
 // tab is one Chromium tab on the demo site. It fails the test on any console
@@ -85,8 +95,13 @@ func browser(t *testing.T) *tab {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
+	return browserOn(t, site(t))
+}
+
+// browserOn is browser on the site at base, with extra Chromium options.
+func browserOn(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *tab {
+	t.Helper()
 	bin := peertest.Binary(t, "chromium", "chromium-browser")
-	base := site(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.NoSandbox,
@@ -98,6 +113,7 @@ func browser(t *testing.T) *tab {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1100, 900),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)

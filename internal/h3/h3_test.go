@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -313,4 +315,68 @@ func TestListenErrors(t *testing.T) {
 	if _, err := Listen(context.Background(), "127.0.0.1:0", Options{TLSConfig: cfg}); err == nil {
 		t.Error("a server without a handler was made")
 	}
+}
+
+// QUIC starts with the first datagram: until then the port costs no quic-go
+// goroutine. A datagram that is not QUIC starts it and is dropped, and the next
+// client is served; a listener nobody used shuts down at once and frees its port.
+func TestStartsOnFirstDatagram(t *testing.T) {
+	quicGoroutines := func() int {
+		buf := make([]byte, 1<<20)
+		return bytes.Count(buf[:runtime.Stack(buf, true)], []byte("quic-go/quic-go."))
+	}
+	before := quicGoroutines()
+	s, served, c := serve(t, http.HandlerFunc(echo))
+	// Serve is waiting for a datagram, not yet in quic-go.
+	peertest.WaitFor(t, 0, "Serve to wait", func() bool {
+		buf := make([]byte, 1<<20)
+		return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("h3.awaitDatagram"))
+	})
+	if n := quicGoroutines(); n != before {
+		t.Errorf("an unused HTTP/3 port runs %d quic-go frames, want none", n-before)
+	}
+
+	junk, err := net.Dial("udp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk.Write([]byte("not a QUIC packet"))
+	junk.Close()
+	peertest.WaitFor(t, 0, "QUIC to start", func() bool { return quicGoroutines() > before })
+	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/after-junk", s.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(t, resp); !strings.HasPrefix(b, "proto=HTTP/3.0 ") {
+		t.Errorf("got %q", b)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+
+	t.Run("never used", func(t *testing.T) {
+		cfg, _ := peertest.SelfSigned(t)
+		s, err := Listen(context.Background(), "127.0.0.1:0", Options{Handler: http.NotFoundHandler(), TLSConfig: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- s.Serve() }()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+		pc, err := net.ListenPacket("udp", s.Addr().String())
+		if err != nil {
+			t.Fatalf("the port is still held: %v", err)
+		}
+		pc.Close()
+	})
 }

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -52,10 +54,15 @@ type Options struct {
 type Server struct {
 	log  *slog.Logger
 	pc   net.PacketConn
-	tr   *quic.Transport
-	ln   *quic.Listener
 	hs   *http3.Server
 	port int
+	// listen starts QUIC on pc: Serve calls it when the first datagram comes.
+	listen func() (*quic.Transport, *quic.Listener, error)
+
+	mu     sync.Mutex
+	tr     *quic.Transport // nil until QUIC is started
+	ln     *quic.Listener
+	closed bool
 }
 
 // Listen binds the UDP address addr, so that a port in use is reported before
@@ -94,15 +101,18 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 			return ctx, nil
 		}
 	}
-	// A Listener (not an EarlyListener) hands over connections only once their
-	// handshake is complete.
-	ln, err := tr.Listen(http3.ConfigureTLSConfig(opts.TLSConfig), qc)
-	if err != nil {
-		tr.Close()
-		pc.Close()
-		return nil, fmt.Errorf("http3 listener %s: %w", addr, err)
+	tc := http3.ConfigureTLSConfig(opts.TLSConfig)
+	s := &Server{log: log, pc: pc, port: pc.LocalAddr().(*net.UDPAddr).Port}
+	s.listen = func() (*quic.Transport, *quic.Listener, error) {
+		// A Listener (not an EarlyListener) hands over connections only once their
+		// handshake is complete.
+		ln, err := tr.Listen(tc, qc)
+		if err != nil {
+			tr.Close()
+			return nil, nil, fmt.Errorf("http3 listener %s: %w", pc.LocalAddr(), err)
+		}
+		return tr, ln, nil
 	}
-	s := &Server{log: log, pc: pc, tr: tr, ln: ln, port: pc.LocalAddr().(*net.UDPAddr).Port}
 	readHeader := orDefault(opts.ReadHeaderTimeout, 10*time.Second)
 	s.hs = &http3.Server{
 		Handler:        watched(stripConnectionFields(opts.Handler)),
@@ -138,12 +148,57 @@ func (s *Server) Addr() net.Addr { return s.pc.LocalAddr() }
 func (s *Server) Port() int { return s.port }
 
 // Serve serves HTTP/3 until Shutdown or Close, when it returns http.ErrServerClosed.
+//
+// QUIC starts when the first datagram arrives, not before: until a client that
+// saw Alt-Svc tries HTTP/3, the port holds no QUIC goroutines, buffers or
+// connection tables, and quic-go's code is never paged in. The datagram waits
+// in the socket meanwhile, so the first handshake only takes a goroutine's start
+// longer.
 func (s *Server) Serve() error {
-	err := s.hs.ServeListener(s.ln)
+	if err := awaitDatagram(s.pc); err != nil {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return http.ErrServerClosed
+		}
+		return fmt.Errorf("http3 listener %s: %w", s.pc.LocalAddr(), err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	tr, ln, err := s.listen()
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.tr, s.ln = tr, ln
+	s.mu.Unlock()
+	err = s.hs.ServeListener(ln)
 	if errors.Is(err, quic.ErrServerClosed) {
 		err = http.ErrServerClosed
 	}
 	return err
+}
+
+// awaitDatagram returns when a datagram can be read from pc, without reading
+// it, or with pc's error once it is closed.
+func awaitDatagram(pc net.PacketConn) error {
+	sc, ok := pc.(syscall.Conn)
+	if !ok {
+		return nil // QUIC starts at once
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var b [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return !errors.Is(err, syscall.EAGAIN)
+	})
 }
 
 // Shutdown stops accepting connections, tells the clients by GOAWAY, and lets
@@ -162,18 +217,32 @@ func (s *Server) Close() error {
 	return errors.Join(lerr, err, s.closeSocket())
 }
 
-// closeListener stops new connections; http3.Server leaves closing a listener it
-// was given to its caller.
+// closeListener stops new connections, and QUIC from starting; http3.Server
+// leaves closing a listener it was given to its caller.
 func (s *Server) closeListener() error {
-	if err := s.ln.Close(); err != nil && !errors.Is(err, quic.ErrServerClosed) {
+	s.mu.Lock()
+	s.closed = true
+	ln := s.ln
+	s.mu.Unlock()
+	if ln == nil {
+		return nil
+	}
+	if err := ln.Close(); err != nil && !errors.Is(err, quic.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// closeSocket ends what is left of the connections and closes the UDP socket.
+// closeSocket ends what is left of the connections and closes the UDP socket
+// (which ends a Serve still waiting for its first datagram).
 func (s *Server) closeSocket() error {
-	err := s.tr.Close()
+	s.mu.Lock()
+	tr := s.tr
+	s.mu.Unlock()
+	var err error
+	if tr != nil {
+		err = tr.Close()
+	}
 	if cerr := s.pc.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		err = errors.Join(err, cerr)
 	}

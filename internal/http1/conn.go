@@ -31,15 +31,17 @@ const newIdleAfter = 5 * time.Second
 // ResponseWriter are reused by every request, so a request costs no allocation
 // once the strings it carries have been seen on the connection.
 type conn struct {
-	s       *Server
-	nc      net.Conn // the *tls.Conn on a TLS listener
-	sock    net.Conn // the accepted connection, which Shutdown closes
-	tls     *tls.Conn
-	state   atomic.Int32
-	created time.Time
-	buf     []byte
-	r, w    int // unread bytes are buf[r:w]
-	head    head
+	s    *Server
+	nc   net.Conn // the *tls.Conn on a TLS listener
+	sock net.Conn // the accepted connection, which Shutdown closes
+	tls  *tls.Conn
+	// coalesce is sock on a TLS listener: it gathers an HTTP/2 connection's writes
+	coalesce *coalesceConn
+	state    atomic.Int32
+	created  time.Time
+	buf      []byte
+	r, w     int // unread bytes are buf[r:w]
+	head     head
 
 	req         http.Request
 	url         url.URL
@@ -55,7 +57,9 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, sock: nc, buf: make([]byte, bufSize), hdr: make(http.Header, 16), intern: map[string]string{}}
 	if s.TLSConfig != nil {
-		c.tls = tls.Server(nc, s.TLSConfig)
+		c.coalesce = newCoalesceConn(nc)
+		c.sock = c.coalesce
+		c.tls = tls.Server(c.coalesce, s.TLSConfig)
 		c.nc = c.tls
 	}
 	c.state.Store(stateNew)

@@ -40,6 +40,9 @@ func (c *conn) handshake() handshakeResult {
 	}
 	// net/http finds the handshake done and serves h2 through its TLSNextProto;
 	// it needs the *tls.Conn itself for that.
+	if cs.NegotiatedProtocol == "h2" {
+		c.coalesce.coalesce()
+	}
 	c.s.handed.push(c.tls)
 	return handshakeOther
 }

@@ -4,6 +4,10 @@ package chromium
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +56,19 @@ func Do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 	if err := chromedp.Do(sctx, steps...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TrustKeys is the option that makes Chromium accept a server whose chain holds
+// one of these certificates' public keys, and no other untrusted server: the
+// exact trust a test wants, where --ignore-certificate-errors would hide a wrong
+// certificate. Chromium matches the chain the server sends (the leaf and any
+// intermediates), not the root it would build to; the caller verifies that chain
+// against the root itself.
+func TrustKeys(certs ...*x509.Certificate) chromedp.ExecAllocatorOption {
+	hashes := make([]string, len(certs))
+	for i, c := range certs {
+		sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+		hashes[i] = base64.StdEncoding.EncodeToString(sum[:])
+	}
+	return chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(hashes, ","))
 }

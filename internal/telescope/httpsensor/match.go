@@ -1,5 +1,7 @@
 package httpsensor
 
+import "slices"
+
 // matcher finds every rule pattern in a string in one pass, case-insensitively for
 // ASCII: an Aho-Corasick automaton compiled to a dense DFA over byte classes. One
 // table lookup per input byte, no allocation, whatever the number of patterns: the
@@ -42,76 +44,109 @@ func newMatcher(patterns []string) *matcher {
 	for b := 0; b < 256; b++ {
 		m.class[b] = m.class[lowerASCII(byte(b))]
 	}
-	// trie
-	type node struct {
-		child map[uint8]int32
-		out   []int16
-		fail  int32
-	}
-	nodes := []node{{child: map[uint8]int32{}}}
+	// The table is built where it stays, in one allocation of its final size: the
+	// sensor is made at every start, and garbage made then stays resident in a
+	// server that idles (no collection runs before the heap reaches 4 MB).
+	classes := m.classes
+	states := trieSize(patterns)
+	next := make([]uint32, states*classes)
+	out := make([][]int16, states)
+	// the trie: a row per state, 0 where a state has no child (the root, state 0,
+	// is nobody's child)
+	n := uint32(1)
 	for pi, p := range patterns {
-		s := int32(0)
+		s := uint32(0)
 		for i := 0; i < len(p); i++ {
-			c := m.class[p[i]]
-			n, ok := nodes[s].child[c]
-			if !ok {
-				n = int32(len(nodes))
-				nodes = append(nodes, node{child: map[uint8]int32{}})
-				nodes[s].child[c] = n
+			at := int(s)*classes + int(m.class[p[i]])
+			if next[at] == 0 {
+				next[at] = n
+				n++
 			}
-			s = n
+			s = next[at]
 		}
-		nodes[s].out = append(nodes[s].out, int16(pi))
+		out[s] = append(out[s], int16(pi))
 	}
-	next := make([]int32, len(nodes)*m.classes)
-	out := make([][]int16, len(nodes))
-	// breadth-first: a node's fail state is complete before its children need it
-	queue := []int32{0}
+	// Breadth-first, each row becomes the state's full transitions: a state's fail
+	// state is shallower, so its row is complete before it is needed.
+	fail := make([]uint32, states)
+	queue := make([]uint32, 0, states)
+	queue = append(queue, 0)
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
 		if s != 0 {
-			nodes[s].out = append(nodes[s].out, out[nodes[s].fail]...)
+			out[s] = append(out[s], out[fail[s]]...)
 		}
-		out[s] = nodes[s].out
-		for c := 0; c < m.classes; c++ {
-			if n, ok := nodes[s].child[uint8(c)]; ok && c != 0 {
+		row, frow := next[int(s)*classes:][:classes], next[int(fail[s])*classes:][:classes]
+		for c := 1; c < classes; c++ {
+			if child := row[c]; child != 0 { // untouched until now: a trie child
 				if s != 0 {
-					nodes[n].fail = next[int(nodes[s].fail)*m.classes+c]
+					fail[child] = frow[c]
 				}
-				next[int(s)*m.classes+c] = n
-				queue = append(queue, n)
+				queue = append(queue, child)
 			} else if s != 0 {
-				next[int(s)*m.classes+c] = next[int(nodes[s].fail)*m.classes+c]
+				row[c] = frow[c]
 			}
 		}
 	}
 	// Renumber the states so that those where a pattern ends come last: the scan loop
 	// then tests for a match with one comparison.
-	order := make([]uint32, len(nodes)) // old -> new
+	order := fail // old -> new; fail is done with
 	k := uint32(0)
 	for pass := 0; pass < 2; pass++ {
-		for s := range nodes {
+		for s := range out {
 			if (len(out[s]) > 0) == (pass == 1) {
 				order[s] = k
 				k++
 			}
-			if pass == 0 && s == len(nodes)-1 {
-				m.firstOut = k
-			}
+		}
+		if pass == 0 {
+			m.firstOut = k
 		}
 	}
 	m.start = order[0]
-	m.next = make([]uint32, len(next))
-	m.out = make([][]int16, len(nodes))
-	for s := range nodes {
-		ns := int(order[s])
-		m.out[ns] = out[s]
-		for c := 0; c < m.classes; c++ {
-			m.next[ns*m.classes+c] = order[next[s*m.classes+c]]
+	for i, s := range next {
+		next[i] = order[s]
+	}
+	// move each row (and its patterns) to its new number, a cycle at a time
+	for s := range order {
+		for order[s] != uint32(s) {
+			t := order[s]
+			a, b := next[s*classes:][:classes], next[int(t)*classes:][:classes]
+			for c := range a {
+				a[c], b[c] = b[c], a[c]
+			}
+			out[s], out[t] = out[t], out[s]
+			order[s], order[t] = order[t], order[s]
 		}
 	}
+	m.next, m.out = next, out
 	return m
+}
+
+// trieSize is the number of states of the patterns' trie (ASCII case folded),
+// the root included: each pattern, in sorted order, adds the bytes it does not
+// share with the one before.
+func trieSize(patterns []string) int {
+	folded := make([]string, len(patterns))
+	for i, p := range patterns {
+		b := []byte(p)
+		for j := range b {
+			b[j] = lowerASCII(b[j])
+		}
+		folded[i] = string(b)
+	}
+	slices.Sort(folded)
+	n, prev := 1, ""
+	for _, p := range folded {
+		common := 0
+		for common < len(p) && common < len(prev) && p[common] == prev[common] {
+			common++
+		}
+		n += len(p) - common
+		prev = p
+	}
+	return n
 }
 
 // run scans str from state and calls hit for every state where patterns end.

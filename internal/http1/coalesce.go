@@ -1,0 +1,149 @@
+package http1
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxGathered bounds the bytes a coalescing connection holds unwritten: a Write
+// beyond it waits for the socket, so a client that reads slowly still slows the
+// server down instead of growing a buffer.
+const maxGathered = 64 << 10
+
+// maxKept is the largest buffer an HTTP/2 connection keeps between writes: an
+// idle one holds little, a busy one allocates the rare big batch anew.
+const maxKept = 16 << 10
+
+// closeGrace is how long a closed coalescing connection keeps trying to write
+// what it still holds (the GOAWAY, the TLS close_notify) before it cuts the
+// socket: crypto/tls gives its close_notify as long.
+const closeGrace = 5 * time.Second
+
+// coalesceConn is the socket under a TLS connection. Until coalesce is called it
+// passes everything through. After (HTTP/2, whose server in net/http flushes
+// each response on its own: one TLS record, one write system call and one
+// wakeup per response) its writes are gathered and written by a goroutine of
+// the connection's own, which first yields to the goroutines ready to run: under
+// load, the other streams' handlers and the HTTP/2 server loop add their
+// responses, and one system call carries them all; idle, a write costs one
+// goroutine switch more. Errors of a gathered write are returned by the next
+// Write, and close the socket, so the reader sees them too.
+type coalesceConn struct {
+	net.Conn
+	on atomic.Bool
+
+	mu     sync.Mutex
+	space  sync.Cond // signalled when gathered bytes went out
+	buf    []byte    // gathered, not yet written
+	spare  []byte
+	closed bool
+	err    error       // the first write error: every later Write returns it
+	cut    *time.Timer // closes the socket closeGrace after Close
+	kick   chan struct{}
+	done   chan struct{} // closed by Close
+}
+
+func newCoalesceConn(nc net.Conn) *coalesceConn {
+	c := &coalesceConn{Conn: nc}
+	c.space.L = &c.mu
+	return c
+}
+
+// NetConn returns the connection underneath.
+func (c *coalesceConn) NetConn() net.Conn { return c.Conn }
+
+// coalesce starts gathering writes; it is called before any concurrent use.
+func (c *coalesceConn) coalesce() {
+	c.kick = make(chan struct{}, 1)
+	c.done = make(chan struct{})
+	c.on.Store(true)
+	go c.flusher()
+}
+
+func (c *coalesceConn) Write(p []byte) (int, error) {
+	if !c.on.Load() {
+		return c.Conn.Write(p)
+	}
+	c.mu.Lock()
+	for c.err == nil && !c.closed && len(c.buf) >= maxGathered {
+		c.space.Wait()
+	}
+	if err := c.err; err != nil || c.closed {
+		c.mu.Unlock()
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return 0, err
+	}
+	c.buf = append(c.buf, p...)
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default: // the flusher is due anyway
+	}
+	return len(p), nil
+}
+
+// flusher writes what Write gathered; once the connection is closed, it writes
+// what is left and closes the socket. A write error closes the socket at once.
+func (c *coalesceConn) flusher() {
+	for {
+		select {
+		case <-c.kick:
+		case <-c.done:
+		}
+		c.mu.Lock()
+		b := c.buf
+		c.buf, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+		var err error
+		if len(b) > 0 {
+			_, err = c.Conn.Write(b)
+		}
+		c.mu.Lock()
+		if cap(b) <= maxKept {
+			c.spare = b[:0]
+		}
+		if err != nil {
+			c.err = err
+		}
+		c.space.Broadcast()
+		finished := c.closed && len(c.buf) == 0
+		cut := c.cut
+		c.mu.Unlock()
+		if err != nil || finished {
+			if cut != nil {
+				cut.Stop()
+			}
+			c.Conn.Close()
+			return
+		}
+	}
+}
+
+// Close has what is gathered written (within closeGrace) and the socket closed
+// after it; it does not wait for that.
+func (c *coalesceConn) Close() error {
+	if !c.on.Load() {
+		return c.Conn.Close()
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.closed = true
+	failed := c.err != nil
+	if !failed {
+		c.cut = time.AfterFunc(closeGrace, func() { c.Conn.Close() })
+	}
+	c.space.Broadcast()
+	c.mu.Unlock()
+	close(c.done)
+	if failed {
+		return c.Conn.Close()
+	}
+	return nil
+}
