@@ -452,7 +452,7 @@ func TestTelescopeLocated(t *testing.T) {
 	ctx := browser(t)
 	run(t, ctx, chromedp.Navigate(g.admin+"/"), chromedp.WaitVisible(chromedp.CSS(`button[data-tab="telescope"]`)),
 		chromedp.Click(chromedp.CSS(`button[data-tab="telescope"]`)))
-	waitJS(t, ctx, "located attack row", `(r => r && ["JP AS64501 Victim KK", "443:2900, 80:100", "1h0m0s", "0.83 / 2.50"].every(s => r.textContent.includes(s)))(document.querySelector("#t-attacks tbody tr"))`)
+	waitJS(t, ctx, "located attack row", `(r => r && ["JP AS64501 Victim KK", "443:2900, 80:100", "1 h", "0.83 / 2.50"].every(s => r.textContent.includes(s)))(document.querySelector("#t-attacks tbody tr"))`)
 	waitJS(t, ctx, "located scan row", `document.querySelector("#t-scans tbody").textContent.includes("NL AS64500 Example Scanner BV")`)
 	waitJS(t, ctx, "the estimate's assumption", `document.getElementById("t-assumption").textContent.includes("n = 256")`)
 }
