@@ -39,18 +39,17 @@ type conn struct {
 	tls     *tls.Conn
 	cs      *tls.ConnectionState
 	raw     syscall.RawConn // the TCP socket, when reachable, for MSG_MORE and idle waits
-	ctx     context.Context
 	remote  string
 	state   atomic.Int32
-	created time.Time
-	st      *reqState // nil while waiting with nothing buffered
-	r, w    int       // unread bytes are st.buf[r:w]
+	created time.Duration // mono
+	st      *reqState     // nil while waiting with nothing buffered
+	r, w    int           // unread bytes are st.buf[r:w]
 
 	// readIdle bound once, and what it read: an idle wait costs no allocation.
 	onReadable func(uintptr) bool
 	readErr    error
-	idleUntil  time.Time // the idle wait's deadline, zero for none
-	resumed    bool      // started by the parker: idleUntil still holds
+	idleUntil  time.Duration // mono: the idle wait's deadline, 0 for none
+	resumed    bool          // started by the parker: idleUntil still holds
 	park       parkLink
 }
 
@@ -61,11 +60,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.nc = c.tls
 	}
 	c.state.Store(stateNew)
-	c.created = time.Now()
-	// The context net/http gives each request, made once for the connection:
-	// gateways read the local address (SERVER_ADDR, SERVER_PORT) from it.
-	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
-	c.ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	c.created = mono(time.Now())
 	c.remote = nc.RemoteAddr().String()
 	if sc, ok := rawConn(nc).(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
@@ -76,6 +71,49 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	return c
 }
+
+// epoch is the origin of a connection's times: kept as the monotonic Duration
+// since it, they take a third of a time.Time.
+var epoch = time.Now()
+
+// mono is t as a Duration since epoch, 0 for the zero Time.
+func mono(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Sub(epoch)
+}
+
+// fromMono is mono's inverse.
+func fromMono(d time.Duration) time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return epoch.Add(d)
+}
+
+// connContext is the connection as the context net/http gives each request:
+// gateways read the local address (SERVER_ADDR, SERVER_PORT) from it. Being the
+// connection, it costs no allocation.
+type connContext conn
+
+func (*connContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*connContext) Done() <-chan struct{}       { return nil }
+func (*connContext) Err() error                  { return nil }
+
+func (x *connContext) Value(key any) any {
+	switch key {
+	case http.ServerContextKey:
+		return x.s.Fallback
+	case http.LocalAddrContextKey:
+		return x.sock.LocalAddr()
+	}
+	return nil
+}
+
+func (*connContext) String() string { return "http1.connContext" }
+
+var _ context.Context = (*connContext)(nil)
 
 // serve runs the connection's loop until it closes, is handed off or is parked;
 // resumed is set when the parker starts it again.

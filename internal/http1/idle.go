@@ -12,7 +12,7 @@ import (
 // defaultParkAfter is Server.ParkAfter's default: longer than the gap between a
 // busy client's requests, so that parking, which costs system calls, is for
 // connections that are really idle.
-const defaultParkAfter = time.Second
+const defaultParkAfter = 250 * time.Millisecond
 
 // errParked ends a connection's goroutine: the parker holds the connection.
 var errParked = errors.New("http1: connection parked")
@@ -26,7 +26,7 @@ func (c *conn) waitIdle(d time.Duration) error {
 		c.release()
 	}
 	now := time.Now()
-	until := c.idleUntil
+	until := fromMono(c.idleUntil)
 	if !c.resumed {
 		until = time.Time{}
 		if d > 0 {

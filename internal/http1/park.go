@@ -35,9 +35,13 @@ type parker struct {
 	ep   int // epoll
 	wake int // eventfd: the list's first deadline changed, or stop
 
-	mu      sync.Mutex
-	byID    map[uint64]*conn
-	lastID  uint64
+	mu sync.Mutex
+	// slots holds the parked connections by the low half of their id (slot+1);
+	// the high half is a count that tells a reused slot from its last holder.
+	slots   []*conn
+	free    []uint32
+	parked  int
+	seq     uint32
 	head    *conn // first to expire
 	tail    *conn
 	stopped bool
@@ -74,7 +78,7 @@ func newParker(s *Server) (*parker, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	p := &parker{s: s, ep: ep, wake: wake, byID: map[uint64]*conn{}, reaped: time.Now(), done: make(chan struct{})}
+	p := &parker{s: s, ep: ep, wake: wake, reaped: time.Now(), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -98,10 +102,18 @@ func (p *parker) park(c *conn, until time.Time) bool {
 	if p.stopped || !c.state.CompareAndSwap(stateIdle, stateParked) {
 		return false
 	}
-	p.lastID++
-	c.park.id = p.lastID
-	c.idleUntil = until
-	p.byID[c.park.id] = c
+	var slot uint32
+	if n := len(p.free); n > 0 {
+		slot, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		slot = uint32(len(p.slots))
+		p.slots = append(p.slots, nil)
+	}
+	p.slots[slot] = c
+	p.parked++
+	p.seq++
+	c.park.id = uint64(p.seq)<<32 | uint64(slot+1)
+	c.idleUntil = mono(until)
 	c.park.prev, c.park.next = p.tail, nil
 	if p.tail != nil {
 		p.tail.park.next = c
@@ -146,12 +158,27 @@ func (p *parker) arm(c *conn) error {
 	return err
 }
 
+// lookup is the connection parked as id, nil when it has left; p.mu is held.
+func (p *parker) lookup(id uint64) *conn {
+	slot := uint64(uint32(id)) - 1
+	if slot >= uint64(len(p.slots)) {
+		return nil
+	}
+	if c := p.slots[slot]; c != nil && c.park.id == id {
+		return c
+	}
+	return nil
+}
+
 // unlink takes c out of the list; p.mu is held. Doing it twice is harmless.
 func (p *parker) unlink(c *conn) {
 	if c.park.id == 0 {
 		return
 	}
-	delete(p.byID, c.park.id)
+	slot := uint32(c.park.id) - 1
+	p.slots[slot] = nil
+	p.free = append(p.free, slot)
+	p.parked--
 	c.park.id = 0
 	if c.park.prev != nil {
 		c.park.prev.park.next = c.park.next
@@ -177,7 +204,7 @@ func (p *parker) remove(c *conn) {
 func (p *parker) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.byID)
+	return p.parked
 }
 
 func (p *parker) signal() {
@@ -233,7 +260,7 @@ func (p *parker) run() {
 				unix.Read(p.wake, buf[:])
 				continue
 			}
-			c := p.byID[id]
+			c := p.lookup(id)
 			if c == nil {
 				continue // removed by Shutdown meanwhile
 			}
@@ -270,7 +297,7 @@ func (p *parker) timeout(now time.Time) int {
 		return -1
 	}
 	next := p.reaped.Add(p.s.reapEvery())
-	if u := p.head.idleUntil; !u.IsZero() && u.Before(next) {
+	if u := fromMono(p.head.idleUntil); !u.IsZero() && u.Before(next) {
 		next = u
 	}
 	d := next.Sub(now)
@@ -282,7 +309,7 @@ func (p *parker) timeout(now time.Time) int {
 
 // expire takes the connections whose idle timeout has passed; p.mu is held.
 func (p *parker) expire(now time.Time) {
-	for c := p.head; c != nil && !c.idleUntil.IsZero() && !c.idleUntil.After(now); c = p.head {
+	for c := p.head; c != nil && c.idleUntil != 0 && !fromMono(c.idleUntil).After(now); c = p.head {
 		p.unlink(c)
 		if c.state.CompareAndSwap(stateParked, stateClosed) {
 			p.expired = append(p.expired, c)

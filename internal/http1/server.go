@@ -39,7 +39,7 @@ type Server struct {
 	WatchAfter time.Duration
 	// ParkAfter is how long a plain keep-alive connection waits for its next
 	// request on its own goroutine before the parker (one epoll set, one
-	// goroutine for all) holds it (default 1s, negative: never). Waiting costs
+	// goroutine for all) holds it (default 250ms, negative: never). Waiting costs
 	// no buffer either way; parked, it costs no goroutine stack.
 	ParkAfter time.Duration
 	Logger    *slog.Logger
@@ -262,7 +262,7 @@ func (s *Server) closeIdle() bool {
 			c.sock.Close()
 			delete(s.conns, c)
 		case c.state.CompareAndSwap(stateIdle, stateClosed) ||
-			time.Since(c.created) > newIdleAfter && c.state.CompareAndSwap(stateNew, stateClosed):
+			mono(time.Now())-c.created > newIdleAfter && c.state.CompareAndSwap(stateNew, stateClosed):
 			c.sock.Close()
 		}
 	}

@@ -1,7 +1,6 @@
 package http1
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"sync"
@@ -25,7 +24,7 @@ const (
 // been seen.
 type reqState struct {
 	c           *conn
-	ctx         context.Context // the connection context req carries
+	ctx         *connContext // the connection context req carries
 	buf         []byte
 	head        head
 	req         http.Request
@@ -48,9 +47,9 @@ var reqStates = sync.Pool{New: func() any {
 func (c *conn) acquire() {
 	st := reqStates.Get().(*reqState)
 	st.c, st.rw.c = c, c
-	if st.ctx != c.ctx {
-		st.req = *st.req.WithContext(c.ctx)
-		st.ctx = c.ctx
+	if ctx := (*connContext)(c); st.ctx != ctx {
+		st.req = *st.req.WithContext(ctx)
+		st.ctx = ctx
 	}
 	st.req.RemoteAddr = c.remote
 	st.req.TLS = c.cs
