@@ -50,6 +50,7 @@ type conn struct {
 	readErr    error
 	idleUntil  time.Duration // mono: the idle wait's deadline, 0 for none
 	resumed    bool          // started by the parker: idleUntil still holds
+	one        [1]byte       // a TLS connection's idle read
 	park       parkLink
 }
 
@@ -246,6 +247,12 @@ func (c *conn) readHead(first bool) (int, verdict, error) {
 			}
 			if !first && !c.state.CompareAndSwap(stateActive, stateIdle) {
 				return 0, 0, net.ErrClosed
+			}
+			if !first && c.tls != nil {
+				if err := c.waitTLS(); err != nil {
+					return 0, 0, err
+				}
+				continue
 			}
 		}
 		if c.st == nil {

@@ -64,6 +64,26 @@ func (c *conn) waitIdle(d time.Duration) error {
 	}
 }
 
+// waitTLS is waitIdle for a TLS connection, which may hold its next request
+// decrypted already, so that only its own Read can wait: one byte is read
+// without a request state, the rest of its record then comes from the
+// connection's buffer without a system call.
+func (c *conn) waitTLS() error {
+	if c.st != nil {
+		c.release()
+	}
+	n, err := c.tls.Read(c.one[:])
+	if !c.state.CompareAndSwap(stateIdle, stateActive) {
+		return net.ErrClosed
+	}
+	if n == 1 {
+		c.acquire()
+		c.st.buf[0] = c.one[0]
+		c.w = 1
+	}
+	return err
+}
+
 // readIdle is the read of an idle wait, called by the runtime when the socket
 // may be readable: it takes a request state only for bytes that are there, and
 // gives it back on EAGAIN, so the wait costs the same system calls as a plain

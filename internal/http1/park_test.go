@@ -3,6 +3,7 @@ package http1
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -255,4 +256,32 @@ func TestSlowlorisAfterPark(t *testing.T) {
 
 func recvPeek(fd int, b []byte) (int, unix.Sockaddr, error) {
 	return unix.Recvfrom(fd, b, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+}
+
+// TestTLSIdleWait: a TLS keep-alive connection waits for its next request
+// reading one byte without a request state; requests one at a time and
+// several in one record (decrypted before the wait) are all answered.
+func TestTLSIdleWait(t *testing.T) {
+	cfg, pool := peertest.SelfSigned(t)
+	h := &testHandler{body: []byte("hello")}
+	s := &Server{Handler: h, Fallback: &http.Server{TLSConfig: cfg}, ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute,
+		TLSConfig: cfg}
+	addr := serveTest(t, s)
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for range 2 {
+		io.WriteString(c, fastGet)
+		readAnswer(t, c)
+	}
+	io.WriteString(c, fastGet+fastGet+fastGet)
+	if got := readAnswers(t, c, 3); strings.Count(got, "HTTP/1.1 200 OK\r\n") != 3 {
+		t.Fatalf("answers %q", got)
+	}
+	if n := h.served.Load(); n != 5 {
+		t.Errorf("%d answers, want 5", n)
+	}
 }
