@@ -207,6 +207,8 @@ func (p *parker) count() int {
 	return p.parked
 }
 
+// signal wakes the goroutine; p.mu is held and p.stopped was false, so the
+// eventfd is still open.
 func (p *parker) signal() {
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
@@ -217,9 +219,13 @@ func (p *parker) signal() {
 // still parked are Shutdown's to close.
 func (p *parker) stop() {
 	p.mu.Lock()
-	p.stopped = true
+	if !p.stopped {
+		// Under p.mu: the goroutine sees stopped, and closes the eventfd,
+		// only after this write.
+		p.stopped = true
+		p.signal()
+	}
 	p.mu.Unlock()
-	p.signal()
 	<-p.done
 }
 
