@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -20,16 +21,17 @@ const (
 	stateNew    int32 = iota // accepted, no request read yet
 	stateActive              // reading or answering a request
 	stateIdle                // waiting for a later request's first byte
-	stateClosed              // closed by Shutdown
+	stateParked              // waiting in the parker, with no goroutine
+	stateClosed              // closed by Shutdown or the parker
 )
 
 // newIdleAfter is how long a new connection that sent nothing may delay Shutdown,
 // as net/http waits for one in StateNew: its request may be on the way.
 const newIdleAfter = 5 * time.Second
 
-// conn is one connection on the fast path. Its Request, URL, Header and
-// ResponseWriter are reused by every request, so a request costs no allocation
-// once the strings it carries have been seen on the connection.
+// conn is one connection on the fast path. Between requests it holds only what
+// identifies it: the request state (st) is pooled, and past Server.ParkAfter the
+// parker holds it without a goroutine.
 type conn struct {
 	s    *Server
 	nc   net.Conn // the *tls.Conn on a TLS listener
@@ -37,25 +39,25 @@ type conn struct {
 	tls  *tls.Conn
 	// coalesce is sock on a TLS listener: it gathers an HTTP/2 connection's writes
 	coalesce *coalesceConn
+	cs       *tls.ConnectionState
+	raw      syscall.RawConn // the TCP socket, when reachable, for MSG_MORE and idle waits
+	remote   string
 	state    atomic.Int32
-	created  time.Time
-	buf      []byte
-	r, w     int // unread bytes are buf[r:w]
-	head     head
+	created  time.Duration // mono
+	st       *reqState     // nil while waiting with nothing buffered
+	r, w     int           // unread bytes are st.buf[r:w]
 
-	req         http.Request
-	url         url.URL
-	hdr         http.Header
-	vals        [maxFields]string
-	rw          ResponseWriter
-	intern      map[string]string
-	watch       watch
-	raw         syscall.RawConn // the TCP socket, when reachable, for MSG_MORE
-	internBytes int
+	// readIdle bound once, and what it read: an idle wait costs no allocation.
+	onReadable func(uintptr) bool
+	readErr    error
+	idleUntil  time.Duration // mono: the idle wait's deadline, 0 for none
+	resumed    bool          // started by the parker: idleUntil still holds
+	one        [1]byte       // a TLS connection's idle read
+	park       parkLink
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, sock: nc, buf: make([]byte, bufSize), hdr: make(http.Header, 16), intern: map[string]string{}}
+	c := &conn{s: s, nc: nc, sock: nc}
 	if s.TLSConfig != nil {
 		c.coalesce = newCoalesceConn(nc)
 		c.sock = c.coalesce
@@ -63,37 +65,91 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.nc = c.tls
 	}
 	c.state.Store(stateNew)
-	c.created = time.Now()
-	// The context net/http gives each request, made once for the connection:
-	// gateways read the local address (SERVER_ADDR, SERVER_PORT) from it.
-	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
-	c.req = *c.req.WithContext(ctx)
-	c.req.RemoteAddr = nc.RemoteAddr().String()
-	c.rw.c = c
+	c.created = mono(time.Now())
+	c.remote = nc.RemoteAddr().String()
 	if sc, ok := rawConn(nc).(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
-	c.rw.hdr = make(http.Header, 16)
+	if c.raw != nil && c.tls == nil {
+		// A TLS connection may hold decrypted bytes: only its own Read knows.
+		c.onReadable = c.readIdle
+	}
 	return c
 }
 
-// serve runs the connection's loop until it closes or is handed off.
-func (c *conn) serve() {
-	handed := false
+// epoch is the origin of a connection's times: kept as the monotonic Duration
+// since it, they take a third of a time.Time.
+var epoch = time.Now()
+
+// mono is t as a Duration since epoch, 0 for the zero Time.
+func mono(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Sub(epoch)
+}
+
+// fromMono is mono's inverse.
+func fromMono(d time.Duration) time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return epoch.Add(d)
+}
+
+// connContext is the connection as the context net/http gives each request:
+// gateways read the local address (SERVER_ADDR, SERVER_PORT) from it. Being the
+// connection, it costs no allocation.
+type connContext conn
+
+func (*connContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*connContext) Done() <-chan struct{}       { return nil }
+func (*connContext) Err() error                  { return nil }
+
+func (x *connContext) Value(key any) any {
+	switch key {
+	case http.ServerContextKey:
+		return x.s.Fallback
+	case http.LocalAddrContextKey:
+		return x.sock.LocalAddr()
+	}
+	return nil
+}
+
+func (*connContext) String() string { return "http1.connContext" }
+
+var _ context.Context = (*connContext)(nil)
+
+// serve runs the connection's loop until it closes, is handed off or is parked;
+// resumed is set when the parker starts it again.
+func (c *conn) serve(resumed bool) {
+	handed, parked := false, false
 	defer func() {
-		if v := recover(); v != nil && v != http.ErrAbortHandler {
-			if c.s.Logger != nil {
-				c.s.Logger.Error("http1: panic serving a request", "remote", c.req.RemoteAddr, "panic", v, "stack", string(debug.Stack()))
+		if parked {
+			return // the parker has it, and may have started it again
+		}
+		panicked := false
+		if v := recover(); v != nil {
+			panicked = true
+			if v != http.ErrAbortHandler && c.s.Logger != nil {
+				c.s.Logger.Error("http1: panic serving a request", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
 			}
 		}
 		c.stopWatch()
+		if c.st != nil {
+			if panicked {
+				c.st = nil // in whatever state the handler left it: not reused
+			} else {
+				c.release()
+			}
+		}
 		if !handed {
 			c.nc.Close()
 		}
 		c.s.track(c, false)
 	}()
-	if c.tls != nil {
+	c.resumed = resumed
+	if !resumed && c.tls != nil {
 		switch c.handshake() {
 		case handshakeFailed:
 			return
@@ -102,10 +158,14 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	first := true
+	first := !resumed
 	for {
 		n, v, err := c.readHead(first)
 		first = false
+		if err == errParked {
+			parked = true
+			return
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) && c.w > c.r {
 				// A partial request then EOF: net/http decides what to answer.
@@ -132,8 +192,10 @@ func (c *conn) serve() {
 	}
 }
 
+// handoff gives the connection to net/http with the bytes read and not used,
+// copied: the buffer goes back to the pool.
 func (c *conn) handoff() {
-	c.s.handoff(sendtimeout.Wrap(c.nc, c.s.WriteTimeout), c.buf[c.r:c.w], c.req.TLS)
+	c.s.handoff(sendtimeout.Wrap(c.nc, c.s.WriteTimeout), bytes.Clone(c.st.buf[c.r:c.w]), c.cs)
 }
 
 // extendWrite gives the next write a full WriteTimeout: the timeout is for a
@@ -145,8 +207,9 @@ func (c *conn) extendWrite() {
 	}
 }
 
-// readHead reads until buf[r:] holds a complete eligible head (ready, its length)
-// or is known to be for net/http (handoff).
+// readHead reads until st.buf[r:] holds a complete eligible head (ready, its
+// length) or is known to be for net/http (handoff). It returns errParked when
+// the connection went to the parker.
 func (c *conn) readHead(first bool) (int, verdict, error) {
 	maxHead := bufSize
 	if m := c.s.MaxHeaderBytes; m > 0 && m < maxHead {
@@ -155,7 +218,8 @@ func (c *conn) readHead(first bool) (int, verdict, error) {
 	headerDeadline := false
 	for {
 		if c.w > c.r {
-			n, v := parse(c.buf[c.r:c.w], &c.head, maxHead)
+			st := c.st
+			n, v := parse(st.buf[c.r:c.w], &st.head, maxHead)
 			if v != needMore {
 				return n, v, nil
 			}
@@ -165,8 +229,8 @@ func (c *conn) readHead(first bool) (int, verdict, error) {
 				}
 				headerDeadline = true
 			}
-			if c.w == len(c.buf) {
-				copy(c.buf, c.buf[c.r:c.w])
+			if c.w == len(st.buf) {
+				copy(st.buf, st.buf[c.r:c.w])
 				c.w -= c.r
 				c.r = 0
 			}
@@ -176,14 +240,29 @@ func (c *conn) readHead(first bool) (int, verdict, error) {
 			if first || d == 0 {
 				d = c.s.ReadHeaderTimeout
 			}
+			if !first && c.onReadable != nil {
+				if err := c.waitIdle(d); err != nil {
+					return 0, 0, err
+				}
+				continue
+			}
 			if d > 0 {
 				c.nc.SetReadDeadline(time.Now().Add(d))
 			}
 			if !first && !c.state.CompareAndSwap(stateActive, stateIdle) {
 				return 0, 0, net.ErrClosed
 			}
+			if !first && c.tls != nil {
+				if err := c.waitTLS(); err != nil {
+					return 0, 0, err
+				}
+				continue
+			}
 		}
-		m, err := c.nc.Read(c.buf[c.w:])
+		if c.st == nil {
+			c.acquire()
+		}
+		m, err := c.nc.Read(c.st.buf[c.w:])
 		if st := c.state.Load(); st != stateActive && !c.state.CompareAndSwap(st, stateActive) {
 			return 0, 0, net.ErrClosed
 		}
@@ -194,75 +273,61 @@ func (c *conn) readHead(first bool) (int, verdict, error) {
 	}
 }
 
-// fill sets up c.req from c.head, reusing the strings the connection has seen.
+// fill sets up the state's Request from its head, reusing the strings seen before.
 // It reports false for a request that must go to net/http after all (a repeated
 // header field).
 func (c *conn) fill() bool {
-	h := &c.head
-	clear(c.hdr)
+	st := c.st
+	h := &st.head
+	clear(st.hdr)
 	for i := 0; i < h.nfields; i++ {
 		f := &h.fields[i]
-		key := c.canonicalKey(f.name)
+		key := st.canonicalKey(f.name)
 		if key == "Host" {
 			continue // net/http's server moves it to Request.Host
 		}
-		if _, dup := c.hdr[key]; dup {
+		if _, dup := st.hdr[key]; dup {
 			// net/http would join or refuse repeats; keep one meaning by not
 			// taking them here.
 			return false
 		}
-		c.vals[i] = c.str(f.value)
-		c.hdr[key] = c.vals[i : i+1 : i+1]
+		st.vals[i] = st.str(f.value)
+		st.hdr[key] = st.vals[i : i+1 : i+1]
 	}
-	r := &c.req
+	r := &st.req
 	if string(h.method) == "GET" {
 		r.Method = http.MethodGet
 	} else {
 		r.Method = http.MethodHead
 	}
-	target := c.str(h.target)
+	target := st.str(h.target)
 	r.RequestURI = target
-	c.url = url.URL{Path: target}
+	st.url = url.URL{Path: target}
 	for i := 0; i < len(target); i++ {
 		if target[i] == '?' {
-			c.url.Path, c.url.RawQuery = c.str(h.target[:i]), target[i+1:]
-			c.url.ForceQuery = i+1 == len(target)
+			st.url.Path, st.url.RawQuery = st.str(h.target[:i]), target[i+1:]
+			st.url.ForceQuery = i+1 == len(target)
 			break
 		}
 	}
-	r.URL = &c.url
+	r.URL = &st.url
 	if h.minor == 1 {
 		r.Proto, r.ProtoMinor = "HTTP/1.1", 1
 	} else {
 		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
 	}
 	r.ProtoMajor = 1
-	r.Header = c.hdr
+	r.Header = st.hdr
 	r.Body = http.NoBody
 	r.ContentLength = 0
-	r.Host = c.str(h.host)
+	r.Host = st.str(h.host)
 	// As net/http's shouldClose: HTTP/1.0 closes unless keep-alive is asked.
 	r.Close = h.close || (h.minor == 0 && !h.keep)
 	return true
 }
 
-// str returns b as a string, the same string as last time for bytes seen before on
-// this connection (a bounded set), so a keep-alive client repeating its headers
-// costs no allocation.
-func (c *conn) str(b []byte) string {
-	if s, ok := c.intern[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if c.internBytes+len(s) <= 16<<10 && len(c.intern) < 256 {
-		c.intern[s] = s
-		c.internBytes += len(s)
-	}
-	return s
-}
-
 // canonicalKey is textproto.CanonicalMIMEHeaderKey for a valid token, interned.
-func (c *conn) canonicalKey(name []byte) string {
+func (st *reqState) canonicalKey(name []byte) string {
 	var tmp [64]byte
 	if len(name) > len(tmp) {
 		return http.CanonicalHeaderKey(string(name))
@@ -278,16 +343,17 @@ func (c *conn) canonicalKey(name []byte) string {
 		b[i] = ch
 		upper = ch == '-'
 	}
-	return c.str(b)
+	return st.str(b)
 }
 
-// serveOne answers the request in c.req, or reports served false (nothing
+// serveOne answers the request in the state, or reports served false (nothing
 // written) when the Handler declines it; reuse tells whether the connection may
 // carry another request.
 func (c *conn) serveOne() (served, reuse bool) {
-	w := &c.rw
-	w.reset(&c.req, c.head.keep)
-	served = c.s.Handler.ServeFast(w, &c.req)
+	st := c.st
+	w := &st.rw
+	w.reset(&st.req, st.head.keep)
+	served = c.s.Handler.ServeFast(w, &st.req)
 	gone := c.stopWatch()
 	if !served {
 		return false, false

@@ -178,8 +178,8 @@ func TestHeaderTimeout(t *testing.T) {
 // TestFastRequestAllocations: once a connection has seen its headers, a fast
 // request allocates nothing.
 func TestFastRequestAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation count needs a warm connection")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation count needs a warm connection and no race detector")
 	}
 	h := &testHandler{body: []byte("hello")}
 	_, addr := startTest(t, h)

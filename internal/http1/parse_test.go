@@ -151,9 +151,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("close %v, net/http %v", wantClose, req.Close)
 		}
 		var c conn
-		c.intern = map[string]string{}
-		c.hdr = http.Header{}
-		c.head = h
+		c.st = &reqState{intern: map[string]string{}, hdr: http.Header{}, head: h}
 		if !c.fill() {
 			return
 		}
@@ -166,15 +164,15 @@ func FuzzParse(f *testing.F) {
 			if len(got) != 1 || got[0] != string(h.fields[i].value) {
 				t.Fatalf("field %s = %q, net/http %q", key, h.fields[i].value, got)
 			}
-			if c.hdr.Get(key) != got[0] {
-				t.Fatalf("field %s filled as %q", key, c.hdr.Get(key))
+			if c.st.hdr.Get(key) != got[0] {
+				t.Fatalf("field %s filled as %q", key, c.st.hdr.Get(key))
 			}
 		}
-		if len(c.hdr) != len(req.Header) {
-			t.Fatalf("header %v, net/http %v", c.hdr, req.Header)
+		if len(c.st.hdr) != len(req.Header) {
+			t.Fatalf("header %v, net/http %v", c.st.hdr, req.Header)
 		}
-		if c.req.URL.RequestURI() != req.URL.RequestURI() || c.req.URL.Path != req.URL.Path || c.req.URL.RawQuery != req.URL.RawQuery {
-			t.Fatalf("url %+v, net/http %+v", c.url, *req.URL)
+		if u := c.st.req.URL; u.RequestURI() != req.URL.RequestURI() || u.Path != req.URL.Path || u.RawQuery != req.URL.RawQuery {
+			t.Fatalf("url %+v, net/http %+v", c.st.url, *req.URL)
 		}
 	})
 }

@@ -37,7 +37,12 @@ type Server struct {
 	// (a gateway waiting on its application) learns within this time that
 	// nobody waits for it any more.
 	WatchAfter time.Duration
-	Logger     *slog.Logger
+	// ParkAfter is how long a plain keep-alive connection waits for its next
+	// request on its own goroutine before the parker (one epoll set, one
+	// goroutine for all) holds it (default 250ms, negative: never). Waiting costs
+	// no buffer either way; parked, it costs no goroutine stack.
+	ParkAfter time.Duration
+	Logger    *slog.Logger
 	// TLSConfig, when set, makes every connection TLS. Each handshakes on its own
 	// goroutine, within ReadHeaderTimeout; one that negotiates HTTP/1.1 (or no
 	// protocol) is served here with r.TLS set, any other (h2, acme-tls/1) goes to
@@ -50,12 +55,16 @@ type Server struct {
 	HandshakeDone func(nc net.Conn, err error)
 
 	closing atomic.Bool
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	lns     []net.Listener
-	handed  *handoffListener
-	once    sync.Once
-	fbDone  chan struct{}
+	parker  atomic.Pointer[parker]
+	// reapEveryD overrides defaultReapEvery (tests).
+	reapEveryD time.Duration
+	mu         sync.Mutex
+	conns      map[*conn]struct{}
+	lns        []net.Listener
+	handed     *handoffListener
+	once       sync.Once
+	fbDone     chan struct{}
+	parkFailed bool
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -109,8 +118,56 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		go c.serve()
+		go c.serve(false)
 	}
+}
+
+func (s *Server) parkAfter() time.Duration {
+	switch {
+	case s.ParkAfter < 0:
+		return 0
+	case s.ParkAfter == 0:
+		return defaultParkAfter
+	}
+	return s.ParkAfter
+}
+
+func (s *Server) reapEvery() time.Duration {
+	if s.reapEveryD > 0 {
+		return s.reapEveryD
+	}
+	return defaultReapEvery
+}
+
+// getParker returns the server's parker, started on first use; nil once
+// Shutdown has begun or when it cannot start (the error is logged once).
+func (s *Server) getParker() *parker {
+	if p := s.parker.Load(); p != nil {
+		return p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.parker.Load(); p != nil || s.closing.Load() || s.parkFailed {
+		return p
+	}
+	p, err := newParker(s)
+	if err != nil {
+		s.parkFailed = true
+		if s.Logger != nil {
+			s.Logger.Error("http1: idle connections keep their goroutine: cannot start the parker", "err", err)
+		}
+		return nil
+	}
+	s.parker.Store(p)
+	return p
+}
+
+// Parked is the number of keep-alive connections the parker holds.
+func (s *Server) Parked() int {
+	if p := s.parker.Load(); p != nil {
+		return p.count()
+	}
+	return 0
 }
 
 func isTemporary(err error) bool {
@@ -140,7 +197,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	lns := s.lns
 	handed := s.handed
+	p := s.parker.Load()
 	s.mu.Unlock()
+	if p != nil {
+		// After closeIdle has closed the parked connections, or ctx's end.
+		defer p.stop()
+	}
 	for _, ln := range lns {
 		ln.Close()
 	}
@@ -167,6 +229,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.mu.Lock()
 			for c := range s.conns {
+				if c.state.CompareAndSwap(stateParked, stateClosed) {
+					p.remove(c)
+					delete(s.conns, c)
+				}
 				c.sock.Close()
 			}
 			s.mu.Unlock()
@@ -189,8 +255,14 @@ func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if c.state.CompareAndSwap(stateIdle, stateClosed) ||
-			time.Since(c.created) > newIdleAfter && c.state.CompareAndSwap(stateNew, stateClosed) {
+		switch {
+		case c.state.CompareAndSwap(stateParked, stateClosed):
+			// No goroutine will see it close.
+			s.parker.Load().remove(c)
+			c.sock.Close()
+			delete(s.conns, c)
+		case c.state.CompareAndSwap(stateIdle, stateClosed) ||
+			mono(time.Now())-c.created > newIdleAfter && c.state.CompareAndSwap(stateNew, stateClosed):
 			c.sock.Close()
 		}
 	}

@@ -35,7 +35,7 @@ func (c *conn) handshake() handshakeResult {
 	cs := c.tls.ConnectionState()
 	switch cs.NegotiatedProtocol {
 	case "", "http/1.1":
-		c.req.TLS = &cs
+		c.cs = &cs
 		return handshakeHTTP1
 	}
 	// net/http finds the handshake done and serves h2 through its TLSNextProto;
@@ -58,7 +58,7 @@ func (c *conn) handshakeError(err error) {
 		err = errors.New("client sent an HTTP request to an HTTPS server")
 	}
 	if c.s.Logger != nil {
-		c.s.Logger.Debug("http1: TLS handshake failed", "remote", c.req.RemoteAddr, "err", err)
+		c.s.Logger.Debug("http1: TLS handshake failed", "remote", c.remote, "err", err)
 	}
 }
 

@@ -39,28 +39,34 @@ type watch struct {
 // context ends anyway when the handler returns. It keeps r's values (the
 // connection's local address, as net/http's request context has).
 func (w *ResponseWriter) WatchClient(r *http.Request) *http.Request {
-	c := w.c
+	st := w.c.st
 	ctx, cancel := context.WithCancelCause(r.Context())
-	c.watch.mu.Lock()
-	c.watch.state, c.watch.cancel = watchArmed, cancel
-	c.watch.mu.Unlock()
-	after := c.s.WatchAfter
+	st.watch.mu.Lock()
+	st.watch.state, st.watch.cancel = watchArmed, cancel
+	st.watch.mu.Unlock()
+	after := w.c.s.WatchAfter
 	if after <= 0 {
 		after = defaultWatchAfter
 	}
-	if c.watch.timer == nil {
-		c.watch.timer = time.AfterFunc(after, c.startWatch)
+	if st.watch.timer == nil {
+		st.watch.timer = time.AfterFunc(after, st.startWatch)
 	} else {
-		c.watch.timer.Reset(after)
+		st.watch.timer.Reset(after)
 	}
 	return r.WithContext(ctx)
 }
 
-func (c *conn) startWatch() {
-	wt := &c.watch
+// startWatch is the timer's: the state is armed only while its connection is
+// answering a request, which holds it.
+func (st *reqState) startWatch() {
+	wt := &st.watch
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	if wt.state != watchArmed || c.w == len(c.buf) {
+	if wt.state != watchArmed {
+		return
+	}
+	c := st.c
+	if c.w == len(st.buf) {
 		return
 	}
 	wt.state = watchReading
@@ -71,7 +77,7 @@ func (c *conn) startWatch() {
 	cancel := wt.cancel
 	go func() {
 		defer close(done)
-		n, err := c.nc.Read(c.buf[c.w:])
+		n, err := c.nc.Read(st.buf[c.w:])
 		wt.n, wt.err = n, err
 		if n == 0 && err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			cancel(ErrClientGone)
@@ -82,16 +88,16 @@ func (c *conn) startWatch() {
 // stopWatch ends the watch of the request just answered, keeping what its read
 // got, and reports whether the client has left.
 func (c *conn) stopWatch() (gone bool) {
-	wt := &c.watch
-	if wt.cancel == nil {
+	if c.st == nil || c.st.watch.cancel == nil {
 		return false
 	}
+	wt := &c.st.watch
 	wt.timer.Stop()
 	wt.mu.Lock()
-	st := wt.state
+	was := wt.state
 	wt.state = watchOff
 	wt.mu.Unlock()
-	if st == watchReading {
+	if was == watchReading {
 		c.nc.SetReadDeadline(time.Unix(1, 0))
 		<-wt.done
 		c.nc.SetReadDeadline(time.Time{})

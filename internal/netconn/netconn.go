@@ -11,7 +11,10 @@ import (
 // Watched is embedded by a wrapper that observes a connection: it keeps the
 // wrapped connection's sendfile (ReadFrom) and half-close (CloseWrite), and
 // gives the fast path the connection itself (NetConn, as crypto/tls.Conn's
-// does) to write beneath wrappers that only watch.
+// does) to write beneath wrappers that only watch, and to wait for and read a
+// keep-alive connection's later requests there: a connection's first bytes are
+// always read through its wrappers, and a watcher of reads must look at those
+// only (the telescope's sensor does).
 type Watched struct {
 	net.Conn
 }
