@@ -1,0 +1,5 @@
+//go:build python
+
+package wsgi
+
+func init() { modes = append(modes, modeEmbedded) }
