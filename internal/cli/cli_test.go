@@ -25,9 +25,14 @@ import (
 	"time"
 
 	"gantry/internal/peertest"
+	"gantry/internal/wsgi"
 )
 
 var gantryBin string
+
+// buildTags are the test binary's own, for the gantry binary the tests run
+// (cli_python_test.go sets them in a build with Python).
+var buildTags = ""
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gantry-cli-test")
@@ -35,7 +40,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	gantryBin = filepath.Join(dir, "gantry")
-	out, err := exec.Command("go", "build", "-o", gantryBin, "gantry/cmd/gantry").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", buildTags, "-o", gantryBin, "gantry/cmd/gantry").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building gantry: %v\n%s", err, out)
 		os.Exit(1)
@@ -95,12 +100,26 @@ func TestCheckOK(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	out, _, code := run(t, "", "version")
-	if code != 0 || !regexp.MustCompile(`^gantry \S+\n(commit .*\n)?go1\S* linux/\w+, build tags: \S+\n$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`^gantry \S+\n(commit .*\n)?go1\S* linux/\w+, build tags: \S+\npython: .*\n$`).MatchString(out) {
 		t.Errorf("version: %d %q", code, out)
+	}
+	if want := pythonText(wsgi.PythonLinked()); !strings.HasSuffix(out, want) {
+		t.Errorf("version: %q does not end with %q", out, want)
 	}
 	out, _, code = run(t, "", "version", "-short")
 	if code != 0 || !regexp.MustCompile(`^\S+\n$`).MatchString(out) {
 		t.Errorf("version -short: %d %q", code, out)
+	}
+}
+
+func TestPythonText(t *testing.T) {
+	for _, tc := range []struct{ linked, want string }{
+		{"", "python: not linked (wsgi mode = \"embedded\" needs a gantry built with -tags python)\n"},
+		{"3.11.2", "python: libpython 3.11.2 linked (wsgi mode = \"embedded\")\n"},
+	} {
+		if got := pythonText(tc.linked); got != tc.want {
+			t.Errorf("pythonText(%q) = %q, want %q", tc.linked, got, tc.want)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ type WorkerStatus struct {
 	PID      int       `json:"pid"`
 	State    string    `json:"state"`
 	Requests uint64    `json:"requests"`
+	Errors   uint64    `json:"errors"` // requests that failed in the app (embedded WSGI threads)
 	RSSKB    int64     `json:"rss_kb"`
 	Started  time.Time `json:"started"`
 	Restarts int       `json:"restarts"`
@@ -72,7 +73,7 @@ func (s *Server) Status() Status {
 			if p, ok := r.app.(PoolReporter); ok {
 				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}}
 				for _, w := range p.Workers() {
-					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,
+					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests, Errors: w.Errors,
 						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts})
 				}
 				out.Pools = append(out.Pools, ps)

@@ -96,7 +96,7 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 		// request that ends earlier leaves it to the collector.)
 		h.putRequest(rq)
 	case <-pr.timer.C:
-		p.pool.Stuck(t)
+		p.pool.Stuck(t, done)
 		t.Failed()
 		end = abort.Timeout
 	case <-r.Context().Done():
@@ -185,10 +185,18 @@ func (pr *pyRequest) Head(head, body []byte) error {
 	pr.sent = true
 	if len(body) > 0 {
 		if _, err := pr.w.Write(body); err != nil {
-			return pr.gone()
+			return pr.writeError(err)
 		}
 	}
 	return nil
+}
+
+// writeError ends the request after a failed write; the caller holds mu.
+func (pr *pyRequest) writeError(err error) error {
+	if errors.Is(err, http.ErrContentLength) {
+		return pr.refuse("wsgi: invalid response from the application", "err", "body longer than its Content-Length")
+	}
+	return pr.gone()
 }
 
 // gone ends a request whose client left; the caller holds mu.
@@ -205,7 +213,7 @@ func (pr *pyRequest) Write(p []byte) error {
 		return errGone
 	}
 	if _, err := pr.w.Write(p); err != nil {
-		return pr.gone()
+		return pr.writeError(err)
 	}
 	if err := http.NewResponseController(pr.w).Flush(); err != nil {
 		return pr.gone()

@@ -189,11 +189,11 @@
       (st.pools || []).forEach(function (p) {
         (p.workers || []).forEach(function (w) {
           prow.push(row([p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, fmtNum(w.requests),
-            fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
+            { text: fmtNum(w.errors || 0), cls: w.errors > 0 ? "st5" : "" }, fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
         });
-        if (!(p.workers || []).length) prow.push(row([p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", ""]));
+        if (!(p.workers || []).length) prow.push(row([p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", "", ""]));
       });
-      fill($("pools").tBodies[0], prow, 9, "no worker pools (wsgi and fastcgi_command routes have them)");
+      fill($("pools").tBodies[0], prow, 10, "no worker pools (wsgi and fastcgi_command routes have them)");
       var srow = [];
       (st.sites || []).forEach(function (s) {
         (s.routes || []).forEach(function (r) {

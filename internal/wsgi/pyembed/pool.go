@@ -290,8 +290,10 @@ func (t *Thread) serve(j *job) {
 	}
 	t.cur.Store(nil)
 	t.requests.Add(1)
-	t.pool.finish(t, ip)
+	// done before the thread is free: Stuck, which looks at done, then never marks
+	// the thread's next request.
 	close(j.done)
+	t.pool.finish(t, ip)
 }
 
 // boot loads the application on t: in a new sub-interpreter, or the main one.
@@ -407,10 +409,16 @@ func (p *Pool) Serve(t *Thread, env, body []byte, inline bool, req Request) (don
 	return j.done
 }
 
-// Stuck marks t as held by a request that timed out, until its app returns.
-func (p *Pool) Stuck(t *Thread) {
+// Stuck marks t as held by the request of done, which timed out, until its app
+// returns.
+func (p *Pool) Stuck(t *Thread, done <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	select {
+	case <-done:
+		return
+	default:
+	}
 	if !t.busy || t.stuck {
 		return
 	}
