@@ -308,3 +308,25 @@ func TestEmbeddedVersionMismatch(t *testing.T) {
 		t.Errorf("error %q lacks %q and the way out", err, want)
 	}
 }
+
+// A virtualenv's python selects the venv: its site-packages are importable and
+// sys.prefix and sys.executable are the venv's.
+func TestEmbeddedVirtualenv(t *testing.T) {
+	python := peertest.Python(t)
+	venv := filepath.Join(t.TempDir(), "venv")
+	run(t, filepath.Dir(venv), nil, python, "-m", "venv", "--without-pip", venv)
+	site := filepath.Join(venv, "lib", "python"+PythonLinked()[:strings.LastIndex(PythonLinked(), ".")], "site-packages")
+	os.WriteFile(filepath.Join(site, "only_in_venv.py"), []byte("WHERE = 'venv'\n"), 0o644)
+	app := t.TempDir()
+	os.WriteFile(filepath.Join(app, "venvapp.py"), []byte(`import json, sys, only_in_venv
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps([only_in_venv.WHERE, sys.prefix, sys.executable], separators=(",", ":")).encode()]
+`), 0o644)
+	vpy := filepath.Join(venv, "bin", "python")
+	s := startSite(t, Options{Mode: modeEmbedded, App: "venvapp:application", Chdir: app, Python: vpy, Threads: 1}, nil)
+	_, body := s.get(t, "/")
+	if want := mustJSON([]string{"venv", venv, vpy}); body != want {
+		t.Errorf("got %s, want %s", body, want)
+	}
+}
