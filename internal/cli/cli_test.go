@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"gantry/internal/config"
 	"gantry/internal/peertest"
 	"gantry/internal/wsgi"
 )
@@ -370,22 +371,30 @@ func childrenOf(t *testing.T, pid int) []int {
 
 func TestServeProcs(t *testing.T) {
 	cases := []struct {
-		name   string
-		envSet bool
-		n      int
-		want   int
+		name     string
+		envSet   bool
+		n        int
+		embedded bool
+		want     int
 	}{
-		{"one cpu stays one", false, 1, 1},
-		{"two cpus leave one to the workers", false, 2, 1},
-		{"eight cpus leave one", false, 8, 7},
-		{"GOMAXPROCS set wins", true, 2, 2},
+		{"one cpu stays one", false, 1, false, 1},
+		{"two cpus leave one to the workers", false, 2, false, 1},
+		{"eight cpus leave one", false, 8, false, 7},
+		{"GOMAXPROCS set wins", true, 2, false, 2},
+		{"embedded Python keeps every cpu", false, 2, true, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := serveProcs(tc.envSet, tc.n); got != tc.want {
-				t.Errorf("serveProcs(%v, %d) = %d, want %d", tc.envSet, tc.n, got, tc.want)
+			if got := serveProcs(tc.envSet, tc.n, tc.embedded); got != tc.want {
+				t.Errorf("serveProcs(%v, %d, %v) = %d, want %d", tc.envSet, tc.n, tc.embedded, got, tc.want)
 			}
 		})
+	}
+	embedded := func(mode string) *config.Config {
+		return &config.Config{Sites: []config.Site{{Routes: []config.Route{{Handler: &wsgi.Options{Mode: mode}}}}}}
+	}
+	if embeddedPython(embedded("daemon")) || !embeddedPython(embedded("embedded")) {
+		t.Error("embeddedPython does not tell an embedded WSGI route from a daemon one")
 	}
 }
 

@@ -142,6 +142,7 @@ type Thread struct {
 	tid      int
 	started  time.Time
 	mainTS   *C.PyThreadState
+	out      *C.gantry_out // C memory: the response an app returned whole
 	jobs     chan *job
 	seq      uint32
 	cur      atomic.Pointer[job]
@@ -251,11 +252,14 @@ func (t *Thread) loop(ready chan<- struct{}) {
 	// Python left in its thread-local storage.
 	t.tid = syscall.Gettid()
 	t.mainTS = C.gantry_new_thread()
+	t.out = (*C.gantry_out)(C.calloc(1, C.size_t(unsafe.Sizeof(C.gantry_out{}))))
 	close(ready)
 	for j := range t.jobs {
 		switch {
 		case j.quit:
 			C.gantry_drop_thread(t.mainTS)
+			C.free(unsafe.Pointer(t.out.buf))
+			C.free(unsafe.Pointer(t.out))
 			return
 		case j.admin != nil:
 			j.admin()
@@ -284,9 +288,12 @@ func (t *Thread) serve(j *job) {
 	if j.inline {
 		inline = 1
 	}
-	if C.gantry_call(ts, ip.handle, C.longlong(j.h), env, C.Py_ssize_t(len(j.env)), body, C.Py_ssize_t(len(j.body)), inline) != 0 {
+	if C.gantry_call(ts, ip.handle, C.longlong(j.h), env, C.Py_ssize_t(len(j.env)), body, C.Py_ssize_t(len(j.body)), inline, t.out) != 0 {
 		t.errors.Add(1)
 		j.req.Log(1, "gantry's WSGI shim failed (traceback on stderr)")
+	} else if t.out.nhead > 0 {
+		all := unsafe.Slice((*byte)(unsafe.Pointer(t.out.buf)), int(t.out.nhead+t.out.nbody))
+		j.req.Head(all[:t.out.nhead], all[t.out.nhead:])
 	}
 	t.cur.Store(nil)
 	t.requests.Add(1)

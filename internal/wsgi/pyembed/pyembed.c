@@ -300,7 +300,8 @@ fail:
 // gantry_call serves one request: environ is the marshal of the environ dict that
 // daemon mode sends its workers; the body, when inline, is the whole request body.
 int gantry_call(PyThreadState *ts, PyObject *handle, long long h, const char *env, Py_ssize_t nenv,
-                const char *body, Py_ssize_t nbody, int inline_body) {
+                const char *body, Py_ssize_t nbody, int inline_body, gantry_out *out) {
+	out->nhead = out->nbody = 0;
 	PyEval_RestoreThread(ts);
 	int rc = -1;
 	PyObject *environ = PyMarshal_ReadObjectFromString(env, nenv);
@@ -317,6 +318,27 @@ int gantry_call(PyThreadState *ts, PyObject *handle, long long h, const char *en
 	PyObject *argv[3] = {hh, environ, b};
 	res = PyObject_Vectorcall(handle, argv, 3, NULL);
 	if (res != NULL) rc = 0;
+	if (res != NULL && PyTuple_CheckExact(res) && PyTuple_GET_SIZE(res) == 2 &&
+	    PyBytes_CheckExact(PyTuple_GET_ITEM(res, 0)) && PyBytes_CheckExact(PyTuple_GET_ITEM(res, 1))) {
+		// (head, body): copied to the thread's buffer, which gantry sends from
+		// after the GIL is released.
+		PyObject *hd = PyTuple_GET_ITEM(res, 0), *bd = PyTuple_GET_ITEM(res, 1);
+		Py_ssize_t nh = PyBytes_GET_SIZE(hd), nb = PyBytes_GET_SIZE(bd);
+		if (nh + nb > out->cap) {
+			char *nbuf = realloc(out->buf, nh + nb);
+			if (nbuf == NULL) {
+				rc = -1;
+				PyErr_NoMemory();
+				goto out;
+			}
+			out->buf = nbuf;
+			out->cap = nh + nb;
+		}
+		memcpy(out->buf, PyBytes_AS_STRING(hd), nh);
+		memcpy(out->buf + nh, PyBytes_AS_STRING(bd), nb);
+		out->nhead = nh;
+		out->nbody = nb;
+	}
 out:
 	if (rc < 0) {
 		// The shim catches the app's exceptions; this is the shim's own failure.

@@ -31,6 +31,8 @@ _log = _gantry.log
 _dumps = marshal.dumps
 _BytesIO = io.BytesIO
 _join = b"".join
+# The largest body handle() returns for gantry to copy, rather than send itself.
+_RETURN_MAX = 256 * 1024
 
 
 class LogStream:
@@ -323,14 +325,18 @@ def boot(args):
         environ["wsgi.errors"] = log
         environ["wsgi.file_wrapper"] = FileWrapper
         resp = Response(h)
-        result = None
+        result = out = None
         try:
             result = app(environ, resp.start_response)
             if (type(result) is list or getattr(result, "streaming", True) is False) and not resp.sent:
                 # A list, or a body already in memory (Django's HttpResponse): the
-                # head and the whole body in one call.
+                # head and the whole body go back as the return value, which saves
+                # a call into gantry; a large body is sent from where it is.
                 body = _join(result)
-                _respond(h, resp.head(), body)
+                if len(body) <= _RETURN_MAX:
+                    out = (resp.head(), body)
+                else:
+                    _respond(h, resp.head(), body)
             elif type(result) is FileWrapper and resp.sendfile(result):
                 pass
             else:
@@ -348,5 +354,6 @@ def boot(args):
         except BaseException:
             _log_exception(h, environ)
         _close(h, result, environ)
+        return out
 
     return handle
