@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -46,8 +47,9 @@ var (
 	ErrClosed = errors.New("the Python pool is shutting down")
 )
 
-// Request is what gantry does for the application while it serves one request. A
-// pool thread calls it with the GIL released; the slices point into Python's memory
+// Request is what gantry does for the application while it serves one request. The
+// pool thread calls it with the GIL released (and Head, for a response the app
+// returned whole, is called once the app is done); the slices point into C memory
 // and are valid only during the call. An error makes the app's call raise Gone.
 type Request interface {
 	// Head validates and sends the response head, then body (the whole body when
@@ -126,15 +128,31 @@ func checkVersion(python string) error {
 type interp struct {
 	interp   *C.PyInterpreterState
 	handle   *C.PyObject        // the shim's request function
-	ts       []*C.PyThreadState // each pool thread's state in it, made by that thread
+	cts      **C.PyThreadState  // C array: each pool thread's state in it, made by that thread
+	ts       []*C.PyThreadState // the same array
 	boot     *Thread            // made it; ends it
 	sub      bool
 	inflight int // under Pool.mu
 	retired  bool
 }
 
+func newInterp(n int, boot *Thread, sub bool) *interp {
+	ip := &interp{boot: boot, sub: sub}
+	ip.cts = (**C.PyThreadState)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(uintptr(0)))))
+	ip.ts = unsafe.Slice(ip.cts, n)
+	return ip
+}
+
+func (ip *interp) free() {
+	ip.ts = nil
+	C.free(unsafe.Pointer(ip.cts))
+}
+
 // Thread is one goroutine locked to its OS thread for life, with its own thread
-// state in each interpreter it serves.
+// state in each interpreter it serves. It waits for requests in C (gantry_post
+// wakes it) and signals each one served on an eventfd, which its completions
+// goroutine reads: handing a request over never moves a goroutine between OS
+// threads, which Go's scheduler does only by sleeping one thread and waking another.
 type Thread struct {
 	pool     *Pool
 	idx      int
@@ -142,8 +160,10 @@ type Thread struct {
 	tid      int
 	started  time.Time
 	mainTS   *C.PyThreadState
-	out      *C.gantry_out // C memory: the response an app returned whole
-	jobs     chan *job
+	c        *C.gantry_thread // its mailbox, in C memory
+	efd      *os.File         // the eventfd it signals each request served on
+	admin    chan *job        // work on the thread in Go: loading an app, ending an interpreter
+	adminMu  sync.Mutex
 	seq      uint32
 	cur      atomic.Pointer[job]
 	busy     bool // under Pool.mu
@@ -153,15 +173,12 @@ type Thread struct {
 }
 
 type job struct {
-	h      int64
-	ip     *interp
-	env    []byte
-	body   []byte
-	inline bool
-	req    Request
-	done   chan struct{}
-	admin  func()
-	quit   bool
+	h     int64
+	ip    *interp
+	req   Request
+	done  chan struct{}
+	admin func()
+	quit  bool
 }
 
 // registry maps request handles to threads for the callbacks from C.
@@ -228,11 +245,12 @@ func Start(cfg Config) (*Pool, error) {
 	p := &Pool{cfg: cfg, id: poolIDs.Add(1), log: cfg.Log}
 	pools.Store(p.id, p)
 	for i := range cfg.Threads {
-		t := &Thread{pool: p, idx: i, jobs: make(chan *job), started: time.Now()}
-		register(t)
-		ready := make(chan struct{})
-		go t.loop(ready)
-		<-ready
+		t, err := newThread(p, i)
+		if err != nil {
+			p.stopThreads()
+			pools.Delete(p.id)
+			return nil, err
+		}
 		p.threads = append(p.threads, t)
 		p.free = append(p.free, t)
 	}
@@ -246,61 +264,81 @@ func Start(cfg Config) (*Pool, error) {
 	return p, nil
 }
 
+func newThread(p *Pool, idx int) (*Thread, error) {
+	fd, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if errno != 0 {
+		return nil, fmt.Errorf("python: eventfd: %w", errno)
+	}
+	t := &Thread{pool: p, idx: idx, admin: make(chan *job), started: time.Now(), efd: os.NewFile(fd, "python thread")}
+	t.c = C.gantry_thread_new(C.int(fd))
+	if t.c == nil {
+		t.efd.Close()
+		return nil, errors.New("python: out of memory")
+	}
+	register(t)
+	ready := make(chan struct{})
+	go t.loop(ready)
+	<-ready
+	go t.completions()
+	return t, nil
+}
+
+// loop is the thread's life: waiting for requests in C, and coming back to Go
+// only for admin work.
 func (t *Thread) loop(ready chan<- struct{}) {
 	runtime.LockOSThread()
 	// Never unlocked: the goroutine's end ends the OS thread, with whatever
 	// Python left in its thread-local storage.
 	t.tid = syscall.Gettid()
 	t.mainTS = C.gantry_new_thread()
-	t.out = (*C.gantry_out)(C.calloc(1, C.size_t(unsafe.Sizeof(C.gantry_out{}))))
 	close(ready)
-	for j := range t.jobs {
-		switch {
-		case j.quit:
+	for {
+		C.gantry_thread_run(t.c)
+		j := <-t.admin
+		if j.quit {
 			C.gantry_drop_thread(t.mainTS)
-			C.free(unsafe.Pointer(t.out.buf))
-			C.free(unsafe.Pointer(t.out))
+			t.efd.Close() // ends completions
+			close(j.done)
 			return
-		case j.admin != nil:
-			j.admin()
-		default:
-			t.serve(j)
 		}
+		j.admin()
 	}
 }
 
-func (t *Thread) serve(j *job) {
-	ip := j.ip
-	ts := ip.ts[t.idx]
-	if ts == nil {
-		ts = C.PyThreadState_New(ip.interp)
-		ip.ts[t.idx] = ts
+// do runs f on the thread, in Go, once it is idle.
+func (t *Thread) do(f func()) {
+	t.adminMu.Lock()
+	defer t.adminMu.Unlock()
+	done := make(chan struct{})
+	C.gantry_thread_to_go(t.c)
+	t.admin <- &job{admin: func() { f(); close(done) }}
+	<-done
+}
+
+// completions finishes each request the thread has served: sends a response the
+// app returned whole, and frees the thread.
+func (t *Thread) completions() {
+	var b [8]byte
+	for {
+		if _, err := t.efd.Read(b[:]); err != nil {
+			C.gantry_thread_free(t.c)
+			return
+		}
+		j := t.cur.Load()
+		if t.c.rc != 0 {
+			t.errors.Add(1)
+			j.req.Log(1, "gantry's WSGI shim failed (traceback on stderr)")
+		} else if out := &t.c.out; out.nhead > 0 {
+			all := unsafe.Slice((*byte)(unsafe.Pointer(out.buf)), int(out.nhead+out.nbody))
+			j.req.Head(all[:out.nhead], all[out.nhead:])
+		}
+		t.cur.Store(nil)
+		t.requests.Add(1)
+		// done before the thread is free: Stuck, which looks at done, then never
+		// marks the thread's next request.
+		close(j.done)
+		t.pool.finish(t, j.ip)
 	}
-	t.cur.Store(j)
-	var env, body *C.char
-	if len(j.env) > 0 {
-		env = (*C.char)(unsafe.Pointer(unsafe.SliceData(j.env)))
-	}
-	if len(j.body) > 0 {
-		body = (*C.char)(unsafe.Pointer(unsafe.SliceData(j.body)))
-	}
-	inline := C.int(0)
-	if j.inline {
-		inline = 1
-	}
-	if C.gantry_call(ts, ip.handle, C.longlong(j.h), env, C.Py_ssize_t(len(j.env)), body, C.Py_ssize_t(len(j.body)), inline, t.out) != 0 {
-		t.errors.Add(1)
-		j.req.Log(1, "gantry's WSGI shim failed (traceback on stderr)")
-	} else if t.out.nhead > 0 {
-		all := unsafe.Slice((*byte)(unsafe.Pointer(t.out.buf)), int(t.out.nhead+t.out.nbody))
-		j.req.Head(all[:t.out.nhead], all[t.out.nhead:])
-	}
-	t.cur.Store(nil)
-	t.requests.Add(1)
-	// done before the thread is free: Stuck, which looks at done, then never marks
-	// the thread's next request.
-	close(j.done)
-	t.pool.finish(t, ip)
 }
 
 // boot loads the application on t: in a new sub-interpreter, or the main one.
@@ -320,11 +358,9 @@ func (p *Pool) boot(t *Thread) (*interp, error) {
 	defer C.free(cargs)
 	src := C.CString(shimSource)
 	defer C.free(unsafe.Pointer(src))
-	ip := &interp{ts: make([]*C.PyThreadState, len(p.threads)), boot: t, sub: !p.cfg.Main}
+	ip := newInterp(len(p.threads), t, !p.cfg.Main)
 	var err error
-	done := make(chan struct{})
-	t.jobs <- &job{admin: func() {
-		defer close(done)
+	t.do(func() {
 		sub := C.int(1)
 		if p.cfg.Main {
 			sub = 0
@@ -338,9 +374,9 @@ func (p *Pool) boot(t *Thread) (*interp, error) {
 		}
 		ip.ts[t.idx] = ts
 		ip.interp = C.PyThreadState_GetInterpreter(ts)
-	}}
-	<-done
+	})
 	if err != nil {
+		ip.free()
 		return nil, err
 	}
 	if p.cfg.Main {
@@ -411,8 +447,28 @@ func (p *Pool) Serve(t *Thread, env, body []byte, inline bool, req Request) (don
 	ip.inflight++
 	p.mu.Unlock()
 	t.seq++
-	j := &job{h: t.gid<<32 | int64(t.seq), ip: ip, env: env, body: body, inline: inline, req: req, done: make(chan struct{})}
-	t.jobs <- j
+	j := &job{h: t.gid<<32 | int64(t.seq), ip: ip, req: req, done: make(chan struct{})}
+	t.cur.Store(j)
+	var cenv, cbody *C.char
+	if len(env) > 0 {
+		cenv = (*C.char)(unsafe.Pointer(unsafe.SliceData(env)))
+	}
+	if len(body) > 0 {
+		cbody = (*C.char)(unsafe.Pointer(unsafe.SliceData(body)))
+	}
+	cinline := C.int(0)
+	if inline {
+		cinline = 1
+	}
+	slot := (**C.PyThreadState)(unsafe.Pointer(&ip.ts[t.idx]))
+	if C.gantry_post(t.c, ip.interp, slot, ip.handle, C.longlong(j.h), cenv, C.Py_ssize_t(len(env)), cbody, C.Py_ssize_t(len(body)), cinline) != 0 {
+		// Out of memory for the copy: the app never saw the request.
+		t.cur.Store(nil)
+		t.errors.Add(1)
+		req.Log(1, "python: out of memory for the request's environ and body")
+		close(j.done)
+		p.finish(t, ip)
+	}
 	return j.done
 }
 
@@ -488,16 +544,10 @@ func (p *Pool) end(ip *interp) {
 	p.ending.Add(1)
 	go func() {
 		defer p.ending.Done()
-		done := make(chan struct{})
-		ip.boot.jobs <- &job{admin: func() {
-			defer close(done)
-			others := (**C.PyThreadState)(C.calloc(C.size_t(len(ip.ts)), C.size_t(unsafe.Sizeof(uintptr(0)))))
-			defer C.free(unsafe.Pointer(others))
-			arr := unsafe.Slice(others, len(ip.ts))
-			copy(arr, ip.ts)
-			C.gantry_end_interp(ip.ts[ip.boot.idx], ip.handle, others, C.int(len(ip.ts)), ip.boot.mainTS)
-		}}
-		<-done
+		ip.boot.do(func() {
+			C.gantry_end_interp(ip.ts[ip.boot.idx], ip.handle, ip.cts, C.int(len(ip.ts)), ip.boot.mainTS)
+			ip.free()
+		})
 		p.log.Info("wsgi: old interpreter ended after its last request", "app", p.cfg.App)
 	}()
 }
@@ -560,9 +610,8 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	if cur.sub {
 		p.end(cur)
 	} else {
-		done := make(chan struct{})
-		p.threads[0].jobs <- &job{admin: func() { C.gantry_release_handle(p.threads[0].mainTS, cur.handle); close(done) }}
-		<-done
+		p.threads[0].do(func() { C.gantry_release_handle(p.threads[0].mainTS, cur.handle) })
+		cur.free()
 	}
 	p.ending.Wait()
 	p.stopThreads()
@@ -581,7 +630,12 @@ func (p *Pool) stopThreads() {
 	p.stopped = true
 	p.mu.Unlock()
 	for _, t := range p.threads {
-		t.jobs <- &job{quit: true}
+		t.adminMu.Lock()
+		done := make(chan struct{})
+		C.gantry_thread_to_go(t.c)
+		t.admin <- &job{quit: true, done: done}
+		<-done
+		t.adminMu.Unlock()
 	}
 }
 

@@ -7,6 +7,10 @@
 #include "pyembed.h"
 #include "_cgo_export.h"
 
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+
 // Per-module state: each interpreter imports its own _gantry (multi-phase init).
 typedef struct {
 	PyObject *gone;
@@ -299,7 +303,7 @@ fail:
 
 // gantry_call serves one request: environ is the marshal of the environ dict that
 // daemon mode sends its workers; the body, when inline, is the whole request body.
-int gantry_call(PyThreadState *ts, PyObject *handle, long long h, const char *env, Py_ssize_t nenv,
+static int gantry_call(PyThreadState *ts, PyObject *handle, long long h, const char *env, Py_ssize_t nenv,
                 const char *body, Py_ssize_t nbody, int inline_body, gantry_out *out) {
 	out->nhead = out->nbody = 0;
 	PyEval_RestoreThread(ts);
@@ -350,6 +354,89 @@ out:
 	Py_XDECREF(res);
 	PyEval_SaveThread();
 	return rc;
+}
+
+gantry_thread *gantry_thread_new(int efd) {
+	gantry_thread *t = calloc(1, sizeof *t);
+	if (t == NULL) return NULL;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->efd = efd;
+	return t;
+}
+
+void gantry_thread_free(gantry_thread *t) {
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->cv);
+	free(t->env);
+	free(t->body);
+	free(t->out.buf);
+	free(t);
+}
+
+static int grow(char **buf, Py_ssize_t *cap, Py_ssize_t n) {
+	if (n <= *cap) return 0;
+	char *nb = realloc(*buf, n);
+	if (nb == NULL) return -1;
+	*buf = nb;
+	*cap = n;
+	return 0;
+}
+
+// gantry_post hands a request to an idle thread. The environ and body are copied:
+// they are Go memory, which C must not keep.
+int gantry_post(gantry_thread *t, PyInterpreterState *interp, PyThreadState **ts, PyObject *handle, long long h,
+                const char *env, Py_ssize_t nenv, const char *body, Py_ssize_t nbody, int inline_body) {
+	pthread_mutex_lock(&t->mu);
+	if (t->posted || grow(&t->env, &t->envcap, nenv) < 0 || grow(&t->body, &t->bodycap, nbody) < 0) {
+		pthread_mutex_unlock(&t->mu);
+		return -1;
+	}
+	memcpy(t->env, env, nenv);
+	if (nbody > 0) memcpy(t->body, body, nbody);
+	t->nenv = nenv;
+	t->nbody = nbody;
+	t->interp = interp;
+	t->ts = ts;
+	t->handle = handle;
+	t->h = h;
+	t->inline_body = inline_body;
+	t->posted = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	return 0;
+}
+
+// gantry_thread_run serves requests until gantry wants the thread back in Go. The
+// thread waits here, in C, holding no P of Go's scheduler, so that handing it a
+// request or taking its answer never moves a goroutine between OS threads.
+void gantry_thread_run(gantry_thread *t) {
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		while (!t->posted && !t->to_go) pthread_cond_wait(&t->cv, &t->mu);
+		if (!t->posted) {
+			t->to_go = 0;
+			pthread_mutex_unlock(&t->mu);
+			return;
+		}
+		pthread_mutex_unlock(&t->mu);
+		if (*t->ts == NULL) *t->ts = PyThreadState_New(t->interp);
+		t->rc = gantry_call(*t->ts, t->handle, t->h, t->env, t->nenv, t->body, t->nbody, t->inline_body, &t->out);
+		pthread_mutex_lock(&t->mu);
+		t->posted = 0;
+		pthread_mutex_unlock(&t->mu);
+		uint64_t one = 1;
+		while (write(t->efd, &one, sizeof one) < 0 && errno == EINTR) {
+		}
+	}
+}
+
+// gantry_thread_to_go makes gantry_thread_run return once the thread is idle.
+void gantry_thread_to_go(gantry_thread *t) {
+	pthread_mutex_lock(&t->mu);
+	t->to_go = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
 }
 
 // gantry_end_interp ends a sub-interpreter on the thread that made it (own): the
