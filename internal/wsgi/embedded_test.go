@@ -330,3 +330,30 @@ def application(environ, start_response):
 		t.Errorf("got %s, want %s", body, want)
 	}
 }
+
+// An app that leaves a thread running cannot have its interpreter ended (Python
+// would abort the process): a reload and the shutdown leave it in memory, say so,
+// and gantry serves on.
+func TestEmbeddedAppThreadOutlivesReload(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "threaded.py"), []byte(`import threading, time
+threading.Thread(target=lambda: time.sleep(3600), daemon=True).start()
+threading.Thread(target=lambda: time.sleep(3600), daemon=False).start()
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"threaded"]
+`), 0o644)
+	s := startSite(t, Options{Mode: modeEmbedded, App: "threaded:application", Chdir: dir, Threads: 2}, nil)
+	if err := s.h.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	peertest.WaitFor(t, 20*time.Second, "the old interpreter kept", func() bool {
+		return strings.Contains(s.logs.String(), "old interpreter left in memory: threads the app started still run in it")
+	})
+	for range 4 {
+		if resp, body := s.get(t, "/"); resp.StatusCode != 200 || body != "threaded" {
+			t.Fatalf("after the reload: %d %q", resp.StatusCode, body)
+		}
+	}
+}

@@ -544,10 +544,16 @@ func (p *Pool) end(ip *interp) {
 	p.ending.Add(1)
 	go func() {
 		defer p.ending.Done()
+		var rc C.int
 		ip.boot.do(func() {
-			C.gantry_end_interp(ip.ts[ip.boot.idx], ip.handle, ip.cts, C.int(len(ip.ts)), ip.boot.mainTS)
-			ip.free()
+			rc = C.gantry_end_interp(ip.ts[ip.boot.idx], ip.handle, ip.cts, C.int(len(ip.ts)), ip.boot.mainTS)
 		})
+		if rc != 0 {
+			// Its memory stays with the threads the app left running in it.
+			p.log.Warn("wsgi: old interpreter left in memory: threads the app started still run in it", "app", p.cfg.App)
+			return
+		}
+		ip.free()
 		p.log.Info("wsgi: old interpreter ended after its last request", "app", p.cfg.App)
 	}()
 }

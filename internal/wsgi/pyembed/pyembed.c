@@ -441,19 +441,30 @@ void gantry_thread_to_go(gantry_thread *t) {
 
 // gantry_end_interp ends a sub-interpreter on the thread that made it (own): the
 // other pool threads' states in it go first, as Py_EndInterpreter wants to be the
-// last; then the thread is back on its main-interpreter state, GIL released.
-void gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **others, int n, PyThreadState *main_ts) {
+// last; then the thread is back on its main-interpreter state, GIL released. While
+// a thread the app started still runs in it, the interpreter is left as it is
+// (Py_EndInterpreter would abort the process, or wait for the thread): -1.
+int gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **others, int n, PyThreadState *main_ts) {
 	PyEval_RestoreThread(own);
 	Py_XDECREF(handle);
 	for (int i = 0; i < n; i++) {
 		if (others[i] != NULL && others[i] != own) {
 			PyThreadState_Clear(others[i]);
 			PyThreadState_Delete(others[i]);
+			others[i] = NULL;
+		}
+	}
+	PyInterpreterState *interp = PyThreadState_GetInterpreter(own);
+	for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL; ts = PyThreadState_Next(ts)) {
+		if (ts != own) {
+			PyEval_SaveThread();
+			return -1;
 		}
 	}
 	Py_EndInterpreter(own);
 	PyThreadState_Swap(main_ts);
 	PyEval_SaveThread();
+	return 0;
 }
 
 // gantry_release_handle drops the reference to a main-interpreter app's function.

@@ -45,7 +45,7 @@ int gantry_post(gantry_thread *t, PyInterpreterState *interp, PyThreadState **ts
                 const char *env, Py_ssize_t nenv, const char *body, Py_ssize_t nbody, int inline_body);
 void gantry_thread_run(gantry_thread *t);
 void gantry_thread_to_go(gantry_thread *t);
-void gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **others, int n, PyThreadState *main_ts);
+int gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **others, int n, PyThreadState *main_ts);
 void gantry_release_handle(PyThreadState *ts, PyObject *handle);
 void gantry_drop_thread(PyThreadState *ts);
 
