@@ -122,4 +122,4 @@ echo "== Django page /hello/ (2 processes each; embedded: 1 process, 4 threads)"
   gantry-django="http://127.0.0.1:$DJ_PORT/hello/" \
   gantry-django-embedded="http://127.0.0.1:$DJ_EMB_PORT/hello/" || true
 echo "RSS per worker (kB): gantry: $(rss 'gantry_wsgi_worker.py mysite')  uWSGI: $(rss 'uwsgi --plugin python3 --socket .*gantry-wsgi-bench')"
-echo "RSS with Django loaded (kB): gantry embedded: $(rss "gantry-python serve -c $WORK/embedded-$DJ_EMB_PORT.toml")  uWSGI master+workers: $(rss 'uwsgi --plugin python3 --socket .*gantry-wsgi-bench' | awk '{s=0; for (i=1;i<=NF;i++) s+=$i; print s}')"
+echo "RSS with Django loaded (kB): gantry embedded: $(rss "$BIN-python serve -c $WORK/embedded-$DJ_EMB_PORT.toml")  uWSGI master+workers: $(rss 'uwsgi --plugin python3 --socket .*gantry-wsgi-bench' | awk '{s=0; for (i=1;i<=NF;i++) s+=$i; print s}')"

@@ -201,6 +201,16 @@ func register(t *Thread) {
 	reg.Store(&n)
 }
 
+// unregister forgets a stopped thread; its index is not reused, so a stale handle
+// finds nothing.
+func unregister(t *Thread) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	n := append([]*Thread(nil), *reg.Load()...)
+	n[t.gid-1] = nil
+	reg.Store(&n)
+}
+
 func lookup(gid int64) *Thread {
 	p := reg.Load()
 	if p == nil || gid < 1 || gid > int64(len(*p)) {
@@ -642,6 +652,7 @@ func (p *Pool) stopThreads() {
 		t.admin <- &job{quit: true, done: done}
 		<-done
 		t.adminMu.Unlock()
+		unregister(t)
 	}
 }
 

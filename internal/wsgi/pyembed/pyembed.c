@@ -209,9 +209,6 @@ int gantry_init(const char *exe, char **err) {
 // gantry_new_thread makes the calling thread's state in the main interpreter.
 PyThreadState *gantry_new_thread(void) { return PyThreadState_New(PyInterpreterState_Main()); }
 
-// gantry_thread_state makes the calling thread's state in any's interpreter.
-PyThreadState *gantry_thread_state(PyThreadState *any) { return PyThreadState_New(any->interp); }
-
 static char *exception_text(void) {
 	PyObject *type, *value, *tb;
 	PyErr_Fetch(&type, &value, &tb);

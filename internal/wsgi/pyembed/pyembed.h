@@ -12,7 +12,6 @@ int gantry_init(const char *exe, char **err);
 PyThreadState *gantry_new_thread(void);
 int gantry_boot(PyThreadState *main_ts, int sub, const char *src, const char *args, Py_ssize_t nargs,
                 PyThreadState **ts_out, PyObject **handle, char **err);
-PyThreadState *gantry_thread_state(PyThreadState *any);
 // gantry_out is a pool thread's buffer for the response an app returns whole.
 typedef struct {
 	char *buf;
