@@ -125,6 +125,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	if opts.App == "" {
 		return nil, errors.New("wsgi: no application (wsgi = \"module:callable\")")
 	}
+	if opts.Mode == modeEmbedded && startEmbedded == nil {
+		return nil, errEmbedded
+	}
 	if opts.Python == "" {
 		opts.Python = "python3"
 	}
@@ -194,9 +197,6 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 }
 
 func newEmbedded(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, error) {
-	if startEmbedded == nil {
-		return nil, errEmbedded
-	}
 	// One process: wsgi.multiprocess is false.
 	opts.Processes = 1
 	h := &Handler{opts: opts, log: logger}
