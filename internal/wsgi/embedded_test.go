@@ -39,6 +39,8 @@ func TestEmbeddedFaults(t *testing.T) {
 		{"huge response header", "/huge-header", 500, "response head of"},
 		{"str in the body", "/str-body", 500, "expected a bytes-like object, str found"},
 		{"sys.exit in the app", "/exit", 500, "SystemExit: 3"},
+		// os._exit would end gantry itself, with every request in flight.
+		{"os._exit in the app", "/crash", 500, "os._exit(1) would end gantry"},
 		{"unhandled exception", "/fail", 500, "RuntimeError: unhandled in the app"},
 	}
 	for _, tc := range tests {
@@ -112,6 +114,38 @@ func TestEmbeddedTimeout(t *testing.T) {
 	if resp, _ := s.get(t, "/pid"); resp.StatusCode != 200 {
 		t.Errorf("after the app returned: %d", resp.StatusCode)
 	}
+}
+
+// A client that leaves while the app is blocked does not hide the thread: once the
+// timeout passes it shows stuck, and with every thread stuck the next request gets
+// 503 at once instead of waiting a timeout for a thread.
+func TestEmbeddedClientGoneThenStuck(t *testing.T) {
+	s := startSite(t, Options{Mode: modeEmbedded, App: "testapp:application", Threads: 1, Timeout: config.Duration(300 * time.Millisecond)}, nil)
+	mark := filepath.Join(t.TempDir(), "mark")
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.srv.URL+"/sleep?s=5&mark="+url.QueryEscape(mark), nil)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	peertest.WaitFor(t, 20*time.Second, "request in the app", func() bool { _, err := os.Stat(mark); return err == nil })
+	cancel()
+	<-errc
+	peertest.WaitFor(t, 20*time.Second, "thread shown stuck", func() bool {
+		ws := s.h.Workers()
+		return len(ws) == 1 && ws[0].State == "stuck"
+	})
+	if !strings.Contains(s.logs.String(), "request timed out; its Python thread stays busy") {
+		t.Error("no log line for the thread held past the timeout")
+	}
+	if resp, _ := s.get(t, "/pid"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("with the only thread stuck: %d, want 503 with Retry-After", resp.StatusCode)
+	}
+	peertest.WaitFor(t, 20*time.Second, "thread free again", func() bool { return s.h.Workers()[0].State == "ready" })
 }
 
 // Each pool thread is one OS thread with its own thread state: threading.local
