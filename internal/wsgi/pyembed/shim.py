@@ -300,6 +300,24 @@ def _venv(python):
     sys.prefix = sys.exec_prefix = d
 
 
+def _guard_exit():
+    """os._exit in gantry's process would end gantry, with every request in flight:
+    there it raises SystemExit (the request's 500, with the traceback in the log).
+    In a child the app forked it exits as it should."""
+    real = os._exit
+    if getattr(real, "_gantry", False):
+        return  # the main interpreter, booted for another app already
+    pid = os.getpid()
+
+    def _exit(status):
+        if os.getpid() == pid:
+            raise SystemExit("os._exit(%r) would end gantry, which runs this app embedded" % (status,))
+        real(status)
+
+    _exit._gantry = True
+    os._exit = _exit
+
+
 def boot(args):
     """args: [app, chdir, python, the pool's log handle, "NAME=value" of the route's
     env...]. Returns the function gantry calls for each request."""
@@ -308,6 +326,7 @@ def boot(args):
         k, _, v = kv.partition("=")
         os.environ[k] = v
     sys.executable = python
+    _guard_exit()
     _venv(python)
     if chdir in sys.path:
         sys.path.remove(chdir)
