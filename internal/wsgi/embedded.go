@@ -100,8 +100,20 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 		t.Failed()
 		end = abort.Timeout
 	case <-r.Context().Done():
-		pr.timer.Stop()
 		end = abort.Client
+		// The app may be blocked where the client's leaving never reaches it: past
+		// the timeout its thread counts as stuck, as if the client had waited.
+		go func() {
+			select {
+			case <-done:
+				pr.timer.Stop()
+			case <-pr.timer.C:
+				p.pool.Stuck(t, done)
+				t.Failed()
+				h.log.Error("wsgi: request timed out; its Python thread stays busy until the app returns",
+					"method", r.Method, "path", r.URL.Path, "timeout", p.timeout, "client", "gone")
+			}
+		}()
 	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
