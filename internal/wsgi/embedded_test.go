@@ -148,6 +148,21 @@ func TestEmbeddedClientGoneThenStuck(t *testing.T) {
 	peertest.WaitFor(t, 20*time.Second, "thread free again", func() bool { return s.h.Workers()[0].State == "ready" })
 }
 
+// A child the app forks in the main interpreter and that returns into gantry exits
+// there: it neither serves a response on the parent's thread nor hangs as a copy of
+// gantry holding its listening sockets.
+func TestEmbeddedForkMain(t *testing.T) {
+	s := startSite(t, Options{Mode: modeEmbedded, App: "testapp:raw", Threads: 1, Interpreter: interpMain}, nil)
+	for range 3 {
+		if resp, body := s.get(t, "/fork"); resp.StatusCode != 200 || body != "child exited 0" {
+			t.Fatalf("fork: %d %q, want the child to exit", resp.StatusCode, body)
+		}
+	}
+	if resp, body := s.get(t, "/pid"); resp.StatusCode != 200 || body != fmt.Sprint(os.Getpid()) {
+		t.Errorf("after the forks: %d %q", resp.StatusCode, body)
+	}
+}
+
 // Each pool thread is one OS thread with its own thread state: threading.local
 // keeps a value per thread, and no more threads run Python than the pool has.
 func TestEmbeddedThreads(t *testing.T) {

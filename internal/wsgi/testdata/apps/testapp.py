@@ -187,6 +187,21 @@ def raw(environ, start_response):
         _local.n = n
         return text(start_response, json.dumps({"ident": threading.get_ident(), "native": threading.get_native_id(),
                                                 "local": n, "executable": sys.executable, "prefix": sys.prefix}))
+    if path == "/fork":
+        # The child returns into gantry's code, as an app that forks by mistake
+        # does; the parent reports what became of it (and never leaves it behind).
+        pid = os.fork()
+        if pid == 0:
+            return text(start_response, "from the child")
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return text(start_response, "child exited %d" % os.waitstatus_to_exitcode(status))
+            time.sleep(0.01)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        return text(start_response, "child hung")
     if path == "/big":
         n = int(q["n"])
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
