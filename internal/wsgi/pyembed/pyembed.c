@@ -8,6 +8,7 @@
 #include "_cgo_export.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -17,6 +18,15 @@ typedef struct {
 } gmod;
 
 static gmod *state(PyObject *m) { return (gmod *)PyModule_GetState(m); }
+
+// forked is set in a child the app forked (os.fork in the main interpreter; in a
+// sub-interpreter Python 3.11 aborts the child itself). The child is a copy of
+// gantry with this one thread: it must not call into Go, whose other threads are
+// gone, nor signal the parent's eventfd, and it exits once the app's call returns
+// to gantry, rather than waiting for requests with gantry's listening sockets.
+static volatile sig_atomic_t forked;
+
+static void on_fork_child(void) { forked = 1; }
 
 // gone raises _gantry.Gone: the request ended on gantry's side (the client left,
 // it timed out, or the response was refused), so the app must stop.
@@ -35,6 +45,7 @@ static int args_bytes(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, 
 
 // head(h, marshal((status, headers)))
 static PyObject *m_head(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
 	if (args_bytes(args, nargs, 2, "head") < 0) return NULL;
 	long long h = PyLong_AsLongLong(args[0]);
 	if (h == -1 && PyErr_Occurred()) return NULL;
@@ -49,6 +60,7 @@ static PyObject *m_head(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 
 // respond(h, head, body): the head and the whole body in one crossing.
 static PyObject *m_respond(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
 	if (args_bytes(args, nargs, 3, "respond") < 0) return NULL;
 	long long h = PyLong_AsLongLong(args[0]);
 	if (h == -1 && PyErr_Occurred()) return NULL;
@@ -63,6 +75,7 @@ static PyObject *m_respond(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 
 // write(h, data)
 static PyObject *m_write(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
 	if (args_bytes(args, nargs, 2, "write") < 0) return NULL;
 	long long h = PyLong_AsLongLong(args[0]);
 	if (h == -1 && PyErr_Occurred()) return NULL;
@@ -79,6 +92,7 @@ static PyObject *m_write(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 
 // read(h, n) -> bytes, b"" at the end of the body.
 static PyObject *m_read(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
 	if (args_bytes(args, nargs, 2, "read") < 0) return NULL;
 	long long h = PyLong_AsLongLong(args[0]);
 	Py_ssize_t n = PyLong_AsSsize_t(args[1]);
@@ -104,6 +118,7 @@ static PyObject *m_read(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 
 // sendfile(h, fd, offset): gantry sends the rest of the file.
 static PyObject *m_sendfile(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
 	if (args_bytes(args, nargs, 3, "sendfile") < 0) return NULL;
 	long long h = PyLong_AsLongLong(args[0]);
 	int fd = PyLong_AsLong(args[1]);
@@ -127,6 +142,17 @@ static PyObject *m_log(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 	Py_ssize_t n;
 	const char *s = PyUnicode_AsUTF8AndSize(args[2], &n);
 	if (s == NULL) return NULL;
+	if (forked) {
+		// gantry's log is Go's: the child writes to the stderr it shares.
+		while (n > 0) {
+			ssize_t w = write(2, s, n);
+			if (w < 0 && errno == EINTR) continue;
+			if (w <= 0) break;
+			s += w;
+			n -= w;
+		}
+		Py_RETURN_NONE;
+	}
 	Py_BEGIN_ALLOW_THREADS
 	goLog(h, level, (char *)s, n);
 	Py_END_ALLOW_THREADS
@@ -203,6 +229,7 @@ int gantry_init(const char *exe, char **err) {
 		return -1;
 	}
 	PyEval_SaveThread();
+	pthread_atfork(NULL, NULL, on_fork_child);
 	return 0;
 }
 
@@ -419,6 +446,7 @@ void gantry_thread_run(gantry_thread *t) {
 		pthread_mutex_unlock(&t->mu);
 		if (*t->ts == NULL) *t->ts = PyThreadState_New(t->interp);
 		t->rc = gantry_call(*t->ts, t->handle, t->h, t->env, t->nenv, t->body, t->nbody, t->inline_body, &t->out);
+		if (forked) _exit(0); // the app's child, back from its call: see forked
 		pthread_mutex_lock(&t->mu);
 		t->posted = 0;
 		pthread_mutex_unlock(&t->mu);
