@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # wsgi.sh: WSGI requests/s, gantry (daemon mode) vs nginx + uWSGI, nginx + gunicorn and
-# Apache mod_wsgi daemon mode, all with 2 Python processes.
+# Apache mod_wsgi daemon mode, all with 2 Python processes; and gantry's embedded mode
+# (the python build: one process, 4 Python threads) vs Apache mod_wsgi embedded mode.
 #
 #   1. hello world: ../shared/bench/apps/hello_wsgi.py
 #   2. a Django page: /hello/ of internal/wsgi/testdata/django (full middleware stack:
 #      sessions, CSRF, auth, messages), gantry vs nginx + uWSGI started here the same way
 #      as the nginx-uwsgi peer.
 #
-# Access logs are off on every server. Also prints the RSS of each gantry worker. Ratios only mean something within one run.
+# Access logs are off on every server. Also prints the RSS of each gantry worker, and
+# of gantry with Django embedded against uWSGI's master and workers together. Ratios only mean something within one run.
 #
 #   bench/wsgi.sh [compare options, e.g. -c 32 -d 5 -r 3]
 set -euo pipefail
@@ -21,15 +23,18 @@ PY=${PY:-/usr/bin/python3}
 PORT=${PORT:-18290}
 DJ_PORT=${DJ_PORT:-18291}
 DJ_PEER_PORT=${DJ_PEER_PORT:-18292}
+EMB_PORT=${EMB_PORT:-18293}
+DJ_EMB_PORT=${DJ_EMB_PORT:-18294}
 BIN=${BIN:-/tmp/gantry}
 WORK=$(mktemp -d /tmp/gantry-wsgi-bench.XXXXXX)
 
 [ -e /tmp/peers-installed ] || { echo "wsgi.sh: peers not installed yet (/tmp/peers-installed missing)" >&2; exit 1; }
 go build -o "$BIN" ./cmd/gantry
+go build -tags python -o "$BIN-python" ./cmd/gantry
 # Start the peers that are not already up (another bench may be using them), and
 # stop only those at the end.
 started=()
-for peer in nginx-uwsgi:18202 nginx-gunicorn:18206 apache-modwsgi-daemon:18203; do
+for peer in nginx-uwsgi:18202 nginx-gunicorn:18206 apache-modwsgi-daemon:18203 apache-modwsgi-embedded:18204; do
   curl -sf -o /dev/null "http://127.0.0.1:${peer#*:}/" && continue
   "$PEERS" start "${peer%%:*}" >/dev/null
   started+=("${peer%%:*}")
@@ -54,15 +59,28 @@ rss() { # pattern -> RSS in kB of each matching process
   for p in $(pgrep -f "$1"); do awk '/VmRSS/ {printf "%s ", $2}' "/proc/$p/status"; done
 }
 
+embedded() { # port chdir app [toml lines...] -> starts gantry with the app embedded
+  local port=$1 dir=$2 app=$3; shift 3
+  { printf '[server]\nlisten = ["127.0.0.1:%s"]\naccess_log = "off"\n[admin]\nlisten = "off"\n' "$port"
+    printf '[[site]]\n  [[site.route]]\n  path = "/"\n  wsgi = "%s"\n  chdir = "%s"\n  python = "%s"\n  mode = "embedded"\n' "$app" "$dir" "$PY"
+    for l in "$@"; do printf '  %s\n' "$l"; done; } >"$WORK/embedded-$port.toml"
+  "$BIN-python" serve -c "$WORK/embedded-$port.toml" >"$WORK/gantry-embedded-$port.log" 2>&1 &
+  pids+=($!)
+  wait_for "http://127.0.0.1:$port/${EMB_PATH:-}" "$WORK/gantry-embedded-$port.log"
+}
+
 # 1. hello world
 "$BIN" serve "$BENCH_DIR/apps" --wsgi hello_wsgi:application --python "$PY" \
   --listen "127.0.0.1:$PORT" --admin off --access-log off >"$WORK/gantry-hello.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$PORT/" "$WORK/gantry-hello.log"
-echo "== hello world (2 processes each; gantry 4 threads per process)"
+embedded "$EMB_PORT" "$BENCH_DIR/apps" hello_wsgi:application
+echo "== hello world (2 processes each; gantry 4 threads per process; embedded: 1 process, 4 threads)"
 "$COMPARE" "$@" \
   nginx-uwsgi=http://127.0.0.1:18202/ \
   gantry="http://127.0.0.1:$PORT/" \
+  gantry-embedded="http://127.0.0.1:$EMB_PORT/" \
+  apache-modwsgi-embedded=http://127.0.0.1:18204/ \
   nginx-gunicorn=http://127.0.0.1:18206/ \
   apache-modwsgi-daemon=http://127.0.0.1:18203/ || true
 echo "RSS per worker (kB): gantry: $(rss 'gantry_wsgi_worker.py hello_wsgi')  uWSGI: $(rss 'uwsgi --plugin python3 --socket')"
@@ -97,8 +115,11 @@ EOF
 nginx -c "$WORK/nginx.conf"
 wait_for "http://127.0.0.1:$DJ_PORT/hello/" "$WORK/gantry-django.log"
 wait_for "http://127.0.0.1:$DJ_PEER_PORT/hello/" "$WORK/uwsgi.log"
-echo "== Django page /hello/ (2 processes each)"
+EMB_PATH=hello/ embedded "$DJ_EMB_PORT" "$WORK/django" mysite.wsgi:application "env = { GANTRY_TEST_DB = \"$GANTRY_TEST_DB\" }"
+echo "== Django page /hello/ (2 processes each; embedded: 1 process, 4 threads)"
 "$COMPARE" "$@" \
   nginx-uwsgi-django="http://127.0.0.1:$DJ_PEER_PORT/hello/" \
-  gantry-django="http://127.0.0.1:$DJ_PORT/hello/" || true
+  gantry-django="http://127.0.0.1:$DJ_PORT/hello/" \
+  gantry-django-embedded="http://127.0.0.1:$DJ_EMB_PORT/hello/" || true
 echo "RSS per worker (kB): gantry: $(rss 'gantry_wsgi_worker.py mysite')  uWSGI: $(rss 'uwsgi --plugin python3 --socket .*gantry-wsgi-bench')"
+echo "RSS with Django loaded (kB): gantry embedded: $(rss "$BIN-python serve -c $WORK/embedded-$DJ_EMB_PORT.toml")  uWSGI master+workers: $(rss 'uwsgi --plugin python3 --socket .*gantry-wsgi-bench' | awk '{s=0; for (i=1;i<=NF;i++) s+=$i; print s}')"

@@ -4,7 +4,9 @@ set -euo pipefail
 if [ "$(id -u)" != 0 ]; then echo "install-peers: run as root (apt-get needs it)" >&2; exit 1; fi
 # keep Debian's service scripts from starting system-wide daemons on install
 if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
-pkgs=(pebble python3 python3-django python3-flask php-fpm php-cgi php-gd perl gcc chromium nginx
+# libpython3-dev and pkg-config: the python build (go build -tags python) links the
+# libpython of the system's python3 (pkg-config python3-embed).
+pkgs=(pebble python3 python3-django python3-flask libpython3-dev pkg-config php-fpm php-cgi php-gd perl gcc chromium nginx
       nmap tcpdump hping3 masscan zmap iproute2 curl wrk wget openssl openssh-client
       systemd lintian clickhouse-server clickhouse-client nftables)
 missing=()

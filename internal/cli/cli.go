@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"gantry/internal/wsgi"
 )
 
 // version is gantry's version from the build info the Go toolchain embeds: the
@@ -86,7 +88,17 @@ func printVersion(args []string, stdout io.Writer) error {
 		return nil
 	}
 	fmt.Fprint(stdout, versionText(bi))
+	fmt.Fprint(stdout, pythonText(wsgi.PythonLinked()))
 	return nil
+}
+
+// pythonText is the line of `gantry version` that says whether embedded WSGI can
+// run: the libpython version linked, if any.
+func pythonText(linked string) string {
+	if linked == "" {
+		return "python: not linked (wsgi mode = \"embedded\" needs a gantry built with -tags python)\n"
+	}
+	return "python: libpython " + linked + " linked (wsgi mode = \"embedded\")\n"
 }
 
 const usage = `gantry serves your web apps from one machine, and watches the scans and probes it gets.

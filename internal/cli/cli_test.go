@@ -24,10 +24,16 @@ import (
 	"testing"
 	"time"
 
+	"gantry/internal/config"
 	"gantry/internal/peertest"
+	"gantry/internal/wsgi"
 )
 
 var gantryBin string
+
+// buildTags are the test binary's own, for the gantry binary the tests run
+// (cli_python_test.go sets them in a build with Python).
+var buildTags = ""
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gantry-cli-test")
@@ -39,7 +45,7 @@ func TestMain(m *testing.M) {
 	// as root it would otherwise write /var/lib/gantry, as a user ~/.local/share.
 	state := filepath.Join(dir, "state")
 	os.Setenv("STATE_DIRECTORY", state)
-	out, err := exec.Command("go", "build", "-o", gantryBin, "gantry/cmd/gantry").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", buildTags, "-o", gantryBin, "gantry/cmd/gantry").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building gantry: %v\n%s", err, out)
 		os.Exit(1)
@@ -103,12 +109,26 @@ func TestCheckOK(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	out, _, code := run(t, "", "version")
-	if code != 0 || !regexp.MustCompile(`^gantry \S+\n(commit .*\n)?go1\S* linux/\w+, build tags: \S+\n$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`^gantry \S+\n(commit .*\n)?go1\S* linux/\w+, build tags: \S+\npython: .*\n$`).MatchString(out) {
 		t.Errorf("version: %d %q", code, out)
+	}
+	if want := pythonText(wsgi.PythonLinked()); !strings.HasSuffix(out, want) {
+		t.Errorf("version: %q does not end with %q", out, want)
 	}
 	out, _, code = run(t, "", "version", "-short")
 	if code != 0 || !regexp.MustCompile(`^\S+\n$`).MatchString(out) {
 		t.Errorf("version -short: %d %q", code, out)
+	}
+}
+
+func TestPythonText(t *testing.T) {
+	for _, tc := range []struct{ linked, want string }{
+		{"", "python: not linked (wsgi mode = \"embedded\" needs a gantry built with -tags python)\n"},
+		{"3.11.2", "python: libpython 3.11.2 linked (wsgi mode = \"embedded\")\n"},
+	} {
+		if got := pythonText(tc.linked); got != tc.want {
+			t.Errorf("pythonText(%q) = %q, want %q", tc.linked, got, tc.want)
+		}
 	}
 }
 
@@ -376,22 +396,30 @@ func childrenOf(t *testing.T, pid int) []int {
 
 func TestServeProcs(t *testing.T) {
 	cases := []struct {
-		name   string
-		envSet bool
-		n      int
-		want   int
+		name     string
+		envSet   bool
+		n        int
+		embedded bool
+		want     int
 	}{
-		{"one cpu stays one", false, 1, 1},
-		{"two cpus leave one to the workers", false, 2, 1},
-		{"eight cpus leave one", false, 8, 7},
-		{"GOMAXPROCS set wins", true, 2, 2},
+		{"one cpu stays one", false, 1, false, 1},
+		{"two cpus leave one to the workers", false, 2, false, 1},
+		{"eight cpus leave one", false, 8, false, 7},
+		{"GOMAXPROCS set wins", true, 2, false, 2},
+		{"embedded Python keeps every cpu", false, 2, true, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := serveProcs(tc.envSet, tc.n); got != tc.want {
-				t.Errorf("serveProcs(%v, %d) = %d, want %d", tc.envSet, tc.n, got, tc.want)
+			if got := serveProcs(tc.envSet, tc.n, tc.embedded); got != tc.want {
+				t.Errorf("serveProcs(%v, %d, %v) = %d, want %d", tc.envSet, tc.n, tc.embedded, got, tc.want)
 			}
 		})
+	}
+	embedded := func(mode string) *config.Config {
+		return &config.Config{Sites: []config.Site{{Routes: []config.Route{{Handler: &wsgi.Options{Mode: mode}}}}}}
+	}
+	if embeddedPython(embedded("daemon")) || !embeddedPython(embedded("embedded")) {
+		t.Error("embeddedPython does not tell an embedded WSGI route from a daemon one")
 	}
 }
 

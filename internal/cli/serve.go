@@ -21,6 +21,7 @@ import (
 	"gantry/internal/config"
 	"gantry/internal/server"
 	"gantry/internal/systemd"
+	"gantry/internal/wsgi"
 )
 
 type serveFlags struct {
@@ -81,7 +82,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if notifyErr != nil {
 		log.Warn("systemd notification", "err", notifyErr)
 	}
-	procs := serveProcs(os.Getenv("GOMAXPROCS") != "", startProcs)
+	procs := serveProcs(os.Getenv("GOMAXPROCS") != "", startProcs, embeddedPython(cfg))
 	runtime.GOMAXPROCS(procs)
 
 	// Catch signals before anything starts: SIGHUP's default action is to exit, and
@@ -335,9 +336,26 @@ var startProcs = runtime.GOMAXPROCS(0)
 // nginx against 0.76x, hello-world WSGI 1.27x uWSGI against 1.06x, a Django page
 // 1.12x against 1.09x, 1 KB files even (1.24x, 1.26x); only hello.php lost
 // (1.27x nginx against 1.36x).
-func serveProcs(envSet bool, n int) int {
-	if envSet || n <= 1 {
+//
+// An embedded WSGI app is the exception: its Python threads are gantry's own, and
+// while one runs Python (a cgo call) it keeps its P until the scheduler takes it
+// back, so with one P left the network waits for Python. Such a config keeps every
+// CPU (decided at start: a reload does not change it).
+func serveProcs(envSet bool, n int, embedded bool) int {
+	if envSet || n <= 1 || embedded {
 		return n
 	}
 	return n - 1
+}
+
+// embeddedPython reports whether cfg runs a WSGI app in gantry's process.
+func embeddedPython(cfg *config.Config) bool {
+	for _, s := range cfg.Sites {
+		for _, r := range s.Routes {
+			if o, ok := r.Handler.(*wsgi.Options); ok && o.Mode == "embedded" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -44,6 +44,8 @@ func TestParseErrors(t *testing.T) {
 		{"sendfile_root only on gateways", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  sendfile_root = \"" + dir + "\"\n", []string{"cfg.toml:6: key \"sendfile_root\" does not apply to a proxy route", "it applies to: fastcgi, wsgi"}},
 		{"unknown user on a fastcgi_command route", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n\n  user = \"no-such-user-gantry\"\n", []string{"cfg.toml:7: user \"no-such-user-gantry\": no such user"}},
 		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" applies only with fastcgi_command"}},
+		{"bad interpreter", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app\"\n  mode = \"embedded\"\n  interpreter = \"shared\"\n", []string{"cfg.toml:7: interpreter \"shared\": want \"sub\" or \"main\""}},
+		{"interpreter needs embedded mode", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app\"\n  interpreter = \"main\"\n", []string{"cfg.toml:6: interpreter = \"main\" applies to mode = \"embedded\" only"}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
 	file := filepath.Join(dir, "file")
@@ -92,7 +94,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("server defaults: %+v admin %+v", c.Server, c.Admin)
 	}
 	w, ok := c.Sites[0].Routes[0].Handler.(*wsgi.Options)
-	if !ok || w.Processes != 2 || w.Threads != 4 || w.Timeout.D() != 60*time.Second || w.Env["DJANGO_SETTINGS_MODULE"] != "x.settings" {
+	if !ok || w.Processes != 2 || w.Threads != 4 || w.Timeout.D() != 60*time.Second || w.Env["DJANGO_SETTINGS_MODULE"] != "x.settings" ||
+		w.Mode != "daemon" || w.Interpreter != "sub" {
 		t.Errorf("wsgi route defaults: %+v", c.Sites[0].Routes[0].Handler)
 	}
 	p, ok := c.Sites[0].Routes[1].Handler.(*fastcgi.Options)

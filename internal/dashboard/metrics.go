@@ -77,6 +77,7 @@ var (
 	descWorkers     = prometheus.NewDesc("gantry_workers", "Worker processes of a pool, by state.", []string{"site", "route", "kind", "state"}, nil)
 	descWorkerReqs  = prometheus.NewDesc("gantry_worker_requests_total", "Requests served by the pool's current workers.", []string{"site", "route", "kind"}, nil)
 	descWorkerRSS   = prometheus.NewDesc("gantry_worker_rss_bytes", "Resident memory of the pool's workers.", []string{"site", "route", "kind"}, nil)
+	descWorkerErrs  = prometheus.NewDesc("gantry_worker_errors_total", "Requests of the pool's current workers that failed in the app (embedded WSGI threads count them).", []string{"site", "route", "kind"}, nil)
 	descWorkerResta = prometheus.NewDesc("gantry_worker_restarts_total", "Worker restarts (crashes, recycling) of the pool.", []string{"site", "route", "kind"}, nil)
 	descHTTPSensor  = prometheus.NewDesc("gantry_telescope_http_unsolicited_total", "Unsolicited HTTP requests and connections, by category and rule.", []string{"category", "rule"}, nil)
 	descHTTPSources = prometheus.NewDesc("gantry_telescope_http_sources", "Sources in the HTTP sensor's table.", nil, nil)
@@ -98,7 +99,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerRSS, descWorkerResta, descHTTPSensor,
+	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerErrs, descWorkerRSS, descWorkerResta, descHTTPSensor,
 		descHTTPSources, descDarkHits, descDarkProbes, descEvicted, descPackets, descScans, descAttacks, descCertExpiry,
 		descBans, descBansIssued, descBansRefused, descBansReqs, descBansEvicted, descExported, descExpDropped, descExpQueued} {
 		ch <- d
@@ -116,10 +117,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range status.Pools {
 		states := map[string]float64{}
-		var reqs, rss, restarts float64
+		var reqs, errs, rss, restarts float64
 		for _, w := range p.Workers {
 			states[w.State]++
 			reqs += float64(w.Requests)
+			errs += float64(w.Errors)
 			rss += float64(w.RSSKB) * 1024
 			restarts += float64(w.Restarts)
 		}
@@ -127,6 +129,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, n, p.Site, p.Route, p.Kind, st)
 		}
 		ch <- prometheus.MustNewConstMetric(descWorkerReqs, prometheus.CounterValue, reqs, p.Site, p.Route, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descWorkerErrs, prometheus.CounterValue, errs, p.Site, p.Route, p.Kind)
 		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, rss, p.Site, p.Route, p.Kind)
 		ch <- prometheus.MustNewConstMetric(descWorkerResta, prometheus.CounterValue, restarts, p.Site, p.Route, p.Kind)
 	}

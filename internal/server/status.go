@@ -50,6 +50,7 @@ type WorkerStatus struct {
 	PID      int       `json:"pid"`
 	State    string    `json:"state"`
 	Requests uint64    `json:"requests"`
+	Errors   uint64    `json:"errors"` // requests that failed in the app (embedded WSGI threads)
 	RSSKB    int64     `json:"rss_kb"`
 	Started  time.Time `json:"started"`
 	Restarts int       `json:"restarts"`
@@ -95,7 +96,7 @@ func (s *Server) Status() Status {
 					ps.LastCrash = &CrashStatus{Time: h.Last.Time, PID: h.Last.PID, Status: h.Last.Status, Stderr: h.Last.Stderr}
 				}
 				for _, w := range p.Workers() {
-					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,
+					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests, Errors: w.Errors,
 						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts, Inflight: w.Inflight})
 				}
 				out.Pools = append(out.Pools, ps)

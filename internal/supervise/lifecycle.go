@@ -191,7 +191,7 @@ func (p *Pool) Workers() []WorkerInfo {
 	}
 	p.mu.Unlock()
 	for i := range out {
-		out[i].RSSKB = rssKB(out[i].PID)
+		out[i].RSSKB = RSSKB(out[i].PID)
 	}
 	return out
 }
@@ -213,7 +213,8 @@ func (p *Pool) Health() Health {
 	return h
 }
 
-func rssKB(pid int) int64 {
+// RSSKB is the resident memory of process pid, in kB; 0 if it is gone.
+func RSSKB(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0

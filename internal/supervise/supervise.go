@@ -121,6 +121,7 @@ type WorkerInfo struct {
 	PID      int
 	State    string
 	Requests uint64
+	Errors   uint64 // requests that failed in the app (embedded Python threads)
 	RSSKB    int64
 	Started  time.Time
 	Restarts int

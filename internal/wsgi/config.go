@@ -25,6 +25,8 @@ const (
 	defaultThreads   = 4
 	modeDaemon       = "daemon"
 	modeEmbedded     = "embedded"
+	interpSub        = "sub"
+	interpMain       = "main"
 )
 
 // errEmbedded refuses mode = "embedded" in a gantry built without Python.
@@ -43,6 +45,9 @@ func (o *Options) defaults() {
 	}
 	if o.Mode == "" {
 		o.Mode = modeDaemon
+	}
+	if o.Interpreter == "" {
+		o.Interpreter = interpSub
 	}
 }
 
@@ -65,6 +70,11 @@ func (o *Options) Validate(s *config.Scope) []config.Problem {
 	add := func(key, format string, args ...any) { probs = append(probs, config.Problemf(key, format, args...)) }
 	if o.Mode != modeDaemon && o.Mode != modeEmbedded {
 		add("mode", "mode %q: want \"daemon\" or \"embedded\"", o.Mode)
+	}
+	if o.Interpreter != interpSub && o.Interpreter != interpMain {
+		add("interpreter", "interpreter %q: want \"sub\" or \"main\"", o.Interpreter)
+	} else if o.Interpreter == interpMain && o.Mode != modeEmbedded {
+		add("interpreter", "interpreter = \"main\" applies to mode = \"embedded\" only; a daemon-mode worker runs the app in its main interpreter already")
 	}
 	if o.Reload != "" && o.Reload != "auto" && o.Reload != "off" {
 		add("reload", "reload %q: want \"auto\" or \"off\"", o.Reload)
@@ -89,7 +99,7 @@ func (o *Options) Equal(other config.Options) bool {
 	p, ok := other.(*Options)
 	return ok && o.App == p.App && o.Python == p.Python && o.Chdir == p.Chdir && o.Processes == p.Processes &&
 		o.Threads == p.Threads && o.MaxRequests == p.MaxRequests && o.Timeout == p.Timeout &&
-		maps.Equal(o.Env, p.Env) && o.Reload == p.Reload && o.Mode == p.Mode
+		maps.Equal(o.Env, p.Env) && o.Reload == p.Reload && o.Mode == p.Mode && o.Interpreter == p.Interpreter
 }
 
 // TakesUnsizedBody reports that a worker can read a request body of unknown length
@@ -98,9 +108,6 @@ func (o *Options) TakesUnsizedBody() bool { return true }
 
 func fromConfig(c config.Options, env config.Env) (http.Handler, error) {
 	opts := *c.(*Options)
-	if opts.Mode == modeEmbedded {
-		return nil, errEmbedded
-	}
 	opts.Route, opts.DocumentRoot, opts.ServerSoftware = env.Route.Path, env.Site.Root, env.Software
 	h, err := New(env.Ctx, opts, env.Log)
 	if err != nil {

@@ -98,48 +98,16 @@ func (h *Handler) encode(rq *request, r *http.Request, body []byte, stream bool)
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.py != nil {
+		h.py.serve(h, w, r)
+		return
+	}
+	r, body, stream, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
 	rq := h.getRequest()
 	defer h.putRequest(rq)
-
-	// The server has usually spooled the body (internal/spool): a small one goes
-	// out inline, a larger one as B frames from its file. With request_buffering =
-	// false a small body is still read before a worker is taken; a chunked one
-	// that fits gets a CONTENT_LENGTH, as nginx does, and a longer one streams with
-	// none, the worker reading it to its end (wsgi.input_terminated).
-	var body []byte
-	stream := false
-	sb, _ := r.Body.(*spool.Body)
-	switch {
-	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
-	case sb != nil && sb.Bytes() != nil:
-		body = sb.Bytes()
-	case r.ContentLength > 0 && r.ContentLength <= inlineBody:
-		body = make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			h.bodyError(w, r, err)
-			return
-		}
-	case r.ContentLength < 0:
-		buf := make([]byte, inlineBody+1)
-		n, err := io.ReadFull(r.Body, buf)
-		switch {
-		case err == io.ErrUnexpectedEOF || err == io.EOF:
-			// Read to its end, the body has a length, which the environ gives
-			// by the rule for a sent Content-Length: none for an empty GET,
-			// which over HTTP/3 never says it has no body.
-			body = buf[:n]
-			rl := *r
-			rl.ContentLength = int64(n)
-			r = &rl
-		case err != nil:
-			h.bodyError(w, r, err)
-			return
-		default:
-			body, stream = buf[:n], true
-		}
-	default:
-		stream = true
-	}
 	frame := h.encode(rq, r, nil, stream)
 	if !stream {
 		frame = append(frame, body...)
@@ -168,6 +136,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.respond(w, r, worker, c, stream, body)
 		return
 	}
+}
+
+// readBody decides how the request body reaches the application. The server has
+// usually spooled it (internal/spool): one in memory goes inline, a larger one is
+// streamed from its file. With request_buffering = false a small body is still read
+// before a worker is taken, so a slow client holds no Python thread; a chunked one
+// that fits gets a CONTENT_LENGTH, as nginx does, and a longer one streams with
+// none, the application reading it to its end (wsgi.input_terminated). A streamed
+// body starts with body, then the rest of r.Body. ok is false when the client was
+// already answered.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (_ *http.Request, body []byte, stream, ok bool) {
+	sb, _ := r.Body.(*spool.Body)
+	switch {
+	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
+	case sb != nil && sb.Bytes() != nil:
+		body = sb.Bytes()
+	case r.ContentLength > 0 && r.ContentLength <= inlineBody:
+		body = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			h.bodyError(w, r, err)
+			return r, nil, false, false
+		}
+	case r.ContentLength < 0:
+		buf := make([]byte, inlineBody+1)
+		n, err := io.ReadFull(r.Body, buf)
+		switch {
+		case err == io.ErrUnexpectedEOF || err == io.EOF:
+			// Read to its end, the body has a length, which the environ gives
+			// by the rule for a sent Content-Length: none for an empty GET,
+			// which over HTTP/3 never says it has no body.
+			body = buf[:n]
+			rl := *r
+			rl.ContentLength = int64(n)
+			r = &rl
+		case err != nil:
+			h.bodyError(w, r, err)
+			return r, nil, false, false
+		default:
+			body, stream = buf[:n], true
+		}
+	default:
+		stream = true
+	}
+	return r, body, stream, true
 }
 
 func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error) {

@@ -7,6 +7,10 @@
 // holds a Python thread), streams large ones, sends the environ in marshal format,
 // and streams the response back as the application produces it. wsgi.file_wrapper
 // hands regular files back to gantry, which sends them with sendfile.
+//
+// In embedded mode (embedded.go, build tag python) the application runs inside
+// gantry instead, on the interpreter threads of internal/wsgi/pyembed, with the same
+// environ and the same checks of its response.
 package wsgi
 
 import (
@@ -17,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,9 +64,14 @@ type Options struct {
 	// "off" (the default) leaves them until gantry reloads.
 	Reload string `toml:"reload"`
 	// Mode is "daemon" (the default): the app runs in worker processes that gantry
-	// supervises. "embedded" runs it inside gantry and needs a gantry built with
-	// -tags python.
+	// supervises. "embedded" runs it inside gantry's process, in Python linked into
+	// gantry, and needs a gantry built with -tags python.
 	Mode string `toml:"mode"`
+	// Interpreter, in embedded mode, is "sub" (the default): the app gets a
+	// sub-interpreter of its own, and a reload loads new code in a fresh one while
+	// requests in flight finish on the old; or "main": the main interpreter, for C
+	// extensions that break in sub-interpreters, where new code needs a restart.
+	Interpreter string `toml:"interpreter"`
 	// Route is the route's path: a prefix route mounts the app there (SCRIPT_NAME is
 	// the prefix without its trailing slash, PATH_INFO the rest).
 	Route string `toml:"-"`
@@ -90,7 +100,21 @@ type Handler struct {
 	bufs     sync.Pool
 	stopAuto context.CancelFunc
 	autoDone chan struct{}
+	py       embedded // mode = "embedded": the interpreter's threads instead of pool
 }
+
+// embedded is an application running in gantry's own process (embedded.go, build
+// tag python).
+type embedded interface {
+	serve(h *Handler, w http.ResponseWriter, r *http.Request)
+	reload(ctx context.Context) error
+	shutdown(ctx context.Context) error
+	workers() []supervise.WorkerInfo
+}
+
+// startEmbedded starts an embedded application; nil in a gantry built without
+// Python.
+var startEmbedded func(h *Handler) (embedded, error)
 
 // New starts the workers and returns once all of them imported the application, or
 // with an error that carries the Python traceback and a hint.
@@ -100,6 +124,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	}
 	if opts.App == "" {
 		return nil, errors.New("wsgi: no application (wsgi = \"module:callable\")")
+	}
+	if opts.Mode == modeEmbedded && startEmbedded == nil {
+		return nil, errEmbedded
 	}
 	if opts.Python == "" {
 		opts.Python = "python3"
@@ -121,6 +148,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	if opts.Processes < 1 || opts.Threads < 1 {
 		return nil, errors.New("wsgi: processes and threads must be at least 1")
 	}
+	if opts.Mode == modeEmbedded {
+		return newEmbedded(ctx, opts, logger)
+	}
 	dir, err := os.MkdirTemp("", "gantry-wsgi-")
 	if err != nil {
 		return nil, fmt.Errorf("wsgi: socket directory: %w", err)
@@ -133,9 +163,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 		return nil, fmt.Errorf("wsgi: write worker: %w", err)
 	}
 	h := &Handler{opts: opts, log: logger, dir: dir, script: script}
-	if p := strings.TrimSuffix(opts.Route, "/"); strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "*") {
-		h.prefix = p
-	}
+	h.setPrefix()
 	h.static = appendStatic(nil, opts)
 	env := os.Environ()
 	for k, v := range opts.Env {
@@ -163,11 +191,38 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 		return nil, startError(opts, err)
 	}
 	if opts.Reload == "auto" {
-		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		h.stopAuto, h.autoDone = cancel, make(chan struct{})
-		go h.autoReload(actx)
+		h.startAutoReload(ctx)
 	}
 	return h, nil
+}
+
+func newEmbedded(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, error) {
+	// One process: wsgi.multiprocess is false.
+	opts.Processes = 1
+	h := &Handler{opts: opts, log: logger}
+	h.setPrefix()
+	h.static = appendStatic(nil, opts)
+	py, err := startEmbedded(h)
+	if err != nil {
+		return nil, err
+	}
+	h.py = py
+	if opts.Reload == "auto" {
+		h.startAutoReload(ctx)
+	}
+	return h, nil
+}
+
+func (h *Handler) setPrefix() {
+	if p := strings.TrimSuffix(h.opts.Route, "/"); strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "*") {
+		h.prefix = p
+	}
+}
+
+func (h *Handler) startAutoReload(ctx context.Context) {
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.stopAuto, h.autoDone = cancel, make(chan struct{})
+	go h.autoReload(actx)
 }
 
 // startError turns a worker's startup failure into one message with the traceback
@@ -177,7 +232,12 @@ func startError(o Options, err error) error {
 	if !errors.As(err, &se) {
 		return fmt.Errorf("wsgi: %s: %w", o.App, err)
 	}
-	out := se.Output
+	return fmt.Errorf("wsgi: cannot start %q with %s in %s: %v\n%s\nhint: %s",
+		o.App, o.Python, o.Chdir, se.Err, se.Output, hint(o, se.Output))
+}
+
+// hint says what to check for the startup failure whose output is out.
+func hint(o Options, out string) string {
 	hint := "check python (a virtualenv's python selects the venv), chdir and the app's module:callable"
 	module := strings.SplitN(strings.SplitN(o.App, ":", 2)[0], ".", 2)[0]
 	switch {
@@ -191,8 +251,7 @@ func startError(o Options, err error) error {
 	case strings.Contains(out, "DJANGO_SETTINGS_MODULE") || strings.Contains(out, "ImproperlyConfigured"):
 		hint = "Django's settings are not found or invalid: set env = { DJANGO_SETTINGS_MODULE = \"mysite.settings\" } and check chdir"
 	}
-	return fmt.Errorf("wsgi: cannot start %q with %s in %s: %v\n%s\nhint: %s",
-		o.App, o.Python, o.Chdir, se.Err, out, hint)
+	return hint
 }
 
 // workerData is what gantry keeps about one worker process.
@@ -303,6 +362,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		h.stopAuto()
 		<-h.autoDone
 	}
+	if h.py != nil {
+		return h.py.shutdown(ctx)
+	}
 	err := h.pool.Shutdown(ctx)
 	os.RemoveAll(h.dir)
 	if err != nil {
@@ -312,8 +374,12 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 }
 
 // Reload replaces the workers one by one, each new one ready before the old one
-// stops taking requests; if the new code fails to import, the old workers stay.
+// stops taking requests; if the new code fails to import, the old workers stay. In
+// embedded mode the new code loads in a fresh sub-interpreter the same way.
 func (h *Handler) Reload(ctx context.Context) error {
+	if h.py != nil {
+		return h.py.reload(ctx)
+	}
 	if err := h.pool.Reload(ctx); err != nil {
 		return startError(h.opts, err)
 	}
@@ -321,7 +387,12 @@ func (h *Handler) Reload(ctx context.Context) error {
 }
 
 // Workers returns a snapshot of the worker processes for the dashboard.
-func (h *Handler) Workers() []supervise.WorkerInfo { return h.pool.Workers() }
+func (h *Handler) Workers() []supervise.WorkerInfo {
+	if h.py != nil {
+		return h.py.workers()
+	}
+	return h.pool.Workers()
+}
 
 // Health is the pool's crash count and queue, for the dashboard's alerts.
 func (h *Handler) Health() supervise.Health { return h.pool.Health() }

@@ -424,13 +424,13 @@
         r && r.total ? fmtNum(r.avg_ms, 1) : "–", bars]));
       ws.forEach(function (w) {
         prow.push(poolRow(p, [p.site, p.route, p.kind, w.pid, { text: w.state, cls: "state-" + w.state }, w.inflight > 0 ? "busy" : "idle",
-          fmtNum(w.requests), fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
+          fmtNum(w.requests), { text: fmtNum(w.errors || 0), cls: w.errors > 0 ? "st5" : "" }, fmtBytes(w.rss_kb), fmtTime(w.started), { text: w.restarts, cls: w.restarts > 0 ? "st4" : "" }]));
       });
-      if (!ws.length) prow.push(poolRow(p, [p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", "", ""]));
+      if (!ws.length) prow.push(poolRow(p, [p.site, p.route, p.kind, "–", { text: "no workers", cls: "st5" }, "", "", "", "", "", ""]));
     });
     $("pool-note").hidden = !pools.length;
     fill($("pool-summary").tBodies[0], srow, 8, "no worker pools (wsgi and fastcgi_command routes have them)");
-    fill($("pools").tBodies[0], prow, 10, "no worker processes");
+    fill($("pools").tBodies[0], prow, 11, "no worker processes");
   }
 
   // ---- top lists ------------------------------------------------------------

@@ -9,12 +9,14 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from urllib.parse import parse_qs
 from wsgiref.validate import WSGIWarning, validator
 
 warnings.simplefilter("error", WSGIWarning)
+_local = threading.local()
 
 
 def text(start_response, body, status="200 OK", extra=()):
@@ -156,6 +158,50 @@ def raw(environ, start_response):
         environ["wsgi.errors"].write("app wrote to wsgi.errors\n")
         environ["wsgi.errors"].flush()
         return text(start_response, "logged")
+    if path == "/noniter":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return 42
+    if path == "/twice":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return [b"twice"]
+    if path == "/write-late":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def gen():
+            yield b"first"
+            write(b"too late")
+        return gen()
+    if path == "/huge-header":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Huge", "h" * int(q.get("n", "2000000")))])
+        return [b"huge"]
+    if path == "/str-body":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["not bytes"]
+    if path == "/exit":
+        sys.exit(3)
+    if path == "/thread":
+        # What a request sees of its thread: threading.local keeps one value per
+        # thread, so a thread's count goes up by one with each of its requests.
+        n = getattr(_local, "n", 0) + 1
+        _local.n = n
+        return text(start_response, json.dumps({"ident": threading.get_ident(), "native": threading.get_native_id(),
+                                                "local": n, "executable": sys.executable, "prefix": sys.prefix}))
+    if path == "/fork":
+        # The child returns into gantry's code, as an app that forks by mistake
+        # does; the parent reports what became of it (and never leaves it behind).
+        pid = os.fork()
+        if pid == 0:
+            return text(start_response, "from the child")
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return text(start_response, "child exited %d" % os.waitstatus_to_exitcode(status))
+            time.sleep(0.01)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        return text(start_response, "child hung")
     if path == "/big":
         n = int(q["n"])
         start_response("200 OK", [("Content-Type", "application/octet-stream")])

@@ -1,0 +1,508 @@
+//go:build python
+
+// The C half of embedded WSGI: the interpreter's start, the _gantry module through
+// which the bootstrap shim (shim.py) reaches gantry, and the calls a pool thread
+// makes with its thread state. Everything else is Python (shim.py) or Go.
+
+#include "pyembed.h"
+#include "_cgo_export.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <unistd.h>
+
+// Per-module state: each interpreter imports its own _gantry (multi-phase init).
+typedef struct {
+	PyObject *gone;
+} gmod;
+
+static gmod *state(PyObject *m) { return (gmod *)PyModule_GetState(m); }
+
+// forked is set in a child the app forked (os.fork in the main interpreter; in a
+// sub-interpreter Python 3.11 aborts the child itself). The child is a copy of
+// gantry with this one thread: it must not call into Go, whose other threads are
+// gone, nor signal the parent's eventfd, and it exits once the app's call returns
+// to gantry, rather than waiting for requests with gantry's listening sockets.
+static volatile sig_atomic_t forked;
+
+static void on_fork_child(void) { forked = 1; }
+
+// gone raises _gantry.Gone: the request ended on gantry's side (the client left,
+// it timed out, or the response was refused), so the app must stop.
+static PyObject *gone(PyObject *m) {
+	PyErr_SetString(state(m)->gone, "request no longer served by gantry");
+	return NULL;
+}
+
+static int args_bytes(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const char *name) {
+	if (nargs != want) {
+		PyErr_Format(PyExc_TypeError, "_gantry.%s takes %zd arguments", name, want);
+		return -1;
+	}
+	return 0;
+}
+
+// head(h, marshal((status, headers)))
+static PyObject *m_head(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
+	if (args_bytes(args, nargs, 2, "head") < 0) return NULL;
+	long long h = PyLong_AsLongLong(args[0]);
+	if (h == -1 && PyErr_Occurred()) return NULL;
+	if (!PyBytes_Check(args[1])) return PyErr_Format(PyExc_TypeError, "head: bytes wanted");
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = goHead(h, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]), NULL, 0);
+	Py_END_ALLOW_THREADS
+	if (rc) return gone(m);
+	Py_RETURN_NONE;
+}
+
+// respond(h, head, body): the head and the whole body in one crossing.
+static PyObject *m_respond(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
+	if (args_bytes(args, nargs, 3, "respond") < 0) return NULL;
+	long long h = PyLong_AsLongLong(args[0]);
+	if (h == -1 && PyErr_Occurred()) return NULL;
+	if (!PyBytes_Check(args[1]) || !PyBytes_Check(args[2])) return PyErr_Format(PyExc_TypeError, "respond: bytes wanted");
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = goHead(h, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]), PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]));
+	Py_END_ALLOW_THREADS
+	if (rc) return gone(m);
+	Py_RETURN_NONE;
+}
+
+// write(h, data)
+static PyObject *m_write(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
+	if (args_bytes(args, nargs, 2, "write") < 0) return NULL;
+	long long h = PyLong_AsLongLong(args[0]);
+	if (h == -1 && PyErr_Occurred()) return NULL;
+	Py_buffer b;
+	if (PyObject_GetBuffer(args[1], &b, PyBUF_SIMPLE) < 0) return NULL;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = goWrite(h, b.buf, b.len);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&b);
+	if (rc) return gone(m);
+	Py_RETURN_NONE;
+}
+
+// read(h, n) -> bytes, b"" at the end of the body.
+static PyObject *m_read(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
+	if (args_bytes(args, nargs, 2, "read") < 0) return NULL;
+	long long h = PyLong_AsLongLong(args[0]);
+	Py_ssize_t n = PyLong_AsSsize_t(args[1]);
+	if (PyErr_Occurred()) return NULL;
+	if (n < 0 || n > (1 << 24)) return PyErr_Format(PyExc_ValueError, "read: size %zd out of range", n);
+	PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+	if (out == NULL) return NULL;
+	long long got;
+	Py_BEGIN_ALLOW_THREADS
+	got = goRead(h, PyBytes_AS_STRING(out), n);
+	Py_END_ALLOW_THREADS
+	if (got == -1) {
+		Py_DECREF(out);
+		return gone(m);
+	}
+	if (got < 0) {
+		Py_DECREF(out);
+		return PyErr_Format(PyExc_OSError, "request body aborted");
+	}
+	if (got != n && _PyBytes_Resize(&out, (Py_ssize_t)got) < 0) return NULL;
+	return out;
+}
+
+// sendfile(h, fd, offset): gantry sends the rest of the file.
+static PyObject *m_sendfile(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (forked) return gone(m);
+	if (args_bytes(args, nargs, 3, "sendfile") < 0) return NULL;
+	long long h = PyLong_AsLongLong(args[0]);
+	int fd = PyLong_AsLong(args[1]);
+	long long off = PyLong_AsLongLong(args[2]);
+	if (PyErr_Occurred()) return NULL;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = goSendfile(h, fd, off);
+	Py_END_ALLOW_THREADS
+	if (rc) return gone(m);
+	Py_RETURN_NONE;
+}
+
+// log(h, level, text): level 0 is the app's output, 1 the exception that failed
+// the request (with its traceback), 2 an exception that is only logged.
+static PyObject *m_log(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+	if (args_bytes(args, nargs, 3, "log") < 0) return NULL;
+	long long h = PyLong_AsLongLong(args[0]);
+	int level = PyLong_AsLong(args[1]);
+	if (PyErr_Occurred()) return NULL;
+	Py_ssize_t n;
+	const char *s = PyUnicode_AsUTF8AndSize(args[2], &n);
+	if (s == NULL) return NULL;
+	if (forked) {
+		// gantry's log is Go's: the child writes to the stderr it shares.
+		while (n > 0) {
+			ssize_t w = write(2, s, n);
+			if (w < 0 && errno == EINTR) continue;
+			if (w <= 0) break;
+			s += w;
+			n -= w;
+		}
+		Py_RETURN_NONE;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	goLog(h, level, (char *)s, n);
+	Py_END_ALLOW_THREADS
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+	{"head", (PyCFunction)(void (*)(void))m_head, METH_FASTCALL, NULL},
+	{"respond", (PyCFunction)(void (*)(void))m_respond, METH_FASTCALL, NULL},
+	{"write", (PyCFunction)(void (*)(void))m_write, METH_FASTCALL, NULL},
+	{"read", (PyCFunction)(void (*)(void))m_read, METH_FASTCALL, NULL},
+	{"sendfile", (PyCFunction)(void (*)(void))m_sendfile, METH_FASTCALL, NULL},
+	{"log", (PyCFunction)(void (*)(void))m_log, METH_FASTCALL, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static int mod_exec(PyObject *m) {
+	gmod *st = state(m);
+	st->gone = PyErr_NewException("_gantry.Gone", PyExc_BaseException, NULL);
+	if (st->gone == NULL) return -1;
+	Py_INCREF(st->gone);
+	if (PyModule_AddObject(m, "Gone", st->gone) < 0) {
+		Py_DECREF(st->gone);
+		return -1;
+	}
+	return 0;
+}
+
+static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
+	Py_VISIT(state(m)->gone);
+	return 0;
+}
+
+static int mod_clear(PyObject *m) {
+	Py_CLEAR(state(m)->gone);
+	return 0;
+}
+
+static PyModuleDef_Slot slots[] = {{Py_mod_exec, mod_exec}, {0, NULL}};
+
+static struct PyModuleDef moddef = {
+	PyModuleDef_HEAD_INIT, "_gantry", NULL, sizeof(gmod), methods, slots, mod_traverse, mod_clear, NULL,
+};
+
+static PyObject *init_module(void) { return PyModuleDef_Init(&moddef); }
+
+static char *status_error(PyStatus st) {
+	const char *msg = st.err_msg ? st.err_msg : "unknown error";
+	const char *fn = st.func ? st.func : "";
+	size_t n = strlen(msg) + strlen(fn) + 8;
+	char *s = malloc(n);
+	if (s) snprintf(s, n, "%s%s%s", fn, *fn ? ": " : "", msg);
+	return s;
+}
+
+// gantry_init starts the interpreter, isolated from the environment, leaving the
+// signals to Go, and releases the GIL. Called once, on a locked thread.
+int gantry_init(const char *exe, char **err) {
+	if (PyImport_AppendInittab("_gantry", init_module) < 0) {
+		*err = strdup("cannot register the _gantry module");
+		return -1;
+	}
+	PyConfig c;
+	PyConfig_InitIsolatedConfig(&c);
+	c.install_signal_handlers = 0;
+	c.parse_argv = 0;
+	c.buffered_stdio = 0;
+	PyStatus st = PyConfig_SetBytesString(&c, &c.program_name, exe);
+	if (!PyStatus_Exception(st)) st = PyConfig_SetBytesString(&c, &c.executable, exe);
+	if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&c);
+	PyConfig_Clear(&c);
+	if (PyStatus_Exception(st)) {
+		*err = status_error(st);
+		return -1;
+	}
+	PyEval_SaveThread();
+	pthread_atfork(NULL, NULL, on_fork_child);
+	return 0;
+}
+
+// gantry_new_thread makes the calling thread's state in the main interpreter.
+PyThreadState *gantry_new_thread(void) { return PyThreadState_New(PyInterpreterState_Main()); }
+
+static char *exception_text(void) {
+	PyObject *type, *value, *tb;
+	PyErr_Fetch(&type, &value, &tb);
+	PyErr_NormalizeException(&type, &value, &tb);
+	char *out = NULL;
+	PyObject *mod = PyImport_ImportModule("traceback");
+	if (mod && value) {
+		PyObject *lines = PyObject_CallMethod(mod, "format_exception", "OOO", type, value, tb ? tb : Py_None);
+		if (lines) {
+			PyObject *empty = PyUnicode_FromString("");
+			PyObject *s = empty ? PyUnicode_Join(empty, lines) : NULL;
+			if (s) {
+				const char *u = PyUnicode_AsUTF8(s);
+				if (u) out = strdup(u);
+			}
+			Py_XDECREF(s);
+			Py_XDECREF(empty);
+			Py_DECREF(lines);
+		}
+	}
+	Py_XDECREF(mod);
+	PyErr_Clear();
+	Py_XDECREF(type);
+	Py_XDECREF(value);
+	Py_XDECREF(tb);
+	return out ? out : strdup("unprintable Python exception");
+}
+
+// gantry_boot loads the shim and the application, in a new sub-interpreter when sub
+// is set (else in the main one), and returns the shim's request function and the
+// thread state it runs with. On failure err holds the traceback and no
+// sub-interpreter is left behind.
+int gantry_boot(PyThreadState *main_ts, int sub, const char *src, const char *args, Py_ssize_t nargs,
+                PyThreadState **ts_out, PyObject **handle, char **err) {
+	PyEval_RestoreThread(main_ts);
+	PyThreadState *ts = main_ts;
+	if (sub) {
+		ts = Py_NewInterpreter();
+		if (ts == NULL) {
+			PyThreadState_Swap(main_ts);
+			PyEval_SaveThread();
+			*err = strdup("Py_NewInterpreter failed");
+			return -1;
+		}
+	}
+	int rc = -1;
+	PyObject *globals = NULL, *code = NULL, *res = NULL, *list = NULL, *fn = NULL;
+	globals = PyDict_New();
+	if (globals == NULL || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0) goto fail;
+	if (PyDict_SetItemString(globals, "__name__", PyUnicode_FromString("_gantry_shim")) < 0) goto fail;
+	code = Py_CompileString(src, "<gantry shim>", Py_file_input);
+	if (code == NULL) goto fail;
+	res = PyEval_EvalCode(code, globals, globals);
+	if (res == NULL) goto fail;
+	list = PyList_New(0);
+	if (list == NULL) goto fail;
+	for (Py_ssize_t i = 0; i < nargs;) {
+		size_t n = strlen(args + i);
+		PyObject *s = PyUnicode_DecodeFSDefaultAndSize(args + i, n);
+		if (s == NULL || PyList_Append(list, s) < 0) {
+			Py_XDECREF(s);
+			goto fail;
+		}
+		Py_DECREF(s);
+		i += n + 1;
+	}
+	fn = PyDict_GetItemString(globals, "boot");
+	if (fn == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "shim has no boot()");
+		goto fail;
+	}
+	*handle = PyObject_CallOneArg(fn, list);
+	if (*handle == NULL) goto fail;
+	rc = 0;
+	*ts_out = ts;
+fail:
+	if (rc < 0) *err = exception_text();
+	Py_XDECREF(globals);
+	Py_XDECREF(code);
+	Py_XDECREF(res);
+	Py_XDECREF(list);
+	if (rc < 0 && sub) {
+		Py_EndInterpreter(ts);
+		PyThreadState_Swap(main_ts);
+	}
+	PyEval_SaveThread();
+	return rc;
+}
+
+// gantry_call serves one request: environ is the marshal of the environ dict that
+// daemon mode sends its workers; the body, when inline, is the whole request body.
+static int gantry_call(PyThreadState *ts, PyObject *handle, long long h, const char *env, Py_ssize_t nenv,
+                const char *body, Py_ssize_t nbody, int inline_body, gantry_out *out) {
+	out->nhead = out->nbody = 0;
+	PyEval_RestoreThread(ts);
+	int rc = -1;
+	PyObject *environ = PyMarshal_ReadObjectFromString(env, nenv);
+	PyObject *b = NULL, *hh = NULL, *res = NULL;
+	if (environ == NULL) goto out;
+	if (inline_body) {
+		b = PyBytes_FromStringAndSize(body, nbody);
+	} else {
+		b = Py_None;
+		Py_INCREF(b);
+	}
+	hh = PyLong_FromLongLong(h);
+	if (b == NULL || hh == NULL) goto out;
+	PyObject *argv[3] = {hh, environ, b};
+	res = PyObject_Vectorcall(handle, argv, 3, NULL);
+	if (res != NULL) rc = 0;
+	if (res != NULL && PyTuple_CheckExact(res) && PyTuple_GET_SIZE(res) == 2 &&
+	    PyBytes_CheckExact(PyTuple_GET_ITEM(res, 0)) && PyBytes_CheckExact(PyTuple_GET_ITEM(res, 1))) {
+		// (head, body): copied to the thread's buffer, which gantry sends from
+		// after the GIL is released.
+		PyObject *hd = PyTuple_GET_ITEM(res, 0), *bd = PyTuple_GET_ITEM(res, 1);
+		Py_ssize_t nh = PyBytes_GET_SIZE(hd), nb = PyBytes_GET_SIZE(bd);
+		if (nh + nb > out->cap) {
+			char *nbuf = realloc(out->buf, nh + nb);
+			if (nbuf == NULL) {
+				rc = -1;
+				PyErr_NoMemory();
+				goto out;
+			}
+			out->buf = nbuf;
+			out->cap = nh + nb;
+		}
+		memcpy(out->buf, PyBytes_AS_STRING(hd), nh);
+		memcpy(out->buf + nh, PyBytes_AS_STRING(bd), nb);
+		out->nhead = nh;
+		out->nbody = nb;
+	}
+out:
+	if (rc < 0) {
+		// The shim catches the app's exceptions; this is the shim's own failure.
+		PyErr_Print();
+	}
+	Py_XDECREF(environ);
+	Py_XDECREF(b);
+	Py_XDECREF(hh);
+	Py_XDECREF(res);
+	PyEval_SaveThread();
+	return rc;
+}
+
+gantry_thread *gantry_thread_new(int efd) {
+	gantry_thread *t = calloc(1, sizeof *t);
+	if (t == NULL) return NULL;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->efd = efd;
+	return t;
+}
+
+void gantry_thread_free(gantry_thread *t) {
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->cv);
+	free(t->env);
+	free(t->body);
+	free(t->out.buf);
+	free(t);
+}
+
+static int grow(char **buf, Py_ssize_t *cap, Py_ssize_t n) {
+	if (n <= *cap) return 0;
+	char *nb = realloc(*buf, n);
+	if (nb == NULL) return -1;
+	*buf = nb;
+	*cap = n;
+	return 0;
+}
+
+// gantry_post hands a request to an idle thread. The environ and body are copied:
+// they are Go memory, which C must not keep.
+int gantry_post(gantry_thread *t, PyInterpreterState *interp, PyThreadState **ts, PyObject *handle, long long h,
+                const char *env, Py_ssize_t nenv, const char *body, Py_ssize_t nbody, int inline_body) {
+	pthread_mutex_lock(&t->mu);
+	if (t->posted || grow(&t->env, &t->envcap, nenv) < 0 || grow(&t->body, &t->bodycap, nbody) < 0) {
+		pthread_mutex_unlock(&t->mu);
+		return -1;
+	}
+	memcpy(t->env, env, nenv);
+	if (nbody > 0) memcpy(t->body, body, nbody);
+	t->nenv = nenv;
+	t->nbody = nbody;
+	t->interp = interp;
+	t->ts = ts;
+	t->handle = handle;
+	t->h = h;
+	t->inline_body = inline_body;
+	t->posted = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	return 0;
+}
+
+// gantry_thread_run serves requests until gantry wants the thread back in Go. The
+// thread waits here, in C, holding no P of Go's scheduler, so that handing it a
+// request or taking its answer never moves a goroutine between OS threads.
+void gantry_thread_run(gantry_thread *t) {
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		while (!t->posted && !t->to_go) pthread_cond_wait(&t->cv, &t->mu);
+		if (!t->posted) {
+			t->to_go = 0;
+			pthread_mutex_unlock(&t->mu);
+			return;
+		}
+		pthread_mutex_unlock(&t->mu);
+		if (*t->ts == NULL) *t->ts = PyThreadState_New(t->interp);
+		t->rc = gantry_call(*t->ts, t->handle, t->h, t->env, t->nenv, t->body, t->nbody, t->inline_body, &t->out);
+		if (forked) _exit(0); // the app's child, back from its call: see forked
+		pthread_mutex_lock(&t->mu);
+		t->posted = 0;
+		pthread_mutex_unlock(&t->mu);
+		uint64_t one = 1;
+		while (write(t->efd, &one, sizeof one) < 0 && errno == EINTR) {
+		}
+	}
+}
+
+// gantry_thread_to_go makes gantry_thread_run return once the thread is idle.
+void gantry_thread_to_go(gantry_thread *t) {
+	pthread_mutex_lock(&t->mu);
+	t->to_go = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+// gantry_end_interp ends a sub-interpreter on the thread that made it (own): the
+// other pool threads' states in it go first, as Py_EndInterpreter wants to be the
+// last; then the thread is back on its main-interpreter state, GIL released. While
+// a thread the app started still runs in it, the interpreter is left as it is
+// (Py_EndInterpreter would abort the process, or wait for the thread): -1.
+int gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **others, int n, PyThreadState *main_ts) {
+	PyEval_RestoreThread(own);
+	Py_XDECREF(handle);
+	for (int i = 0; i < n; i++) {
+		if (others[i] != NULL && others[i] != own) {
+			PyThreadState_Clear(others[i]);
+			PyThreadState_Delete(others[i]);
+			others[i] = NULL;
+		}
+	}
+	PyInterpreterState *interp = PyThreadState_GetInterpreter(own);
+	for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL; ts = PyThreadState_Next(ts)) {
+		if (ts != own) {
+			PyEval_SaveThread();
+			return -1;
+		}
+	}
+	Py_EndInterpreter(own);
+	PyThreadState_Swap(main_ts);
+	PyEval_SaveThread();
+	return 0;
+}
+
+// gantry_release_handle drops the reference to a main-interpreter app's function.
+void gantry_release_handle(PyThreadState *ts, PyObject *handle) {
+	PyEval_RestoreThread(ts);
+	Py_XDECREF(handle);
+	PyEval_SaveThread();
+}
+
+// gantry_drop_thread deletes the calling thread's main-interpreter state before its
+// thread ends.
+void gantry_drop_thread(PyThreadState *ts) {
+	PyEval_RestoreThread(ts);
+	PyThreadState_Clear(ts);
+	PyThreadState_DeleteCurrent();
+}
