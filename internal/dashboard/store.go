@@ -105,6 +105,8 @@ type store struct {
 	acc  histPoint // the current minute's sums
 	accN int
 	buf  [recordSize]byte
+	// failing is set while writes fail (a full disk): logged once, not every second.
+	failing bool
 }
 
 func newStore() *store {
@@ -151,6 +153,11 @@ func openStore(path string, log *slog.Logger) (*store, error) {
 		}
 	} else if kept > 0 {
 		log.Info("history restored", "file", path, "points", kept)
+	}
+	// Truncate made the file a hole: its blocks are taken now, so that a disk
+	// that fills up later cannot refuse a record.
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, fileSize); err != nil {
+		log.Warn("history: cannot reserve the file's space on the disk; writes may fail when it is full", "file", path, "err", err)
 	}
 	s.f = f
 	return s, nil
@@ -262,16 +269,19 @@ func (s *store) put(r *ring, p histPoint) {
 		return
 	}
 	encodePoint(s.buf[:], &p)
-	if _, err := s.f.WriteAt(s.buf[:], r.base+int64(i)*recordSize); err != nil {
-		s.log.Warn("history: write failed; the graphs keep the point in memory only", "err", err)
-		return
-	}
+	_, err := s.f.WriteAt(s.buf[:], r.base+int64(i)*recordSize)
 	// Once a minute, what the page cache holds goes to the disk: a power cut
 	// costs at most the last minute.
-	if r == &s.min {
-		if err := s.f.Sync(); err != nil {
-			s.log.Warn("history: sync failed", "err", err)
-		}
+	if err == nil && r == &s.min {
+		err = s.f.Sync()
+	}
+	switch {
+	case err != nil && !s.failing:
+		s.failing = true
+		s.log.Warn("history: write failed; the graphs keep their points in memory only until writes work again", "err", err)
+	case err == nil && s.failing:
+		s.failing = false
+		s.log.Info("history: writes work again")
 	}
 }
 
