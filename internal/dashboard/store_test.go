@@ -266,3 +266,25 @@ func TestStoreDiskFull(t *testing.T) {
 		t.Errorf("the recovery is not logged:\n%.2000s", logs.String())
 	}
 }
+
+// TestStoreMinuteLatencyOfQuietSite: a minute's median latency is that of its
+// requests: seconds without any, whose p50 reads 0, do not pull it down (six
+// requests at 100 ms in a quiet minute are not a 10 ms minute on the 24 h graph).
+func TestStoreMinuteLatencyOfQuietSite(t *testing.T) {
+	s := newStore()
+	for i := range 61 {
+		p := histPoint{T: t0 + int64(i)*1000}
+		if i%10 == 0 && i < 60 {
+			p.V[fRPS], p.V[fP50], p.V[fP99] = 1, 100, 120
+		}
+		s.add(p)
+	}
+	now := t0 + 61*1000
+	pts := s.since(now-24*3600*1000, now)
+	if len(pts) == 0 || pts[0].T != t0 {
+		t.Fatalf("no minute: %+v", pts)
+	}
+	if m := pts[0]; m.V[fP50] != 100 || m.V[fP99] != 120 || m.V[fRPS] != 0.1 {
+		t.Errorf("minute: p50 %v ms, p99 %v ms, %v requests/s; want 100, 120 and 0.1", m.V[fP50], m.V[fP99], m.V[fRPS])
+	}
+}
