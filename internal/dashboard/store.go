@@ -104,7 +104,10 @@ type store struct {
 	log  *slog.Logger
 	acc  histPoint // the current minute's sums
 	accN int
-	buf  [recordSize]byte
+	// the minute's median latencies weighted by their seconds' requests, and
+	// the weight: a second without requests has no latency, not one of 0 ms
+	accP50, accReq float64
+	buf            [recordSize]byte
 	// failing is set while writes fail (a full disk): logged once, not every second.
 	failing bool
 }
@@ -235,7 +238,8 @@ func decodePoint(b []byte) (histPoint, bool) {
 }
 
 // add keeps one per-second point, and each minute the minute's average (the
-// highest p99: a minute's worst second is what a p99 graph is read for).
+// highest p99: a minute's worst second is what a p99 graph is read for; the
+// p50 of the seconds with requests, by their number).
 func (s *store) add(p histPoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -246,9 +250,13 @@ func (s *store) add(p histPoint) {
 				m.V[i] = round3(m.V[i] / float64(s.accN))
 			}
 		}
+		m.V[fP50] = 0
+		if s.accReq > 0 {
+			m.V[fP50] = round3(s.accP50 / s.accReq)
+		}
 		m.T = s.acc.T / 60000 * 60000
 		s.put(&s.min, m)
-		s.acc, s.accN = histPoint{}, 0
+		s.acc, s.accN, s.accP50, s.accReq = histPoint{}, 0, 0, 0
 	}
 	for i, v := range p.V {
 		if i == fP99 {
@@ -256,6 +264,10 @@ func (s *store) add(p histPoint) {
 		} else {
 			s.acc.V[i] += v
 		}
+	}
+	if p.V[fRPS] > 0 {
+		s.accP50 += p.V[fP50] * p.V[fRPS]
+		s.accReq += p.V[fRPS]
 	}
 	s.acc.T = p.T
 	s.accN++
