@@ -78,3 +78,19 @@ func TestRoutesCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestTopKClockSetBack: after the clock ran a day ahead and was set back, the
+// top lists show the requests of now, not those stamped in the future, and do
+// not stay empty until the clock catches up.
+func TestTopKClockSetBack(t *testing.T) {
+	k := newTopK()
+	now := time.Unix(1_800_000_000, 0)
+	for range 5 {
+		k.add("/future", now.Add(24*time.Hour))
+	}
+	k.add("/now", now)
+	top := k.top(5, now)
+	if len(top) != 1 || top[0] != (TopEntry{Key: "/now", Count: 1}) {
+		t.Fatalf("top after the clock was set back = %+v, want /now alone", top)
+	}
+}
