@@ -181,10 +181,13 @@ type responseWriter struct {
 // response header goes out: net/http decides then, by the body's type, whether
 // an unread body is small enough to drain or is left unread and the connection
 // closed; a body it does not know it would try to drain, waiting for a client
-// that may never send it. Readers the handler holds keep counting.
+// that may never send it. Readers the handler holds keep counting. A Body
+// that a handler has replaced in turn (max_body's cap, a spooled copy) stays.
 func (w *responseWriter) giveBackBody() {
 	if w.req != nil {
-		w.req.Body = w.body.ReadCloser
+		if w.req.Body == &w.body {
+			w.req.Body = w.body.ReadCloser
+		}
 		w.req = nil
 	}
 }
