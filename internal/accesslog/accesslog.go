@@ -30,8 +30,11 @@ type Record struct {
 	Host       string
 	Status     int
 	Bytes      int64
-	Referer    string
-	UserAgent  string
+	// BodyBytes is the request body bytes the handler read: what arrived,
+	// whatever a Content-Length claimed, chunked or not.
+	BodyBytes int64
+	Referer   string
+	UserAgent string
 	// User is the name the request was authenticated as (basic auth), "" for none.
 	User  string
 	Site  string // the site's first host, or "default"

@@ -290,8 +290,12 @@ func TestCSRFWithoutPassword(t *testing.T) {
 func TestLogin(t *testing.T) {
 	g := startGantry(t, setup{password: "correct horse battery staple"})
 	c := client()
-	if resp, _ := do(t, c, "GET", g.admin+"/api/status", nil, nil); resp.StatusCode != 401 {
-		t.Fatalf("status without login: %s", resp.Status)
+	// every endpoint, the traffic's (attacker-chosen URLs and client addresses) too
+	for _, path := range []string{"/api/status", "/api/routes", "/api/top", "/api/top?n=128", "/api/history",
+		"/api/history?range=7d", "/api/events", "/api/log", "/api/alerts", "/api/telescope", "/api/config", "/api/bans"} {
+		if resp, body := do(t, c, "GET", g.admin+path, nil, nil); resp.StatusCode != 401 || strings.Contains(body, "[") {
+			t.Errorf("%s without login: %s %.100s", path, resp.Status, body)
+		}
 	}
 	if resp, _ := do(t, c, "GET", g.admin+"/", nil, nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/login" {
 		t.Fatalf("page without login: %s %s", resp.Status, resp.Header.Get("Location"))

@@ -8,7 +8,7 @@ type trafficCollector struct{ d *Dashboard }
 
 var (
 	descInFlight  = prometheus.NewDesc("gantry_http_requests_in_flight", "Requests being answered now.", nil, nil)
-	descBytesIn   = prometheus.NewDesc("gantry_http_request_body_bytes_total", "Request body bytes received, as their Content-Length declared (chunked bodies are not counted).", nil, nil)
+	descBytesIn   = prometheus.NewDesc("gantry_http_request_body_bytes_total", "Request body bytes received: those read, chunked or not, whatever a Content-Length declared.", nil, nil)
 	descBytesOut  = prometheus.NewDesc("gantry_http_response_bytes_total", "Response bytes sent.", nil, nil)
 	descPoolBusy  = prometheus.NewDesc("gantry_pool_busy_workers", "Workers of a pool answering a request now.", []string{"site", "route", "kind"}, nil)
 	descPoolQueue = prometheus.NewDesc("gantry_pool_queued_requests", "Requests waiting for a free worker of the pool.", []string{"site", "route", "kind"}, nil)

@@ -115,8 +115,8 @@ func (t *traffic) observe(rec *accesslog.Record, now time.Time) {
 	if rec.Bytes > 0 {
 		t.bytesOut.Add(uint64(rec.Bytes))
 	}
-	if r := rec.Request; r != nil && r.ContentLength > 0 {
-		t.bytesIn.Add(uint64(r.ContentLength))
+	if rec.BodyBytes > 0 {
+		t.bytesIn.Add(uint64(rec.BodyBytes))
 	}
 	path := rec.URI
 	for i := 0; i < len(path); i++ {

@@ -50,7 +50,7 @@ type Sample struct {
 	Dark        float64            `json:"dark"`        // dark-port hits per second
 	Packets     map[string]float64 `json:"packets"`     // per second by class
 	InFlight    float64            `json:"in_flight"`   // requests being answered at the tick
-	BytesIn     float64            `json:"bytes_in"`    // request body bytes per second (declared Content-Length)
+	BytesIn     float64            `json:"bytes_in"`    // request body bytes read per second
 	BytesOut    float64            `json:"bytes_out"`   // response bytes per second
 	Alerts      []Alert            `json:"alerts"`
 }

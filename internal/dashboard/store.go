@@ -104,7 +104,12 @@ type store struct {
 	log  *slog.Logger
 	acc  histPoint // the current minute's sums
 	accN int
-	buf  [recordSize]byte
+	// the minute's median latencies weighted by their seconds' requests, and
+	// the weight: a second without requests has no latency, not one of 0 ms
+	accP50, accReq float64
+	buf            [recordSize]byte
+	// failing is set while writes fail (a full disk): logged once, not every second.
+	failing bool
 }
 
 func newStore() *store {
@@ -151,6 +156,11 @@ func openStore(path string, log *slog.Logger) (*store, error) {
 		}
 	} else if kept > 0 {
 		log.Info("history restored", "file", path, "points", kept)
+	}
+	// Truncate made the file a hole: its blocks are taken now, so that a disk
+	// that fills up later cannot refuse a record.
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, fileSize); err != nil {
+		log.Warn("history: cannot reserve the file's space on the disk; writes may fail when it is full", "file", path, "err", err)
 	}
 	s.f = f
 	return s, nil
@@ -228,7 +238,8 @@ func decodePoint(b []byte) (histPoint, bool) {
 }
 
 // add keeps one per-second point, and each minute the minute's average (the
-// highest p99: a minute's worst second is what a p99 graph is read for).
+// highest p99: a minute's worst second is what a p99 graph is read for; the
+// p50 of the seconds with requests, by their number).
 func (s *store) add(p histPoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,9 +250,13 @@ func (s *store) add(p histPoint) {
 				m.V[i] = round3(m.V[i] / float64(s.accN))
 			}
 		}
+		m.V[fP50] = 0
+		if s.accReq > 0 {
+			m.V[fP50] = round3(s.accP50 / s.accReq)
+		}
 		m.T = s.acc.T / 60000 * 60000
 		s.put(&s.min, m)
-		s.acc, s.accN = histPoint{}, 0
+		s.acc, s.accN, s.accP50, s.accReq = histPoint{}, 0, 0, 0
 	}
 	for i, v := range p.V {
 		if i == fP99 {
@@ -249,6 +264,10 @@ func (s *store) add(p histPoint) {
 		} else {
 			s.acc.V[i] += v
 		}
+	}
+	if p.V[fRPS] > 0 {
+		s.accP50 += p.V[fP50] * p.V[fRPS]
+		s.accReq += p.V[fRPS]
 	}
 	s.acc.T = p.T
 	s.accN++
@@ -262,16 +281,19 @@ func (s *store) put(r *ring, p histPoint) {
 		return
 	}
 	encodePoint(s.buf[:], &p)
-	if _, err := s.f.WriteAt(s.buf[:], r.base+int64(i)*recordSize); err != nil {
-		s.log.Warn("history: write failed; the graphs keep the point in memory only", "err", err)
-		return
-	}
+	_, err := s.f.WriteAt(s.buf[:], r.base+int64(i)*recordSize)
 	// Once a minute, what the page cache holds goes to the disk: a power cut
 	// costs at most the last minute.
-	if r == &s.min {
-		if err := s.f.Sync(); err != nil {
-			s.log.Warn("history: sync failed", "err", err)
-		}
+	if err == nil && r == &s.min {
+		err = s.f.Sync()
+	}
+	switch {
+	case err != nil && !s.failing:
+		s.failing = true
+		s.log.Warn("history: write failed; the graphs keep their points in memory only until writes work again", "err", err)
+	case err == nil && s.failing:
+		s.failing = false
+		s.log.Info("history: writes work again")
 	}
 }
 

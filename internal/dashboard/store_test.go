@@ -223,3 +223,68 @@ func TestStoreClockSetBack(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreDiskFull: the history's 2 MB are taken on the disk when the file is
+// opened (a full disk later cannot refuse a record), and writes that fail all
+// the same are logged once, not every second: a full disk must not fill up
+// the log as well.
+func TestStoreDiskFull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history")
+	var logs bytes.Buffer
+	s, err := openStore(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 < fileSize {
+		t.Errorf("%d bytes of the %d-byte file are on the disk: the rest is a hole a full disk can refuse", st.Blocks*512, fileSize)
+	}
+	// a file opened read-only stands for a disk that refuses every write
+	ro, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := s.f
+	s.f = ro
+	for i := range 600 {
+		s.add(histPoint{T: t0 + int64(i)*1000, V: [nFields]float64{fRPS: 1}})
+	}
+	if n := strings.Count(logs.String(), "write failed"); n != 1 {
+		t.Errorf("ten minutes of failed writes logged %d times, want once:\n%.2000s", n, logs.String())
+	}
+	if got := len(s.since(t0, t0+600*1000)); got != 600 {
+		t.Errorf("the graphs kept %d of the 600 seconds in memory", got)
+	}
+	ro.Close()
+	s.f = rw
+	s.add(histPoint{T: t0 + 600*1000, V: [nFields]float64{fRPS: 1}})
+	if !strings.Contains(logs.String(), "history: writes work again") {
+		t.Errorf("the recovery is not logged:\n%.2000s", logs.String())
+	}
+}
+
+// TestStoreMinuteLatencyOfQuietSite: a minute's median latency is that of its
+// requests: seconds without any, whose p50 reads 0, do not pull it down (six
+// requests at 100 ms in a quiet minute are not a 10 ms minute on the 24 h graph).
+func TestStoreMinuteLatencyOfQuietSite(t *testing.T) {
+	s := newStore()
+	for i := range 61 {
+		p := histPoint{T: t0 + int64(i)*1000}
+		if i%10 == 0 && i < 60 {
+			p.V[fRPS], p.V[fP50], p.V[fP99] = 1, 100, 120
+		}
+		s.add(p)
+	}
+	now := t0 + 61*1000
+	pts := s.since(now-24*3600*1000, now)
+	if len(pts) == 0 || pts[0].T != t0 {
+		t.Fatalf("no minute: %+v", pts)
+	}
+	if m := pts[0]; m.V[fP50] != 100 || m.V[fP99] != 120 || m.V[fRPS] != 0.1 {
+		t.Errorf("minute: p50 %v ms, p99 %v ms, %v requests/s; want 100, 120 and 0.1", m.V[fP50], m.V[fP99], m.V[fRPS])
+	}
+}

@@ -59,11 +59,9 @@ func (t *topK) add(key string, now time.Time) {
 	w := now.UnixNano() / int64(topKSpan)
 	t.mu.Lock()
 	s := &t.windows[w%topKWindows]
-	if s.start > w {
-		// a key from a window gone by, whose slot a newer one holds
-		t.mu.Unlock()
-		return
-	}
+	// now is a request's end, the wall clock's time: a slot holding a window an
+	// hour or more ahead of it was filled before the clock was set back, and
+	// is started afresh like one gone by.
 	if s.start != w {
 		clear(s.index)
 		s.n = 0
@@ -111,7 +109,7 @@ func (t *topK) top(n int, now time.Time) []TopEntry {
 	t.mu.Lock()
 	for i := range t.windows {
 		s := &t.windows[i]
-		if s.start < 0 || cur-s.start >= topKWindows {
+		if s.start < 0 || cur-s.start >= topKWindows || s.start > cur {
 			continue
 		}
 		for i := range s.n {

@@ -108,7 +108,7 @@ func (s *Server) record(start time.Time, r *http.Request, out outcome, site *sit
 	// the observers' calls, as the Observer contract says.
 	rec := accesslog.Record{
 		Time: start, Duration: time.Since(start), RemoteAddr: r.RemoteAddr, Method: r.Method,
-		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: status, Bytes: out.bytes, User: out.user,
+		URI: r.RequestURI, Proto: r.Proto, Host: r.Host, Status: status, Bytes: out.bytes, BodyBytes: out.bodyBytes, User: out.user,
 		Referer: r.Referer(), UserAgent: r.UserAgent(), Aborted: string(aborted), Request: r,
 	}
 	if site != nil {

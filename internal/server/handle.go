@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gantry/internal/abort"
@@ -27,6 +28,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st := s.state.Load()
 	rw := &responseWriter{ResponseWriter: w}
+	if r.Body != nil && r.Body != http.NoBody {
+		rw.body.ReadCloser = r.Body
+		r.Body = &rw.body
+		rw.req = r
+		defer rw.giveBackBody()
+	}
 	w.Header()["Server"] = serverHeader
 	site, _ := st.hosts.lookup(r.Host)
 	var rt *route
@@ -61,6 +68,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.run(rt.handler, rw, r, rt)
 	}
+	rw.bodyBytes = rw.body.n.Load()
 	s.record(start, r, rw.outcome, site, rt)
 	if rw.aborted != "" {
 		// Logged first: the panic makes net/http close the connection (or reset
@@ -179,15 +187,50 @@ func (s *Server) checkLength(w *responseWriter, r *http.Request, rt *route) {
 type responseWriter struct {
 	http.ResponseWriter
 	outcome
-	writeErr bool // a write to the client failed
+	writeErr bool        // a write to the client failed
+	body     requestBody // the request's body, counted
+	// req is net/http's own request while its Body is the counting one.
+	req *http.Request
+}
+
+// giveBackBody puts net/http's own body back in its request before the
+// response header goes out: net/http decides then, by the body's type, whether
+// an unread body is small enough to drain or is left unread and the connection
+// closed; a body it does not know it would try to drain, waiting for a client
+// that may never send it. Readers the handler holds keep counting. A Body
+// that a handler has replaced in turn (max_body's cap, a spooled copy) stays.
+func (w *responseWriter) giveBackBody() {
+	if w.req != nil {
+		if w.req.Body == &w.body {
+			w.req.Body = w.body.ReadCloser
+		}
+		w.req = nil
+	}
+}
+
+// requestBody counts a request body's bytes as the handler reads them, so that
+// bytes in are what arrived, not what a Content-Length claimed. Atomic: a
+// proxy's transport may still be reading it in its own goroutine when the
+// request is logged.
+type requestBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // outcome is what the access log says of a response.
 type outcome struct {
-	status  int
-	bytes   int64
-	aborted abort.Reason // why the response was cut short; "" when it was not
-	user    string       // who the request was authenticated as (accesslog.SetUser)
+	status int
+	bytes  int64
+	// bodyBytes is the request body bytes the handler read.
+	bodyBytes int64
+	aborted   abort.Reason // why the response was cut short; "" when it was not
+	user      string       // who the request was authenticated as (accesslog.SetUser)
 }
 
 // SetUser records the request's authenticated user for its log line.
@@ -220,6 +263,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	if w.status == 0 || (w.status >= 100 && w.status < 200) {
 		w.status = code
 		w.oneServer()
+		w.giveBackBody()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -237,6 +281,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 		w.oneServer()
+		w.giveBackBody()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -250,6 +295,7 @@ func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 		w.oneServer()
+		w.giveBackBody()
 	}
 	var n int64
 	var err error
@@ -271,6 +317,7 @@ func (w *responseWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 		w.oneServer()
+		w.giveBackBody()
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
