@@ -251,17 +251,17 @@ func TestStoreDiskFull(t *testing.T) {
 	rw := s.f
 	s.f = ro
 	for i := range 600 {
-		s.add(histPoint{T: t0 + int64(i)*1000, V: [nFields]float64{fRPS: 1}})
+		s.add(histPoint{T: storeT0 + int64(i)*1000, V: [nFields]float64{fRPS: 1}})
 	}
 	if n := strings.Count(logs.String(), "write failed"); n != 1 {
 		t.Errorf("ten minutes of failed writes logged %d times, want once:\n%.2000s", n, logs.String())
 	}
-	if got := len(s.since(t0, t0+600*1000)); got != 600 {
+	if got := len(s.since(storeT0, storeT0+600*1000)); got != 600 {
 		t.Errorf("the graphs kept %d of the 600 seconds in memory", got)
 	}
 	ro.Close()
 	s.f = rw
-	s.add(histPoint{T: t0 + 600*1000, V: [nFields]float64{fRPS: 1}})
+	s.add(histPoint{T: storeT0 + 600*1000, V: [nFields]float64{fRPS: 1}})
 	if !strings.Contains(logs.String(), "history: writes work again") {
 		t.Errorf("the recovery is not logged:\n%.2000s", logs.String())
 	}
@@ -273,15 +273,15 @@ func TestStoreDiskFull(t *testing.T) {
 func TestStoreMinuteLatencyOfQuietSite(t *testing.T) {
 	s := newStore()
 	for i := range 61 {
-		p := histPoint{T: t0 + int64(i)*1000}
+		p := histPoint{T: storeT0 + int64(i)*1000}
 		if i%10 == 0 && i < 60 {
 			p.V[fRPS], p.V[fP50], p.V[fP99] = 1, 100, 120
 		}
 		s.add(p)
 	}
-	now := t0 + 61*1000
+	now := storeT0 + 61*1000
 	pts := s.since(now-24*3600*1000, now)
-	if len(pts) == 0 || pts[0].T != t0 {
+	if len(pts) == 0 || pts[0].T != storeT0 {
 		t.Fatalf("no minute: %+v", pts)
 	}
 	if m := pts[0]; m.V[fP50] != 100 || m.V[fP99] != 120 || m.V[fRPS] != 0.1 {
