@@ -61,8 +61,11 @@ type Options struct {
 	// QueueTimeout is how long a request waits for a free process slot before it
 	// gets 503. Default 5s.
 	QueueTimeout time.Duration `toml:"-"`
-	// User runs scripts as this user when gantry runs as root.
+	// User runs scripts as this user (its groups, its primary group unless Group
+	// names another). gantry must run as root or hold CAP_SETUID and CAP_SETGID.
 	User string `toml:"user"`
+	// Group runs scripts with this primary group.
+	Group string `toml:"group"`
 	// ServerSoftware is SERVER_SOFTWARE.
 	ServerSoftware string `toml:"-"`
 	// Redirect serves a script's local redirect (a "Location: /path" without Status,
@@ -145,11 +148,9 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	default:
 		h.nph = strings.HasPrefix(filepath.Base(abs), "nph-")
 	}
-	if opts.User != "" && os.Geteuid() == 0 {
-		if h.cred, err = supervise.LookupCredential(opts.User); err != nil {
-			h.Close()
-			return nil, fmt.Errorf("cgi: user %q: %w", opts.User, err)
-		}
+	if h.cred, err = supervise.RunAs(opts.User, opts.Group); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("cgi: %w", err)
 	}
 	if h.devNull, err = os.Open(os.DevNull); err != nil {
 		h.Close()

@@ -44,6 +44,17 @@ func CheckUser(key, name string) []Problem {
 	return nil
 }
 
+// CheckGroup reports a group key that names no group.
+func CheckGroup(key, name string) []Problem {
+	if name == "" {
+		return nil
+	}
+	if _, err := user.LookupGroup(name); err != nil {
+		return []Problem{Problemf(key, "group %q: no such group", name)}
+	}
+	return nil
+}
+
 // TryFilesProblem returns what is wrong with entry, the last of a try_files list
 // when last is set, or "" when nothing is. Site and static route try_files share it.
 func TryFilesProblem(entry string, last bool) string {

@@ -31,7 +31,8 @@ type Options struct {
 	// Address is a running FastCGI server: "unix:/path.sock" or "host:port".
 	Address string `toml:"fastcgi"`
 	// Command, instead of Address, is a FastCGI program that gantry spawns Processes
-	// copies of, each on a private unix socket (php-cgi is started with -b SOCKET).
+	// copies of, each given its own listening unix socket as stdin
+	// (FCGI_LISTENSOCK_FILENO, as mod_fcgid does; php-cgi serves FastCGI so).
 	Command []string `toml:"fastcgi_command"`
 	// Processes is how many copies of Command run (default 2).
 	Processes int `toml:"processes"`
@@ -39,8 +40,12 @@ type Options struct {
 	MaxRequests int `toml:"max_requests"`
 	// Env is added to the spawned processes' environment.
 	Env config.Strings `toml:"env"`
-	// User runs the spawned processes as this user when gantry runs as root.
+	// User runs the spawned processes as this user (its groups, its primary group
+	// unless Group names another). gantry must run as root or hold CAP_SETUID and
+	// CAP_SETGID.
 	User string `toml:"user"`
+	// Group runs the spawned processes with this primary group.
+	Group string `toml:"group"`
 
 	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
 	// before mapping to Root) or "/".

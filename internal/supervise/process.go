@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,7 +64,7 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 	if p.closed {
 		p.mu.Unlock()
 		closeAll(pipes)
-		closeAll(cmd.ExtraFiles)
+		closeAll(handedOver(cmd))
 		return nil, startErr(ErrClosed)
 	}
 	err = cmd.Start()
@@ -72,7 +74,7 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		p.live[w] = struct{}{}
 	}
 	p.mu.Unlock()
-	closeAll(cmd.ExtraFiles)
+	closeAll(handedOver(cmd))
 	var readers sync.WaitGroup
 	for j := 0; j < len(pipes); j += 2 {
 		pipes[j+1].Close()
@@ -302,6 +304,16 @@ func exitText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// handedOver is what the parent gives the child and closes once it started: the
+// extra files and a file as stdin (a FastCGI listening socket).
+func handedOver(cmd *exec.Cmd) []*os.File {
+	fs := cmd.ExtraFiles
+	if f, ok := cmd.Stdin.(*os.File); ok {
+		fs = append(slices.Clip(fs), f)
+	}
+	return fs
 }
 
 func closeAll(fs []*os.File) {

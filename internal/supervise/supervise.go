@@ -39,7 +39,8 @@
 // Start, a worker that dies is respawned with exponential backoff (a startup error on a
 // respawn is logged once and retried with growing delays, never in a tight loop).
 //
-// The supervisor closes cmd.ExtraFiles in the parent after the process started, puts
+// The supervisor closes cmd.ExtraFiles, and cmd.Stdin when it is a file, in the
+// parent after the process started, puts
 // the child in its own process group, asks the kernel to kill it if gantry dies
 // (Pdeathsig) and logs its stdout (info) and stderr (error) line by line.
 package supervise
