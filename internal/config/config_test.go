@@ -43,6 +43,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{"cfg.toml:3: site index \"a/b\"", "cfg.toml:4: site try_files \"=404\": \"=404\" can only be the last", "cfg.toml:4: site try_files \"x\"", "cfg.toml:5: site symlinks \"sometimes\""}},
 		{"sendfile_root only on gateways", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  sendfile_root = \"" + dir + "\"\n", []string{"cfg.toml:6: key \"sendfile_root\" does not apply to a proxy route", "it applies to: fastcgi, wsgi"}},
 		{"unknown user on a fastcgi_command route", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n\n  user = \"no-such-user-gantry\"\n", []string{"cfg.toml:7: user \"no-such-user-gantry\": no such user"}},
+		{"max_memory too small to start an interpreter", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/cgi-bin/\"\n  cgi = \"" + dir + "\"\n  max_memory = \"1MB\"\n", []string{"cfg.toml:6: max_memory 1048576: want at least 16MB"}},
+		{"max_cpu under a second", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n  max_cpu = \"500ms\"\n", []string{"cfg.toml:6: max_cpu 500ms: want whole seconds"}},
+		{"limits need fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  max_memory = \"512MB\"\n", []string{"cfg.toml:6: key \"max_memory\" applies only with fastcgi_command"}},
 		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" applies only with fastcgi_command"}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}

@@ -46,6 +46,13 @@ type Options struct {
 	User string `toml:"user"`
 	// Group runs the spawned processes with this primary group.
 	Group string `toml:"group"`
+	// MaxMemory caps each spawned process's address space ("512MB"; RLIMIT_AS, so above
+	// its VSZ). 0 = no limit.
+	MaxMemory config.Size `toml:"max_memory"`
+	// MaxCPU caps the CPU time each spawned process may use in its life ("30s"; RLIMIT_CPU):
+	// past it the process is stopped and replaced. 0 = no limit.
+	MaxCPU config.Duration `toml:"max_cpu"`
+
 
 	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
 	// before mapping to Root) or "/".
@@ -198,6 +205,14 @@ func discoverMaxConns(network, addr string, timeout time.Duration, log *slog.Log
 
 // Workers describes the spawned processes for the dashboard; nil when the route talks
 // to a server it did not start.
+// LimitKills counts the spawned processes that max_memory or max_cpu ended.
+func (h *Handler) LimitKills() map[string]uint64 {
+	if h.sup == nil {
+		return nil
+	}
+	return h.sup.LimitKills()
+}
+
 func (h *Handler) Workers() []supervise.WorkerInfo {
 	if h.sup == nil {
 		return nil

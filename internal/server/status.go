@@ -26,6 +26,8 @@ type PoolStatus struct {
 	Route   string         `json:"route"`
 	Kind    string         `json:"kind"`
 	Workers []WorkerStatus `json:"workers"`
+	// LimitKills counts the processes ended by max_memory or max_cpu, by limit.
+	LimitKills map[string]uint64 `json:"limit_kills,omitempty"`
 }
 
 // WorkerStatus is one worker process.
@@ -69,11 +71,18 @@ func (s *Server) Status() Status {
 		}
 		for _, r := range si.routes {
 			ss.Routes = append(ss.Routes, RouteStatus{Path: r.path, Kind: r.kind, Target: r.target})
-			if p, ok := r.app.(PoolReporter); ok {
-				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}}
-				for _, w := range p.Workers() {
-					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,
-						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts})
+			var kills map[string]uint64
+			if l, ok := r.app.(LimitReporter); ok {
+				kills = l.LimitKills()
+			}
+			p, ok := r.app.(PoolReporter)
+			if ok || kills != nil {
+				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}, LimitKills: kills}
+				if ok {
+					for _, w := range p.Workers() {
+						ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests,
+							RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts})
+					}
 				}
 				out.Pools = append(out.Pools, ps)
 			}

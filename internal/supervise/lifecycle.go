@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -41,7 +42,7 @@ func Start(ctx context.Context, opts Options) (*Pool, error) {
 	}
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Pool{opts: opts, log: opts.Logger.With("pool", opts.Name), ctx: pctx, cancel: cancel,
-		live: map[*Worker]struct{}{}}
+		live: map[*Worker]struct{}{}, limited: map[string]uint64{}}
 	for i := 0; i < opts.Size; i++ {
 		p.slots = append(p.slots, &slot{backoff: opts.BackoffMin})
 	}
@@ -194,6 +195,14 @@ func (p *Pool) Workers() []WorkerInfo {
 		out[i].RSSKB = rssKB(out[i].PID)
 	}
 	return out
+}
+
+// LimitKills counts the workers that their max_memory or max_cpu limit ended, by
+// limit (LimitMemory, LimitCPU).
+func (p *Pool) LimitKills() map[string]uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.limited)
 }
 
 func rssKB(pid int) int64 {

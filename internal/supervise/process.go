@@ -68,6 +68,13 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		return nil, startErr(ErrClosed)
 	}
 	err = cmd.Start()
+	if err == nil && p.opts.Limits.Set() {
+		if lerr := p.opts.Limits.Apply(cmd.Process.Pid); lerr != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			err = lerr
+		}
+	}
 	if err == nil {
 		w.PID = cmd.Process.Pid
 		w.Started = time.Now()
@@ -100,6 +107,7 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		// Whatever the worker forked goes with it.
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		w.exitErr = err
+		w.killedBy = p.opts.Limits.exitReason(err)
 		if p.opts.Exited != nil {
 			p.opts.Exited(w)
 		}
@@ -151,6 +159,12 @@ func (p *Pool) exited(w *Worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.live, w)
+	if w.killedBy != "" {
+		// Counted whether or not a failed request already had it replaced.
+		p.limited[w.killedBy]++
+		p.log.Error("worker ended by its "+w.killedBy+" limit", "slot", w.Slot, "pid", w.PID,
+			"status", exitText(w.exitErr), "requests", w.requests)
+	}
 	prev := w.state
 	w.state = StateExited
 	s := p.slots[w.Slot]
@@ -164,8 +178,10 @@ func (p *Pool) exited(w *Worker) {
 	if p.closed {
 		return
 	}
-	p.log.Error("worker exited unexpectedly; respawning", "slot", w.Slot, "pid", w.PID,
-		"status", exitText(w.exitErr), "requests", w.requests)
+	if w.killedBy == "" {
+		p.log.Error("worker exited unexpectedly; respawning", "slot", w.Slot, "pid", w.PID,
+			"status", exitText(w.exitErr), "requests", w.requests)
+	}
 	if time.Since(w.Started) > time.Minute {
 		s.backoff = p.opts.BackoffMin
 	}

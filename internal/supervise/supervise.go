@@ -79,6 +79,8 @@ type Options struct {
 	Stopping func(w *Worker)
 	// Credential, when set, runs workers as that user and group.
 	Credential *syscall.Credential
+	// Limits bound each worker's memory and CPU time.
+	Limits Limits
 	// StartTimeout bounds the time from start to ready (default 60s).
 	StartTimeout time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 10s).
@@ -166,6 +168,7 @@ type Worker struct {
 	replaced bool          // a replacement has been requested for it
 	done     chan struct{} // closed when the process has exited and been reaped
 	exitErr  error
+	killedBy string // the limit that ended the process, if one did
 	out      *outputLog
 }
 
@@ -187,5 +190,6 @@ type Pool struct {
 	live    map[*Worker]struct{} // every process not yet reaped
 	waiters []chan *Worker
 	closed  bool
-	wg      sync.WaitGroup // background goroutines (monitors, respawns)
+	limited map[string]uint64 // workers ended by a limit, by reason
+	wg      sync.WaitGroup    // background goroutines (monitors, respawns)
 }

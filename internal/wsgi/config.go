@@ -69,9 +69,10 @@ func (o *Options) Validate(s *config.Scope) []config.Problem {
 	if o.Reload != "" && o.Reload != "auto" && o.Reload != "off" {
 		add("reload", "reload %q: want \"auto\" or \"off\"", o.Reload)
 	}
-	if o.Mode == modeEmbedded && (o.User != "" || o.Group != "") {
-		add("user", "user and group apply to daemon mode's worker processes; an embedded app runs inside gantry as gantry's user")
+	if o.Mode == modeEmbedded && (o.User != "" || o.Group != "" || o.MaxMemory != 0 || o.MaxCPU != 0) {
+		add("user", "user, group, max_memory and max_cpu apply to daemon mode's worker processes; an embedded app runs inside gantry")
 	}
+	probs = append(probs, config.CheckLimits(int64(o.MaxMemory), o.MaxCPU.D())...)
 	if o.Chdir != "" {
 		probs = append(probs, config.CheckDir("chdir", "chdir", o.Chdir)...)
 	}
@@ -95,7 +96,7 @@ func (o *Options) Equal(other config.Options) bool {
 	return ok && o.App == p.App && o.Python == p.Python && o.Chdir == p.Chdir && o.Processes == p.Processes &&
 		o.Threads == p.Threads && o.MaxRequests == p.MaxRequests && o.Timeout == p.Timeout &&
 		maps.Equal(o.Env, p.Env) && o.Reload == p.Reload && o.Mode == p.Mode &&
-		o.User == p.User && o.Group == p.Group
+		o.User == p.User && o.Group == p.Group && o.MaxMemory == p.MaxMemory && o.MaxCPU == p.MaxCPU
 }
 
 // TakesUnsizedBody reports that a worker can read a request body of unknown length

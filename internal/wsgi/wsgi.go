@@ -61,6 +61,13 @@ type Options struct {
 	User string `toml:"user"`
 	// Group runs the workers with this primary group.
 	Group string `toml:"group"`
+	// MaxMemory caps each worker's address space ("512MB"; RLIMIT_AS, so above
+	// its VSZ). 0 = no limit.
+	MaxMemory config.Size `toml:"max_memory"`
+	// MaxCPU caps the CPU time each worker may use in its life ("30s"; RLIMIT_CPU):
+	// past it the process is stopped and replaced. 0 = no limit.
+	MaxCPU config.Duration `toml:"max_cpu"`
+
 	// Reload = "auto" restarts the workers when a .py file under Chdir changes;
 	// "off" (the default) leaves them until gantry reloads.
 	Reload string `toml:"reload"`
@@ -161,6 +168,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	h.pool, err = supervise.Start(ctx, supervise.Options{
 		Name:        fmt.Sprintf("wsgi %s", opts.App),
 		Credential:  cred,
+		Limits:      supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()},
 		Size:        opts.Processes,
 		Concurrency: opts.Threads,
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
@@ -364,6 +372,9 @@ func (h *Handler) Reload(ctx context.Context) error {
 
 // Workers returns a snapshot of the worker processes for the dashboard.
 func (h *Handler) Workers() []supervise.WorkerInfo { return h.pool.Workers() }
+
+// LimitKills counts the workers that max_memory or max_cpu ended, by limit.
+func (h *Handler) LimitKills() map[string]uint64 { return h.pool.LimitKills() }
 
 // FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
 // never hijacks the connection or upgrades the protocol.

@@ -156,6 +156,9 @@ def raw(environ, start_response):
         environ["wsgi.errors"].write("app wrote to wsgi.errors\n")
         environ["wsgi.errors"].flush()
         return text(start_response, "logged")
+    if path == "/hog":
+        held = bytearray(int(q["n"]))  # touches no page: only address space
+        return text(start_response, "held %d" % len(held))
     if path == "/big":
         n = int(q["n"])
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
