@@ -1,0 +1,229 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Outcome classes.
+const (
+	ok       = "ok"
+	expected = "expected"
+	defect   = "defect"
+)
+
+// tally counts outcomes per traffic class and keeps examples of defects.
+type tally struct {
+	mu       sync.Mutex
+	counts   map[string]map[string]int // class -> "ok" | "expected: why" | "defect: why"
+	examples []string
+	mismatch int
+	kills    []killEvent
+	faults   map[string]int
+	samples  []sample
+	notes    []string
+}
+
+type killEvent struct {
+	at   time.Time
+	kind string // "wsgi" or "fastcgi"
+}
+
+func newTally() *tally {
+	return &tally{counts: map[string]map[string]int{}, faults: map[string]int{}}
+}
+
+func (t *tally) add(class, kind, why string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := kind
+	if why != "" {
+		key += ": " + why
+	}
+	m := t.counts[class]
+	if m == nil {
+		m = map[string]int{}
+		t.counts[class] = m
+	}
+	m[key]++
+	if kind == defect && len(t.examples) < 40 {
+		t.examples = append(t.examples, time.Now().Format("15:04:05.000")+" "+class+": "+why)
+	}
+}
+
+func (t *tally) addMismatch(class, why string) {
+	t.mu.Lock()
+	t.mismatch++
+	t.mu.Unlock()
+	t.add(class, defect, "checksum mismatch: "+why)
+}
+
+func (t *tally) killed(kind string) {
+	t.mu.Lock()
+	t.kills = append(t.kills, killEvent{time.Now(), kind})
+	t.mu.Unlock()
+}
+
+// killedDuring reports whether a worker of kind was killed while a request ran.
+func (t *tally) killedDuring(kind string, start, end time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := len(t.kills) - 1; i >= 0; i-- {
+		k := t.kills[i]
+		if k.at.Before(start) {
+			return false
+		}
+		if k.kind == kind && !k.at.After(end) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastKill says when a worker of kind was last killed, for a defect's message.
+func (t *tally) lastKill(kind string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := len(t.kills) - 1; i >= 0; i-- {
+		if t.kills[i].kind == kind {
+			return "last " + kind + " kill " + t.kills[i].at.Format("15:04:05.000")
+		}
+	}
+	return "no " + kind + " kill yet"
+}
+
+func (t *tally) fault(name string) {
+	t.mu.Lock()
+	t.faults[name]++
+	t.mu.Unlock()
+}
+
+func (t *tally) note(format string, args ...any) {
+	t.mu.Lock()
+	t.notes = append(t.notes, fmt.Sprintf(format, args...))
+	t.mu.Unlock()
+}
+
+func (t *tally) defects() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, m := range t.counts {
+		for k, v := range m {
+			if strings.HasPrefix(k, defect) {
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+// report writes the markdown summary.
+func (t *tally) report(w io.Writer, d time.Duration, final finalState) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pass := true
+	fmt.Fprintf(w, "## gantry soak: %s\n\n", d)
+	fmt.Fprintf(w, "| traffic | outcome | requests |\n|---|---|---:|\n")
+	classes := make([]string, 0, len(t.counts))
+	for c := range t.counts {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for _, c := range classes {
+		keys := make([]string, 0, len(t.counts[c]))
+		for k := range t.counts[c] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.HasPrefix(k, defect) {
+				pass = false
+			}
+			fmt.Fprintf(w, "| %s | %s | %d |\n", c, k, t.counts[c][k])
+		}
+	}
+	fmt.Fprintf(w, "\n| fault | times |\n|---|---:|\n")
+	fs := make([]string, 0, len(t.faults))
+	for f := range t.faults {
+		fs = append(fs, f)
+	}
+	sort.Strings(fs)
+	for _, f := range fs {
+		fmt.Fprintf(w, "| %s | %d |\n", f, t.faults[f])
+	}
+	fmt.Fprintf(w, "\n| minute | RSS MB | fds | goroutines | threads | zombie children | body_temp files |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range t.samples {
+		fmt.Fprintf(w, "| %.1f | %.1f | %d | %d | %d | %d | %d |\n", s.at.Minutes(), float64(s.rssKB)/1024, s.fds, s.goroutines, s.threads, s.zombies, s.bodyFiles)
+	}
+	verdict := func(name string, good bool, value string) {
+		mark := "ok"
+		if !good {
+			mark, pass = "FAIL", false
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", name, value, mark)
+	}
+	fmt.Fprintf(w, "\n| check | value | verdict |\n|---|---|---|\n")
+	verdict("checksum mismatches", t.mismatch == 0, fmt.Sprint(t.mismatch))
+	if n := len(t.samples); n >= 2 {
+		warm := t.samples[warmIndex(n)]
+		last := t.samples[n-1]
+		for _, m := range []struct {
+			name string
+			a, b int64
+		}{{"RSS drift after warm-up", warm.rssKB, last.rssKB}, {"fd drift after warm-up", int64(warm.fds), int64(last.fds)},
+			{"goroutine drift after warm-up", int64(warm.goroutines), int64(last.goroutines)}, {"thread drift after warm-up", int64(warm.threads), int64(last.threads)}} {
+			drift := 0.0
+			if m.a > 0 {
+				drift = float64(m.b-m.a) / float64(m.a) * 100
+			}
+			verdict(m.name, drift <= 5, fmt.Sprintf("%+.1f%% (%d → %d)", drift, m.a, m.b))
+		}
+	} else {
+		verdict("drift after warm-up", false, "fewer than two samples: run longer")
+	}
+	zmax := 0
+	for _, s := range t.samples {
+		zmax = max(zmax, s.zombies)
+	}
+	verdict("zombie children (most seen at a sample)", zmax == 0, fmt.Sprint(zmax))
+	verdict("temp files left after shutdown", len(final.leftFiles) == 0, fmt.Sprintf("%d %s", len(final.leftFiles), strings.Join(first(final.leftFiles, 5), " ")))
+	verdict("gantry's exit", final.exitErr == "", orNone(final.exitErr))
+	verdict("error-log lines naming a panic or a race", final.panics == 0, fmt.Sprint(final.panics))
+	if len(t.examples) > 0 {
+		fmt.Fprintf(w, "\nFirst defects:\n\n")
+		for _, e := range t.examples {
+			fmt.Fprintf(w, "- %s\n", e)
+		}
+	}
+	if len(t.notes) > 0 {
+		fmt.Fprintf(w, "\nNotes:\n\n")
+		for _, n := range slices.Compact(t.notes) {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+	res := "PASS"
+	if !pass {
+		res = "FAIL"
+	}
+	fmt.Fprintf(w, "\n**%s**\n", res)
+	return pass
+}
+
+// warmIndex is the first sample after warm-up: a quarter of the run, at least the
+// first sample.
+func warmIndex(n int) int { return max(n/4, 0) }
+
+func first(s []string, n int) []string { return s[:min(n, len(s))] }
+
+func orNone(s string) string {
+	if s == "" {
+		return "clean"
+	}
+	return s
+}
