@@ -23,7 +23,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(start, w, r, ref)
 		return
 	}
-	st := s.state.Load()
+	st := s.useState()
+	defer st.release()
 	rw := &responseWriter{ResponseWriter: w}
 	w.Header()["Server"] = serverHeader
 	site, _ := st.hosts.lookup(r.Host)
