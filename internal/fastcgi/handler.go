@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gantry/internal/abort"
@@ -328,6 +329,12 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 		// A request that may not be resent once written checks its kept-alive
 		// connection first, so a stale one costs a redial instead of a 502.
 		c, err := h.src.get(ctx, attempt > 0, !idempotent || !body.replayable())
+		if err != nil && attempt == 0 && ctx.Err() == nil && isDialRefused(err) {
+			// A spawned process that died a moment ago, before the pool learnt
+			// it: nothing reached it, so another process takes the request.
+			h.log.Info("fastcgi process unreachable; trying another", "err", err)
+			continue
+		}
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -372,6 +379,12 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 		}
 		return
 	}
+}
+
+// isDialRefused reports a connect that found no listener: the process behind a
+// socket is gone, and nothing of the request was sent.
+func isDialRefused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
 // safeMethod reports the methods RFC 9110 §9.2.1 calls safe: running one twice
