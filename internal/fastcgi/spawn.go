@@ -89,6 +89,7 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 			s.dropIdle(w)
 		},
 		Credential:  cred,
+		PrivateTmp:  opts.Env["TMPDIR"] == "",
 		Limits:      supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()},
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
 		Logger:      log,

@@ -46,6 +46,18 @@ func Start(ctx context.Context, opts Options) (*Pool, error) {
 	for i := 0; i < opts.Size; i++ {
 		p.slots = append(p.slots, &slot{backoff: opts.BackoffMin})
 	}
+	if opts.PrivateTmp {
+		var err error
+		if p.tmpRoot, err = os.MkdirTemp("", "gantry-tmp-"); err != nil {
+			return nil, fmt.Errorf("supervise: %s: temp directory: %w", opts.Name, err)
+		}
+		// Workers run as another user reach their own directory below, and no
+		// other: each is 0700 and theirs.
+		if err := os.Chmod(p.tmpRoot, 0o711); err != nil {
+			os.Remove(p.tmpRoot)
+			return nil, fmt.Errorf("supervise: %s: temp directory: %w", opts.Name, err)
+		}
+	}
 	type result struct {
 		w   *Worker
 		err error
@@ -160,6 +172,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		p.removeTmp()
 		return nil
 	case <-ctx.Done():
 		p.mu.Lock()
@@ -168,6 +181,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		}
 		p.mu.Unlock()
 		<-done
+		p.removeTmp()
 		return fmt.Errorf("supervise: %s: shutdown: %w", p.opts.Name, ctx.Err())
 	}
 }
@@ -195,6 +209,12 @@ func (p *Pool) Workers() []WorkerInfo {
 		out[i].RSSKB = rssKB(out[i].PID)
 	}
 	return out
+}
+
+func (p *Pool) removeTmp() {
+	if p.tmpRoot != "" {
+		os.RemoveAll(p.tmpRoot)
+	}
 }
 
 // LimitKills counts the workers that their max_memory or max_cpu limit ended, by

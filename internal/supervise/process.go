@@ -33,6 +33,18 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		return nil, &StartError{Name: p.opts.Name, Err: err}
 	}
 	w.cmd = cmd
+	monitored := false
+	defer func() {
+		if !monitored && w.tmp != "" {
+			os.RemoveAll(w.tmp) // the monitor removes it once it runs
+		}
+	}()
+	if p.tmpRoot != "" {
+		if err := p.privateTmp(w, cmd); err != nil {
+			closeAll(handedOver(cmd))
+			return nil, startErr(err)
+		}
+	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -99,6 +111,7 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 	if err != nil {
 		return nil, startErr(fmt.Errorf("start %s: %w", cmd.Path, err))
 	}
+	monitored = true
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -108,6 +121,9 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		w.exitErr = err
 		w.killedBy = p.opts.Limits.exitReason(err)
+		if w.tmp != "" {
+			os.RemoveAll(w.tmp)
+		}
 		if p.opts.Exited != nil {
 			p.opts.Exited(w)
 		}
@@ -291,6 +307,27 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 			_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		}
 	}()
+}
+
+// privateTmp makes w's temp directory, the process's user's alone, and points
+// TMPDIR at it.
+func (p *Pool) privateTmp(w *Worker, cmd *exec.Cmd) error {
+	dir, err := os.MkdirTemp(p.tmpRoot, fmt.Sprintf("%d-%d-", w.Slot, w.Generation))
+	if err != nil {
+		return fmt.Errorf("temp directory: %w", err)
+	}
+	if c := p.opts.Credential; c != nil {
+		if err := os.Chown(dir, int(c.Uid), int(c.Gid)); err != nil {
+			os.Remove(dir)
+			return fmt.Errorf("temp directory: %w", err)
+		}
+	}
+	w.tmp = dir
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, "TMPDIR="+dir)
+	return nil
 }
 
 // WaitDial polls until network/addr accepts a connection or ctx ends: the readiness

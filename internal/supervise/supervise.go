@@ -81,6 +81,10 @@ type Options struct {
 	Credential *syscall.Credential
 	// Limits bound each worker's memory and CPU time.
 	Limits Limits
+	// PrivateTmp gives each worker process a temp directory of its own (TMPDIR),
+	// removed when the process has exited: what a killed worker left there (a
+	// half-read upload php-cgi spooled) does not pile up.
+	PrivateTmp bool
 	// StartTimeout bounds the time from start to ready (default 60s).
 	StartTimeout time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 10s).
@@ -169,6 +173,7 @@ type Worker struct {
 	done     chan struct{} // closed when the process has exited and been reaped
 	exitErr  error
 	killedBy string // the limit that ended the process, if one did
+	tmp      string // the process's private TMPDIR, if any
 	out      *outputLog
 }
 
@@ -191,5 +196,6 @@ type Pool struct {
 	waiters []chan *Worker
 	closed  bool
 	limited map[string]uint64 // workers ended by a limit, by reason
+	tmpRoot string            // holds the workers' private temp directories
 	wg      sync.WaitGroup    // background goroutines (monitors, respawns)
 }

@@ -168,6 +168,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	h.pool, err = supervise.Start(ctx, supervise.Options{
 		Name:        fmt.Sprintf("wsgi %s", opts.App),
 		Credential:  cred,
+		PrivateTmp:  opts.Env["TMPDIR"] == "",
 		Limits:      supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()},
 		Size:        opts.Processes,
 		Concurrency: opts.Threads,
