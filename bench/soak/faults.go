@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -65,8 +67,26 @@ func kill(g *gantry, t *tally, kind string) {
 		return
 	}
 	t.fault("SIGKILL a " + kind + " worker")
-	t.killed(kind)
-	syscall.Kill(pids[rand.IntN(len(pids))], syscall.SIGKILL)
+	pid := pids[rand.IntN(len(pids))]
+	i := t.killed(kind)
+	syscall.Kill(pid, syscall.SIGKILL)
+	// Gone is dead or a zombie: from then on its sockets refuse.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || procState(b) == "Z" {
+			break
+		}
+	}
+	t.died(i)
+}
+
+func procState(stat []byte) string {
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+3 > len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
 }
 
 func reload(g *gantry, t *tally, c *http.Client, base, name string) {

@@ -30,8 +30,9 @@ type tally struct {
 }
 
 type killEvent struct {
-	at   time.Time
-	kind string // "wsgi" or "fastcgi"
+	at   time.Time // SIGKILL sent
+	dead time.Time // the process seen gone (zero until then)
+	kind string    // "wsgi" or "fastcgi"
 }
 
 func newTally() *tally {
@@ -63,23 +64,38 @@ func (t *tally) addMismatch(class, why string) {
 	t.add(class, defect, "checksum mismatch: "+why)
 }
 
-func (t *tally) killed(kind string) {
+// killed records a SIGKILL about to be sent; died records when the process was
+// seen gone.
+func (t *tally) killed(kind string) int {
 	t.mu.Lock()
-	t.kills = append(t.kills, killEvent{time.Now(), kind})
+	defer t.mu.Unlock()
+	t.kills = append(t.kills, killEvent{at: time.Now(), kind: kind})
+	return len(t.kills) - 1
+}
+
+func (t *tally) died(i int) {
+	t.mu.Lock()
+	t.kills[i].dead = time.Now()
 	t.mu.Unlock()
 }
 
-// killedDuring reports whether a worker of kind was killed while a request ran.
+// killedDuring reports whether a worker of kind died while a request ran: the
+// request started before the process was gone and ended after the kill was
+// sent. One that started after the death found a dead worker, which gantry
+// must route around: that is not expected.
 func (t *tally) killedDuring(kind string, start, end time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := len(t.kills) - 1; i >= 0; i-- {
 		k := t.kills[i]
-		if k.at.Before(start) {
-			return false
+		if k.kind != kind || k.at.After(end) {
+			continue
 		}
-		if k.kind == kind && !k.at.After(end) {
+		if k.dead.IsZero() || !k.dead.Before(start) {
 			return true
+		}
+		if k.dead.Before(start.Add(-time.Minute)) {
+			return false
 		}
 	}
 	return false
@@ -215,9 +231,14 @@ func (t *tally) report(w io.Writer, d time.Duration, final finalState) bool {
 	return pass
 }
 
-// warmIndex is the first sample after warm-up: a quarter of the run, at least the
-// first sample.
-func warmIndex(n int) int { return max(n/4, 0) }
+// warmIndex is the first sample after warm-up: a quarter of the run, at least
+// the second sample when there are three.
+func warmIndex(n int) int {
+	if n < 3 {
+		return 0
+	}
+	return max(n/4, 1)
+}
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
 

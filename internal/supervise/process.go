@@ -326,7 +326,9 @@ func (p *Pool) privateTmp(w *Worker, cmd *exec.Cmd) error {
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, "TMPDIR="+dir)
+	// Clipped: Command may hand every worker the same slice, and an append into
+	// its spare room would give one worker another's TMPDIR.
+	cmd.Env = append(slices.Clip(cmd.Env), "TMPDIR="+dir)
 	return nil
 }
 
