@@ -54,7 +54,6 @@ type Options struct {
 	// past it the process is stopped and replaced. 0 = no limit.
 	MaxCPU config.Duration `toml:"max_cpu"`
 
-
 	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
 	// before mapping to Root) or "/".
 	Route string `toml:"-"`
