@@ -2,7 +2,6 @@ package cgi
 
 import (
 	"errors"
-	"gantry/internal/supervise"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gantry/internal/supervise"
 )
 
 // Why a script is being terminated; the first reason wins and decides the status the
