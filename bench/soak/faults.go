@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,23 +69,15 @@ func kill(g *gantry, t *tally, kind string) {
 	pid := pids[rand.IntN(len(pids))]
 	i := t.killed(kind)
 	syscall.Kill(pid, syscall.SIGKILL)
-	// Gone is dead or a zombie: from then on its sockets refuse.
+	// Gone means reaped. A zombie leader is not enough: the other threads of a
+	// Python worker may still be exiting, its sockets open, and a request
+	// written to one then was in flight on the killed worker.
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil || procState(b) == "Z" {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
 			break
 		}
 	}
 	t.died(i)
-}
-
-func procState(stat []byte) string {
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+3 > len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
 }
 
 func reload(g *gantry, t *tally, c *http.Client, base, name string) {

@@ -187,18 +187,22 @@ func (t *tally) report(w io.Writer, d time.Duration, final finalState) bool {
 	fmt.Fprintf(w, "\n| check | value | verdict |\n|---|---|---|\n")
 	verdict("checksum mismatches", t.mismatch == 0, fmt.Sprint(t.mismatch))
 	if n := len(t.samples); n >= 2 {
-		warm := t.samples[warmIndex(n)]
-		last := t.samples[n-1]
+		post := t.samples[warmIndex(n):]
 		for _, m := range []struct {
 			name string
-			a, b int64
-		}{{"RSS drift after warm-up", warm.rssKB, last.rssKB}, {"fd drift after warm-up", int64(warm.fds), int64(last.fds)},
-			{"goroutine drift after warm-up", int64(warm.goroutines), int64(last.goroutines)}, {"thread drift after warm-up", int64(warm.threads), int64(last.threads)}} {
-			drift := 0.0
-			if m.a > 0 {
-				drift = float64(m.b-m.a) / float64(m.a) * 100
+			of   func(sample) float64
+		}{
+			{"RSS drift after warm-up (KB)", func(s sample) float64 { return float64(s.rssKB) }},
+			{"fd drift after warm-up", func(s sample) float64 { return float64(s.fds) }},
+			{"goroutine drift after warm-up", func(s sample) float64 { return float64(s.goroutines) }},
+			{"thread drift after warm-up", func(s sample) float64 { return float64(s.threads) }},
+		} {
+			a, b := drift(post, m.of)
+			d := 0.0
+			if a > 0 {
+				d = (b - a) / a * 100
 			}
-			verdict(m.name, drift <= 5, fmt.Sprintf("%+.1f%% (%d → %d)", drift, m.a, m.b))
+			verdict(m.name, d <= 5, fmt.Sprintf("%+.1f%% (%.0f → %.0f)", d, a, b))
 		}
 	} else {
 		verdict("drift after warm-up", false, "fewer than two samples: run longer")
@@ -229,6 +233,25 @@ func (t *tally) report(w io.Writer, d time.Duration, final finalState) bool {
 	}
 	fmt.Fprintf(w, "\n**%s**\n", res)
 	return pass
+}
+
+// drift compares the mean of the first half of the samples after warm-up with
+// the mean of the second half: one sample against another would measure when
+// the collector last ran, not a leak. With fewer than four samples it compares
+// the first with the last.
+func drift(post []sample, of func(sample) float64) (before, after float64) {
+	if len(post) < 4 {
+		return of(post[0]), of(post[len(post)-1])
+	}
+	mean := func(ss []sample) float64 {
+		sum := 0.0
+		for _, s := range ss {
+			sum += of(s)
+		}
+		return sum / float64(len(ss))
+	}
+	h := len(post) / 2
+	return mean(post[:h]), mean(post[len(post)-h:])
 }
 
 // warmIndex is the first sample after warm-up: a quarter of the run, at least
