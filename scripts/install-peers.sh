@@ -18,6 +18,9 @@ fi
 # A user with a supplementary group, for the tests that drop privileges to one and
 # check its groups (peertest.GroupMember).
 id gantry-peer >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin --groups users gantry-peer
+# A second one, for the tests that run two apps as two users and check that
+# neither can reach the other's sockets, bodies or processes.
+id gantry-peer2 >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin gantry-peer2
 # h2spec (HTTP/2 conformance, TestH2spec) is not in Debian: built from its tagged
 # release into a directory on every PATH, which this script chooses, not the
 # caller's GOBIN.

@@ -33,7 +33,27 @@ func PrepareStorage(dir, name string, uid, gid int) error {
 	case err != nil:
 		return fmt.Errorf("[tls] storage %s: %w", dir, err)
 	}
-	return ownedBy(dir, name, uid)
+	if err := ownedBy(dir, name, uid); err != nil {
+		return err
+	}
+	return closeStorage(dir)
+}
+
+// closeStorage makes dir 0700 when other users could list or enter it: it holds
+// private keys, and CGI scripts and app workers run as other users must not reach
+// them, whatever mode an admin's mkdir left.
+func closeStorage(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("[tls] storage %s: %w", dir, err)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("[tls] storage %s is open to other users (mode %o) and cannot be closed: %w; fix: chmod 700 %s", dir, fi.Mode().Perm(), err, dir)
+	}
+	return nil
 }
 
 // checkStorage makes sure the user gantry runs as can keep certificates in dir.
@@ -43,11 +63,16 @@ func checkStorage(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("[tls] storage %s: %w; fix: make it as root and give it to %s: install -d -m 0700 -o %s %s", dir, err, name, name, dir)
 	}
+	if uid != 0 {
+		if err := ownedBy(dir, name, uid); err != nil {
+			return err
+		}
+	}
+	if err := closeStorage(dir); err != nil {
+		return err
+	}
 	if uid == 0 {
 		return nil
-	}
-	if err := ownedBy(dir, name, uid); err != nil {
-		return err
 	}
 	f, err := os.CreateTemp(dir, ".write-test-*")
 	if err != nil {

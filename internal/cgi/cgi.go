@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -61,8 +62,18 @@ type Options struct {
 	// QueueTimeout is how long a request waits for a free process slot before it
 	// gets 503. Default 5s.
 	QueueTimeout time.Duration `toml:"-"`
-	// User runs scripts as this user when gantry runs as root.
+	// User runs scripts as this user (its groups, its primary group unless Group
+	// names another). gantry must run as root or hold CAP_SETUID and CAP_SETGID.
 	User string `toml:"user"`
+	// Group runs scripts with this primary group.
+	Group string `toml:"group"`
+	// MaxMemory caps each script's address space ("512MB"; RLIMIT_AS, so above
+	// its VSZ). 0 = no limit.
+	MaxMemory config.Size `toml:"max_memory"`
+	// MaxCPU caps the CPU time each script may use in its life ("30s"; RLIMIT_CPU):
+	// past it the process is stopped (SIGXCPU, then SIGKILL), and the client gets 502 or what it has been sent. 0 = no limit.
+	MaxCPU config.Duration `toml:"max_cpu"`
+
 	// ServerSoftware is SERVER_SOFTWARE.
 	ServerSoftware string `toml:"-"`
 	// Redirect serves a script's local redirect (a "Location: /path" without Status,
@@ -91,6 +102,9 @@ type Handler struct {
 	dir       string   // the script directory, or the one script, absolute
 	nph       bool     // single-file mode: the script's name starts with "nph-"
 	cred      *syscall.Credential
+	limits    supervise.Limits
+	limitMu   sync.Mutex
+	limited   map[string]uint64 // scripts stopped by a limit, by limit
 	devNull   *os.File
 	slots     chan struct{}
 	killGrace time.Duration
@@ -145,11 +159,13 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 	default:
 		h.nph = strings.HasPrefix(filepath.Base(abs), "nph-")
 	}
-	if opts.User != "" && os.Geteuid() == 0 {
-		if h.cred, err = supervise.LookupCredential(opts.User); err != nil {
-			h.Close()
-			return nil, fmt.Errorf("cgi: user %q: %w", opts.User, err)
-		}
+	h.limits = supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()}
+	if h.limits.Set() {
+		h.limited = map[string]uint64{}
+	}
+	if h.cred, err = supervise.RunAs(opts.User, opts.Group); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("cgi: %w", err)
 	}
 	if h.devNull, err = os.Open(os.DevNull); err != nil {
 		h.Close()
@@ -302,7 +318,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 		}
 		in.fd = pipeR.Fd()
 	}
-	p, err := spawn(t.file, env, in.fd, h.cred)
+	p, err := spawn(t.file, env, in.fd, h.cred, h.limits)
 	if pipeR != nil {
 		// Only the script reads its stdin: once it is gone, writes fail at once.
 		pipeR.Close()
@@ -395,6 +411,30 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, t target) {
 		<-bodyDone
 	}
 	s.finish(ws, bodyErr)
+}
+
+// LimitKills counts the scripts that max_memory or max_cpu stopped, by limit; nil
+// when the route sets neither.
+func (h *Handler) LimitKills() map[string]uint64 {
+	if h.limited == nil {
+		return nil
+	}
+	h.limitMu.Lock()
+	defer h.limitMu.Unlock()
+	return maps.Clone(h.limited)
+}
+
+// stoppedBy counts and returns the limit that ended a script with status ws, if any.
+func (h *Handler) stoppedBy(ws syscall.WaitStatus) string {
+	// Only max_cpu shows in a script's status (SIGXCPU); one that ran out of
+	// address space fails in its own way, whatever its exit status means.
+	limit := supervise.Limits{CPU: h.limits.CPU}.Reason(ws, 0)
+	if limit != "" {
+		h.limitMu.Lock()
+		h.limited[limit]++
+		h.limitMu.Unlock()
+	}
+	return limit
 }
 
 func (h *Handler) track(p *proc, add bool) {

@@ -38,6 +38,8 @@ func (o *Options) Validate(*config.Scope) []config.Problem {
 	if o.MaxProcesses < 0 {
 		probs = append(probs, config.Problemf("max_processes", "max_processes must be positive"))
 	}
+	probs = append(probs, config.CheckGroup("group", o.Group)...)
+	probs = append(probs, config.CheckLimits(int64(o.MaxMemory), o.MaxCPU.D())...)
 	return append(probs, config.CheckUser("user", o.User)...)
 }
 
@@ -49,7 +51,7 @@ func (o *Options) Equal(other config.Options) bool {
 	p, ok := other.(*Options)
 	return ok && o.Path == p.Path && o.Timeout == p.Timeout && maps.Equal(o.Env, p.Env) &&
 		o.PassAuthorization == p.PassAuthorization && o.MaxProcesses == p.MaxProcesses &&
-		o.User == p.User
+		o.User == p.User && o.Group == p.Group && o.MaxMemory == p.MaxMemory && o.MaxCPU == p.MaxCPU
 }
 
 func fromConfig(c config.Options, env config.Env) (http.Handler, error) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gantry/internal/supervise"
 )
 
 // Why a script is being terminated; the first reason wins and decides the status the
@@ -54,7 +56,7 @@ type proc struct {
 // file directly (the kernel handles "#!"), never through a shell, with argv holding
 // only the script's path: nothing from the query string reaches the command line
 // (CVE-2012-1823).
-func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential) (*proc, error) {
+func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential, limits supervise.Limits) (*proc, error) {
 	var out, errp [2]int
 	if err := syscall.Pipe2(out[:], syscall.O_CLOEXEC); err != nil {
 		return nil, os.NewSyscallError("pipe2", err)
@@ -78,6 +80,19 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential) (
 		syscall.Close(out[0])
 		syscall.Close(errp[0])
 		return nil, &os.PathError{Op: "exec", Path: file, Err: err}
+	}
+	if limits.Set() {
+		if err := limits.Apply(pid); err != nil {
+			syscall.Kill(-pid, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+			if pidfd >= 0 {
+				syscall.Close(pidfd)
+			}
+			syscall.Close(out[0])
+			syscall.Close(errp[0])
+			return nil, err
+		}
 	}
 	// Non-blocking read ends go into Go's poller: reads take deadlines and park the
 	// goroutine instead of a thread.

@@ -240,6 +240,12 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 	log := s.h.log
 	script := s.t.scriptName
 	why := s.p.killReason()
+	limit := s.h.stoppedBy(ws)
+	if limit != "" && s.wroteHeader.Load() {
+		log.Error("cgi: script stopped by its "+limit+" limit; response cut short", "script", script, "err", exitError(ws).Error())
+		// Its output ended with the kill, which looks like the end of the body.
+		s.aborted = true
+	}
 	if s.failStatus == 0 && s.headerEOF != nil {
 		switch {
 		case why == killTimeout:
@@ -252,6 +258,9 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 			log.Info("cgi: client went away", "script", script)
 			abort.Mark(s.w, abort.Client)
 			return
+		case limit != "":
+			s.failStatus, s.failReason = http.StatusBadGateway, "script stopped by its "+limit+" limit before sending a complete header"
+			s.failErr = exitError(ws)
 		default:
 			s.failStatus, s.failReason = http.StatusBadGateway, "script ended before sending a complete header"
 			s.failErr = exitError(ws)

@@ -79,6 +79,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	for _, n := range notes {
 		log.Info(n.msg, n.args...)
 	}
+	if cfg.Admin.PasswordHash != "" {
+		if msg := openSecret(cfg.File, "[admin] password_hash"); msg != "" {
+			log.Warn(msg)
+		}
+	}
 	if notifyErr != nil {
 		log.Warn("systemd notification", "err", notifyErr)
 	}

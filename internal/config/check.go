@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"time"
 )
 
 // Problemf is a problem with a route's key, for a handler's Validate.
@@ -40,6 +41,31 @@ func CheckUser(key, name string) []Problem {
 	}
 	if _, err := user.Lookup(name); err != nil {
 		return []Problem{Problemf(key, "user %q: no such user", name)}
+	}
+	return nil
+}
+
+// CheckLimits reports a max_memory or max_cpu that cannot work: negative, a
+// memory cap too small for any interpreter to start in, a CPU cap under the
+// one-second grain of RLIMIT_CPU.
+func CheckLimits(memory int64, cpu time.Duration) []Problem {
+	var probs []Problem
+	if memory < 0 || (memory > 0 && memory < 16<<20) {
+		probs = append(probs, Problemf("max_memory", "max_memory %d: want at least 16MB (it caps the address space, which an interpreter reserves generously), or 0 for none", memory))
+	}
+	if cpu < 0 || (cpu > 0 && cpu < time.Second) {
+		probs = append(probs, Problemf("max_cpu", "max_cpu %s: want whole seconds of CPU time, at least \"1s\", or 0 for none", cpu))
+	}
+	return probs
+}
+
+// CheckGroup reports a group key that names no group.
+func CheckGroup(key, name string) []Problem {
+	if name == "" {
+		return nil
+	}
+	if _, err := user.LookupGroup(name); err != nil {
+		return []Problem{Problemf(key, "group %q: no such group", name)}
 	}
 	return nil
 }

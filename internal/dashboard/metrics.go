@@ -79,6 +79,7 @@ var (
 	descWorkerRSS   = prometheus.NewDesc("gantry_worker_rss_bytes", "Resident memory of the pool's workers.", []string{"site", "route", "kind"}, nil)
 	descWorkerErrs  = prometheus.NewDesc("gantry_worker_errors_total", "Requests of the pool's current workers that failed in the app (embedded WSGI threads count them).", []string{"site", "route", "kind"}, nil)
 	descWorkerResta = prometheus.NewDesc("gantry_worker_restarts_total", "Worker restarts (crashes, recycling) of the pool.", []string{"site", "route", "kind"}, nil)
+	descLimitKills  = prometheus.NewDesc("gantry_limit_kills_total", "Processes (workers, CGI scripts) that the route's max_memory or max_cpu ended, by limit.", []string{"site", "route", "kind", "limit"}, nil)
 	descHTTPSensor  = prometheus.NewDesc("gantry_telescope_http_unsolicited_total", "Unsolicited HTTP requests and connections, by category and rule.", []string{"category", "rule"}, nil)
 	descHTTPSources = prometheus.NewDesc("gantry_telescope_http_sources", "Sources in the HTTP sensor's table.", nil, nil)
 	descDarkHits    = prometheus.NewDesc("gantry_telescope_darkport_hits_total", "Connections and datagrams to dark ports, by port.", []string{"port"}, nil)
@@ -99,7 +100,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerErrs, descWorkerRSS, descWorkerResta, descHTTPSensor,
+	for _, d := range []*prometheus.Desc{descWorkers, descWorkerReqs, descWorkerErrs, descWorkerRSS, descWorkerResta, descLimitKills, descHTTPSensor,
 		descHTTPSources, descDarkHits, descDarkProbes, descEvicted, descPackets, descScans, descAttacks, descCertExpiry,
 		descBans, descBansIssued, descBansRefused, descBansReqs, descBansEvicted, descExported, descExpDropped, descExpQueued} {
 		ch <- d
@@ -132,6 +133,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWorkerErrs, prometheus.CounterValue, errs, p.Site, p.Route, p.Kind)
 		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, rss, p.Site, p.Route, p.Kind)
 		ch <- prometheus.MustNewConstMetric(descWorkerResta, prometheus.CounterValue, restarts, p.Site, p.Route, p.Kind)
+		for limit, n := range p.LimitKills {
+			ch <- prometheus.MustNewConstMetric(descLimitKills, prometheus.CounterValue, float64(n), p.Site, p.Route, p.Kind, limit)
+		}
 	}
 	if s := d.opts.Sensor; s != nil {
 		for _, rc := range s.Counts() {

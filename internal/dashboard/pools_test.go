@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gantry/internal/peertest"
 	"gantry/internal/server"
@@ -48,4 +49,28 @@ func TestWorkerPools(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// TestLimitKillsMetric: a worker that max_memory ended is counted in /metrics.
+func TestLimitKillsMetric(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Python workers")
+	}
+	py := peertest.Python(t)
+	app := t.TempDir()
+	os.WriteFile(filepath.Join(app, "hog.py"), []byte(`def application(environ, start_response):
+    held = bytearray(1 << 30)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"held"]
+`), 0o644)
+	g := startGantry(t, setup{extra: fmt.Sprintf("\n[[site.route]]\npath = \"/hog/\"\nwsgi = \"hog:application\"\nchdir = %q\npython = %q\nprocesses = 1\nmax_memory = \"512MB\"\n", app, py)})
+	c := client()
+	if resp, _ := do(t, c, "GET", g.web+"/hog/", nil, nil); resp.StatusCode < 500 {
+		t.Fatalf("1GB past a 512MB max_memory: %s", resp.Status)
+	}
+	want := `gantry_limit_kills_total{kind="wsgi",limit="max_memory",route="/hog/",site="default"} 1`
+	peertest.WaitFor(t, 10*time.Second, "the kill in /metrics", func() bool {
+		_, metrics := do(t, c, "GET", g.admin+"/metrics", nil, nil)
+		return strings.Contains(metrics, want)
+	})
 }

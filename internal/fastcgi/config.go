@@ -27,7 +27,7 @@ var _ config.Options = (*Options)(nil)
 const defaultProcesses = 2
 
 // commandKeys apply only when fastcgi_command spawns the processes.
-var commandKeys = []string{"processes", "max_requests", "env", "user"}
+var commandKeys = []string{"processes", "max_requests", "env", "user", "group", "max_memory", "max_cpu"}
 
 // defaults fills in what both a config file and code may leave out.
 func (o *Options) defaults() {
@@ -87,6 +87,8 @@ func (o *Options) Validate(s *config.Scope) []config.Problem {
 		add("path", "route %q: counts must not be negative", s.Route.Path)
 	}
 	probs = append(probs, o.Sendfile.Validate()...)
+	probs = append(probs, config.CheckGroup("group", o.Group)...)
+	probs = append(probs, config.CheckLimits(int64(o.MaxMemory), o.MaxCPU.D())...)
 	return append(probs, config.CheckUser("user", o.User)...)
 }
 
@@ -115,7 +117,7 @@ func (o *Options) Target() string {
 func (o *Options) Equal(other config.Options) bool {
 	p, ok := other.(*Options)
 	return ok && o.Address == p.Address && slices.Equal(o.Command, p.Command) && o.Processes == p.Processes &&
-		o.MaxRequests == p.MaxRequests && maps.Equal(o.Env, p.Env) && o.User == p.User && o.Root == p.Root &&
+		o.MaxRequests == p.MaxRequests && maps.Equal(o.Env, p.Env) && o.User == p.User && o.Group == p.Group && o.MaxMemory == p.MaxMemory && o.MaxCPU == p.MaxCPU && o.Root == p.Root &&
 		slices.Equal(o.Index, p.Index) && slices.Equal(o.Split, p.Split) && o.Timeout == p.Timeout &&
 		o.MaxConns == p.MaxConns
 }

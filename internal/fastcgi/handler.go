@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gantry/internal/abort"
@@ -31,7 +32,8 @@ type Options struct {
 	// Address is a running FastCGI server: "unix:/path.sock" or "host:port".
 	Address string `toml:"fastcgi"`
 	// Command, instead of Address, is a FastCGI program that gantry spawns Processes
-	// copies of, each on a private unix socket (php-cgi is started with -b SOCKET).
+	// copies of, each given its own listening unix socket as stdin
+	// (FCGI_LISTENSOCK_FILENO, as mod_fcgid does; php-cgi serves FastCGI so).
 	Command []string `toml:"fastcgi_command"`
 	// Processes is how many copies of Command run (default 2).
 	Processes int `toml:"processes"`
@@ -39,8 +41,18 @@ type Options struct {
 	MaxRequests int `toml:"max_requests"`
 	// Env is added to the spawned processes' environment.
 	Env config.Strings `toml:"env"`
-	// User runs the spawned processes as this user when gantry runs as root.
+	// User runs the spawned processes as this user (its groups, its primary group
+	// unless Group names another). gantry must run as root or hold CAP_SETUID and
+	// CAP_SETGID.
 	User string `toml:"user"`
+	// Group runs the spawned processes with this primary group.
+	Group string `toml:"group"`
+	// MaxMemory caps each spawned process's address space ("512MB"; RLIMIT_AS, so above
+	// its VSZ). 0 = no limit.
+	MaxMemory config.Size `toml:"max_memory"`
+	// MaxCPU caps the CPU time each spawned process may use in its life ("30s"; RLIMIT_CPU):
+	// past it the process is stopped and replaced. 0 = no limit.
+	MaxCPU config.Duration `toml:"max_cpu"`
 
 	// Route is the route's path: "*.php", "/blog/*.php", "/app/" (a prefix, stripped
 	// before mapping to Root) or "/".
@@ -193,6 +205,14 @@ func discoverMaxConns(network, addr string, timeout time.Duration, log *slog.Log
 
 // Workers describes the spawned processes for the dashboard; nil when the route talks
 // to a server it did not start.
+// LimitKills counts the spawned processes that max_memory or max_cpu ended.
+func (h *Handler) LimitKills() map[string]uint64 {
+	if h.sup == nil {
+		return nil
+	}
+	return h.sup.LimitKills()
+}
+
 func (h *Handler) Workers() []supervise.WorkerInfo {
 	if h.sup == nil {
 		return nil
@@ -316,6 +336,12 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 		// A request that may not be resent once written checks its kept-alive
 		// connection first, so a stale one costs a redial instead of a 502.
 		c, err := h.src.get(ctx, attempt > 0, !idempotent || !body.replayable())
+		if err != nil && attempt == 0 && ctx.Err() == nil && isDialRefused(err) {
+			// A spawned process that died a moment ago, before the pool learnt
+			// it: nothing reached it, so another process takes the request.
+			h.log.Info("fastcgi process unreachable; trying another", "err", err)
+			continue
+		}
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -360,6 +386,12 @@ func (h *Handler) roundTrip(w http.ResponseWriter, r *http.Request, t target, bu
 		}
 		return
 	}
+}
+
+// isDialRefused reports a connect that found no listener: the process behind a
+// socket is gone, and nothing of the request was sent.
+func isDialRefused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
 // safeMethod reports the methods RFC 9110 §9.2.1 calls safe: running one twice

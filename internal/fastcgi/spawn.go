@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"gantry/internal/supervise"
@@ -38,26 +38,17 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fastcgi: command %s: %w", opts.Command[0], err)
 	}
-	var cred *syscall.Credential
-	if opts.User != "" {
-		if os.Geteuid() != 0 {
-			log.Warn("fastcgi: user applies only when gantry runs as root; the processes run as gantry's user",
-				"user", opts.User)
-		} else if cred, err = supervise.LookupCredential(opts.User); err != nil {
-			return nil, nil, fmt.Errorf("fastcgi: user %q: %w", opts.User, err)
-		}
+	cred, err := supervise.RunAs(opts.User, opts.Group)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fastcgi: %w", err)
 	}
+	// gantry binds each process's socket here and hands it over as the process's
+	// stdin, so the directory stays gantry's alone (0700): no process, whatever
+	// user it runs as, can reach another's socket, and gantry needs no right over
+	// the processes' files.
 	dir, err := os.MkdirTemp("", "gantry-fcgi-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("fastcgi: socket directory: %w", err)
-	}
-	if cred != nil {
-		// The processes create their sockets here; gantry, as root, reaches them
-		// whoever owns them. The directory stays private (0700) to that user.
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			os.RemoveAll(dir)
-			return nil, nil, fmt.Errorf("fastcgi: socket directory for user %q: %w", opts.User, err)
-		}
 	}
 	s := &cmdSource{dir: dir, dialTimeout: opts.DialTimeout, idle: map[*supervise.Worker]*conn{}}
 	isPHP := strings.HasPrefix(filepath.Base(bin), "php")
@@ -76,21 +67,21 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 		Concurrency: 1,
 		Command: func(w *supervise.Worker) (*exec.Cmd, error) {
 			sock := filepath.Join(dir, strconv.Itoa(w.Slot)+"-"+strconv.Itoa(w.Generation)+".sock")
-			os.Remove(sock)
-			w.Data = sock
-			args := append([]string(nil), opts.Command[1:]...)
-			if isPHP {
-				args = append(args, "-b", sock)
-			} else {
-				args = append(args, sock)
+			lf, err := listenFile(sock)
+			if err != nil {
+				return nil, err
 			}
-			cmd := exec.Command(bin, args...)
+			w.Data = sock
+			cmd := exec.Command(bin, opts.Command[1:]...)
 			cmd.Env = env
 			cmd.Dir = opts.Root
+			// FCGI_LISTENSOCK_FILENO: the FastCGI specification's way, and
+			// mod_fcgid's, to give a spawned application its listening socket.
+			cmd.Stdin = lf
 			return cmd, nil
 		},
 		Ready: func(ctx context.Context, w *supervise.Worker) error {
-			return supervise.WaitDial(ctx, "unix", w.Data.(string))
+			return ready(ctx, w.Data.(string))
 		},
 		Stopping: s.dropIdle,
 		Exited: func(w *supervise.Worker) {
@@ -98,6 +89,8 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 			s.dropIdle(w)
 		},
 		Credential:  cred,
+		PrivateTmp:  opts.Env["TMPDIR"] == "",
+		Limits:      supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()},
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
 		Logger:      log,
 	})
@@ -107,6 +100,48 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 	}
 	s.sup = sup
 	return s, sup, nil
+}
+
+// ready waits until the process answers FCGI_GET_VALUES on its socket. A connect
+// alone proves nothing: gantry bound the socket, so the kernel queues connections
+// before the process runs, and even when it is not a FastCGI program at all.
+func ready(ctx context.Context, sock string) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", sock, err)
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	timeout := time.Minute
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if _, err := getValues(nc, timeout, "FCGI_MPXS_CONNS"); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w (is it a FastCGI program?)", err)
+	}
+	return nil
+}
+
+// listenFile binds a unix socket at path and returns it as a file to hand to a child.
+func listenFile(path string) (*os.File, error) {
+	os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	f, err := l.File()
+	l.Close()
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("listener %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // dropIdle closes the idle connection to w, if any.

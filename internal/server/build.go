@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gantry/internal/accesslog"
@@ -31,6 +33,46 @@ type state struct {
 	// restarted names the routes whose worker processes this generation started
 	// or restarted, for the reload's report.
 	restarted []string
+	// inUse counts the requests running on this generation (see useState): a
+	// reload stops the handlers it replaced only once it is zero.
+	inUse atomic.Int64
+}
+
+// useState returns the current generation, counted as in use until the caller
+// calls release. A request that read a generation the moment a reload replaced
+// it may already have been missed by drain's count: it sees the swap on its
+// second read and moves to the new generation, so a generation drain found idle
+// takes no more requests.
+func (s *Server) useState() *state {
+	for {
+		st := s.state.Load()
+		st.inUse.Add(1)
+		if s.state.Load() == st {
+			return st
+		}
+		st.release()
+	}
+}
+
+func (st *state) release() { st.inUse.Add(-1) }
+
+// drain waits until no request runs on st (replaced by a reload): a request that
+// chose one of its handlers, and is still reading its body or waiting for a
+// worker, must find that handler running. It gives up when ctx ends.
+func (st *state) drain(ctx context.Context, log *slog.Logger) error {
+	if n := st.inUse.Load(); n > 0 {
+		log.Info("reload: letting requests on the replaced configuration finish", "requests", n)
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for st.inUse.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d requests still running on the replaced configuration: %w", st.inUse.Load(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // built is a handler with what it was built from.
@@ -353,6 +395,9 @@ func (s *Server) reload(ctx context.Context, old *state) (ReloadResult, error) {
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
 		defer cancel()
+		if err := old.drain(sctx, s.log); err != nil {
+			s.log.Warn("reload: waiting for requests on the replaced configuration", "err", err)
+		}
 		if err := old.shutdown(sctx, st); err != nil {
 			s.log.Warn("reload: stopping replaced handlers", "err", err)
 		}

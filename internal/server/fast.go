@@ -20,7 +20,8 @@ type fastHandler struct{ s *Server }
 // request, so a reload applies to the next request on a fast connection.
 func (f fastHandler) ServeFast(w *http1.ResponseWriter, r *http.Request) bool {
 	s := f.s
-	st := s.state.Load()
+	st := s.useState()
+	defer st.release()
 	if !st.cfg.Server.Fast() || r.TLS == nil && s.toHTTPS(r) {
 		return false
 	}

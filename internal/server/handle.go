@@ -26,7 +26,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(start, w, r, ref)
 		return
 	}
-	st := s.state.Load()
+	st := s.useState()
+	defer st.release()
 	rw := &responseWriter{ResponseWriter: w}
 	if r.Body != nil && r.Body != http.NoBody {
 		rw.body.ReadCloser = r.Body

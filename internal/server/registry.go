@@ -59,6 +59,11 @@ type (
 		Workers() []supervise.WorkerInfo
 		Health() supervise.Health
 	}
+	// LimitReporter counts the processes that the route's max_memory or
+	// max_cpu ended, by limit; nil when the route sets no limit.
+	LimitReporter interface {
+		LimitKills() map[string]uint64
+	}
 	// FastServer is a handler that the fast path (internal/http1) may run for
 	// bodiless GET and HEAD requests: it needs nothing of net/http's
 	// ResponseWriter that http1's lacks (no Hijack, no protocol upgrade).
@@ -79,18 +84,21 @@ type (
 )
 
 var (
-	_ Shutdowner   = (*static.Handler)(nil)
-	_ CachedServer = (*static.Handler)(nil)
-	_ FastServer   = (*static.Handler)(nil)
-	_ Shutdowner   = (*cgi.Handler)(nil)
-	_ Shutdowner   = (*fastcgi.Handler)(nil)
-	_ PoolReporter = (*fastcgi.Handler)(nil)
-	_ FastServer   = (*fastcgi.Handler)(nil)
-	_ Shutdowner   = (*wsgi.Handler)(nil)
-	_ Reloader     = (*wsgi.Handler)(nil)
-	_ PoolReporter = (*wsgi.Handler)(nil)
-	_ FastServer   = (*wsgi.Handler)(nil)
-	_ Shutdowner   = (*proxy.Handler)(nil)
+	_ Shutdowner    = (*static.Handler)(nil)
+	_ CachedServer  = (*static.Handler)(nil)
+	_ FastServer    = (*static.Handler)(nil)
+	_ Shutdowner    = (*cgi.Handler)(nil)
+	_ Shutdowner    = (*fastcgi.Handler)(nil)
+	_ PoolReporter  = (*fastcgi.Handler)(nil)
+	_ FastServer    = (*fastcgi.Handler)(nil)
+	_ Shutdowner    = (*wsgi.Handler)(nil)
+	_ Reloader      = (*wsgi.Handler)(nil)
+	_ PoolReporter  = (*wsgi.Handler)(nil)
+	_ LimitReporter = (*wsgi.Handler)(nil)
+	_ LimitReporter = (*fastcgi.Handler)(nil)
+	_ LimitReporter = (*cgi.Handler)(nil)
+	_ FastServer    = (*wsgi.Handler)(nil)
+	_ Shutdowner    = (*proxy.Handler)(nil)
 
 	_ basicauth.Passer = (*cgi.Options)(nil)
 )

@@ -35,6 +35,8 @@ type PoolStatus struct {
 	Busy      int          `json:"busy"`                  // requests in flight
 	Queued    int          `json:"queued"`                // requests waiting for a worker
 	QueuedAt  time.Time    `json:"queued_since,omitzero"` // since when some are
+	// LimitKills counts the processes ended by max_memory or max_cpu, by limit.
+	LimitKills map[string]uint64 `json:"limit_kills,omitempty"`
 }
 
 // CrashStatus is a worker's unexpected exit.
@@ -88,16 +90,24 @@ func (s *Server) Status() Status {
 		}
 		for _, r := range si.routes {
 			ss.Routes = append(ss.Routes, RouteStatus{Path: r.path, Kind: r.kind, Target: r.target})
-			if p, ok := r.app.(PoolReporter); ok {
-				h := p.Health()
-				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{},
-					Crashes: h.Crashes, Size: h.Size, Capacity: h.Size * h.Concurrency, Busy: h.Busy, Queued: h.Queued, QueuedAt: h.Since}
-				if h.Crashes > 0 {
-					ps.LastCrash = &CrashStatus{Time: h.Last.Time, PID: h.Last.PID, Status: h.Last.Status, Stderr: h.Last.Stderr}
-				}
-				for _, w := range p.Workers() {
-					ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests, Errors: w.Errors,
-						RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts, Inflight: w.Inflight})
+			var kills map[string]uint64
+			if l, ok := r.app.(LimitReporter); ok {
+				kills = l.LimitKills()
+			}
+			p, ok := r.app.(PoolReporter)
+			if ok || kills != nil {
+				ps := PoolStatus{Site: si.name, Route: r.path, Kind: r.kind, Workers: []WorkerStatus{}, LimitKills: kills}
+				if ok {
+					h := p.Health()
+					ps.Crashes, ps.Size, ps.Capacity = h.Crashes, h.Size, h.Size*h.Concurrency
+					ps.Busy, ps.Queued, ps.QueuedAt = h.Busy, h.Queued, h.Since
+					if h.Crashes > 0 {
+						ps.LastCrash = &CrashStatus{Time: h.Last.Time, PID: h.Last.PID, Status: h.Last.Status, Stderr: h.Last.Stderr}
+					}
+					for _, w := range p.Workers() {
+						ps.Workers = append(ps.Workers, WorkerStatus{PID: w.PID, State: w.State, Requests: w.Requests, Errors: w.Errors,
+							RSSKB: w.RSSKB, Started: w.Started, Restarts: w.Restarts, Inflight: w.Inflight})
+					}
 				}
 				out.Pools = append(out.Pools, ps)
 			}

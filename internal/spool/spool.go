@@ -81,8 +81,20 @@ func checkDir(dir string) error {
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("spool: body_temp %s: writable by other users (mode %o); chmod 700 it or name a private directory", dir, fi.Mode().Perm())
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
 		return fmt.Errorf("spool: body_temp %s: owned by uid %d, not by gantry's user (uid %d); chown it or name another directory", dir, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		// Bodies are briefly named there without O_TMPFILE, and the processes of
+		// every app (CGI scripts, workers run as other users) must not list or
+		// open them: gantry's own directory is closed, anyone else's refused.
+		if !ok || int(st.Uid) != os.Geteuid() {
+			return fmt.Errorf("spool: body_temp %s: open to other users (mode %o); chmod 700 it or name a private directory", dir, fi.Mode().Perm())
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("spool: body_temp %s: close it to other users: %w", dir, err)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package supervise
 
 import (
 	"fmt"
+	"os"
 	"os/user"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -43,4 +46,75 @@ func LookupCredential(name string) (*syscall.Credential, error) {
 		}
 	}
 	return c, nil
+}
+
+// RunAs is the credential a route's processes take for its user and group keys:
+// nil when both are empty or name gantry's own user and group (nothing to change).
+// group replaces the user's primary group. Switching to another user needs root or
+// CAP_SETUID and CAP_SETGID (systemd's AmbientCapabilities); without them the
+// answer is an error naming the fix, not processes that silently run as gantry.
+func RunAs(userName, groupName string) (*syscall.Credential, error) {
+	if userName == "" && groupName == "" {
+		return nil, nil
+	}
+	var c *syscall.Credential
+	if userName != "" {
+		var err error
+		if c, err = LookupCredential(userName); err != nil {
+			return nil, fmt.Errorf("user %q: %w", userName, err)
+		}
+	} else {
+		c = &syscall.Credential{Uid: uint32(syscall.Geteuid()), Gid: uint32(syscall.Getegid())}
+		gs, err := syscall.Getgroups()
+		if err != nil {
+			return nil, fmt.Errorf("group %q: gantry's own groups: %w", groupName, err)
+		}
+		for _, g := range gs {
+			c.Groups = append(c.Groups, uint32(g))
+		}
+	}
+	if groupName != "" {
+		g, err := user.LookupGroup(groupName)
+		if err != nil {
+			return nil, fmt.Errorf("group %q: %w", groupName, err)
+		}
+		gid, err := strconv.ParseUint(g.Gid, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("group %s: gid %q is not a number", groupName, g.Gid)
+		}
+		c.Gid = uint32(gid)
+		if !slices.Contains(c.Groups, c.Gid) {
+			c.Groups = append([]uint32{c.Gid}, c.Groups...)
+		}
+	}
+	if c.Uid == uint32(syscall.Geteuid()) && c.Gid == uint32(syscall.Getegid()) {
+		return nil, nil
+	}
+	if syscall.Geteuid() != 0 && !canSwitch() {
+		who := "gantry's user"
+		if u, err := user.LookupId(strconv.Itoa(syscall.Geteuid())); err == nil {
+			who = u.Username
+		}
+		return nil, fmt.Errorf("user %q, group %q: gantry runs as %s without CAP_SETUID and CAP_SETGID, so it cannot start processes as another user; "+
+			"start gantry as root without [server] user, give it those capabilities (systemd AmbientCapabilities=CAP_SETUID CAP_SETGID), or remove the key",
+			userName, groupName, who)
+	}
+	return c, nil
+}
+
+// canSwitch reports whether this process holds CAP_SETUID and CAP_SETGID in its
+// effective set, which setgroups, setgid and setuid in a child need.
+func canSwitch() bool {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			const setgid, setuid = 1 << 6, 1 << 7
+			return err == nil && caps&setgid != 0 && caps&setuid != 0
+		}
+	}
+	return false
 }

@@ -2,11 +2,15 @@ package supervise
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"gantry/internal/peertest"
@@ -71,5 +75,82 @@ func TestLookupCredential(t *testing.T) {
 					tc.user, c.Uid, c.Gid, c.Groups, uid, gid, groups)
 			}
 		})
+	}
+}
+
+// TestRunAs checks the credential a route's user and group keys give: nothing to
+// change for gantry's own user, the user's ids otherwise, and, for a gantry that
+// runs as an ordinary user without CAP_SETUID, an error naming the fix (run in a
+// copy of this test binary started as gantry-peer).
+func TestRunAs(t *testing.T) {
+	if os.Getenv("GANTRY_RUNAS_CHILD") == "1" {
+		_, err := RunAs("gantry-peer2", "")
+		if err == nil || !strings.Contains(err.Error(), "CAP_SETUID") {
+			fmt.Printf("RunAs as an ordinary user: %v\n", err)
+			os.Exit(1)
+		}
+		if c, err := RunAs("gantry-peer", ""); c != nil || err != nil {
+			fmt.Printf("RunAs for gantry's own user: %+v, %v\n", c, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	peertest.Root(t, "starting a process as another user")
+	self, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := RunAs(self.Username, ""); c != nil || err != nil {
+		t.Errorf("RunAs(own user) = %+v, %v; want nothing to change", c, err)
+	}
+	peer := peertest.GroupMember()
+	if peer == "" {
+		peertest.Missing(t, "a user with a supplementary group", "scripts/install-peers.sh creates gantry-peer")
+	}
+	uid, gid, _ := idOf(t, peer)
+	c, err := RunAs(peer, "")
+	if err != nil || c.Uid != uid || c.Gid != gid {
+		t.Fatalf("RunAs(%s) = %+v, %v; want uid %d gid %d", peer, c, err, uid, gid)
+	}
+	c, err = RunAs(peer, "nogroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ng, _ := user.LookupGroup("nogroup")
+	if strconv.FormatUint(uint64(c.Gid), 10) != ng.Gid || !slices.Contains(c.Groups, c.Gid) {
+		t.Errorf("RunAs(%s, nogroup) = %+v; want primary group nogroup (%s), also among the groups", peer, c, ng.Gid)
+	}
+	if _, err := RunAs(peer, "no-such-group-gantry"); err == nil {
+		t.Error("RunAs with an unknown group: no error")
+	}
+
+	// A gantry running as gantry-peer, without capabilities.
+	if _, err := user.Lookup("gantry-peer2"); err != nil {
+		peertest.Missing(t, "user gantry-peer2", "scripts/install-peers.sh creates it")
+	}
+	dir, err := os.MkdirTemp("", "gantry-runas-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "supervise.test")
+	exe, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := LookupCredential("gantry-peer")
+	if err != nil {
+		peertest.Missing(t, "user gantry-peer", "scripts/install-peers.sh creates it")
+	}
+	cmd := exec.Command(bin, "-test.run=^TestRunAs$")
+	cmd.Env = append(os.Environ(), "GANTRY_RUNAS_CHILD=1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pc}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("as gantry-peer: %v\n%s", err, out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -41,9 +42,21 @@ func Start(ctx context.Context, opts Options) (*Pool, error) {
 	}
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Pool{opts: opts, log: opts.Logger.With("pool", opts.Name), ctx: pctx, cancel: cancel,
-		live: map[*Worker]struct{}{}}
+		live: map[*Worker]struct{}{}, limited: map[string]uint64{}}
 	for i := 0; i < opts.Size; i++ {
 		p.slots = append(p.slots, &slot{backoff: opts.BackoffMin})
+	}
+	if opts.PrivateTmp {
+		var err error
+		if p.tmpRoot, err = os.MkdirTemp("", "gantry-tmp-"); err != nil {
+			return nil, fmt.Errorf("supervise: %s: temp directory: %w", opts.Name, err)
+		}
+		// Workers run as another user reach their own directory below, and no
+		// other: each is 0700 and theirs.
+		if err := os.Chmod(p.tmpRoot, 0o711); err != nil {
+			os.Remove(p.tmpRoot)
+			return nil, fmt.Errorf("supervise: %s: temp directory: %w", opts.Name, err)
+		}
 	}
 	type result struct {
 		w   *Worker
@@ -159,6 +172,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		p.removeTmp()
 		return nil
 	case <-ctx.Done():
 		p.mu.Lock()
@@ -167,6 +181,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		}
 		p.mu.Unlock()
 		<-done
+		p.removeTmp()
 		return fmt.Errorf("supervise: %s: shutdown: %w", p.opts.Name, ctx.Err())
 	}
 }
@@ -211,6 +226,20 @@ func (p *Pool) Health() Health {
 		h.Since = p.queued
 	}
 	return h
+}
+
+func (p *Pool) removeTmp() {
+	if p.tmpRoot != "" {
+		os.RemoveAll(p.tmpRoot)
+	}
+}
+
+// LimitKills counts the workers that their max_memory or max_cpu limit ended, by
+// limit (LimitMemory, LimitCPU).
+func (p *Pool) LimitKills() map[string]uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.limited)
 }
 
 // RSSKB is the resident memory of process pid, in kB; 0 if it is gone.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +33,18 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		return nil, &StartError{Name: p.opts.Name, Err: err}
 	}
 	w.cmd = cmd
+	monitored := false
+	defer func() {
+		if !monitored && w.tmp != "" {
+			os.RemoveAll(w.tmp) // the monitor removes it once it runs
+		}
+	}()
+	if p.tmpRoot != "" {
+		if err := p.privateTmp(w, cmd); err != nil {
+			closeAll(handedOver(cmd))
+			return nil, startErr(err)
+		}
+	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -63,17 +76,24 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 	if p.closed {
 		p.mu.Unlock()
 		closeAll(pipes)
-		closeAll(cmd.ExtraFiles)
+		closeAll(handedOver(cmd))
 		return nil, startErr(ErrClosed)
 	}
 	err = cmd.Start()
+	if err == nil && p.opts.Limits.Set() {
+		if lerr := p.opts.Limits.Apply(cmd.Process.Pid); lerr != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			err = lerr
+		}
+	}
 	if err == nil {
 		w.PID = cmd.Process.Pid
 		w.Started = time.Now()
 		p.live[w] = struct{}{}
 	}
 	p.mu.Unlock()
-	closeAll(cmd.ExtraFiles)
+	closeAll(handedOver(cmd))
 	var readers sync.WaitGroup
 	for j := 0; j < len(pipes); j += 2 {
 		pipes[j+1].Close()
@@ -91,6 +111,7 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 	if err != nil {
 		return nil, startErr(fmt.Errorf("start %s: %w", cmd.Path, err))
 	}
+	monitored = true
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -99,6 +120,10 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		// Whatever the worker forked goes with it.
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		w.exitErr = err
+		w.killedBy = p.opts.Limits.exitReason(err)
+		if w.tmp != "" {
+			os.RemoveAll(w.tmp)
+		}
 		if p.opts.Exited != nil {
 			p.opts.Exited(w)
 		}
@@ -150,6 +175,12 @@ func (p *Pool) exited(w *Worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.live, w)
+	if w.killedBy != "" {
+		// Counted whether or not a failed request already had it replaced.
+		p.limited[w.killedBy]++
+		p.log.Error("worker ended by its "+w.killedBy+" limit", "slot", w.Slot, "pid", w.PID,
+			"status", exitText(w.exitErr), "requests", w.requests)
+	}
 	prev := w.state
 	w.state = StateExited
 	s := p.slots[w.Slot]
@@ -160,7 +191,7 @@ func (p *Pool) exited(w *Worker) {
 		// Retired and stopped on purpose, unless a request saw it break and it
 		// died of something other than the pool's own signal: the retirement only
 		// came first because the gateway noticed before the monitor did.
-		if w.failed && !p.closed && !signalledBy(w.exitErr, w.sent) {
+		if w.failed && !p.closed && w.killedBy == "" && !signalledBy(w.exitErr, w.sent) {
 			p.recordCrashLocked(w)
 		}
 		return
@@ -169,9 +200,12 @@ func (p *Pool) exited(w *Worker) {
 	if p.closed {
 		return
 	}
-	p.recordCrashLocked(w)
-	p.log.Error("worker exited unexpectedly; respawning", "slot", w.Slot, "pid", w.PID,
-		"status", p.crash.Status, "requests", w.requests)
+	if w.killedBy == "" {
+		// A limit's kill is logged and counted above, not as a crash.
+		p.recordCrashLocked(w)
+		p.log.Error("worker exited unexpectedly; respawning", "slot", w.Slot, "pid", w.PID,
+			"status", p.crash.Status, "requests", w.requests)
+	}
 	if time.Since(w.Started) > time.Minute {
 		s.backoff = p.opts.BackoffMin
 	}
@@ -305,6 +339,29 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 	}()
 }
 
+// privateTmp makes w's temp directory, the process's user's alone, and points
+// TMPDIR at it.
+func (p *Pool) privateTmp(w *Worker, cmd *exec.Cmd) error {
+	dir, err := os.MkdirTemp(p.tmpRoot, fmt.Sprintf("%d-%d-", w.Slot, w.Generation))
+	if err != nil {
+		return fmt.Errorf("temp directory: %w", err)
+	}
+	if c := p.opts.Credential; c != nil {
+		if err := os.Chown(dir, int(c.Uid), int(c.Gid)); err != nil {
+			os.Remove(dir)
+			return fmt.Errorf("temp directory: %w", err)
+		}
+	}
+	w.tmp = dir
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	// Clipped: Command may hand every worker the same slice, and an append into
+	// its spare room would give one worker another's TMPDIR.
+	cmd.Env = append(slices.Clip(cmd.Env), "TMPDIR="+dir)
+	return nil
+}
+
 // WaitDial polls until network/addr accepts a connection or ctx ends: the readiness
 // check for a worker that listens on a socket (php-cgi -b).
 func WaitDial(ctx context.Context, network, addr string) error {
@@ -344,6 +401,16 @@ func startCrash(slot int, err error) Crash {
 		c.Stderr = shortLine(out[strings.LastIndexByte(out, '\n')+1:])
 	}
 	return c
+}
+
+// handedOver is what the parent gives the child and closes once it started: the
+// extra files and a file as stdin (a FastCGI listening socket).
+func handedOver(cmd *exec.Cmd) []*os.File {
+	fs := cmd.ExtraFiles
+	if f, ok := cmd.Stdin.(*os.File); ok {
+		fs = append(slices.Clip(fs), f)
+	}
+	return fs
 }
 
 func closeAll(fs []*os.File) {

@@ -39,7 +39,8 @@
 // Start, a worker that dies is respawned with exponential backoff (a startup error on a
 // respawn is logged once and retried with growing delays, never in a tight loop).
 //
-// The supervisor closes cmd.ExtraFiles in the parent after the process started, puts
+// The supervisor closes cmd.ExtraFiles, and cmd.Stdin when it is a file, in the
+// parent after the process started, puts
 // the child in its own process group, asks the kernel to kill it if gantry dies
 // (Pdeathsig) and logs its stdout (info) and stderr (error) line by line.
 package supervise
@@ -78,6 +79,12 @@ type Options struct {
 	Stopping func(w *Worker)
 	// Credential, when set, runs workers as that user and group.
 	Credential *syscall.Credential
+	// Limits bound each worker's memory and CPU time.
+	Limits Limits
+	// PrivateTmp gives each worker process a temp directory of its own (TMPDIR),
+	// removed when the process has exited: what a killed worker left there (a
+	// half-read upload php-cgi spooled) does not pile up.
+	PrivateTmp bool
 	// StartTimeout bounds the time from start to ready (default 60s).
 	StartTimeout time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 10s).
@@ -195,6 +202,8 @@ type Worker struct {
 	sent     syscall.Signal // the last signal the pool sent it, 0 if none
 	done     chan struct{}  // closed when the process has exited and been reaped
 	exitErr  error
+	killedBy string // the limit that ended the process, if one did
+	tmp      string // the process's private TMPDIR, if any
 	out      *outputLog
 }
 
@@ -219,5 +228,7 @@ type Pool struct {
 	queued  time.Time // when waiters last went from empty to non-empty
 	crash   Crash     // the latest unexpected exit
 	closed  bool
-	wg      sync.WaitGroup // background goroutines (monitors, respawns)
+	limited map[string]uint64 // workers ended by a limit, by reason
+	tmpRoot string            // holds the workers' private temp directories
+	wg      sync.WaitGroup    // background goroutines (monitors, respawns)
 }

@@ -79,6 +79,10 @@ func (o *Options) Validate(s *config.Scope) []config.Problem {
 	if o.Reload != "" && o.Reload != "auto" && o.Reload != "off" {
 		add("reload", "reload %q: want \"auto\" or \"off\"", o.Reload)
 	}
+	if o.Mode == modeEmbedded && (o.User != "" || o.Group != "" || o.MaxMemory != 0 || o.MaxCPU != 0) {
+		add("user", "user, group, max_memory and max_cpu apply to daemon mode's worker processes; an embedded app runs inside gantry")
+	}
+	probs = append(probs, config.CheckLimits(int64(o.MaxMemory), o.MaxCPU.D())...)
 	if o.Chdir != "" {
 		probs = append(probs, config.CheckDir("chdir", "chdir", o.Chdir)...)
 	}
@@ -88,6 +92,8 @@ func (o *Options) Validate(s *config.Scope) []config.Problem {
 	if o.MaxRequests < 0 || o.Processes < 0 || o.Threads < 0 {
 		add("path", "route %q: counts must not be negative", s.Route.Path)
 	}
+	probs = append(probs, config.CheckUser("user", o.User)...)
+	probs = append(probs, config.CheckGroup("group", o.Group)...)
 	return append(probs, o.Sendfile.Validate()...)
 }
 
@@ -99,7 +105,8 @@ func (o *Options) Equal(other config.Options) bool {
 	p, ok := other.(*Options)
 	return ok && o.App == p.App && o.Python == p.Python && o.Chdir == p.Chdir && o.Processes == p.Processes &&
 		o.Threads == p.Threads && o.MaxRequests == p.MaxRequests && o.Timeout == p.Timeout &&
-		maps.Equal(o.Env, p.Env) && o.Reload == p.Reload && o.Mode == p.Mode && o.Interpreter == p.Interpreter
+		maps.Equal(o.Env, p.Env) && o.Reload == p.Reload && o.Mode == p.Mode && o.Interpreter == p.Interpreter &&
+		o.User == p.User && o.Group == p.Group && o.MaxMemory == p.MaxMemory && o.MaxCPU == p.MaxCPU
 }
 
 // TakesUnsizedBody reports that a worker can read a request body of unknown length

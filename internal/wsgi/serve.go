@@ -123,10 +123,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.c.SetDeadline(time.Now().Add(h.opts.Timeout.D()))
 		if _, err := c.c.Write(frame); err != nil {
-			// Nothing reached the application: a worker that died between requests.
+			// Nothing reached the application (a worker that died between
+			// requests), and nothing of a streamed body was read yet: another
+			// worker takes the request.
 			c.close()
 			h.pool.Release(worker, supervise.Failed)
-			if attempt == 0 && !stream {
+			if attempt == 0 {
 				continue
 			}
 			h.log.Error("wsgi: send request to worker", "pid", worker.PID, "err", err)
@@ -183,20 +185,28 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (_ *http.Requ
 }
 
 func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error) {
-	worker := h.pool.TryAcquire()
-	if worker == nil {
-		var err error
-		worker, err = h.pool.AcquireWithin(ctx, h.opts.Timeout.D())
-		if err != nil {
+	for attempt := 0; ; attempt++ {
+		worker := h.pool.TryAcquire()
+		if worker == nil {
+			var err error
+			worker, err = h.pool.AcquireWithin(ctx, h.opts.Timeout.D())
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		c, err := worker.Data.(*workerData).get(ctx)
+		if err == nil {
+			return worker, c, nil
+		}
+		// A worker that died a moment ago, before the pool learnt it: nothing
+		// reached it, so another worker takes the request. Failed keeps the pool
+		// from handing this one out again.
+		h.pool.Release(worker, supervise.Failed)
+		if attempt > 0 || ctx.Err() != nil {
 			return nil, nil, err
 		}
+		h.log.Info("wsgi: worker unreachable; trying another", "pid", worker.PID, "err", err)
 	}
-	c, err := worker.Data.(*workerData).get(ctx)
-	if err != nil {
-		h.pool.Release(worker, supervise.Failed)
-		return nil, nil, err
-	}
-	return worker, c, nil
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {

@@ -64,6 +64,9 @@ frameFile = ord("F")
 frameEnd = ord("Z")
 frameError = ord("X")
 
+# The exit status after the app ran out of memory (supervise.ExitMemory).
+EXIT_MEMORY = 86
+
 _END = _pack(frameEnd, 0)
 _join = b"".join
 
@@ -571,6 +574,12 @@ class Worker:
             close(result, environ)
             why = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")[:1000]
             resp.send(_pack(frameError, len(why)) + why)
+            if isinstance(e, MemoryError):
+                # Past max_memory nothing in this process can be trusted to
+                # allocate again: leave, and let gantry start a fresh worker.
+                sys.stderr.write("gantry: the application ran out of memory; this worker exits\n")
+                sys.stderr.flush()
+                os._exit(EXIT_MEMORY)
             return
         close(result, environ)
         if stream is not None and not stream.eof:

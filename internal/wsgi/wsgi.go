@@ -60,6 +60,19 @@ type Options struct {
 	Timeout config.Duration `toml:"timeout"`
 	// Env is added to the workers' process environment (DJANGO_SETTINGS_MODULE).
 	Env config.Strings `toml:"env"`
+	// User runs the workers as this user (its groups, its primary group unless
+	// Group names another). gantry must run as root or hold CAP_SETUID and
+	// CAP_SETGID.
+	User string `toml:"user"`
+	// Group runs the workers with this primary group.
+	Group string `toml:"group"`
+	// MaxMemory caps each worker's address space ("512MB"; RLIMIT_AS, so above
+	// its VSZ). 0 = no limit.
+	MaxMemory config.Size `toml:"max_memory"`
+	// MaxCPU caps the CPU time each worker may use in its life ("30s"; RLIMIT_CPU):
+	// past it the process is stopped and replaced. 0 = no limit.
+	MaxCPU config.Duration `toml:"max_cpu"`
+
 	// Reload = "auto" restarts the workers when a .py file under Chdir changes;
 	// "off" (the default) leaves them until gantry reloads.
 	Reload string `toml:"reload"`
@@ -90,17 +103,18 @@ const inlineBody = 64 << 10
 
 // Handler serves one WSGI application.
 type Handler struct {
-	opts     Options
-	log      *slog.Logger
-	pool     *supervise.Pool
-	dir      string // private: the workers' sockets and their script
-	script   string
-	prefix   string // route prefix to strip, without trailing slash
-	static   []byte // marshal of the environ keys that never change
-	bufs     sync.Pool
-	stopAuto context.CancelFunc
-	autoDone chan struct{}
-	py       embedded // mode = "embedded": the interpreter's threads instead of pool
+	opts      Options
+	log       *slog.Logger
+	pool      *supervise.Pool
+	dir       string // private to gantry: the workers' sockets
+	scriptDir string // the worker's source, readable by the app's user
+	script    string
+	prefix    string // route prefix to strip, without trailing slash
+	static    []byte // marshal of the environ keys that never change
+	bufs      sync.Pool
+	stopAuto  context.CancelFunc
+	autoDone  chan struct{}
+	py        embedded // mode = "embedded": the interpreter's threads instead of pool
 }
 
 // embedded is an application running in gantry's own process (embedded.go, build
@@ -151,18 +165,27 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	if opts.Mode == modeEmbedded {
 		return newEmbedded(ctx, opts, logger)
 	}
+	cred, err := supervise.RunAs(opts.User, opts.Group)
+	if err != nil {
+		return nil, fmt.Errorf("wsgi: %w", err)
+	}
+	// The sockets live in a directory only gantry opens (0700): each worker gets its
+	// listening socket as a descriptor, so no worker, whatever user it runs as,
+	// can reach another app's sockets.
 	dir, err := os.MkdirTemp("", "gantry-wsgi-")
 	if err != nil {
 		return nil, fmt.Errorf("wsgi: socket directory: %w", err)
 	}
 	// The worker runs from a file rather than `python -c SOURCE`, so that ps shows
-	// a short command line naming the app.
-	script := filepath.Join(dir, "gantry_wsgi_worker.py")
-	if err := os.WriteFile(script, []byte(workerSource), 0o600); err != nil {
+	// a short command line naming the app. It is gantry's own public source, kept
+	// apart from the sockets and readable by the app's user.
+	scriptDir, err := writeWorker()
+	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("wsgi: write worker: %w", err)
+		return nil, err
 	}
-	h := &Handler{opts: opts, log: logger, dir: dir, script: script}
+	h := &Handler{opts: opts, log: logger, dir: dir, scriptDir: scriptDir,
+		script: filepath.Join(scriptDir, workerFile)}
 	h.setPrefix()
 	h.static = appendStatic(nil, opts)
 	env := os.Environ()
@@ -172,6 +195,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	env = append(env, "PYTHONUNBUFFERED=1")
 	h.pool, err = supervise.Start(ctx, supervise.Options{
 		Name:        fmt.Sprintf("wsgi %s", opts.App),
+		Credential:  cred,
+		PrivateTmp:  opts.Env["TMPDIR"] == "",
+		Limits:      supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()},
 		Size:        opts.Processes,
 		Concurrency: opts.Threads,
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
@@ -187,7 +213,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 		},
 	})
 	if err != nil {
-		os.RemoveAll(dir)
+		h.removeDirs()
 		return nil, startError(opts, err)
 	}
 	if opts.Reload == "auto" {
@@ -223,6 +249,31 @@ func (h *Handler) startAutoReload(ctx context.Context) {
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.stopAuto, h.autoDone = cancel, make(chan struct{})
 	go h.autoReload(actx)
+}
+
+const workerFile = "gantry_wsgi_worker.py"
+
+// writeWorker writes the worker's source into a fresh directory that every user
+// may read (the source is gantry's and public) and none but gantry may change.
+func writeWorker() (string, error) {
+	dir, err := os.MkdirTemp("", "gantry-wsgi-worker-")
+	if err != nil {
+		return "", fmt.Errorf("wsgi: worker directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("wsgi: worker directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, workerFile), []byte(workerSource), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("wsgi: write worker: %w", err)
+	}
+	return dir, nil
+}
+
+func (h *Handler) removeDirs() {
+	os.RemoveAll(h.dir)
+	os.RemoveAll(h.scriptDir)
 }
 
 // startError turns a worker's startup failure into one message with the traceback
@@ -366,7 +417,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		return h.py.shutdown(ctx)
 	}
 	err := h.pool.Shutdown(ctx)
-	os.RemoveAll(h.dir)
+	h.removeDirs()
 	if err != nil {
 		return fmt.Errorf("wsgi: %w", err)
 	}
@@ -396,6 +447,9 @@ func (h *Handler) Workers() []supervise.WorkerInfo {
 
 // Health is the pool's crash count and queue, for the dashboard's alerts.
 func (h *Handler) Health() supervise.Health { return h.pool.Health() }
+
+// LimitKills counts the workers that max_memory or max_cpu ended, by limit.
+func (h *Handler) LimitKills() map[string]uint64 { return h.pool.LimitKills() }
 
 // FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
 // never hijacks the connection or upgrades the protocol.

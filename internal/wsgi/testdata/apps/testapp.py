@@ -202,6 +202,9 @@ def raw(environ, start_response):
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         return text(start_response, "child hung")
+    if path == "/hog":
+        held = bytearray(int(q["n"]))  # touches no page: only address space
+        return text(start_response, "held %d" % len(held))
     if path == "/big":
         n = int(q["n"])
         start_response("200 OK", [("Content-Type", "application/octet-stream")])

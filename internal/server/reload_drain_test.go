@@ -1,0 +1,97 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gantry/internal/config"
+	"gantry/internal/peertest"
+)
+
+// TestReloadWaitsForRequestsOnTheOldHandlers sends a request whose body is
+// still arriving when a reload replaces its route's worker pool: the old pool
+// must stay until the request is done, and the request must be served by it.
+// Found by bench/soak.sh: the old pool was stopped at once, and the request,
+// which had chosen it, got 503.
+func TestReloadWaitsForRequestsOnTheOldHandlers(t *testing.T) {
+	py := peertest.Python(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "sum.py"), `import hashlib
+def application(environ, start_response):
+    n = int(environ.get("CONTENT_LENGTH") or 0)
+    out = hashlib.sha256(environ["wsgi.input"].read(n)).hexdigest().encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [out]
+`)
+	conf := func(procs int) string {
+		return fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n"+
+			"  [[site.route]]\n  path=\"/\"\n  wsgi=\"sum:application\"\n  python=%q\n  chdir=%q\n  processes=%d\n", dir, py, dir, procs)
+	}
+	file := filepath.Join(dir, "gantry.toml")
+	writeFile(t, file, conf(1))
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &peertest.LogBuffer{}
+	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	old := srv.state.Load()
+	oldPool := old.sites[0].routes[0].app.(PoolReporter)
+
+	body := strings.Repeat("gantry soak ", 20000)
+	pr, pw := io.Pipe()
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post("http://"+srv.Addrs()[0].String()+"/", "text/plain", pr)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- answer{code: resp.StatusCode, body: string(b)}
+	}()
+	io.WriteString(pw, body[:len(body)/2])
+	peertest.WaitFor(t, 0, "the request on the first configuration", func() bool { return old.inUse.Load() == 1 })
+
+	writeFile(t, file, conf(2))
+	if err := srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Either the old pool is stopped (the request will fail) or the reload
+	// waits for the request: then finish the body.
+	peertest.WaitFor(t, 0, "the old pool stopped or the reload waiting", func() bool {
+		return len(oldPool.Workers()) == 0 || strings.Contains(logs.String(), "letting requests on the replaced configuration finish")
+	})
+	io.WriteString(pw, body[len(body)/2:])
+	pw.Close()
+	a := <-done
+	sum := sha256.Sum256([]byte(body))
+	if a.err != nil || a.code != 200 || a.body != hex.EncodeToString(sum[:]) {
+		t.Fatalf("request across the reload: %d %q %v\n%s", a.code, a.body, a.err, logs)
+	}
+	peertest.WaitFor(t, 0, "the old pool stopped once its request was done", func() bool { return len(oldPool.Workers()) == 0 })
+}
