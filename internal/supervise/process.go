@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +12,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // spawn starts one incarnation for slot i and waits until it is ready. On failure
@@ -281,12 +285,19 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 	if p.opts.Stopping != nil {
 		p.opts.Stopping(w)
 	}
+	// A process already dead (killed from outside mid-request, the gateway
+	// noticing first) did not die of the pool's signal: its exit stays a crash.
+	running := !hasExited(w.PID)
 	if kill {
-		w.sent = syscall.SIGKILL
+		if running {
+			w.sent = syscall.SIGKILL
+		}
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		return
 	}
-	w.sent = syscall.SIGTERM
+	if running {
+		w.sent = syscall.SIGTERM
+	}
 	_ = syscall.Kill(-w.PID, syscall.SIGTERM)
 	p.wg.Add(1)
 	go func() {
@@ -298,11 +309,34 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 		case <-t.C:
 			p.log.Warn("worker ignored SIGTERM; killing it", "slot", w.Slot, "pid", w.PID)
 			p.mu.Lock()
-			w.sent = syscall.SIGKILL
+			if !hasExited(w.PID) {
+				w.sent = syscall.SIGKILL
+			}
 			p.mu.Unlock()
 			_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		}
 	}()
+}
+
+// hasExited reports whether child pid has ended or is ending: waitable, reaped
+// already, or its main thread a zombie while its other threads exit (a
+// multithreaded worker is not waitable until the last one is gone). It peeks
+// (WNOWAIT) and leaves the reaping to cmd.Wait.
+func hasExited(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	switch {
+	case err != nil:
+		return errors.Is(err, unix.ECHILD)
+	case info.Signo == int32(syscall.SIGCHLD):
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && bytes.HasPrefix(b[i+1:], []byte(" Z"))
 }
 
 // WaitDial polls until network/addr accepts a connection or ctx ends: the readiness
