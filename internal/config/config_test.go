@@ -44,6 +44,10 @@ func TestParseErrors(t *testing.T) {
 		{"sendfile_root only on gateways", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  sendfile_root = \"" + dir + "\"\n", []string{"cfg.toml:6: key \"sendfile_root\" does not apply to a proxy route", "it applies to: fastcgi, wsgi"}},
 		{"unknown user on a fastcgi_command route", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi_command = [\"php-cgi\"]\n\n  user = \"no-such-user-gantry\"\n", []string{"cfg.toml:7: user \"no-such-user-gantry\": no such user"}},
 		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" applies only with fastcgi_command"}},
+		// A section given a value instead of a table: toml.Decode rejects it, and
+		// so must the key-by-key decoding it falls back to.
+		{"section given a value", "server = 5\nadmin = \"x\"\n[[site]]\nroot = \"" + dir + "\"\n", []string{"cfg.toml:1: key \"server\"", "cfg.toml:2: key \"admin\""}},
+		{"nested table given a value", "[telescope]\nban = 3\n[[site]]\nroot = \"" + dir + "\"\n", []string{"cfg.toml:2: key \"telescope.ban\""}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
 	file := filepath.Join(dir, "file")
