@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -43,9 +44,18 @@ func decodeByKey(md toml.MetaData, top map[string]toml.Primitive, f *file) []key
 // decodeTable decodes the table raw into the struct dst one key at a time;
 // prefix goes before the keys of the errors.
 func decodeTable(md toml.MetaData, raw toml.Primitive, dst reflect.Value, prefix string) []keyTypeError {
+	// Decoding a value that is not a table into a map succeeds, empty: its type
+	// is checked first.
+	var val any
+	if err := md.PrimitiveDecode(raw, &val); err != nil {
+		return []keyTypeError{{strings.TrimSuffix(prefix, "."), err}}
+	}
+	if _, ok := val.(map[string]any); !ok {
+		return []keyTypeError{{strings.TrimSuffix(prefix, "."), fmt.Errorf("%s where a table belongs", tomlType(val))}}
+	}
 	var keys map[string]toml.Primitive
 	if err := md.PrimitiveDecode(raw, &keys); err != nil {
-		return []keyTypeError{{strings.TrimSuffix(prefix, "."), err}} // not a table
+		return []keyTypeError{{strings.TrimSuffix(prefix, "."), err}}
 	}
 	var errs []keyTypeError
 	for _, k := range sortedKeys(keys) {
