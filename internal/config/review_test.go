@@ -75,6 +75,9 @@ func TestNestedTypeErrorAtItsLine(t *testing.T) {
 		{"route headers value", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n  headers = { X-A = 1 }\n", "cfg.toml:6: "},
 		{"site headers value", "[[site]]\nroot = \"" + dir + "\"\nheaders = { X-A = 1 }\n", "cfg.toml:3: "},
 		{"site hosts a string", "[[site]]\nroot = \"" + dir + "\"\nhosts = \"example.com\"\n", "cfg.toml:3: "},
+		// The root is the site's one problem: not also "neither root nor routes".
+		{"site root a number", "[[site]]\nroot = 5\n", "cfg.toml:2: "},
+		{"site root an array, among other keys", "[[site]]\nhosts = [\"a.example\"]\nroot = [\"" + dir + "\"]\n", "cfg.toml:3: "},
 		{"route optional a string", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n  optional = \"yes\"\n", "cfg.toml:6: "},
 	}
 	for _, tc := range tests {
