@@ -258,6 +258,10 @@ func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLo
 			case te.err != nil:
 				v.add(loc.lineOf(te.key), "key %q: %s", te.key, te.problem())
 				v.bad("site." + te.key)
+				if loc.reported == nil {
+					loc.reported = map[string]bool{}
+				}
+				loc.reported[te.key] = true
 			case !slices.Contains(knownKeys()["site"], te.key):
 				v.add(loc.lineOf(te.key), "unknown key %q in [site]%s", te.key, suggest(toml.Key{"site", te.key}))
 			}
