@@ -400,14 +400,51 @@ type outputLog struct {
 	last    string // the latest non-blank stderr line
 }
 
-// shortLine is line trimmed, and cut at 512 bytes: a line to show, not to keep.
+// shortLine is line as text to show, not to keep: without the escape sequences
+// that colour a terminal or set its title, other control bytes as spaces, valid
+// UTF-8, trimmed and cut at 512 bytes.
 func shortLine(line string) string {
 	const limit = 512
-	line = strings.TrimSpace(line)
+	line = stripEscapes(strings.ToValidUTF8(line, ""))
+	line = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return ' '
+		}
+		return r
+	}, line))
 	if len(line) > limit {
 		line = strings.ToValidUTF8(line[:limit], "") + "…"
 	}
 	return line
+}
+
+// stripEscapes drops ANSI escape sequences: CSI (ESC [ ... final byte) and OSC
+// (ESC ] ... BEL or ESC \); a lone ESC goes with the byte after it.
+func stripEscapes(s string) string {
+	if !strings.Contains(s, "\x1b") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != 0x1b {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch {
+		case i >= len(s):
+		case s[i] == '[':
+			for i++; i < len(s) && (s[i] < 0x40 || s[i] > 0x7e); i++ {
+			}
+		case s[i] == ']':
+			for i++; i < len(s) && s[i] != 0x07 && !(s[i] == 0x1b && i+1 < len(s) && s[i+1] == '\\'); i++ {
+			}
+			if i < len(s) && s[i] == 0x1b {
+				i++
+			}
+		}
+	}
+	return b.String()
 }
 
 func (o *outputLog) lastStderr() string {
@@ -426,9 +463,13 @@ func (o *outputLog) copy(r io.Reader, stderr bool) {
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	for sc.Scan() {
 		line := sc.Text()
+		var shown string
+		if stderr {
+			shown = shortLine(line) // a reset of colours alone is a blank line
+		}
 		o.mu.Lock()
-		if stderr && strings.TrimSpace(line) != "" {
-			o.last = shortLine(line)
+		if shown != "" {
+			o.last = shown
 		}
 		if !o.ready {
 			o.buf = append(o.buf, line)
