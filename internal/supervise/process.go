@@ -459,10 +459,22 @@ func (o *outputLog) lastStderr() string {
 const maxStartupOutput = 64 << 10
 
 func (o *outputLog) copy(r io.Reader, stderr bool) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() {
-		line := sc.Text()
+	// A line longer than the buffer is kept as its first 64 KB and the rest is
+	// skipped: reading must go on, or the worker dies of SIGPIPE on its next write.
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		b, err := br.ReadSlice('\n')
+		long := errors.Is(err, bufio.ErrBufferFull)
+		if len(b) == 0 && err != nil && !long {
+			return
+		}
+		line := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = br.ReadSlice('\n')
+		}
+		if long {
+			line += " [line cut at 64 KB]"
+		}
 		var shown string
 		if stderr {
 			shown = shortLine(line) // a reset of colours alone is a blank line
