@@ -181,6 +181,12 @@ func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error
 	}
 	c, err := worker.Data.(*workerData).get(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The client left before the dial: no fault of the worker, which a
+			// Failed would kill.
+			h.pool.Release(worker, supervise.OK)
+			return nil, nil, err
+		}
 		h.pool.Release(worker, supervise.Failed)
 		return nil, nil, err
 	}
