@@ -78,6 +78,10 @@ func TestNestedTypeErrorAtItsLine(t *testing.T) {
 		// The root is the site's one problem: not also "neither root nor routes".
 		{"site root a number", "[[site]]\nroot = 5\n", "cfg.toml:2: "},
 		{"site root an array, among other keys", "[[site]]\nhosts = [\"a.example\"]\nroot = [\"" + dir + "\"]\n", "cfg.toml:3: "},
+		// The keys inside a value of the wrong type, or inside an unknown key, are
+		// not problems of their own.
+		{"server listen a nested table", "[server]\nlisten = { host = \"a\", port = { n = 1 } }\n[[site]]\nroot = \"" + dir + "\"\n", "cfg.toml:2: "},
+		{"keys inside an unknown key", "[server]\nlistn = { a = { b = 1 } }\n[[site]]\nroot = \"" + dir + "\"\n", "cfg.toml:2: unknown key \"listn\""},
 		{"route optional a string", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n  optional = \"yes\"\n", "cfg.toml:6: "},
 	}
 	for _, tc := range tests {
