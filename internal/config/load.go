@@ -219,18 +219,27 @@ func reportUnknown(v *validator, md toml.MetaData) {
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
 	}
+	// covered: keys already reported (of the wrong type, or unknown) and every key
+	// inside them, which is part of that problem and not one of its own. toml
+	// lists a table before its keys, so looking at the parent is enough.
+	covered := map[string]bool{}
 	site := -1
 	for i, k := range md.Keys() {
-		ks := k.String()
+		ks, parent := k.String(), k[:len(k)-1].String()
 		if ks == "site" && md.Type(k...) == "ArrayHash" {
 			site++
+		}
+		if v.badKeys[ks] || v.badKeys[parent] || covered[parent] {
+			covered[ks] = true
+			continue
 		}
 		// A site that did not decode left its other keys undecoded at random
 		// (toml decodes a table's keys in map order): its type error says it all.
 		badSite := len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) && v.sites[site].undecoded
-		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[ks] || v.badKeys[k[:len(k)-1].String()] || badSite {
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || badSite {
 			continue
 		}
+		covered[ks] = true
 		where := "at top level"
 		if parent := strings.Join(k[:len(k)-1], "."); parent != "" {
 			where = "in [" + parent + "]"
