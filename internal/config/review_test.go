@@ -97,3 +97,21 @@ func TestNestedTypeErrorAtItsLine(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownTableOnceAmongTypeErrors: with a value of the wrong type elsewhere
+// (the key-by-key decoding), an unknown key holding a table is one problem, at
+// top level and in a site, not one more for each key inside it.
+func TestUnknownTableOnceAmongTypeErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, toml string }{
+		{"in a section", "[server]\nlisten = 1\n[telescope.ban]\nx = { y = 1 }\n[[site]]\nroot = \"" + dir + "\"\n"},
+		{"in a site", "[[site]]\nroot = \"" + dir + "\"\nindex = 3\nextra = { y = { z = 1 } }\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("cfg.toml", tc.toml)
+			if errs, ok := err.(config.Errors); !ok || len(errs) != 2 {
+				t.Errorf("want 2 problems (the wrong type, the unknown key), got\n%v", err)
+			}
+		})
+	}
+}
