@@ -93,6 +93,7 @@ func Parse(name, text string) (*Config, error) {
 		if te.err == nil {
 			k := toml.Key(strings.Split(te.key, "."))
 			v.addKey(te.key, "unknown key %q in [%s]%s", k[len(k)-1], strings.Join(k[:len(k)-1], "."), suggest(k))
+			v.bad(te.key) // reported: not again, nor the keys inside it
 			continue
 		}
 		v.addKey(te.key, "key %q: %s", te.key, te.problem())
@@ -164,7 +165,7 @@ type validator struct {
 	lines   []int           // the line of each of the file's keys, in toml's order
 	keyLine map[string]int  // first line of each dotted key
 	sites   []routeLoc      // where each [[site]] and its own keys are
-	badKeys map[string]bool // keys whose value had the wrong type
+	badKeys map[string]bool // keys already reported: a value of the wrong type, or unknown
 }
 
 // addKey reports a problem at the line of a top-level (non-array) key.
@@ -229,7 +230,8 @@ func reportUnknown(v *validator, md toml.MetaData) {
 		if ks == "site" && md.Type(k...) == "ArrayHash" {
 			site++
 		}
-		if v.badKeys[ks] || v.badKeys[parent] || covered[parent] {
+		inSite := len(k) >= 3 && k[0] == "site" && site >= 0 && site < len(v.sites) && v.sites[site].reported[k[1]]
+		if v.badKeys[ks] || v.badKeys[parent] || covered[parent] || inSite {
 			covered[ks] = true
 			continue
 		}
@@ -273,6 +275,10 @@ func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLo
 				loc.reported[te.key] = true
 			case !slices.Contains(knownKeys()["site"], te.key):
 				v.add(loc.lineOf(te.key), "unknown key %q in [site]%s", te.key, suggest(toml.Key{"site", te.key}))
+				if loc.reported == nil {
+					loc.reported = map[string]bool{}
+				}
+				loc.reported[te.key] = true
 			}
 		}
 	}
