@@ -30,7 +30,7 @@ func decodeByKey(md toml.MetaData, top map[string]toml.Primitive, f *file) []key
 		if !ok {
 			continue // an unknown key: reportUnknown names it
 		}
-		if dst.Kind() != reflect.Struct || dst.Addr().Type().Implements(textUnmarshaler) {
+		if !isTable(dst) {
 			if err := md.PrimitiveDecode(top[name], dst.Addr().Interface()); err != nil {
 				errs = append(errs, keyTypeError{name, err})
 			}
@@ -64,7 +64,7 @@ func decodeTable(md toml.MetaData, raw toml.Primitive, dst reflect.Value, prefix
 			errs = append(errs, keyTypeError{key: prefix + k})
 			continue
 		}
-		if field.Kind() == reflect.Struct && !field.Addr().Type().Implements(textUnmarshaler) {
+		if isTable(field) {
 			errs = append(errs, decodeTable(md, keys[k], field, prefix+k+".")...)
 			continue
 		}
@@ -110,7 +110,17 @@ func decodeKeys(md toml.MetaData, raw toml.Primitive, dst any) []keyTypeError {
 	return out
 }
 
-var textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+var (
+	textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+	tomlUnmarshaler = reflect.TypeFor[toml.Unmarshaler]()
+)
+
+// isTable reports whether v is decoded from a TOML table key by key: a struct
+// that does not decode itself (from text, or from any TOML value).
+func isTable(v reflect.Value) bool {
+	t := v.Addr().Type()
+	return v.Kind() == reflect.Struct && !t.Implements(textUnmarshaler) && !t.Implements(tomlUnmarshaler)
+}
 
 // fieldByTag finds the field of struct v that toml key name decodes into. As in
 // toml (and encoding/json), a field of v itself wins over one of an embedded
