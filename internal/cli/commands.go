@@ -92,11 +92,18 @@ func reload(args []string, stdout io.Writer) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var res server.ReloadResult
 	jsonErr := json.Unmarshal(body, &res)
+	// Only an answer that says ok is a reload; one without the counts (a gantry
+	// older than this command) is told as a bare "reloaded", not as 0 sites.
+	var counted struct{ Sites *int }
+	counts := json.Unmarshal(body, &counted) == nil && counted.Sites != nil
 	switch {
-	case resp.StatusCode == http.StatusOK && *asJSON:
+	case resp.StatusCode == http.StatusOK && jsonErr == nil && res.OK && *asJSON:
 		fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(body))
 		return nil
-	case resp.StatusCode == http.StatusOK && jsonErr == nil:
+	case resp.StatusCode == http.StatusOK && jsonErr == nil && res.OK && !counts:
+		fmt.Fprintln(stdout, "reloaded")
+		return nil
+	case resp.StatusCode == http.StatusOK && jsonErr == nil && res.OK:
 		fmt.Fprintln(stdout, reloadSentence(res))
 		return nil
 	case resp.StatusCode == http.StatusUnprocessableEntity && jsonErr == nil && res.Error != "":

@@ -3,6 +3,9 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +90,49 @@ func TestReloadCommand(t *testing.T) {
 	}
 	if strings.Contains(stderr, "{") {
 		t.Errorf("stderr is JSON, not sentences: %q", stderr)
+	}
+}
+
+// TestReloadOddAnswers: an answer that is not a ReloadResult (an older gantry's
+// {"ok":true}, an empty object, something else on the admin port) is never
+// turned into a made-up sentence, and --json never prints what is not JSON.
+func TestReloadOddAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		json   bool
+		code   int
+		stdout string // exact, when code is 0
+		stderr string // in stderr, when code is not 0
+	}{
+		{name: "older gantry", status: 200, body: `{"ok":true,"time":"2026-01-02T03:04:05Z"}`, code: 0, stdout: "reloaded\n"},
+		{name: "empty object", status: 200, body: `{}`, code: 1, stderr: "200 OK"},
+		{name: "null", status: 200, body: `null`, code: 1, stderr: "200 OK"},
+		{name: "not JSON", status: 200, body: "hello", code: 1, stderr: "hello"},
+		{name: "not JSON with --json", status: 200, body: "<html>hello</html>", json: true, code: 1, stderr: "hello"},
+		{name: "server error", status: 500, body: "boom", code: 1, stderr: "500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			args := []string{"reload", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--admin", srv.Listener.Addr().String()}
+			if tc.json {
+				args = append(args, "--json")
+			}
+			out, stderr, code := run(t, "", args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stdout %q, stderr %q", code, tc.code, out, stderr)
+			}
+			if code == 0 && out != tc.stdout {
+				t.Errorf("stdout %q, want %q", out, tc.stdout)
+			}
+			if code != 0 && (out != "" || !strings.Contains(stderr, tc.stderr)) {
+				t.Errorf("stdout %q (want none), stderr %q (want %q in it)", out, stderr, tc.stderr)
+			}
+		})
 	}
 }

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -29,12 +32,22 @@ func servedText(cfg *config.Config, addrs, tlsAddrs []string) string {
 		tw.Flush()
 	}
 	for _, a := range addrs {
-		fmt.Fprintf(&b, "open http://%s/\n", a)
+		fmt.Fprintf(&b, "open http://%s/\n", openable(a))
 	}
 	for _, a := range tlsAddrs {
-		fmt.Fprintf(&b, "open https://%s/\n", a)
+		fmt.Fprintf(&b, "open https://%s/\n", openable(a))
 	}
 	return b.String()
+}
+
+// openable is listener address a as a browser can open it: a listener on every
+// interface ([::]:8080, 0.0.0.0:8080) answers on localhost.
+func openable(a string) string {
+	ap, err := netip.ParseAddrPort(a)
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return a
+	}
+	return net.JoinHostPort("localhost", strconv.Itoa(int(ap.Port())))
 }
 
 // describeRoute says in words what answers route r.

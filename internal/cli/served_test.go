@@ -41,3 +41,26 @@ func TestServedText(t *testing.T) {
 		})
 	}
 }
+
+// TestServedAddressToOpen: a listener on every interface (:8080, 0.0.0.0, [::])
+// is no address a browser opens; the block names one that is.
+func TestServedAddressToOpen(t *testing.T) {
+	dir := t.TempDir()
+	cfg, _, err := dirConfig(dir, serveFlags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ addr, want string }{
+		{"127.0.0.1:8080", "open http://127.0.0.1:8080/\n"},
+		{"[::]:8080", "open http://localhost:8080/\n"},
+		{"0.0.0.0:8080", "open http://localhost:8080/\n"},
+		{"[::1]:8080", "open http://[::1]:8080/\n"},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			got := servedText(cfg, []string{tc.addr}, []string{tc.addr})
+			if !strings.Contains(got, tc.want) || !strings.Contains(got, strings.Replace(tc.want, "http:", "https:", 1)) {
+				t.Errorf("block\n%s\nlacks %q (and its https twin)", got, tc.want)
+			}
+		})
+	}
+}

@@ -49,6 +49,10 @@ func TestParseErrors(t *testing.T) {
 		{"user needs fastcgi_command", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"*.php\"\n  fastcgi = \"127.0.0.1:9000\"\n  user = \"nobody\"\n", []string{"cfg.toml:6: key \"user\" applies only with fastcgi_command"}},
 		{"bad interpreter", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app\"\n  mode = \"embedded\"\n  interpreter = \"shared\"\n", []string{"cfg.toml:7: interpreter \"shared\": want \"sub\" or \"main\""}},
 		{"interpreter needs embedded mode", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  wsgi = \"app\"\n  interpreter = \"main\"\n", []string{"cfg.toml:6: interpreter = \"main\" applies to mode = \"embedded\" only"}},
+		// A section given a value instead of a table: toml.Decode rejects it, and
+		// so must the key-by-key decoding it falls back to.
+		{"section given a value", "server = 5\nadmin = \"x\"\n[[site]]\nroot = \"" + dir + "\"\n", []string{"cfg.toml:1: key \"server\"", "cfg.toml:2: key \"admin\""}},
+		{"nested table given a value", "[telescope]\nban = 3\n[[site]]\nroot = \"" + dir + "\"\n", []string{"cfg.toml:2: key \"telescope.ban\""}},
 		{"env keys are free-form", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  proxy = \"http://127.0.0.1:1\"\n  env = { A = \"b\" }\n", []string{"cfg.toml:6: key \"env\" does not apply to a proxy route"}},
 	}
 	file := filepath.Join(dir, "file")

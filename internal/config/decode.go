@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -29,7 +30,7 @@ func decodeByKey(md toml.MetaData, top map[string]toml.Primitive, f *file) []key
 		if !ok {
 			continue // an unknown key: reportUnknown names it
 		}
-		if dst.Kind() != reflect.Struct || dst.Addr().Type().Implements(textUnmarshaler) {
+		if !isTable(dst) {
 			if err := md.PrimitiveDecode(top[name], dst.Addr().Interface()); err != nil {
 				errs = append(errs, keyTypeError{name, err})
 			}
@@ -43,9 +44,18 @@ func decodeByKey(md toml.MetaData, top map[string]toml.Primitive, f *file) []key
 // decodeTable decodes the table raw into the struct dst one key at a time;
 // prefix goes before the keys of the errors.
 func decodeTable(md toml.MetaData, raw toml.Primitive, dst reflect.Value, prefix string) []keyTypeError {
+	// Decoding a value that is not a table into a map succeeds, empty: its type
+	// is checked first.
+	var val any
+	if err := md.PrimitiveDecode(raw, &val); err != nil {
+		return []keyTypeError{{strings.TrimSuffix(prefix, "."), err}}
+	}
+	if _, ok := val.(map[string]any); !ok {
+		return []keyTypeError{{strings.TrimSuffix(prefix, "."), fmt.Errorf("%s where a table belongs", tomlType(val))}}
+	}
 	var keys map[string]toml.Primitive
 	if err := md.PrimitiveDecode(raw, &keys); err != nil {
-		return []keyTypeError{{strings.TrimSuffix(prefix, "."), err}} // not a table
+		return []keyTypeError{{strings.TrimSuffix(prefix, "."), err}}
 	}
 	var errs []keyTypeError
 	for _, k := range sortedKeys(keys) {
@@ -54,7 +64,7 @@ func decodeTable(md toml.MetaData, raw toml.Primitive, dst reflect.Value, prefix
 			errs = append(errs, keyTypeError{key: prefix + k})
 			continue
 		}
-		if field.Kind() == reflect.Struct && !field.Addr().Type().Implements(textUnmarshaler) {
+		if isTable(field) {
 			errs = append(errs, decodeTable(md, keys[k], field, prefix+k+".")...)
 			continue
 		}
@@ -100,7 +110,17 @@ func decodeKeys(md toml.MetaData, raw toml.Primitive, dst any) []keyTypeError {
 	return out
 }
 
-var textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+var (
+	textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+	tomlUnmarshaler = reflect.TypeFor[toml.Unmarshaler]()
+)
+
+// isTable reports whether v is decoded from a TOML table key by key: a struct
+// that does not decode itself (from text, or from any TOML value).
+func isTable(v reflect.Value) bool {
+	t := v.Addr().Type()
+	return v.Kind() == reflect.Struct && !t.Implements(textUnmarshaler) && !t.Implements(tomlUnmarshaler)
+}
 
 // fieldByTag finds the field of struct v that toml key name decodes into. As in
 // toml (and encoding/json), a field of v itself wins over one of an embedded

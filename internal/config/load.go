@@ -93,6 +93,7 @@ func Parse(name, text string) (*Config, error) {
 		if te.err == nil {
 			k := toml.Key(strings.Split(te.key, "."))
 			v.addKey(te.key, "unknown key %q in [%s]%s", k[len(k)-1], strings.Join(k[:len(k)-1], "."), suggest(k))
+			v.bad(te.key) // reported: not again, nor the keys inside it
 			continue
 		}
 		v.addKey(te.key, "key %q: %s", te.key, te.problem())
@@ -164,7 +165,7 @@ type validator struct {
 	lines   []int           // the line of each of the file's keys, in toml's order
 	keyLine map[string]int  // first line of each dotted key
 	sites   []routeLoc      // where each [[site]] and its own keys are
-	badKeys map[string]bool // keys whose value had the wrong type
+	badKeys map[string]bool // keys already reported: a value of the wrong type, or unknown
 }
 
 // addKey reports a problem at the line of a top-level (non-array) key.
@@ -219,18 +220,28 @@ func reportUnknown(v *validator, md toml.MetaData) {
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
 	}
+	// covered: keys already reported (of the wrong type, or unknown) and every key
+	// inside them, which is part of that problem and not one of its own. toml
+	// lists a table before its keys, so looking at the parent is enough.
+	covered := map[string]bool{}
 	site := -1
 	for i, k := range md.Keys() {
-		ks := k.String()
+		ks, parent := k.String(), k[:len(k)-1].String()
 		if ks == "site" && md.Type(k...) == "ArrayHash" {
 			site++
+		}
+		inSite := len(k) >= 3 && k[0] == "site" && site >= 0 && site < len(v.sites) && v.sites[site].reported[k[1]]
+		if v.badKeys[ks] || v.badKeys[parent] || covered[parent] || inSite {
+			covered[ks] = true
+			continue
 		}
 		// A site that did not decode left its other keys undecoded at random
 		// (toml decodes a table's keys in map order): its type error says it all.
 		badSite := len(k) == 2 && k[0] == "site" && site >= 0 && site < len(v.sites) && v.sites[site].undecoded
-		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || v.badKeys[ks] || v.badKeys[k[:len(k)-1].String()] || badSite {
+		if !undecoded[ks] || len(k) >= 3 && k[0] == "site" && k[1] == "route" || badSite {
 			continue
 		}
+		covered[ks] = true
 		where := "at top level"
 		if parent := strings.Join(k[:len(k)-1], "."); parent != "" {
 			where = "in [" + parent + "]"
@@ -258,8 +269,16 @@ func decodeSite(v *validator, md toml.MetaData, raw toml.Primitive, loc *routeLo
 			case te.err != nil:
 				v.add(loc.lineOf(te.key), "key %q: %s", te.key, te.problem())
 				v.bad("site." + te.key)
+				if loc.reported == nil {
+					loc.reported = map[string]bool{}
+				}
+				loc.reported[te.key] = true
 			case !slices.Contains(knownKeys()["site"], te.key):
 				v.add(loc.lineOf(te.key), "unknown key %q in [site]%s", te.key, suggest(toml.Key{"site", te.key}))
+				if loc.reported == nil {
+					loc.reported = map[string]bool{}
+				}
+				loc.reported[te.key] = true
 			}
 		}
 	}

@@ -75,6 +75,13 @@ func TestNestedTypeErrorAtItsLine(t *testing.T) {
 		{"route headers value", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n  headers = { X-A = 1 }\n", "cfg.toml:6: "},
 		{"site headers value", "[[site]]\nroot = \"" + dir + "\"\nheaders = { X-A = 1 }\n", "cfg.toml:3: "},
 		{"site hosts a string", "[[site]]\nroot = \"" + dir + "\"\nhosts = \"example.com\"\n", "cfg.toml:3: "},
+		// The root is the site's one problem: not also "neither root nor routes".
+		{"site root a number", "[[site]]\nroot = 5\n", "cfg.toml:2: "},
+		{"site root an array, among other keys", "[[site]]\nhosts = [\"a.example\"]\nroot = [\"" + dir + "\"]\n", "cfg.toml:3: "},
+		// The keys inside a value of the wrong type, or inside an unknown key, are
+		// not problems of their own.
+		{"server listen a nested table", "[server]\nlisten = { host = \"a\", port = { n = 1 } }\n[[site]]\nroot = \"" + dir + "\"\n", "cfg.toml:2: "},
+		{"keys inside an unknown key", "[server]\nlistn = { a = { b = 1 } }\n[[site]]\nroot = \"" + dir + "\"\n", "cfg.toml:2: unknown key \"listn\""},
 		{"route optional a string", "[[site]]\nroot = \"" + dir + "\"\n  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n  optional = \"yes\"\n", "cfg.toml:6: "},
 	}
 	for _, tc := range tests {
@@ -86,6 +93,27 @@ func TestNestedTypeErrorAtItsLine(t *testing.T) {
 			errs, ok := err.(config.Errors)
 			if !ok || len(errs) != 1 || !strings.HasPrefix(errs[0].String(), tc.want) {
 				t.Errorf("want one problem at %q, got\n%v", tc.want, err)
+			}
+		})
+	}
+}
+
+// TestUnknownTableOnceAmongTypeErrors: with a value of the wrong type elsewhere
+// (the key-by-key decoding), an unknown key holding a table is one problem, at
+// top level and in a site, not one more for each key inside it.
+func TestUnknownTableOnceAmongTypeErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, toml string
+		want       int
+	}{
+		{"in a section", "[server]\nlisten = 1\n[telescope.ban]\nx = { y = 1 }\n[[site]]\nroot = \"" + dir + "\"\n", 2},
+		{"in a site", "[[site]]\nroot = \"" + dir + "\"\nindex = 3\nextra = { y = { z = 1 } }\n", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("cfg.toml", tc.toml)
+			if errs, ok := err.(config.Errors); !ok || len(errs) != tc.want {
+				t.Errorf("want %d problems (the wrong type, each unknown key once), got\n%v", tc.want, err)
 			}
 		})
 	}

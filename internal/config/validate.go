@@ -67,8 +67,12 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 		}
 		line := 0
 		siteKey := func(string) int { return line }
+		// keys whose wrong type is reported: checks that read them would only add
+		// knock-on problems (a root of the wrong type is not a missing root)
+		var badKey map[string]bool
 		if si < len(v.sites) {
 			sl := v.sites[si]
+			badKey = sl.reported
 			line = sl.line
 			siteKey = func(key string) int {
 				if l, ok := sl.keys[key]; ok {
@@ -79,7 +83,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 		} else if si < len(locs) && len(locs[si]) > 0 {
 			line = locs[si][0].line
 		}
-		if len(site.Hosts) == 0 {
+		if len(site.Hosts) == 0 && !badKey["hosts"] {
 			defaults++
 			if defaults == 2 {
 				v.add(line, "two sites without hosts: only one site may be the default; give this one hosts = [...]")
@@ -103,7 +107,7 @@ func (c *Config) validate(v *validator, locs [][]routeLoc) {
 		}
 		if site.Root != "" {
 			checkDir(v, siteKey("root"), "site root", site.Root)
-		} else if len(site.Routes) == 0 {
+		} else if len(site.Routes) == 0 && !badKey["root"] && !badKey["route"] {
 			v.add(line, "site %v has neither root nor routes: set root = \"/path/to/files\"", site.Hosts)
 		}
 		seen := map[string]bool{}

@@ -1,8 +1,10 @@
 package fastcgi
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -196,5 +198,23 @@ func TestSpawnedPHPCGIUser(t *testing.T) {
 	}
 	if !sawUid || !sawGroups {
 		t.Fatalf("no Uid or Groups line in /proc/%d/status", pid)
+	}
+}
+
+// TestClientGoneBeforeDialKeepsPHPCGI: a client that leaves before its request
+// reaches php-cgi (the dial sees a cancelled context) must not get the healthy
+// process killed and replaced.
+func TestClientGoneBeforeDialKeepsPHPCGI(t *testing.T) {
+	bin := peertest.Binary(t, "php-cgi", "php-cgi8.2")
+	srv, h, _ := serve(t, Options{Command: []string{bin}, Processes: 1, Route: "*.php"}, nil)
+	old := h.Workers()[0].PID
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/env.php", nil).WithContext(ctx))
+	if ws := h.Workers(); len(ws) != 1 || ws[0].PID != old || ws[0].State != supervise.StateReady {
+		t.Errorf("workers after a client left before the dial: %+v, want pid %d still ready", ws, old)
+	}
+	if resp, _ := get(t, srv.URL+"/env.php"); resp.StatusCode != 200 {
+		t.Errorf("next request: %d, want 200", resp.StatusCode)
 	}
 }

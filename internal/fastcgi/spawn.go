@@ -176,6 +176,12 @@ func (s *cmdSource) get(ctx context.Context, fresh, check bool) (*conn, error) {
 	sock := w.Data.(string)
 	nc, err := dial(ctx, "unix", sock, s.dialTimeout)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The client left before the dial: no fault of the process, which a
+			// Failed would kill.
+			s.sup.Release(w, supervise.OK)
+			return nil, err
+		}
 		s.sup.Release(w, supervise.Failed)
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // spawn starts one incarnation for slot i and waits until it is ready. On failure
@@ -315,12 +319,19 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 	if p.opts.Stopping != nil {
 		p.opts.Stopping(w)
 	}
+	// A process already dead (killed from outside mid-request, the gateway
+	// noticing first) did not die of the pool's signal: its exit stays a crash.
+	running := !hasExited(w.PID)
 	if kill {
-		w.sent = syscall.SIGKILL
+		if running {
+			w.sent = syscall.SIGKILL
+		}
 		_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		return
 	}
-	w.sent = syscall.SIGTERM
+	if running {
+		w.sent = syscall.SIGTERM
+	}
 	_ = syscall.Kill(-w.PID, syscall.SIGTERM)
 	p.wg.Add(1)
 	go func() {
@@ -332,7 +343,9 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 		case <-t.C:
 			p.log.Warn("worker ignored SIGTERM; killing it", "slot", w.Slot, "pid", w.PID)
 			p.mu.Lock()
-			w.sent = syscall.SIGKILL
+			if !hasExited(w.PID) {
+				w.sent = syscall.SIGKILL
+			}
 			p.mu.Unlock()
 			_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		}
@@ -360,6 +373,27 @@ func (p *Pool) privateTmp(w *Worker, cmd *exec.Cmd) error {
 	// its spare room would give one worker another's TMPDIR.
 	cmd.Env = append(slices.Clip(cmd.Env), "TMPDIR="+dir)
 	return nil
+}
+
+// hasExited reports whether child pid has ended or is ending: waitable, reaped
+// already, or its main thread a zombie while its other threads exit (a
+// multithreaded worker is not waitable until the last one is gone). It peeks
+// (WNOWAIT) and leaves the reaping to cmd.Wait.
+func hasExited(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	switch {
+	case err != nil:
+		return errors.Is(err, unix.ECHILD)
+	case info.Signo == int32(syscall.SIGCHLD):
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && bytes.HasPrefix(b[i+1:], []byte(" Z"))
 }
 
 // WaitDial polls until network/addr accepts a connection or ctx ends: the readiness
@@ -433,14 +467,51 @@ type outputLog struct {
 	last    string // the latest non-blank stderr line
 }
 
-// shortLine is line trimmed, and cut at 512 bytes: a line to show, not to keep.
+// shortLine is line as text to show, not to keep: without the escape sequences
+// that colour a terminal or set its title, other control bytes as spaces, valid
+// UTF-8, trimmed and cut at 512 bytes.
 func shortLine(line string) string {
 	const limit = 512
-	line = strings.TrimSpace(line)
+	line = stripEscapes(strings.ToValidUTF8(line, ""))
+	line = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return ' '
+		}
+		return r
+	}, line))
 	if len(line) > limit {
 		line = strings.ToValidUTF8(line[:limit], "") + "…"
 	}
 	return line
+}
+
+// stripEscapes drops ANSI escape sequences: CSI (ESC [ ... final byte) and OSC
+// (ESC ] ... BEL or ESC \); a lone ESC goes with the byte after it.
+func stripEscapes(s string) string {
+	if !strings.Contains(s, "\x1b") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != 0x1b {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch {
+		case i >= len(s):
+		case s[i] == '[':
+			for i++; i < len(s) && (s[i] < 0x40 || s[i] > 0x7e); i++ {
+			}
+		case s[i] == ']':
+			for i++; i < len(s) && s[i] != 0x07 && !(s[i] == 0x1b && i+1 < len(s) && s[i+1] == '\\'); i++ {
+			}
+			if i < len(s) && s[i] == 0x1b {
+				i++
+			}
+		}
+	}
+	return b.String()
 }
 
 func (o *outputLog) lastStderr() string {
@@ -455,13 +526,29 @@ func (o *outputLog) lastStderr() string {
 const maxStartupOutput = 64 << 10
 
 func (o *outputLog) copy(r io.Reader, stderr bool) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() {
-		line := sc.Text()
+	// A line longer than the buffer is kept as its first 64 KB and the rest is
+	// skipped: reading must go on, or the worker dies of SIGPIPE on its next write.
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		b, err := br.ReadSlice('\n')
+		long := errors.Is(err, bufio.ErrBufferFull)
+		if len(b) == 0 && err != nil && !long {
+			return
+		}
+		line := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = br.ReadSlice('\n')
+		}
+		if long {
+			line += " [line cut at 64 KB]"
+		}
+		var shown string
+		if stderr {
+			shown = shortLine(line) // a reset of colours alone is a blank line
+		}
 		o.mu.Lock()
-		if stderr && strings.TrimSpace(line) != "" {
-			o.last = shortLine(line)
+		if shown != "" {
+			o.last = shown
 		}
 		if !o.ready {
 			o.buf = append(o.buf, line)

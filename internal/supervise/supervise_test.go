@@ -64,6 +64,10 @@ func helperServe(sock string) {
 		}
 		// The first connection is the supervisor's readiness check.
 		if n > 0 && os.Getenv("SUPERVISE_CRASH_ON_REQUEST") != "" {
+			if os.Getenv("SUPERVISE_LONG_LINE") != "" {
+				// A line longer than any buffer (a request dumped whole into the log).
+				fmt.Fprintln(os.Stderr, strings.Repeat("x", 200<<10))
+			}
 			fmt.Fprintln(os.Stderr, "ZeroDivisionError: division by zero")
 			os.Exit(2)
 		}
@@ -469,6 +473,8 @@ func TestCrashesCountOnlyUnexpectedExits(t *testing.T) {
 			syscall.Kill(p.Workers()[0].PID, syscall.SIGKILL)
 		}, crashes: 1, status: "signal: killed"},
 		{name: "dies during a request", env: []string{"SUPERVISE_CRASH_ON_REQUEST=1"}, act: request,
+			crashes: 1, status: "exit status 2", stderr: "ZeroDivisionError: division by zero"},
+		{name: "dies after a 200 KB stderr line", env: []string{"SUPERVISE_CRASH_ON_REQUEST=1", "SUPERVISE_LONG_LINE=1"}, act: request,
 			crashes: 1, status: "exit status 2", stderr: "ZeroDivisionError: division by zero"},
 		{name: "two reloads", act: func(t *testing.T, p *Pool) {
 			for range 2 {

@@ -67,13 +67,15 @@ func AnalyzeFileProgress(c *Classifier, name string, stdin io.Reader, warn io.Wr
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	var in io.Reader = io.MultiReader(bytes.NewReader(head[:hn]), counted)
+	var gz *gzipTail
 	if bytes.Equal(head[:hn], gzipMagic) {
 		zr, err := gzip.NewReader(bufio.NewReaderSize(in, 64<<10))
 		if err != nil {
 			return fmt.Errorf("%s: gzip: %w", name, err)
 		}
 		defer zr.Close()
-		in = gzipTail{zr}
+		gz = &gzipTail{r: zr}
+		in = gz
 	}
 	rd, err := NewReader(in)
 	if err != nil {
@@ -93,14 +95,17 @@ func AnalyzeFileProgress(c *Classifier, name string, stdin io.Reader, warn io.Wr
 	}
 	for {
 		err := rd.Next(&rec)
-		if err == io.EOF {
+		if err == io.EOF && (gz == nil || gz.err == nil) {
 			return nil
 		}
 		if err != nil {
 			var te *TruncatedError
-			if errors.As(err, &te) {
+			if errors.As(err, &te) || err == io.EOF {
 				if progress != nil {
 					progress(counted.n, size, n, true) // the line gone before the warning
+				}
+				if gz != nil && gz.err != nil {
+					err = fmt.Errorf("gzip: %w", gz.err)
 				}
 				fmt.Fprintf(warn, "gantry: telescope analyze: warning: %s: %v; reporting the %d packets before it\n", name, err, n)
 				return nil
@@ -116,13 +121,20 @@ func AnalyzeFileProgress(c *Classifier, name string, stdin io.Reader, warn io.Wr
 }
 
 // gzipTail reads a gzip stream whose end may be cut off (a capture copied while
-// it was written) as a plain file cut off: the packets before the cut are
-// reported, with a warning.
-type gzipTail struct{ r io.Reader }
+// it was written) or damaged (a bad checksum, garbage after the last member) as
+// a plain file cut off: the packets before it are reported, with a warning. err
+// keeps the damage, to name it in that warning.
+type gzipTail struct {
+	r   io.Reader
+	err error
+}
 
-func (g gzipTail) Read(p []byte) (int, error) {
+func (g *gzipTail) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
-	if err == io.ErrUnexpectedEOF {
+	if err != nil && err != io.EOF {
+		if err != io.ErrUnexpectedEOF {
+			g.err = err
+		}
 		err = io.EOF
 	}
 	return n, err

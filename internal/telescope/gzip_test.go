@@ -24,6 +24,13 @@ func gzipped(t *testing.T, b []byte) []byte {
 	return out.Bytes()
 }
 
+// badCRC flips a bit of the CRC-32 in the trailer of gzip stream b.
+func badCRC(b []byte) []byte {
+	b = bytes.Clone(b)
+	b[len(b)-8] ^= 1
+	return b
+}
+
 // TestGzippedCaptures: a gzipped pcap or pcapng reports what the plain file
 // does, told by its first bytes whatever its name, from a file or stdin; a gzip
 // stream cut short reports the packets before the cut with a warning.
@@ -46,6 +53,10 @@ func TestGzippedCaptures(t *testing.T) {
 		{name: "gzip on stdin", file: "-", data: gzipped(t, ng)},
 		{name: "two gzip members", file: "c.pcap.gz", data: append(gzipped(t, plain[:len(plain)/2]), gzipped(t, plain[len(plain)/2:])...)},
 		{name: "gzip cut short", file: "c.pcap.gz", data: gzipped(t, plain)[:len(gzipped(t, plain))*2/3], packets: -1, warn: "reporting the"},
+		// A damaged end is what a plain capture's damaged tail is: the packets read
+		// before it are reported, with a warning naming it, not thrown away.
+		{name: "gzip checksum wrong", file: "c.pcap.gz", data: badCRC(gzipped(t, plain)), warn: "checksum"},
+		{name: "garbage after the gzip member", file: "c.pcap.gz", data: append(gzipped(t, plain), "not gzip at all"...), warn: "gzip"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -198,11 +198,17 @@ func (h *Handler) acquire(ctx context.Context) (*supervise.Worker, *wconn, error
 		if err == nil {
 			return worker, c, nil
 		}
+		if ctx.Err() != nil {
+			// The client left before the dial: no fault of the worker, which a
+			// Failed would kill.
+			h.pool.Release(worker, supervise.OK)
+			return nil, nil, err
+		}
 		// A worker that died a moment ago, before the pool learnt it: nothing
 		// reached it, so another worker takes the request. Failed keeps the pool
 		// from handing this one out again.
 		h.pool.Release(worker, supervise.Failed)
-		if attempt > 0 || ctx.Err() != nil {
+		if attempt > 0 {
 			return nil, nil, err
 		}
 		h.log.Info("wsgi: worker unreachable; trying another", "pid", worker.PID, "err", err)

@@ -747,3 +747,22 @@ func load(url string, clients int) (stop func() (ok, failed int32)) {
 		return okN.Load(), failedN.Load()
 	}
 }
+
+// TestClientGoneBeforeDialKeepsWorker: a client that leaves before its request
+// reaches a worker (the dial sees a cancelled context) is no fault of the
+// worker, which must not be killed and replaced for it: a client could
+// otherwise churn the pool by hanging up at once.
+func TestClientGoneBeforeDialKeepsWorker(t *testing.T) {
+	s := startSite(t, Options{App: "testapp:application", Processes: 1, Threads: 1}, nil)
+	old := s.h.Workers()[0].PID
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("GET", "/pid", nil).WithContext(ctx)
+	s.h.ServeHTTP(httptest.NewRecorder(), r)
+	if ws := s.h.Workers(); len(ws) != 1 || ws[0].PID != old || ws[0].State != supervise.StateReady {
+		t.Errorf("workers after a client left before the dial: %+v, want pid %d still ready", ws, old)
+	}
+	if resp, body := s.get(t, "/pid"); resp.StatusCode != 200 || body != strconv.Itoa(old) {
+		t.Errorf("next request: %d %q, want 200 from pid %d", resp.StatusCode, body, old)
+	}
+}
