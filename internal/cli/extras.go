@@ -321,6 +321,7 @@ func (e *extras) observe(srv *server.Server) server.Observer {
 // trusted_proxies), the client its X-Forwarded-For names (ban.List.Client):
 // from anyone else the header is ignored, so a client cannot name someone else
 // to be banned; a trusted proxy (one address, many clients) is never banned.
+// A 429 is the TCP peer's alone: the rate limit keys on it.
 func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	var rule string
 	switch {
@@ -334,7 +335,10 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 		return
 	}
 	var xff []string
-	if rec.Request != nil {
+	if rec.Request != nil && rule != ban.RateLimited {
+		// the rate limit counts the TCP peer's requests: a 429 a trusted proxy
+		// got is the proxy's, whichever client it forwarded for (and a proxy
+		// is never banned)
 		xff = rec.Request.Header["X-Forwarded-For"]
 	}
 	src := e.bans.Client(rec.RemoteAddr, xff)
