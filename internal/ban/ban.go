@@ -538,6 +538,28 @@ func (l *List) Snapshot(top int) ([]Entry, Stats) {
 	return out, st
 }
 
+// Shared is what a peer importing from this node takes (GET /api/bans?own=1):
+// this node's own bans in force, never those it imported, the newest first, at
+// most as many as an importer reads; more reports that older ones were left
+// out, so that the importer does not lift them.
+func (l *List) Shared() (bans []Entry, more bool) {
+	now := l.now()
+	bans = []Entry{}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for e := l.order.Back(); e != nil; e = e.Prev() {
+		en := e.Value.(*entry)
+		if en.origin != "" || !now.Before(en.until) {
+			continue
+		}
+		if len(bans) == maxImport {
+			return bans, true
+		}
+		bans = append(bans, en.export())
+	}
+	return bans, false
+}
+
 // prune forgets bans expired longer than Remember ago, and counters idle for
 // longer than their windows.
 func (l *List) prune() {

@@ -23,8 +23,8 @@ import (
 // import from each other do not pass a ban back and forth forever.
 
 const (
-	// maxImport is the most bans taken from one peer per poll (its /api/bans
-	// lists at most 500).
+	// maxImport is the most bans taken from one peer per poll, and the most
+	// Shared lists.
 	maxImport = 1000
 	// maxImportBody bounds a peer's answer.
 	maxImportBody = 4 << 20
@@ -95,7 +95,9 @@ func (l *List) importFrom(ctx context.Context, client *http.Client, src *url.URL
 	u := *src
 	u.User = nil
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/bans"
-	u.RawQuery, u.Fragment = "", ""
+	// this node's own bans only, as many as maxImport (the dashboard's list
+	// stops at its newest 500, imported ones included)
+	u.RawQuery, u.Fragment = "own=1", ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return 0, err
@@ -121,36 +123,38 @@ func (l *List) importFrom(ctx context.Context, client *http.Client, src *url.URL
 	if err != nil {
 		return 0, err
 	}
-	bans, err := parseImport(body)
+	bans, more, err := parseImport(body)
 	if err != nil {
 		return 0, err
 	}
-	n := l.apply(src.Host, bans)
+	n := l.apply(src.Host, bans, !more)
 	l.polls.Add(1)
 	return n, nil
 }
 
-// parseImport reads a peer's answer to GET /api/bans.
-func parseImport(body []byte) ([]Entry, error) {
+// parseImport reads a peer's answer to GET /api/bans?own=1: its bans, and
+// whether it left older ones out.
+func parseImport(body []byte) ([]Entry, bool, error) {
 	if len(body) > maxImportBody {
-		return nil, fmt.Errorf("answer refused: over %d bytes", maxImportBody)
+		return nil, false, fmt.Errorf("answer refused: over %d bytes", maxImportBody)
 	}
 	var got struct {
 		Bans []Entry `json:"bans"`
+		More bool    `json:"more"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
-		return nil, fmt.Errorf("answer refused: not the JSON of /api/bans: %w", err)
+		return nil, false, fmt.Errorf("answer refused: not the JSON of /api/bans: %w", err)
 	}
 	if len(got.Bans) > maxImport {
-		return nil, fmt.Errorf("answer refused: %d bans, more than %d", len(got.Bans), maxImport)
+		return nil, false, fmt.Errorf("answer refused: %d bans, more than %d", len(got.Bans), maxImport)
 	}
-	return got.Bans, nil
+	return got.Bans, got.More, nil
 }
 
 // apply makes origin's active bans this node's, refusing and logging what it
-// must never ban, and lifts origin's bans it no longer lists. It returns how
-// many bans were new.
-func (l *List) apply(origin string, in []Entry) int {
+// must never ban, and, when in is complete (the peer left none out), lifts
+// origin's bans it no longer lists. It returns how many bans were new.
+func (l *List) apply(origin string, in []Entry, complete bool) int {
 	now := l.now()
 	longest := l.opts.Durations[len(l.opts.Durations)-1]
 	listed := map[netip.Prefix]bool{}
@@ -216,10 +220,11 @@ func (l *List) apply(origin string, in []Entry) int {
 	if refused > 5 {
 		l.log.Warn("imported bans refused", "from", origin, "refused", refused)
 	}
-	// what the peer lifted or let expire is lifted here too
+	// what the peer lifted or let expire is lifted here too; from a list the
+	// peer cut short, what it left out runs to its end instead
 	lifted := 0
 	l.mu.Lock()
-	for e := l.order.Front(); e != nil; {
+	for e := l.order.Front(); complete && e != nil; {
 		next := e.Next()
 		if en := e.Value.(*entry); en.origin == origin && !listed[en.key] && now.Before(en.until) {
 			l.remove(en)
