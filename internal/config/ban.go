@@ -200,8 +200,13 @@ func ImportURL(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, errors.New("want a URL like \"https://gantry:PASSWORD@node2:2020\"")
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return nil, fmt.Errorf("%s: want a URL like \"https://gantry:PASSWORD@node2:2020\"", u.Redacted())
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Opaque != "" {
+		// not read as scheme://user:password@host: Redacted would show the
+		// password ("gantry:PASSWORD@node2" is scheme "gantry")
+		return nil, errors.New("want a URL like \"https://gantry:PASSWORD@node2:2020\"")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%s: want a URL like \"https://gantry:PASSWORD@node2:2020\", without a query", u.Redacted())
 	}
 	return u, nil
 }
