@@ -135,11 +135,15 @@ type List struct {
 	refused     atomic.Uint64
 	refusedReqs atomic.Uint64
 	polls       atomic.Uint64 // successful polls of import sources
-	kernel      atomic.Pointer[kernelBox]
-	dirty       atomic.Bool
-	stop        chan struct{}
-	done        chan struct{}
-	once        sync.Once
+	// smu guards spare: this node's addresses and its import peers', which
+	// no imported ban covers
+	smu    sync.Mutex
+	spare  map[netip.Addr]bool
+	kernel atomic.Pointer[kernelBox]
+	dirty  atomic.Bool
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 type closer interface{ Close() error }
@@ -173,7 +177,7 @@ func New(opts Options) (*List, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &List{opts: opts, log: log, now: opts.Now, bans: map[netip.Prefix]*entry{}, order: list.New(),
-		issued: map[string]uint64{}, counters: map[netip.Prefix]*counter{}, wide: map[netip.Prefix]*wideHits{}, open: map[netip.Prefix]map[closer]struct{}{},
+		issued: map[string]uint64{}, counters: map[netip.Prefix]*counter{}, wide: map[netip.Prefix]*wideHits{}, spare: map[netip.Addr]bool{}, open: map[netip.Prefix]map[closer]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.File != "" {
 		if err := l.load(); err != nil {

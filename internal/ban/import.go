@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -16,9 +18,9 @@ import (
 // Sharing bans between nodes: each polls its peers' GET /api/bans and applies
 // their own bans locally, marked with the peer they came from. A peer is
 // trusted to say whom it banned, not to decide what this node never bans: what
-// the allow list, loopback, private ranges or a trusted proxy cover is refused,
-// as is anything that is not one client unit, a list past maxImport and a body
-// past maxImportBody. Bans a peer itself imported are never taken (nor, by the
+// the allow list, loopback, private ranges, a trusted proxy, this node's own
+// addresses or an import peer's cover is refused, as is anything that is not
+// one client unit, a list past maxImport and a body past maxImportBody. Bans a peer itself imported are never taken (nor, by the
 // same rule, are this node's imports taken by its peers), so two nodes that
 // import from each other do not pass a ban back and forth forever.
 
@@ -30,6 +32,9 @@ const (
 	maxImportBody = 4 << 20
 	// maxRule bounds a rule name from a peer.
 	maxRule = 32
+	// maxSpare bounds the addresses imports never ban (a peer's name may
+	// resolve to a new address now and then).
+	maxSpare = 1024
 )
 
 // ImportOptions configure StartImport.
@@ -58,6 +63,22 @@ func (l *List) StartImport(ctx context.Context, opts ImportOptions) (stop func()
 	client := &http.Client{Transport: opts.Transport, Timeout: opts.Timeout,
 		// a redirect would carry the credentials to another host
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// a peer may not shut this node, or another node of the fleet, out of
+	// this node: what this node listens on and every peer named by its address
+	for _, src := range opts.Sources {
+		if a, err := netip.ParseAddr(src.Hostname()); err == nil {
+			l.spareAdd(a)
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok {
+					l.spareAdd(ip)
+				}
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -98,7 +119,13 @@ func (l *List) importFrom(ctx context.Context, client *http.Client, src *url.URL
 	// this node's own bans only, as many as maxImport (the dashboard's list
 	// stops at its newest 500, imported ones included)
 	u.RawQuery, u.Fragment = "own=1", ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	// a peer named by a host name is spared at the address it answered from
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil {
+			l.spareAdd(ap.Addr())
+		}
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -177,6 +204,9 @@ func (l *List) apply(origin string, in []Entry, complete bool) int {
 		case l.never(k):
 			refuse(e, ErrNever.Error())
 			continue
+		case l.spared(k):
+			refuse(e, "this node, or a node it imports bans from")
+			continue
 		case !validRule(e.Rule):
 			refuse(e, "rule: want a name of letters, digits and '-'")
 			continue
@@ -240,6 +270,31 @@ func (l *List) apply(origin string, in []Entry, complete bool) int {
 		l.closeOpen(k)
 	}
 	return len(fresh)
+}
+
+// spareAdd keeps a from every imported ban.
+func (l *List) spareAdd(a netip.Addr) {
+	a = a.Unmap()
+	if !a.IsValid() {
+		return
+	}
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	if len(l.spare) < maxSpare {
+		l.spare[a] = true
+	}
+}
+
+// spared reports whether the unit k holds an address imports never ban.
+func (l *List) spared(k netip.Prefix) bool {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	for a := range l.spare {
+		if k.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func validRule(r string) bool {
