@@ -96,6 +96,7 @@ type entry struct {
 	strikes int
 	origin  string // the peer it was imported from; "" for this node's own
 	refused atomic.Uint64
+	told    atomic.Bool   // a request forwarded for it was refused and logged
 	elem    *list.Element // in List.order
 }
 
@@ -413,6 +414,7 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	}
 	e.rule, e.sample, e.since, e.until, e.origin = rule, sample, now, now.Add(d), ""
 	e.refused.Store(0)
+	e.told.Store(false)
 	l.issued[rule]++
 	out := e.export()
 	l.kernelAdd(k, e.until)

@@ -242,6 +242,7 @@ func (l *List) apply(origin string, in []Entry, complete bool) int {
 			}
 			cur.rule, cur.sample, cur.since, cur.until, cur.origin = truncate(e.Rule, maxRule), truncate(e.Sample, 256), now, until, origin
 			cur.refused.Store(0)
+			cur.told.Store(false)
 			l.kernelAdd(k, until)
 			fresh = append(fresh, k)
 		}
