@@ -375,7 +375,10 @@ func Unit(s string) (netip.Prefix, error) {
 			return k, nil
 		}
 		if k := clientnet.Host(p.Addr()); k.Bits() == 64 && p.Bits() == wideBits {
-			return wideOf(k), nil
+			if w := wideOf(k); wideAllowed(w) {
+				return w, nil
+			}
+			return netip.Prefix{}, fmt.Errorf("source %q: this /48 holds NAT64's prefix, every IPv4 client translated to IPv6; ban its /64s, or the translated addresses one by one", s)
 		}
 		return netip.Prefix{}, fmt.Errorf("source %q: bans apply to one address (IPv4), one /64 or one /48 (IPv6), not to another range", s)
 	}
