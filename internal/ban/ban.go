@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -115,6 +116,7 @@ type List struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	self  []netip.Addr // the machine's own addresses, never banned
 	held  atomic.Int64 // len(bans): Banned skips the lock when there are none
 	mu    sync.RWMutex
 	bans  map[netip.Prefix]*entry
@@ -180,6 +182,7 @@ func New(opts Options) (*List, error) {
 	l := &List{opts: opts, log: log, now: opts.Now, bans: map[netip.Prefix]*entry{}, order: list.New(),
 		issued: map[string]uint64{}, counters: map[netip.Prefix]*counter{}, wide: map[netip.Prefix]*wideHits{}, spare: map[netip.Addr]bool{}, open: map[netip.Prefix]map[closer]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	l.self = selfAddrs()
 	if opts.File != "" {
 		if err := l.load(); err != nil {
 			return nil, err
@@ -203,12 +206,18 @@ func (l *List) Close() error {
 }
 
 // never reports whether a unit is one gantry never bans: not a routable
-// client address, or one the allow list or a trusted proxy covers.
+// client address, one the allow list or a trusted proxy covers, or one that
+// holds the machine's own address.
 func (l *List) never(k netip.Prefix) bool {
 	a := k.Addr()
 	if !k.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() || a.IsLinkLocalUnicast() ||
 		a.IsMulticast() || cgnat.Contains(a) {
 		return true
+	}
+	for _, a := range l.self {
+		if k.Contains(a) {
+			return true
+		}
 	}
 	for _, lists := range [][]netip.Prefix{l.opts.Allow, l.opts.Trusted} {
 		for _, p := range lists {
@@ -218,6 +227,26 @@ func (l *List) never(k netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// selfAddrs are the addresses of the machine's interfaces (of its network
+// namespace): its requests to itself, or an app calling its own site, come
+// from them, and a ban of one (or of an escalated /48 holding one) would cut
+// the machine off itself.
+func selfAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && !ip.Unmap().IsLoopback() {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
 }
 
 // cgnat is the shared address space of carrier-grade NAT (RFC 6598): as private
@@ -351,7 +380,7 @@ func (l *List) count(k netip.Prefix, i, threshold int, window time.Duration, now
 }
 
 // ErrNever is returned by Ban for a source gantry never bans.
-var ErrNever = errors.New("never banned: loopback, private, link-local, allow-listed or a trusted proxy")
+var ErrNever = errors.New("never banned: loopback, private, link-local, allow-listed, a trusted proxy or this machine")
 
 // Ban bans the unit of source (an address, or a unit prefix) by hand, for d or,
 // when d is 0, the duration its strikes call for.

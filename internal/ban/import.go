@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
@@ -63,20 +62,11 @@ func (l *List) StartImport(ctx context.Context, opts ImportOptions) (stop func()
 	client := &http.Client{Transport: opts.Transport, Timeout: opts.Timeout,
 		// a redirect would carry the credentials to another host
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	// a peer may not shut this node, or another node of the fleet, out of
-	// this node: what this node listens on and every peer named by its address
+	// a peer may not shut another node of the fleet out of this node (nor
+	// this node itself: never); a peer named by its address is known now
 	for _, src := range opts.Sources {
 		if a, err := netip.ParseAddr(src.Hostname()); err == nil {
 			l.spareAdd(a)
-		}
-	}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok {
-					l.spareAdd(ip)
-				}
-			}
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)

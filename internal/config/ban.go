@@ -15,7 +15,8 @@ import (
 // source's connections are closed at accept on every listener, before TLS or any
 // parsing. The ban unit is one client: an IPv4 address, an IPv6 /64 (a /48
 // whose /64s keep getting banned, see EscalateIPv6). Loopback,
-// private ranges, allow and every proxy route's trusted_proxies are never banned.
+// private ranges, allow, every proxy route's trusted_proxies and the machine's
+// own addresses are never banned.
 type Ban struct {
 	// Enabled turns bans on. Default false (the packaged config turns it on). An
 	// exploit request (the telescope's exploit rules) always bans at once.
