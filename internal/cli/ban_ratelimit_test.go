@@ -19,15 +19,11 @@ import (
 	"gantry/internal/server"
 )
 
-// TestRateLimitBehindProxyBansNoClient: the rate limit counts a trusted
-// proxy's requests as one client's (its TCP address), so a 429 the proxy gets
-// because some client behind it flooded says nothing of the client it was
-// forwarded for. An innocent client whose requests land on the exhausted
-// bucket must not be banned for it, nor must the flooder be banned under
-// another client's name.
-func TestRateLimitBehindProxyBansNoClient(t *testing.T) {
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app\n") }))
-	t.Cleanup(backend.Close)
+// behindProxy starts gantry with [telescope.ban] keys ban and a site whose
+// routes are routes, 127.0.0.1 a trusted proxy; it returns the bans and one
+// connection from the proxy that GETs path for the client xff.
+func behindProxy(t *testing.T, ban, routes string) (*extras, func(path, xff string) int) {
+	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "gantry.toml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`[server]
@@ -40,18 +36,12 @@ listen = "off"
 [telescope.ban]
 enabled = true
 file = "off"
-rate_limited = 3
+%s
 
 [[site]]
 root = %q
-
-  [[site.route]]
-  path = "/"
-  proxy = %q
-  trusted_proxies = ["127.0.0.1"]
-  rate = "1r/m"
-  burst = 1
-`, dir, backend.URL)), 0o644)
+%s
+`, ban, dir, routes)), 0o644)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +70,10 @@ root = %q
 	}
 	t.Cleanup(func() { c.Close() })
 	br := bufio.NewReader(c)
-	get := func(xff string) int {
+	return e, func(path, xff string) int {
 		t.Helper()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: %s\r\n\r\n", xff)
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: %s\r\n\r\n", path, xff)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -92,21 +82,68 @@ root = %q
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+}
+
+// The sensor's and the rate limit's counts are kept by TCP peer: what they
+// find of a trusted proxy (one address, many clients) says nothing of the
+// client a request was forwarded for, so an innocent client whose requests
+// land on the proxy's exhausted bucket, or after its burst of 404s, must not
+// be banned for it. (The observers run in the request's goroutine, before the
+// connection's next request is read: one more answer means the last one was
+// seen.)
+
+// TestRateLimitBehindProxyBansNoClient: 429s of the proxy's bucket.
+func TestRateLimitBehindProxyBansNoClient(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app\n") }))
+	t.Cleanup(backend.Close)
+	e, get := behindProxy(t, "rate_limited = 3", fmt.Sprintf(`
+  [[site.route]]
+  path = "/"
+  proxy = %q
+  trusted_proxies = ["127.0.0.1"]
+  rate = "1r/m"
+  burst = 1
+`, backend.URL))
 	// the flooder takes the proxy's one request
-	if code := get("203.0.113.66"); code != 200 {
+	if code := get("/", "203.0.113.66"); code != 200 {
 		t.Fatalf("first request: %d", code)
 	}
 	// the innocent client's requests find the proxy's bucket empty
 	for i := range 5 {
-		if code := get("198.51.100.20"); code != http.StatusTooManyRequests {
+		if code := get("/", "198.51.100.20"); code != http.StatusTooManyRequests {
 			t.Fatalf("request %d: %d, want 429 (the proxy's bucket is empty)", i, code)
 		}
 	}
-	// the observers run in the request's goroutine, before the connection's
-	// next request is read: one more answer means the last 429 was seen
-	get("198.51.100.20")
+	get("/", "198.51.100.20")
 	if e.bans.Banned(netip.MustParseAddr("198.51.100.20")) {
 		bans, _ := e.bans.Snapshot(0)
 		t.Fatalf("a client behind the proxy was banned for the proxy's rate limit: %+v", bans)
+	}
+}
+
+// TestBurstBehindProxyBansNoClient: 404s after the proxy's burst of them.
+func TestBurstBehindProxyBansNoClient(t *testing.T) {
+	backend := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(backend.Close)
+	e, get := behindProxy(t, "scanner_hits = 3", fmt.Sprintf(`
+  [[site.route]]
+  path = "/"
+  proxy = %q
+  trusted_proxies = ["127.0.0.1"]
+`, backend.URL))
+	// many clients' missing pages: the proxy has its burst of distinct 404s
+	for i := range 12 {
+		get(fmt.Sprintf("/missing-%d", i), fmt.Sprintf("203.0.113.%d", 100+i))
+	}
+	// a client with a broken link, reloading
+	for range 5 {
+		if code := get("/favicon.ico", "198.51.100.20"); code != http.StatusNotFound {
+			t.Fatalf("the innocent client's request: %d, want 404", code)
+		}
+	}
+	get("/", "198.51.100.21")
+	if e.bans.Banned(netip.MustParseAddr("198.51.100.20")) {
+		bans, _ := e.bans.Snapshot(0)
+		t.Fatalf("a client behind the proxy was banned for the proxy's 404 burst: %+v", bans)
 	}
 }
