@@ -321,7 +321,7 @@ func (e *extras) observe(srv *server.Server) server.Observer {
 // trusted_proxies), the client its X-Forwarded-For names (ban.List.Client):
 // from anyone else the header is ignored, so a client cannot name someone else
 // to be banned; a trusted proxy (one address, many clients) is never banned.
-// A 429 is the TCP peer's alone: the rate limit keys on it.
+// A verdict of counts kept by TCP peer is the peer's alone (peerVerdict).
 func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	var rule string
 	switch {
@@ -335,10 +335,7 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 		return
 	}
 	var xff []string
-	if rec.Request != nil && rule != ban.RateLimited {
-		// the rate limit counts the TCP peer's requests: a 429 a trusted proxy
-		// got is the proxy's, whichever client it forwarded for (and a proxy
-		// is never banned)
+	if rec.Request != nil && !peerVerdict(v) {
 		xff = rec.Request.Header["X-Forwarded-For"]
 	}
 	src := e.bans.Client(rec.RemoteAddr, xff)
@@ -347,6 +344,12 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	}
 	e.bans.Offense(src, rule, v.Rule+": "+rec.Method+" "+rec.URI)
 }
+
+// peerVerdict reports whether v comes of counts kept by TCP peer rather than
+// of the request itself: a 429 of the rate limit, a 404 after the sensor saw a
+// burst of them. Behind a trusted proxy those counts are every client's
+// together, so they say nothing of the client the request was forwarded for.
+func peerVerdict(v httpsensor.Verdict) bool { return v.Rule == "rate-limited" || v.Rule == "404-burst" }
 
 // exportRequest queues an unsolicited request for ClickHouse; the source is the
 // TCP peer, as the access log has it.
