@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -96,6 +97,7 @@ type entry struct {
 	strikes int
 	origin  string // the peer it was imported from; "" for this node's own
 	refused atomic.Uint64
+	told    atomic.Bool   // a request forwarded for it was refused and logged
 	elem    *list.Element // in List.order
 }
 
@@ -114,6 +116,7 @@ type List struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	self  []netip.Addr // the machine's own addresses, never banned
 	held  atomic.Int64 // len(bans): Banned skips the lock when there are none
 	mu    sync.RWMutex
 	bans  map[netip.Prefix]*entry
@@ -135,11 +138,15 @@ type List struct {
 	refused     atomic.Uint64
 	refusedReqs atomic.Uint64
 	polls       atomic.Uint64 // successful polls of import sources
-	kernel      atomic.Pointer[kernelBox]
-	dirty       atomic.Bool
-	stop        chan struct{}
-	done        chan struct{}
-	once        sync.Once
+	// smu guards spare: this node's addresses and its import peers', which
+	// no imported ban covers
+	smu    sync.Mutex
+	spare  map[netip.Addr]bool
+	kernel atomic.Pointer[kernelBox]
+	dirty  atomic.Bool
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 type closer interface{ Close() error }
@@ -173,8 +180,9 @@ func New(opts Options) (*List, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &List{opts: opts, log: log, now: opts.Now, bans: map[netip.Prefix]*entry{}, order: list.New(),
-		issued: map[string]uint64{}, counters: map[netip.Prefix]*counter{}, wide: map[netip.Prefix]*wideHits{}, open: map[netip.Prefix]map[closer]struct{}{},
+		issued: map[string]uint64{}, counters: map[netip.Prefix]*counter{}, wide: map[netip.Prefix]*wideHits{}, spare: map[netip.Addr]bool{}, open: map[netip.Prefix]map[closer]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	l.self = selfAddrs()
 	if opts.File != "" {
 		if err := l.load(); err != nil {
 			return nil, err
@@ -198,12 +206,18 @@ func (l *List) Close() error {
 }
 
 // never reports whether a unit is one gantry never bans: not a routable
-// client address, or one the allow list or a trusted proxy covers.
+// client address, one the allow list or a trusted proxy covers, or one that
+// holds the machine's own address.
 func (l *List) never(k netip.Prefix) bool {
 	a := k.Addr()
 	if !k.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() || a.IsLinkLocalUnicast() ||
 		a.IsMulticast() || cgnat.Contains(a) {
 		return true
+	}
+	for _, a := range l.self {
+		if k.Contains(a) {
+			return true
+		}
 	}
 	for _, lists := range [][]netip.Prefix{l.opts.Allow, l.opts.Trusted} {
 		for _, p := range lists {
@@ -213,6 +227,26 @@ func (l *List) never(k netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// selfAddrs are the addresses of the machine's interfaces (of its network
+// namespace): its requests to itself, or an app calling its own site, come
+// from them, and a ban of one (or of an escalated /48 holding one) would cut
+// the machine off itself.
+func selfAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && !ip.Unmap().IsLoopback() {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
 }
 
 // cgnat is the shared address space of carrier-grade NAT (RFC 6598): as private
@@ -346,7 +380,7 @@ func (l *List) count(k netip.Prefix, i, threshold int, window time.Duration, now
 }
 
 // ErrNever is returned by Ban for a source gantry never bans.
-var ErrNever = errors.New("never banned: loopback, private, link-local, allow-listed or a trusted proxy")
+var ErrNever = errors.New("never banned: loopback, private, link-local, allow-listed, a trusted proxy or this machine")
 
 // Ban bans the unit of source (an address, or a unit prefix) by hand, for d or,
 // when d is 0, the duration its strikes call for.
@@ -370,7 +404,10 @@ func Unit(s string) (netip.Prefix, error) {
 			return k, nil
 		}
 		if k := clientnet.Host(p.Addr()); k.Bits() == 64 && p.Bits() == wideBits {
-			return wideOf(k), nil
+			if w := wideOf(k); wideAllowed(w) {
+				return w, nil
+			}
+			return netip.Prefix{}, fmt.Errorf("source %q: this /48 holds NAT64's prefix, every IPv4 client translated to IPv6; ban its /64s, or the translated addresses one by one", s)
 		}
 		return netip.Prefix{}, fmt.Errorf("source %q: bans apply to one address (IPv4), one /64 or one /48 (IPv6), not to another range", s)
 	}
@@ -409,6 +446,7 @@ func (l *List) ban(k netip.Prefix, rule, sample string, d time.Duration, now tim
 	}
 	e.rule, e.sample, e.since, e.until, e.origin = rule, sample, now, now.Add(d), ""
 	e.refused.Store(0)
+	e.told.Store(false)
 	l.issued[rule]++
 	out := e.export()
 	l.kernelAdd(k, e.until)
@@ -536,6 +574,28 @@ func (l *List) Snapshot(top int) ([]Entry, Stats) {
 	l.cmu.Unlock()
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Since.After(out[j].Since) })
 	return out, st
+}
+
+// Shared is what a peer importing from this node takes (GET /api/bans?own=1):
+// this node's own bans in force, never those it imported, the newest first, at
+// most as many as an importer reads; more reports that older ones were left
+// out, so that the importer does not lift them.
+func (l *List) Shared() (bans []Entry, more bool) {
+	now := l.now()
+	bans = []Entry{}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for e := l.order.Back(); e != nil; e = e.Prev() {
+		en := e.Value.(*entry)
+		if en.origin != "" || !now.Before(en.until) {
+			continue
+		}
+		if len(bans) == maxImport {
+			return bans, true
+		}
+		bans = append(bans, en.export())
+	}
+	return bans, false
 }
 
 // prune forgets bans expired longer than Remember ago, and counters idle for

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -16,20 +17,23 @@ import (
 // Sharing bans between nodes: each polls its peers' GET /api/bans and applies
 // their own bans locally, marked with the peer they came from. A peer is
 // trusted to say whom it banned, not to decide what this node never bans: what
-// the allow list, loopback, private ranges or a trusted proxy cover is refused,
-// as is anything that is not one client unit, a list past maxImport and a body
-// past maxImportBody. Bans a peer itself imported are never taken (nor, by the
+// the allow list, loopback, private ranges, a trusted proxy, this node's own
+// addresses or an import peer's cover is refused, as is anything that is not
+// one client unit, a list past maxImport and a body past maxImportBody. Bans a peer itself imported are never taken (nor, by the
 // same rule, are this node's imports taken by its peers), so two nodes that
 // import from each other do not pass a ban back and forth forever.
 
 const (
-	// maxImport is the most bans taken from one peer per poll (its /api/bans
-	// lists at most 500).
+	// maxImport is the most bans taken from one peer per poll, and the most
+	// Shared lists.
 	maxImport = 1000
 	// maxImportBody bounds a peer's answer.
 	maxImportBody = 4 << 20
 	// maxRule bounds a rule name from a peer.
 	maxRule = 32
+	// maxSpare bounds the addresses imports never ban (a peer's name may
+	// resolve to a new address now and then).
+	maxSpare = 1024
 )
 
 // ImportOptions configure StartImport.
@@ -58,6 +62,13 @@ func (l *List) StartImport(ctx context.Context, opts ImportOptions) (stop func()
 	client := &http.Client{Transport: opts.Transport, Timeout: opts.Timeout,
 		// a redirect would carry the credentials to another host
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// a peer may not shut another node of the fleet out of this node (nor
+	// this node itself: never); a peer named by its address is known now
+	for _, src := range opts.Sources {
+		if a, err := netip.ParseAddr(src.Hostname()); err == nil {
+			l.spareAdd(a)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -95,8 +106,16 @@ func (l *List) importFrom(ctx context.Context, client *http.Client, src *url.URL
 	u := *src
 	u.User = nil
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/bans"
-	u.RawQuery, u.Fragment = "", ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	// this node's own bans only, as many as maxImport (the dashboard's list
+	// stops at its newest 500, imported ones included)
+	u.RawQuery, u.Fragment = "own=1", ""
+	// a peer named by a host name is spared at the address it answered from
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil {
+			l.spareAdd(ap.Addr())
+		}
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -121,36 +140,38 @@ func (l *List) importFrom(ctx context.Context, client *http.Client, src *url.URL
 	if err != nil {
 		return 0, err
 	}
-	bans, err := parseImport(body)
+	bans, more, err := parseImport(body)
 	if err != nil {
 		return 0, err
 	}
-	n := l.apply(src.Host, bans)
+	n := l.apply(src.Host, bans, !more)
 	l.polls.Add(1)
 	return n, nil
 }
 
-// parseImport reads a peer's answer to GET /api/bans.
-func parseImport(body []byte) ([]Entry, error) {
+// parseImport reads a peer's answer to GET /api/bans?own=1: its bans, and
+// whether it left older ones out.
+func parseImport(body []byte) ([]Entry, bool, error) {
 	if len(body) > maxImportBody {
-		return nil, fmt.Errorf("answer refused: over %d bytes", maxImportBody)
+		return nil, false, fmt.Errorf("answer refused: over %d bytes", maxImportBody)
 	}
 	var got struct {
 		Bans []Entry `json:"bans"`
+		More bool    `json:"more"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
-		return nil, fmt.Errorf("answer refused: not the JSON of /api/bans: %w", err)
+		return nil, false, fmt.Errorf("answer refused: not the JSON of /api/bans: %w", err)
 	}
 	if len(got.Bans) > maxImport {
-		return nil, fmt.Errorf("answer refused: %d bans, more than %d", len(got.Bans), maxImport)
+		return nil, false, fmt.Errorf("answer refused: %d bans, more than %d", len(got.Bans), maxImport)
 	}
-	return got.Bans, nil
+	return got.Bans, got.More, nil
 }
 
 // apply makes origin's active bans this node's, refusing and logging what it
-// must never ban, and lifts origin's bans it no longer lists. It returns how
-// many bans were new.
-func (l *List) apply(origin string, in []Entry) int {
+// must never ban, and, when in is complete (the peer left none out), lifts
+// origin's bans it no longer lists. It returns how many bans were new.
+func (l *List) apply(origin string, in []Entry, complete bool) int {
 	now := l.now()
 	longest := l.opts.Durations[len(l.opts.Durations)-1]
 	listed := map[netip.Prefix]bool{}
@@ -172,6 +193,9 @@ func (l *List) apply(origin string, in []Entry) int {
 			continue
 		case l.never(k):
 			refuse(e, ErrNever.Error())
+			continue
+		case l.spared(k):
+			refuse(e, "this node, or a node it imports bans from")
 			continue
 		case !validRule(e.Rule):
 			refuse(e, "rule: want a name of letters, digits and '-'")
@@ -208,6 +232,7 @@ func (l *List) apply(origin string, in []Entry) int {
 			}
 			cur.rule, cur.sample, cur.since, cur.until, cur.origin = truncate(e.Rule, maxRule), truncate(e.Sample, 256), now, until, origin
 			cur.refused.Store(0)
+			cur.told.Store(false)
 			l.kernelAdd(k, until)
 			fresh = append(fresh, k)
 		}
@@ -216,10 +241,11 @@ func (l *List) apply(origin string, in []Entry) int {
 	if refused > 5 {
 		l.log.Warn("imported bans refused", "from", origin, "refused", refused)
 	}
-	// what the peer lifted or let expire is lifted here too
+	// what the peer lifted or let expire is lifted here too; from a list the
+	// peer cut short, what it left out runs to its end instead
 	lifted := 0
 	l.mu.Lock()
-	for e := l.order.Front(); e != nil; {
+	for e := l.order.Front(); complete && e != nil; {
 		next := e.Next()
 		if en := e.Value.(*entry); en.origin == origin && !listed[en.key] && now.Before(en.until) {
 			l.remove(en)
@@ -235,6 +261,31 @@ func (l *List) apply(origin string, in []Entry) int {
 		l.closeOpen(k)
 	}
 	return len(fresh)
+}
+
+// spareAdd keeps a from every imported ban.
+func (l *List) spareAdd(a netip.Addr) {
+	a = a.Unmap()
+	if !a.IsValid() {
+		return
+	}
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	if len(l.spare) < maxSpare {
+		l.spare[a] = true
+	}
+}
+
+// spared reports whether the unit k holds an address imports never ban.
+func (l *List) spared(k netip.Prefix) bool {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	for a := range l.spare {
+		if k.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func validRule(r string) bool {

@@ -211,11 +211,11 @@ func FuzzImport(f *testing.F) {
 	f.Add(`[1,2,3]`)       // not an object
 	f.Fuzz(func(t *testing.T, body string) {
 		l, _ := newList(t, Options{Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
-		bans, err := parseImport([]byte(body))
+		bans, more, err := parseImport([]byte(body))
 		if err != nil {
 			return
 		}
-		l.apply("peer:2020", bans)
+		l.apply("peer:2020", bans, !more)
 		got, st := l.Snapshot(0)
 		if st.Active > maxImport {
 			t.Fatalf("%d bans taken", st.Active)
@@ -227,4 +227,39 @@ func FuzzImport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestShared: a peer reads this node's own bans in force, newest first, at
+// most maxImport, told when older ones were left out; an importer that reads
+// such a cut list keeps the bans of that peer it did not see.
+func TestShared(t *testing.T) {
+	a, c := newList(t, Options{})
+	imported := netip.MustParseAddr("198.51.100.99")
+	a.apply("node3:2020", []Entry{{Source: imported.String(), Rule: Exploit, Until: c.now().Add(time.Hour)}}, true)
+	for i := range maxImport + 1 {
+		c.add(time.Millisecond)
+		if _, err := a.Ban(netip.AddrFrom4([4]byte{203, 0, byte(i / 256), byte(i % 256)}).String(), "", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bans, more := a.Shared()
+	if len(bans) != maxImport || !more || bans[0].Source != "203.0.3.232/32" || bans[maxImport-1].Source != "203.0.0.1/32" {
+		t.Fatalf("%d bans, more %v, newest %+v, oldest %+v", len(bans), more, bans[0], bans[len(bans)-1])
+	}
+	for _, b := range bans {
+		if b.Origin != "" {
+			t.Fatalf("an imported ban is shared: %+v", b)
+		}
+	}
+
+	b, _ := newList(t, Options{Now: c.now})
+	b.apply("a:2020", []Entry{{Source: "203.0.0.0", Rule: Manual, Until: c.now().Add(time.Hour)}}, true)
+	b.apply("a:2020", bans, !more)
+	if !b.Banned(netip.MustParseAddr("203.0.0.0")) {
+		t.Fatal("a ban the peer left out of a cut list was lifted")
+	}
+	b.apply("a:2020", bans, true)
+	if b.Banned(netip.MustParseAddr("203.0.0.0")) {
+		t.Fatal("a ban the peer no longer lists was kept")
+	}
 }

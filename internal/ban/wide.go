@@ -19,6 +19,20 @@ const wideBits = 48
 // wideOf is the /48 a /64 unit belongs to.
 func wideOf(k netip.Prefix) netip.Prefix { return netip.PrefixFrom(k.Addr(), wideBits).Masked() }
 
+// nat64 are the prefixes IPv4 clients reach an IPv6 node through (RFC 6052,
+// RFC 8215): a /48 over one of them is every such client, never one site.
+var nat64 = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+
+// wideAllowed reports whether the /48 w may be banned: it holds no NAT64 prefix.
+func wideAllowed(w netip.Prefix) bool {
+	for _, p := range nat64 {
+		if p.Overlaps(w) {
+			return false
+		}
+	}
+	return true
+}
+
 // isWide reports whether k is a /48 ban rather than a client unit.
 func isWide(k netip.Prefix) bool { return k.Addr().Is6() && k.Bits() == wideBits }
 
@@ -38,6 +52,9 @@ func (l *List) escalate(k netip.Prefix, now time.Time) {
 		return
 	}
 	wk := wideOf(k)
+	if !wideAllowed(wk) {
+		return // NAT64's IPv4 clients inside: only /64s are banned
+	}
 	if l.never(wk) {
 		return // the allow list or a trusted proxy inside the /48: only /64s are banned
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -171,4 +172,66 @@ func BenchmarkBannedV6(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestWideSparesNAT64: a /48 that holds NAT64's prefixes is every IPv4
+// client that reaches this node through NAT64, not one site: no hand ban,
+// peer or escalation bans it, in gantry or in the kernel.
+func TestWideSparesNAT64(t *testing.T) {
+	translated := netip.MustParseAddr("64:ff9b::203.0.113.9") // an IPv4 client through NAT64
+	for _, tc := range []struct {
+		name string
+		do   func(t *testing.T, l *List, now time.Time)
+	}{
+		{"by hand", func(t *testing.T, l *List, _ time.Time) {
+			for _, s := range []string{"64:ff9b:0:1::/48", "64:ff9b::/48", "64:ff9b:1:2::/48"} {
+				if _, err := l.Ban(s, "by hand", time.Hour); err == nil {
+					t.Errorf("ban %s accepted", s)
+				}
+			}
+		}},
+		{"from a peer", func(_ *testing.T, l *List, now time.Time) {
+			l.apply("peer:2020", []Entry{{Source: "64:ff9b:0:1::/48", Rule: Escalated, Until: now.Add(time.Hour)}}, true)
+		}},
+		{"escalated", func(_ *testing.T, l *List, _ time.Time) {
+			for i := 1; i <= 3; i++ {
+				l.Offense(netip.MustParseAddr(fmt.Sprintf("64:ff9b:0:%x::1", i)), Exploit, "x")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, c := newList(t, Options{Escalate: 2})
+			k := &kernelLog{}
+			l.SetKernel(k)
+			tc.do(t, l, c.now())
+			if l.Banned(translated) || k.covers(translated) {
+				bans, _ := l.Snapshot(0)
+				t.Fatalf("the NAT64 prefix's IPv4 clients are banned: %+v, in the kernel %v", bans, k.added)
+			}
+		})
+	}
+}
+
+// kernelLog is the nftables table as the list drives it (nftban tests the
+// table itself).
+type kernelLog struct {
+	mu    sync.Mutex
+	added []netip.Prefix
+}
+
+func (k *kernelLog) Add(p netip.Prefix, _ time.Time) {
+	k.mu.Lock()
+	k.added = append(k.added, p)
+	k.mu.Unlock()
+}
+func (k *kernelLog) Remove(netip.Prefix) {}
+func (k *kernelLog) covers(a netip.Addr) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.added {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -183,3 +183,32 @@ func TestBanExport(t *testing.T) {
 		t.Fatalf("bans table:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestBanImportMany: every ban of a busy node reaches its peer, not only the
+// 500 newest its dashboard lists (the others would never be imported, and one
+// imported before would be lifted as soon as newer bans pushed it off the
+// list).
+func TestBanImportMany(t *testing.T) {
+	a := startNode(t, "")
+	b := startNode(t, fmt.Sprintf("import = [%q]", "http://gantry:fleet-secret@"+a.e.adminAddr.String()))
+	const n = 600
+	for i := range n {
+		if _, err := a.e.bans.Ban(fmt.Sprintf("203.0.%d.%d", i/256, i%256), "seen on A", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, st := b.e.bans.Snapshot(0)
+	peertest.WaitFor(t, 20*time.Second, "B to poll A twice more", func() bool {
+		_, now := b.e.bans.Snapshot(0)
+		return now.ImportPolls >= st.ImportPolls+2 || strings.Contains(b.logs.String(), `msg="bans not imported"`)
+	})
+	missing := 0
+	for i := range n {
+		if !b.e.bans.Banned(netip.AddrFrom4([4]byte{203, 0, byte(i / 256), byte(i % 256)})) {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("B lacks %d of A's %d bans; B's log:\n%s", missing, n, b.logs.String())
+	}
+}

@@ -325,6 +325,7 @@ func (e *extras) observe(srv *server.Server) server.Observer {
 // trusted_proxies), the client its X-Forwarded-For names (ban.List.Client):
 // from anyone else the header is ignored, so a client cannot name someone else
 // to be banned; a trusted proxy (one address, many clients) is never banned.
+// A verdict of counts kept by TCP peer is the peer's alone (peerVerdict).
 func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	var rule string
 	switch {
@@ -338,7 +339,7 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 		return
 	}
 	var xff []string
-	if rec.Request != nil {
+	if rec.Request != nil && !peerVerdict(v) {
 		xff = rec.Request.Header["X-Forwarded-For"]
 	}
 	src := e.bans.Client(rec.RemoteAddr, xff)
@@ -347,6 +348,12 @@ func (e *extras) offense(rec *accesslog.Record, v httpsensor.Verdict) {
 	}
 	e.bans.Offense(src, rule, v.Rule+": "+rec.Method+" "+rec.URI)
 }
+
+// peerVerdict reports whether v comes of counts kept by TCP peer rather than
+// of the request itself: a 429 of the rate limit, a 404 after the sensor saw a
+// burst of them. Behind a trusted proxy those counts are every client's
+// together, so they say nothing of the client the request was forwarded for.
+func peerVerdict(v httpsensor.Verdict) bool { return v.Rule == "rate-limited" || v.Rule == "404-burst" }
 
 // exportRequest queues an unsolicited request for ClickHouse; the source is the
 // TCP peer, as the access log has it.

@@ -15,7 +15,8 @@ import (
 // source's connections are closed at accept on every listener, before TLS or any
 // parsing. The ban unit is one client: an IPv4 address, an IPv6 /64 (a /48
 // whose /64s keep getting banned, see EscalateIPv6). Loopback,
-// private ranges, allow and every proxy route's trusted_proxies are never banned.
+// private ranges, allow, every proxy route's trusted_proxies and the machine's
+// own addresses are never banned.
 type Ban struct {
 	// Enabled turns bans on. Default false (the packaged config turns it on). An
 	// exploit request (the telescope's exploit rules) always bans at once.
@@ -200,8 +201,13 @@ func ImportURL(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, errors.New("want a URL like \"https://gantry:PASSWORD@node2:2020\"")
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return nil, fmt.Errorf("%s: want a URL like \"https://gantry:PASSWORD@node2:2020\"", u.Redacted())
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Opaque != "" {
+		// not read as scheme://user:password@host: Redacted would show the
+		// password ("gantry:PASSWORD@node2" is scheme "gantry")
+		return nil, errors.New("want a URL like \"https://gantry:PASSWORD@node2:2020\"")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%s: want a URL like \"https://gantry:PASSWORD@node2:2020\", without a query", u.Redacted())
 	}
 	return u, nil
 }

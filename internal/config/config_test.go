@@ -246,6 +246,8 @@ func TestBanConfig(t *testing.T) {
 		{"negative escalation", "[telescope.ban]\nescalate_ipv6 = -2\n", []string{"cfg.toml:2: [telescope.ban] escalate_ipv6 = -2"}},
 		{"import URL, its password never repeated", "[telescope.ban]\nimport = [\"https://gantry:hunter2@node2:2020/?x=1\"]\n", []string{"cfg.toml:2: [telescope.ban] import[0]: https://gantry:xxxxx@node2:2020/?x=1: want a URL"}},
 		{"import not a URL", "[telescope.ban]\nimport = [\"node2:2020\"]\n", []string{"cfg.toml:2: [telescope.ban] import[0]:"}},
+		{"import without its scheme, the password never repeated", "[telescope.ban]\nimport = [\"gantry:hunter2@node2:2020\"]\n", []string{"cfg.toml:2: [telescope.ban] import[0]:"}},
+		{"import with an opaque URL, the password never repeated", "[telescope.ban]\nimport = [\"https:gantry:hunter2@node2\"]\n", []string{"cfg.toml:2: [telescope.ban] import[0]:"}},
 		{"bad allow", "[telescope.ban]\nallow = [\"10.0.0.0/8\", \"office\"]\n", []string{"cfg.toml:2: [telescope.ban] allow \"office\""}},
 		{"short duration", "[telescope.ban]\nduration = [\"10m\", \"0s\"]\n", []string{"cfg.toml:2: [telescope.ban] duration \"0s\""}},
 		{"bad duration text", "[telescope.ban]\nduration = [\"ten minutes\"]\n", []string{"cfg.toml:2:", "invalid duration"}},
@@ -275,6 +277,9 @@ func TestBanConfig(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error\n%s\nlacks %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the password: %s", err)
 			}
 		})
 	}

@@ -22,6 +22,12 @@ func (d *Dashboard) bansAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"enabled": false, "bans": []ban.Entry{}})
 		return
 	}
+	if r.URL.Query().Get("own") == "1" {
+		// what a peer importing from this node reads ([telescope.ban] import)
+		list, more := d.opts.Bans.Shared()
+		writeJSON(w, http.StatusOK, map[string]any{"enabled": true, "bans": list, "more": more})
+		return
+	}
 	list, st := d.opts.Bans.Snapshot(500)
 	writeJSON(w, http.StatusOK, map[string]any{"enabled": true, "bans": list, "stats": st})
 }
