@@ -35,7 +35,7 @@ func TestEmbeddedWSGISignals(t *testing.T) {
 	write("v1")
 	conf := filepath.Join(dir, "gantry.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\n[[site.route]]\npath=\"/\"\nwsgi=\"live:application\"\nchdir=%q\npython=%q\nmode=\"embedded\"\n",
-		freePort(t), dir, python)), 0o644)
+		peertest.FreeAddr(t), dir, python)), 0o644)
 	p := startGantry(t, "serve", "-c", conf)
 	body := func() string {
 		resp, err := http.Get("http://" + p.addr + "/")

@@ -244,15 +244,6 @@ func startGantryAs(t *testing.T, cred *syscall.Credential, env []string, bin str
 	}
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestPortInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -271,7 +262,7 @@ func TestServeDirSignals(t *testing.T) {
 	conf := filepath.Join(dir, "gantry.toml")
 	logFile := filepath.Join(dir, "access.log")
 	write := func(root string) {
-		os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\naccess_log=%q\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n", freePort(t), logFile, root)), 0o644)
+		os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\naccess_log=%q\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n", peertest.FreeAddr(t), logFile, root)), 0o644)
 	}
 	pub2 := filepath.Join(dir, "v2")
 	os.MkdirAll(pub2, 0o755)
@@ -327,7 +318,7 @@ func TestDropsPrivilegesBeforeWorkers(t *testing.T) {
 	os.Chmod(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "app.py"), []byte("def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hi']\n"), 0o644)
 	conf := filepath.Join(dir, "gantry.toml")
-	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\nuser=\"nobody\"\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\n  [[site.route]]\n  path=\"/\"\n  wsgi=\"app:application\"\n  chdir=%q\n  python=%q\n  processes=1\n", freePort(t), dir, python)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nlisten=[%q]\nuser=\"nobody\"\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\n  [[site.route]]\n  path=\"/\"\n  wsgi=\"app:application\"\n  chdir=%q\n  python=%q\n  processes=1\n", peertest.FreeAddr(t), dir, python)), 0o644)
 	p := startGantry(t, "serve", "-c", conf)
 	resp, err := http.Get("http://" + p.addr + "/")
 	if err != nil {
@@ -432,7 +423,7 @@ func TestServeDirPHPAuto(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS("../server/testdata/phpapp")); err != nil {
 		t.Fatal(err)
 	}
-	p := startGantry(t, "serve", dir, "--php", "auto", "--listen", freePort(t), "--admin", "off", "--access-log", "off")
+	p := startGantry(t, "serve", dir, "--php", "auto", "--listen", peertest.FreeAddr(t), "--admin", "off", "--access-log", "off")
 	if !strings.Contains(p.log(), "PHP front controller: /index.php") {
 		t.Errorf("startup log does not name the front controller:\n%s", p.log())
 	}
@@ -472,9 +463,9 @@ func TestServeDirTLSListen(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("file a"), 0o644)
 	storage := filepath.Join(t.TempDir(), "tls")
-	tlsAddr := freePort(t)
+	tlsAddr := peertest.FreeAddr(t)
 	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
-	p := startGantry(t, "serve", dir, "--listen", freePort(t), "--tls-listen", tlsAddr, "--tls-storage", storage, "--admin", "off", "--access-log", "off")
+	p := startGantry(t, "serve", dir, "--listen", peertest.FreeAddr(t), "--tls-listen", tlsAddr, "--tls-storage", storage, "--admin", "off", "--access-log", "off")
 	root := filepath.Join(storage, "ca", "root.pem")
 	peertest.WaitFor(t, 20*time.Second, "the https address and the root in the log", func() bool {
 		l := p.log()
@@ -537,7 +528,7 @@ func TestTLSStorageForServerUser(t *testing.T) {
 	os.Chmod(base, 0o755)
 	os.WriteFile(filepath.Join(base, "a.txt"), []byte("file a"), 0o644)
 	conf := func(t *testing.T, user, storage string) (string, string) {
-		tlsAddr := freePort(t)
+		tlsAddr := peertest.FreeAddr(t)
 		f, err := os.CreateTemp(base, "gantry-*.toml")
 		if err != nil {
 			t.Fatal(err)
@@ -550,7 +541,7 @@ func TestTLSStorageForServerUser(t *testing.T) {
 			u = fmt.Sprintf("user=%q\n", user)
 		}
 		os.WriteFile(file, []byte(fmt.Sprintf("[server]\nlisten=[%q]\ntls_listen=[%q]\n%saccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[tls]\nstorage=%q\n[[site]]\nhosts=[\"localhost\"]\nroot=%q\n",
-			freePort(t), tlsAddr, u, storage, base)), 0o644)
+			peertest.FreeAddr(t), tlsAddr, u, storage, base)), 0o644)
 		return file, tlsAddr
 	}
 	// fails runs gantry, as root or as nobody, and returns what it said on exiting.

@@ -53,7 +53,7 @@ func TestServeDjangoStartproject(t *testing.T) {
 				runIn(t, dir, python, "manage.py", "collectstatic", "--noinput")
 				staticDir = filepath.Join(dir, "collected")
 			}
-			p := startGantry(t, "serve", dir, "--python", python, "--listen", freePort(t), "--admin", "off", "--access-log", "off")
+			p := startGantry(t, "serve", dir, "--python", python, "--listen", peertest.FreeAddr(t), "--admin", "off", "--access-log", "off")
 			if l := p.log(); !strings.Contains(l, "django: /static/ "+tc.log) || !strings.Contains(l, staticDir) {
 				t.Errorf("gantry does not say /static/ is %s (%s):\n%s", tc.log, staticDir, l)
 			}

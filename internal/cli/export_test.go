@@ -234,7 +234,7 @@ func TestAnalyzeExport(t *testing.T) {
 	for _, tc := range []struct{ name, url, want string }{
 		{"bad URL", "ftp://u:" + ch.Password + "@" + host + "/", "--export: scheme \"ftp\""},
 		{"wrong password", "http://" + ch.User + ":not-" + ch.Password + "@" + host + "/?database=offline", "--export: clickhouse " + ch.URL + "/?database=offline: 401 Unauthorized: Code: 193, e.displayText() = DB::Exception: Wrong password for user writer"},
-		{"no server", "http://u:" + ch.Password + "@" + freePort(t) + "/", "connection refused"},
+		{"no server", "http://u:" + ch.Password + "@" + peertest.FreeAddr(t) + "/", "connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := runAnalyze(t, td+"port_scan.pcap", "--export", tc.url)

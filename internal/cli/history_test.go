@@ -22,8 +22,8 @@ func TestDashboardHistorySurvivesCrash(t *testing.T) {
 	t.Setenv("STATE_DIRECTORY", state)
 	site := t.TempDir()
 	os.WriteFile(filepath.Join(site, "index.html"), []byte("hello\n"), 0o644)
-	admin := freePort(t)
-	args := []string{"serve", site, "--listen", freePort(t), "--admin", admin, "--access-log", "off"}
+	admin := peertest.FreeAddr(t)
+	args := []string{"serve", site, "--listen", peertest.FreeAddr(t), "--admin", admin, "--access-log", "off"}
 
 	type series struct {
 		T      []float64            `json:"t"`
@@ -81,7 +81,7 @@ func TestDashboardHistorySurvivesCrash(t *testing.T) {
 func TestStateStaysInTemp(t *testing.T) {
 	site := t.TempDir()
 	os.WriteFile(filepath.Join(site, "index.html"), []byte("hello\n"), 0o644)
-	p := startGantry(t, "serve", site, "--listen", freePort(t), "--admin", freePort(t), "--access-log", "off")
+	p := startGantry(t, "serve", site, "--listen", peertest.FreeAddr(t), "--admin", peertest.FreeAddr(t), "--access-log", "off")
 	dir := config.DefaultStateDir()
 	peertest.WaitFor(t, 10*time.Second, "the history file under the state directory", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "dashboard-history"))

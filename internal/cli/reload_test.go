@@ -47,7 +47,7 @@ func TestReloadCommand(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "hello.py"), []byte("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'hi']\n"), 0o644)
 	conf := filepath.Join(dir, "gantry.toml")
 	good := fmt.Sprintf("[server]\nlisten = [%q]\naccess_log = \"off\"\n[admin]\nlisten = %q\n\n[[site]]\nroot = %q\n\n[[site.route]]\npath = \"/app/\"\nwsgi = \"hello:application\"\nchdir = %q\npython = %q\nprocesses = 1\n",
-		freePort(t), freePort(t), dir, dir, py)
+		peertest.FreeAddr(t), peertest.FreeAddr(t), dir, dir, py)
 	os.WriteFile(conf, []byte(good), 0o644)
 	run0 := filepath.Join(dir, "run")
 	p := startGantryEnv(t, []string{"RUNTIME_DIRECTORY=" + run0}, "serve", "-c", conf)

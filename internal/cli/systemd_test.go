@@ -224,13 +224,13 @@ func TestSocketActivationUnmatchedSocket(t *testing.T) {
 	sock, _ := ln.(*net.TCPListener).File()
 	defer sock.Close()
 	notify := newNotifySocket(t)
-	g := startActivated(t, []*os.File{sock}, []string{"gantry.socket"}, notify, "serve", t.TempDir(), "--listen", freePort(t), "--admin", "off")
+	g := startActivated(t, []*os.File{sock}, []string{"gantry.socket"}, notify, "serve", t.TempDir(), "--listen", peertest.FreeAddr(t), "--admin", "off")
 	err = g.cmd.Wait()
 	if err == nil || !strings.Contains(g.log.String(), ln.Addr().String()) || !strings.Contains(g.log.String(), "FileDescriptorName=listen") {
 		t.Errorf("exit %v, log %q: want an error naming the socket and the fix", err, g.log)
 	}
 	// named for the key, the same socket serves whatever address the config lists
-	g = startActivated(t, []*os.File{sock}, []string{"listen"}, notify, "serve", t.TempDir(), "--listen", freePort(t), "--admin", "off")
+	g = startActivated(t, []*os.File{sock}, []string{"listen"}, notify, "serve", t.TempDir(), "--listen", peertest.FreeAddr(t), "--admin", "off")
 	notify.expect(t, "READY=1", g.log)
 	resp, err := http.Get("http://" + ln.Addr().String() + "/")
 	if err != nil {

@@ -3,7 +3,6 @@ package peertest
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,7 +32,7 @@ func StartClickHouse(t testing.TB) *ClickHouse {
 	t.Helper()
 	bin := Binary(t, "clickhouse-server", "/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server")
 	dir := t.TempDir()
-	httpPort, tcpPort := freePort(t), freePort(t)
+	httpPort, tcpPort := FreePort(t), FreePort(t)
 	conf := fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>%[1]s/server.log</log><errorlog>%[1]s/error.log</errorlog></logger>
@@ -144,15 +143,4 @@ func (ch *ClickHouse) Query(t testing.TB, sql string) string {
 		t.Fatalf("clickhouse query %q: %s: %s", sql, resp.Status, b.String())
 	}
 	return b.String()
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

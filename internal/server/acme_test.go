@@ -43,16 +43,6 @@ type pebble struct {
 	log        *peertest.LogBuffer
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
@@ -60,8 +50,8 @@ func port(addr string) string {
 
 func newPebble(t *testing.T) *pebble {
 	t.Helper()
-	p := &pebble{bin: peertest.Binary(t, "pebble"), dir: t.TempDir(), addr: freePort(t), mgmt: freePort(t),
-		gantryHTTP: freePort(t), gantryTLS: freePort(t), log: &peertest.LogBuffer{}}
+	p := &pebble{bin: peertest.Binary(t, "pebble"), dir: t.TempDir(), addr: peertest.FreeAddr(t), mgmt: peertest.FreeAddr(t),
+		gantryHTTP: peertest.FreeAddr(t), gantryTLS: peertest.FreeAddr(t), log: &peertest.LogBuffer{}}
 	p.startDNS(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pebble test listener"},
@@ -87,10 +77,10 @@ func newPebble(t *testing.T) *pebble {
 // 127.0.0.1, AAAA queries nothing (gantry listens on 127.0.0.1).
 func (p *pebble) startDNS(t *testing.T) {
 	t.Helper()
-	p.dns = freePort(t)
+	p.dns = peertest.FreeAddr(t)
 	bin := peertest.Binary(t, "pebble-challtestsrv")
 	cmd := exec.Command(bin, "-dns01", p.dns, "-http01", "", "-https01", "", "-tlsalpn01", "",
-		"-management", freePort(t), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+		"-management", peertest.FreeAddr(t), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -346,7 +336,7 @@ func TestACMEChallenges(t *testing.T) {
 		p := newPebble(t)
 		p.start(t)
 		elsewhere := *p
-		elsewhere.gantryHTTP = freePort(t)
+		elsewhere.gantryHTTP = peertest.FreeAddr(t)
 		ts := startACMEServer(t, &elsewhere, t.TempDir(), func(o *certs.Options) { o.NoTLSALPNChallenge = true; o.RetryBase = time.Hour })
 		peertest.WaitFor(t, 30*time.Second, "a failed attempt in the status", func() bool {
 			st := ts.srv.Certs().Status()
