@@ -263,6 +263,13 @@
     recent.forEach(function (s) { sum += f(s) || 0; });
     return recent.length ? sum / recent.length : 0;
   }
+  // wmean is the mean of f over the last seconds weighted by their requests: a
+  // latency of a second without requests is no latency of 0 ms (undefined: "–").
+  function wmean(f) {
+    var sum = 0, n = 0;
+    recent.forEach(function (s) { var w = s.rps || 0; if (w > 0) { sum += (f(s) || 0) * w; n += w; } });
+    return n ? sum / n : undefined;
+  }
   function pk(s) { var p = s.packets || {}; return (p.backscatter || 0) + (p.scan || 0) + (p.other || 0); }
   function tile(id, now, avg) {
     $(id).textContent = now;
@@ -275,7 +282,7 @@
     tile("c-rps", fmtNum(s.rps, 1), fmtNum(mean(function (x) { return x.rps; }), 1));
     tile("c-inflight", fmtNum(s.in_flight || 0), fmtNum(mean(function (x) { return x.in_flight; }), 1));
     tile("c-latency", fmtNum(s.p50_ms, 1) + " / " + fmtNum(s.p99_ms, 1) + " ms",
-      fmtNum(mean(function (x) { return x.p50_ms; }), 1) + " / " + fmtNum(mean(function (x) { return x.p99_ms; }), 1) + " ms");
+      fmtNum(wmean(function (x) { return x.p50_ms; }), 1) + " / " + fmtNum(wmean(function (x) { return x.p99_ms; }), 1) + " ms");
     tile("c-5xx", fmtNum((s.requests || {})["5xx"], 1), fmtNum(mean(function (x) { return (x.requests || {})["5xx"]; }), 1));
     tile("c-bytes", fmtBytesN(s.bytes_in) + " / " + fmtBytesN(s.bytes_out),
       fmtBytesN(mean(function (x) { return x.bytes_in; })) + " / " + fmtBytesN(mean(function (x) { return x.bytes_out; })));
