@@ -149,6 +149,9 @@ func (c *coalesceConn) flusher() {
 		c.mu.Lock()
 		b := c.buf
 		c.buf, c.spare = c.spare[:0], nil
+		if len(b) >= maxGathered {
+			c.space.Broadcast() // a Write waiting for room has it now
+		}
 		c.mu.Unlock()
 		var err error
 		if len(b) > 0 {

@@ -104,7 +104,8 @@ func TestHTTP2ShutdownDeliversGathered(t *testing.T) {
 		return nil
 	}
 	// Read all but the last 40 KB, then stop: the server's socket fills and the
-	// rest waits in gantry.
+	// rest waits in gantry, with room for the END_STREAM and the GOAWAY as soon
+	// as the flusher has taken what it writes.
 	for got < size-40<<10 {
 		if err := readFrame(); err != nil {
 			t.Fatalf("after %d bytes: %v", got, err)
@@ -113,7 +114,7 @@ func TestHTTP2ShutdownDeliversGathered(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
+		t.Fatalf("Shutdown: %v (the client read %d bytes)", err, got)
 	}
 	var err2 error
 	for err2 == nil {
@@ -134,12 +135,18 @@ func TestCoalesceWriteDeadline(t *testing.T) {
 	c.coalesce()
 	var want bytes.Buffer
 	p := bytes.Repeat([]byte("x"), 4<<10)
-	full := func() bool {
+	gathered := func() int {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return len(c.buf) >= maxGathered
+		return len(c.buf)
 	}
-	for !full() { // the flusher holds the first Writes, the rest fill the buffer
+	// the flusher takes the first Write and waits for the client with it
+	if _, err := c.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	want.Write(p)
+	peertest.WaitFor(t, 10*time.Second, "the flusher to take the first Write", func() bool { return gathered() == 0 })
+	for gathered() < maxGathered { // the rest fill the buffer
 		if _, err := c.Write(p); err != nil {
 			t.Fatal(err)
 		}
