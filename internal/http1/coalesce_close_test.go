@@ -166,3 +166,27 @@ func TestCoalesceWriteDeadline(t *testing.T) {
 		t.Errorf("the client read %d bytes, want the %d earlier Writes took, then EOF (%v)", len(got), want.Len(), err)
 	}
 }
+
+// An idle HTTP/2 connection holds no gathered buffer: net/http's HTTP/2 server
+// gives its own write buffer back between writes, and thousands of idle
+// connections must not each keep up to two buffers of maxKept here.
+func TestCoalesceIdleHoldsNoBuffer(t *testing.T) {
+	server, client := tcpPair(t)
+	c := newCoalesceConn(server)
+	c.coalesce()
+	defer c.Close()
+	for _, n := range []int{300, 10 << 10, 12 << 10} { // responses a page's worth apart
+		if _, err := c.Write(bytes.Repeat([]byte("r"), n)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(client, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return cap(c.buf) + cap(c.spare)
+	}
+	peertest.WaitFor(t, 5*time.Second, "the idle connection to give its buffers back", func() bool { return held() == 0 })
+}
