@@ -13,8 +13,8 @@ import (
 // server down instead of growing a buffer.
 const maxGathered = 64 << 10
 
-// maxKept is the largest buffer an HTTP/2 connection keeps between writes: an
-// idle one holds little, a busy one allocates the rare big batch anew.
+// maxKept is the largest buffer a busy HTTP/2 connection keeps for its next
+// batch (the rare big one is allocated anew); an idle one keeps none.
 const maxKept = 16 << 10
 
 // closeGrace is how long a closed coalescing connection keeps trying to write
@@ -158,7 +158,11 @@ func (c *coalesceConn) flusher() {
 			_, err = c.Conn.Write(b)
 		}
 		c.mu.Lock()
-		if cap(b) <= maxKept {
+		switch {
+		case len(c.buf) == 0:
+			// idle: the next response allocates its buffer anew
+			c.buf = nil
+		case cap(b) <= maxKept:
 			c.spare = b[:0]
 		}
 		if err != nil {
