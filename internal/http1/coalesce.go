@@ -2,6 +2,7 @@ package http1
 
 import (
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,8 +13,8 @@ import (
 // server down instead of growing a buffer.
 const maxGathered = 64 << 10
 
-// maxKept is the largest buffer an HTTP/2 connection keeps between writes: an
-// idle one holds little, a busy one allocates the rare big batch anew.
+// maxKept is the largest buffer a busy HTTP/2 connection keeps for its next
+// batch (the rare big one is allocated anew); an idle one keeps none.
 const maxKept = 16 << 10
 
 // closeGrace is how long a closed coalescing connection keeps trying to write
@@ -30,6 +31,12 @@ const closeGrace = 5 * time.Second
 // responses, and one system call carries them all; idle, a write costs one
 // goroutine switch more. Errors of a gathered write are returned by the next
 // Write, and close the socket, so the reader sees them too.
+//
+// A Write that returned nil is the socket's, as it is the kernel's on a plain
+// socket: write deadlines set after it do not cut it (crypto/tls sets a past one
+// as it closes, after its close_notify). They bound Write itself, which waits
+// only for room; the socket's own writes are bounded by the write_timeout
+// underneath (sendtimeout) and, after Close, by closeGrace.
 type coalesceConn struct {
 	net.Conn
 	on atomic.Bool
@@ -40,6 +47,8 @@ type coalesceConn struct {
 	spare  []byte
 	closed bool
 	err    error       // the first write error: every later Write returns it
+	dl     time.Time   // the write deadline, for Write
+	wake   *time.Timer // wakes a Write waiting for room at dl
 	cut    *time.Timer // closes the socket closeGrace after Close
 	kick   chan struct{}
 	done   chan struct{} // closed by Close
@@ -67,7 +76,21 @@ func (c *coalesceConn) Write(p []byte) (int, error) {
 		return c.Conn.Write(p)
 	}
 	c.mu.Lock()
-	for c.err == nil && !c.closed && len(c.buf) >= maxGathered {
+	for c.err == nil && !c.closed {
+		if !c.dl.IsZero() && !time.Now().Before(c.dl) {
+			c.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
+		if len(c.buf) < maxGathered {
+			break
+		}
+		if !c.dl.IsZero() {
+			if c.wake == nil {
+				c.wake = time.AfterFunc(time.Until(c.dl), c.wakeWriters)
+			} else {
+				c.wake.Reset(time.Until(c.dl))
+			}
+		}
 		c.space.Wait()
 	}
 	if err := c.err; err != nil || c.closed {
@@ -86,6 +109,35 @@ func (c *coalesceConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (c *coalesceConn) wakeWriters() {
+	c.mu.Lock()
+	c.space.Broadcast()
+	c.mu.Unlock()
+}
+
+// SetDeadline sets the read deadline on the socket and the write deadline for
+// Write.
+func (c *coalesceConn) SetDeadline(t time.Time) error {
+	if !c.on.Load() {
+		return c.Conn.SetDeadline(t)
+	}
+	c.SetWriteDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline bounds the Writes that follow, not the bytes earlier ones
+// gathered.
+func (c *coalesceConn) SetWriteDeadline(t time.Time) error {
+	if !c.on.Load() {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	c.mu.Lock()
+	c.dl = t
+	c.space.Broadcast() // a waiting Write looks at the new deadline
+	c.mu.Unlock()
+	return nil
+}
+
 // flusher writes what Write gathered; once the connection is closed, it writes
 // what is left and closes the socket. A write error closes the socket at once.
 func (c *coalesceConn) flusher() {
@@ -97,13 +149,20 @@ func (c *coalesceConn) flusher() {
 		c.mu.Lock()
 		b := c.buf
 		c.buf, c.spare = c.spare[:0], nil
+		if len(b) >= maxGathered {
+			c.space.Broadcast() // a Write waiting for room has it now
+		}
 		c.mu.Unlock()
 		var err error
 		if len(b) > 0 {
 			_, err = c.Conn.Write(b)
 		}
 		c.mu.Lock()
-		if cap(b) <= maxKept {
+		switch {
+		case len(c.buf) == 0:
+			// idle: the next response allocates its buffer anew
+			c.buf = nil
+		case cap(b) <= maxKept:
 			c.spare = b[:0]
 		}
 		if err != nil {
@@ -117,6 +176,11 @@ func (c *coalesceConn) flusher() {
 			if cut != nil {
 				cut.Stop()
 			}
+			c.mu.Lock()
+			if c.wake != nil {
+				c.wake.Stop()
+			}
+			c.mu.Unlock()
 			c.Conn.Close()
 			return
 		}

@@ -89,9 +89,10 @@ func TestCoalesceConn(t *testing.T) {
 		buf := make([]byte, 1<<10)
 		read := 0
 		for read < 64*8<<10 {
-			// What Write took and the reader has not: never more than the
-			// gathered bound, the write the flusher holds, and one more Write.
-			if ahead := written.Load() - int64(read); ahead > 2*maxGathered+8<<10 {
+			// What Write took and the reader has not: the batch the flusher
+			// writes and the buffer, each under the gathered bound before its
+			// last Write.
+			if ahead := written.Load() - int64(read); ahead > 2*(maxGathered+8<<10) {
 				t.Fatalf("writes ran %d bytes ahead of the reader", ahead)
 			}
 			n, err := client.Read(buf)
