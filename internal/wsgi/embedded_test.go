@@ -163,6 +163,22 @@ func TestEmbeddedForkMain(t *testing.T) {
 	}
 }
 
+// In a sub-interpreter os.fork raises, as Python 3.12 does there: Python 3.11 would
+// abort the child (a copy of gantry) with a fatal error, and a core dump where
+// enabled.
+func TestEmbeddedForkSub(t *testing.T) {
+	s := startSite(t, Options{Mode: modeEmbedded, App: "testapp:raw", Threads: 1}, nil)
+	if resp, body := s.get(t, "/fork"); resp.StatusCode != 500 {
+		t.Errorf("fork in a sub-interpreter: %d %q, want 500", resp.StatusCode, body)
+	}
+	if want := `os.fork() is not supported in a sub-interpreter`; !strings.Contains(s.logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, s.logs.String())
+	}
+	if resp, body := s.get(t, "/pid"); resp.StatusCode != 200 || body != fmt.Sprint(os.Getpid()) {
+		t.Errorf("after the fork: %d %q", resp.StatusCode, body)
+	}
+}
+
 // Each pool thread is one OS thread with its own thread state: threading.local
 // keeps a value per thread, and no more threads run Python than the pool has.
 func TestEmbeddedThreads(t *testing.T) {
