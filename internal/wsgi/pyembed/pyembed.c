@@ -285,7 +285,10 @@ int gantry_boot(PyThreadState *main_ts, int sub, const char *src, const char *ar
 	PyObject *globals = NULL, *code = NULL, *res = NULL, *list = NULL, *fn = NULL;
 	globals = PyDict_New();
 	if (globals == NULL || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0) goto fail;
-	if (PyDict_SetItemString(globals, "__name__", PyUnicode_FromString("_gantry_shim")) < 0) goto fail;
+	PyObject *name = PyUnicode_FromString("_gantry_shim");
+	int bad = name == NULL || PyDict_SetItemString(globals, "__name__", name) < 0;
+	Py_XDECREF(name);
+	if (bad || PyDict_SetItemString(globals, "_SUB", sub ? Py_True : Py_False) < 0) goto fail;
 	code = Py_CompileString(src, "<gantry shim>", Py_file_input);
 	if (code == NULL) goto fail;
 	res = PyEval_EvalCode(code, globals, globals);
