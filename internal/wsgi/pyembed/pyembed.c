@@ -489,6 +489,13 @@ int gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **othe
 			return -1;
 		}
 	}
+	// The shim froze what the import built (gc.freeze); the collections that end
+	// the interpreter skip frozen objects, which would stay in memory for good.
+	PyObject *gc = PyImport_ImportModule("gc");
+	PyObject *r = gc ? PyObject_CallMethod(gc, "unfreeze", NULL) : NULL;
+	Py_XDECREF(r);
+	Py_XDECREF(gc);
+	PyErr_Clear();
 	Py_EndInterpreter(own);
 	PyThreadState_Swap(main_ts);
 	PyEval_SaveThread();
