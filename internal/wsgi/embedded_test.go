@@ -218,6 +218,18 @@ def application(environ, start_response):
 	}
 }
 
+// What the app prints goes to gantry's log even when it is not valid UTF-8 (a lone
+// surrogate from surrogateescape): the app's print must not fail its request.
+func TestEmbeddedPrintSurrogate(t *testing.T) {
+	s := startSite(t, Options{Mode: modeEmbedded, App: "testapp:raw", Threads: 1}, nil)
+	if resp, body := s.get(t, "/print-surrogate"); resp.StatusCode != 200 || body != "printed" {
+		t.Errorf("print of a lone surrogate: %d %.200q, want 200", resp.StatusCode, body)
+	}
+	peertest.WaitFor(t, 20*time.Second, "the printed line in the log", func() bool {
+		return strings.Contains(s.logs.String(), `msg="wsgi: app output" text="listing b\\udcffd.txt"`)
+	})
+}
+
 // Each pool thread is one OS thread with its own thread state: threading.local
 // keeps a value per thread, and no more threads run Python than the pool has.
 func TestEmbeddedThreads(t *testing.T) {

@@ -202,6 +202,11 @@ def raw(environ, start_response):
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         return text(start_response, "child hung")
+    if path == "/print-surrogate":
+        # A file name decoded with surrogateescape, as os.listdir gives for bytes
+        # that are not UTF-8.
+        print("listing b\udcffd.txt")
+        return text(start_response, "printed")
     if path == "/big":
         n = int(q["n"])
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
