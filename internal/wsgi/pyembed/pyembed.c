@@ -140,8 +140,18 @@ static PyObject *m_log(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 	int level = PyLong_AsLong(args[1]);
 	if (PyErr_Occurred()) return NULL;
 	Py_ssize_t n;
+	PyObject *escaped = NULL;
 	const char *s = PyUnicode_AsUTF8AndSize(args[2], &n);
-	if (s == NULL) return NULL;
+	if (s == NULL) {
+		// Not valid UTF-8 (a lone surrogate, from surrogateescape): escaped, as
+		// Python's own stderr does, rather than failing the app's print.
+		if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return NULL;
+		PyErr_Clear();
+		escaped = PyUnicode_AsEncodedString(args[2], "utf-8", "backslashreplace");
+		if (escaped == NULL) return NULL;
+		s = PyBytes_AS_STRING(escaped);
+		n = PyBytes_GET_SIZE(escaped);
+	}
 	if (forked) {
 		// gantry's log is Go's: the child writes to the stderr it shares.
 		while (n > 0) {
@@ -151,11 +161,13 @@ static PyObject *m_log(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 			s += w;
 			n -= w;
 		}
+		Py_XDECREF(escaped);
 		Py_RETURN_NONE;
 	}
 	Py_BEGIN_ALLOW_THREADS
 	goLog(h, level, (char *)s, n);
 	Py_END_ALLOW_THREADS
+	Py_XDECREF(escaped);
 	Py_RETURN_NONE;
 }
 
