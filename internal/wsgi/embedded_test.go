@@ -163,6 +163,73 @@ func TestEmbeddedForkMain(t *testing.T) {
 	}
 }
 
+// In a sub-interpreter os.fork raises, as Python 3.12 does there: Python 3.11 would
+// abort the child (a copy of gantry) with a fatal error, and a core dump where
+// enabled.
+func TestEmbeddedForkSub(t *testing.T) {
+	s := startSite(t, Options{Mode: modeEmbedded, App: "testapp:raw", Threads: 1}, nil)
+	if resp, body := s.get(t, "/fork"); resp.StatusCode != 500 {
+		t.Errorf("fork in a sub-interpreter: %d %q, want 500", resp.StatusCode, body)
+	}
+	if want := `os.fork() is not supported in a sub-interpreter`; !strings.Contains(s.logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, s.logs.String())
+	}
+	if resp, body := s.get(t, "/pid"); resp.StatusCode != 200 || body != fmt.Sprint(os.Getpid()) {
+		t.Errorf("after the fork: %d %q", resp.StatusCode, body)
+	}
+}
+
+// A reload frees what the old code built: the shim freezes the import's objects out
+// of the collector's sight, and the old interpreter must hand them back before it
+// ends, or every reload keeps the whole previous app (its cycles) in memory.
+func TestEmbeddedReloadFreesOldCode(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(t.TempDir(), "freed")
+	os.WriteFile(filepath.Join(dir, "cyclic.py"), []byte(`import os
+
+class Sentinel:
+    """Freed only by the cycle collector: it refers to itself."""
+
+    def __init__(self, path):
+        self.path, self.me = path, self
+
+    def __del__(self, _open=os.open, _close=os.close, _flags=os.O_CREAT | os.O_WRONLY):
+        _close(_open(self.path, _flags))
+
+_sentinel = Sentinel(os.environ["GANTRY_TEST_MARK"])
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+`), 0o644)
+	s := startSite(t, Options{Mode: modeEmbedded, App: "cyclic:application", Chdir: dir, Threads: 1,
+		Env: map[string]string{"GANTRY_TEST_MARK": mark}}, nil)
+	if err := s.h.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	peertest.WaitFor(t, 20*time.Second, "old interpreter ended", func() bool {
+		return strings.Contains(s.logs.String(), "old interpreter ended")
+	})
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("the old code's objects outlived its interpreter: %v", err)
+	}
+	if _, body := s.get(t, "/"); body != "ok" {
+		t.Errorf("after reload: %q", body)
+	}
+}
+
+// What the app prints goes to gantry's log even when it is not valid UTF-8 (a lone
+// surrogate from surrogateescape): the app's print must not fail its request.
+func TestEmbeddedPrintSurrogate(t *testing.T) {
+	s := startSite(t, Options{Mode: modeEmbedded, App: "testapp:raw", Threads: 1}, nil)
+	if resp, body := s.get(t, "/print-surrogate"); resp.StatusCode != 200 || body != "printed" {
+		t.Errorf("print of a lone surrogate: %d %.200q, want 200", resp.StatusCode, body)
+	}
+	peertest.WaitFor(t, 20*time.Second, "the printed line in the log", func() bool {
+		return strings.Contains(s.logs.String(), `msg="wsgi: app output" text="listing b\\udcffd.txt"`)
+	})
+}
+
 // Each pool thread is one OS thread with its own thread state: threading.local
 // keeps a value per thread, and no more threads run Python than the pool has.
 func TestEmbeddedThreads(t *testing.T) {

@@ -140,8 +140,18 @@ static PyObject *m_log(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 	int level = PyLong_AsLong(args[1]);
 	if (PyErr_Occurred()) return NULL;
 	Py_ssize_t n;
+	PyObject *escaped = NULL;
 	const char *s = PyUnicode_AsUTF8AndSize(args[2], &n);
-	if (s == NULL) return NULL;
+	if (s == NULL) {
+		// Not valid UTF-8 (a lone surrogate, from surrogateescape): escaped, as
+		// Python's own stderr does, rather than failing the app's print.
+		if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return NULL;
+		PyErr_Clear();
+		escaped = PyUnicode_AsEncodedString(args[2], "utf-8", "backslashreplace");
+		if (escaped == NULL) return NULL;
+		s = PyBytes_AS_STRING(escaped);
+		n = PyBytes_GET_SIZE(escaped);
+	}
 	if (forked) {
 		// gantry's log is Go's: the child writes to the stderr it shares.
 		while (n > 0) {
@@ -151,11 +161,13 @@ static PyObject *m_log(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
 			s += w;
 			n -= w;
 		}
+		Py_XDECREF(escaped);
 		Py_RETURN_NONE;
 	}
 	Py_BEGIN_ALLOW_THREADS
 	goLog(h, level, (char *)s, n);
 	Py_END_ALLOW_THREADS
+	Py_XDECREF(escaped);
 	Py_RETURN_NONE;
 }
 
@@ -285,7 +297,10 @@ int gantry_boot(PyThreadState *main_ts, int sub, const char *src, const char *ar
 	PyObject *globals = NULL, *code = NULL, *res = NULL, *list = NULL, *fn = NULL;
 	globals = PyDict_New();
 	if (globals == NULL || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0) goto fail;
-	if (PyDict_SetItemString(globals, "__name__", PyUnicode_FromString("_gantry_shim")) < 0) goto fail;
+	PyObject *name = PyUnicode_FromString("_gantry_shim");
+	int bad = name == NULL || PyDict_SetItemString(globals, "__name__", name) < 0;
+	Py_XDECREF(name);
+	if (bad || PyDict_SetItemString(globals, "_SUB", sub ? Py_True : Py_False) < 0) goto fail;
 	code = Py_CompileString(src, "<gantry shim>", Py_file_input);
 	if (code == NULL) goto fail;
 	res = PyEval_EvalCode(code, globals, globals);
@@ -486,6 +501,13 @@ int gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **othe
 			return -1;
 		}
 	}
+	// The shim froze what the import built (gc.freeze); the collections that end
+	// the interpreter skip frozen objects, which would stay in memory for good.
+	PyObject *gc = PyImport_ImportModule("gc");
+	PyObject *r = gc ? PyObject_CallMethod(gc, "unfreeze", NULL) : NULL;
+	Py_XDECREF(r);
+	Py_XDECREF(gc);
+	PyErr_Clear();
 	Py_EndInterpreter(own);
 	PyThreadState_Swap(main_ts);
 	PyEval_SaveThread();

@@ -318,6 +318,17 @@ def _guard_exit():
     os._exit = _exit
 
 
+def _no_fork():
+    """In a sub-interpreter Python 3.11 aborts a forked child with a fatal error
+    (3.12 refuses the fork): raise, as 3.12 does, before a copy of gantry is made."""
+
+    def fork():
+        raise RuntimeError('os.fork() is not supported in a sub-interpreter: use subprocess, '
+                           'or interpreter = "main" for an app that must fork')
+
+    os.fork = fork
+
+
 def boot(args):
     """args: [app, chdir, python, the pool's log handle, "NAME=value" of the route's
     env...]. Returns the function gantry calls for each request."""
@@ -327,6 +338,8 @@ def boot(args):
         os.environ[k] = v
     sys.executable = python
     _guard_exit()
+    if _SUB:
+        _no_fork()
     _venv(python)
     if chdir in sys.path:
         sys.path.remove(chdir)

@@ -205,6 +205,11 @@ def raw(environ, start_response):
     if path == "/hog":
         held = bytearray(int(q["n"]))  # touches no page: only address space
         return text(start_response, "held %d" % len(held))
+    if path == "/print-surrogate":
+        # A file name decoded with surrogateescape, as os.listdir gives for bytes
+        # that are not UTF-8.
+        print("listing b\udcffd.txt")
+        return text(start_response, "printed")
     if path == "/big":
         n = int(q["n"])
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
