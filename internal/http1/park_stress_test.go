@@ -1,0 +1,180 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gantry/internal/peertest"
+)
+
+// echoHandler answers with what it saw of the request: the id header, the
+// query, the peer and the local address the context carries. Each is read
+// twice, before and after a yield, so a state shared with another connection
+// mid-request shows as a mismatch.
+type echoHandler struct{ bad atomic.Int64 }
+
+func (h *echoHandler) ServeFast(w *ResponseWriter, r *http.Request) bool {
+	id, q, remote := r.Header.Get("X-Id"), r.URL.RawQuery, r.RemoteAddr
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	body := fmt.Sprintf("id=%s q=%s remote=%s local=%v", id, q, remote, local)
+	if id != r.Header.Get("X-Id") || q != r.URL.RawQuery || remote != r.RemoteAddr {
+		h.bad.Add(1)
+	}
+	w.Header()["Content-Length"] = []string{strconv.Itoa(len(body))}
+	io.WriteString(w, body)
+	return true
+}
+
+// TestParkedConnectionsSeeOnlyTheirOwn: many keep-alive connections that park
+// and wake between requests, pipeline some, and are closed under the server
+// (a ban) while others run, each see exactly their own requests: id, query,
+// peer and local address; and Shutdown with parked and active connections
+// leaves no connection behind.
+func TestParkedConnectionsSeeOnlyTheirOwn(t *testing.T) {
+	const conns, rounds = 40, 30
+	h := &echoHandler{}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute,
+		ParkAfter: time.Millisecond, reapEveryD: 5 * time.Millisecond}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &closingListener{Listener: ln}
+	go s.Serve(cl)
+	addr := ln.Addr().String()
+
+	var wg sync.WaitGroup
+	var answered, cut atomic.Int64
+	errs := make(chan error, conns)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			br := bufio.NewReader(c)
+			for j := 0; j < rounds; j++ {
+				pipe := 1 + (i+j)%3
+				var req strings.Builder
+				for k := range pipe {
+					id := fmt.Sprintf("c%d-r%d-p%d", i, j, k)
+					fmt.Fprintf(&req, "GET /fast?%s HTTP/1.1\r\nHost: x\r\nX-Id: %s\r\nX-Pad-%d: %s\r\n\r\n", id, id, i, strings.Repeat("z", i*7))
+				}
+				if _, err := io.WriteString(c, req.String()); err != nil {
+					cut.Add(1)
+					return
+				}
+				for k := range pipe {
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						cut.Add(1) // closed under the server
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					id := fmt.Sprintf("c%d-r%d-p%d", i, j, k)
+					want := fmt.Sprintf("id=%s q=%s remote=%s local=%s", id, id, c.LocalAddr(), c.RemoteAddr())
+					if string(b) != want {
+						errs <- fmt.Errorf("connection %d saw %q, want %q", i, b, want)
+						return
+					}
+					answered.Add(1)
+				}
+				if j%4 == 3 {
+					// Wait until something is parked, so that this connection's
+					// next request comes after a park more often than not.
+					peertest.WaitFor(t, 0, "a parked connection", func() bool { return s.Parked() > 0 })
+				}
+			}
+		}()
+	}
+	// Close a few connections under the server while the rest go on.
+	peertest.WaitFor(t, 0, "connections accepted", func() bool {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return len(cl.conns) >= conns
+	})
+	cl.mu.Lock()
+	for i := 0; i < len(cl.conns); i += 9 {
+		cl.conns[i].Close()
+	}
+	cl.mu.Unlock()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := h.bad.Load(); n != 0 {
+		t.Errorf("%d requests changed under their handler", n)
+	}
+	if answered.Load() == 0 || cut.Load() == 0 {
+		t.Errorf("%d answered, %d cut: the test did not exercise both", answered.Load(), cut.Load())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := tracked(s); n != 0 {
+		t.Errorf("%d connections tracked after Shutdown", n)
+	}
+}
+
+// openFDs is the number of descriptors the process holds.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestParkedMassClose: thousands of parked connections closed by their clients
+// at once are all let go: no connection tracked or parked, no goroutine and no
+// descriptor left behind.
+func TestParkedMassClose(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens thousands of connections")
+	}
+	const n = 4000
+	h := &testHandler{body: []byte("hello")}
+	s, addr := startParking(t, h, time.Minute, time.Minute)
+	warm := dialRaw(t, addr)
+	warm.get(t, "hello")
+	peertest.WaitFor(t, 0, "the first connection parked", func() bool { return s.Parked() == 1 })
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	clients := make([]rawClient, n)
+	for i := range clients {
+		clients[i] = dialRaw(t, addr)
+		clients[i].get(t, "hello")
+	}
+	peertest.WaitFor(t, 0, "every connection parked", func() bool { return s.Parked() == n+1 })
+	for _, c := range clients {
+		c.close()
+	}
+	peertest.WaitFor(t, 0, "the closed connections let go", func() bool { return s.Parked() == 1 && tracked(s) == 1 })
+	peertest.WaitFor(t, 0, "goroutines and descriptors back", func() bool {
+		return runtime.NumGoroutine() <= goroutines && openFDs(t) <= fds
+	})
+	// The survivor is served still.
+	warm.get(t, "hello")
+	warm.close()
+}
