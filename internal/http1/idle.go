@@ -34,6 +34,9 @@ func (c *conn) waitIdle(d time.Duration) error {
 		}
 	}
 	c.resumed = false
+	// Kept for readHead: with no ReadHeaderTimeout, a head begun in this wait
+	// is bound by it, not by ParkAfter's deadline.
+	c.idleUntil = mono(until)
 	if !c.state.CompareAndSwap(stateActive, stateIdle) {
 		return net.ErrClosed
 	}
