@@ -178,3 +178,67 @@ func TestParkedMassClose(t *testing.T) {
 	warm.get(t, "hello")
 	warm.close()
 }
+
+// TestShutdownWhileParkingAndWaking: Shutdown while connections are being
+// answered, parked and woken finishes, leaves none tracked or parked, and
+// every answer a client got was its own.
+func TestShutdownWhileParkingAndWaking(t *testing.T) {
+	const conns = 30
+	h := &echoHandler{}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute,
+		ParkAfter: time.Millisecond}
+	addr := serveTest(t, s)
+	var wg sync.WaitGroup
+	var answered atomic.Int64
+	errs := make(chan error, conns)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return // refused: Shutdown closed the listener
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			br := bufio.NewReader(c)
+			for j := 0; ; j++ {
+				id := fmt.Sprintf("c%d-r%d", i, j)
+				if _, err := fmt.Fprintf(c, "GET /fast?%s HTTP/1.1\r\nHost: x\r\nX-Id: %s\r\n\r\n", id, id); err != nil {
+					return
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					return // closed by Shutdown
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := fmt.Sprintf("id=%s q=%s remote=%s local=%s", id, id, c.LocalAddr(), c.RemoteAddr())
+				if string(b) != want {
+					errs <- fmt.Errorf("connection %d saw %q, want %q", i, b, want)
+					return
+				}
+				answered.Add(1)
+				if resp.Close {
+					return
+				}
+			}
+		}()
+	}
+	peertest.WaitFor(t, 0, "requests answered and connections parked", func() bool {
+		return answered.Load() > 10*conns && s.Parked() > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n, p := tracked(s), s.Parked(); n != 0 || p != 0 {
+		t.Errorf("after Shutdown: %d connections tracked, %d parked", n, p)
+	}
+}
