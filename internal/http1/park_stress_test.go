@@ -242,3 +242,78 @@ func TestShutdownWhileParkingAndWaking(t *testing.T) {
 		t.Errorf("after Shutdown: %d connections tracked, %d parked", n, p)
 	}
 }
+
+// fdOf is the descriptor number of an accepted connection.
+func fdOf(t *testing.T, nc net.Conn) int {
+	t.Helper()
+	var fd int
+	raw, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// gatedListener accepts one connection per value sent on next, and keeps them.
+type gatedListener struct {
+	closingListener
+	next chan struct{}
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	<-l.next
+	return l.closingListener.Accept()
+}
+
+// TestParkedDescriptorReused: a parked connection closed under the parker (a
+// ban) frees its descriptor number, which the next accepted socket takes; the
+// parker lets the old connection go without touching the new one, which parks,
+// wakes and is answered on the same number.
+func TestParkedDescriptorReused(t *testing.T) {
+	h := &testHandler{body: []byte("hello")}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: time.Minute, IdleTimeout: time.Hour,
+		ParkAfter: time.Millisecond, reapEveryD: 5 * time.Millisecond}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := &gatedListener{closingListener: closingListener{Listener: ln}, next: make(chan struct{}, 2)}
+	go s.Serve(gl)
+	t.Cleanup(func() {
+		close(gl.next)
+		s.Shutdown(context.Background())
+	})
+	addr := ln.Addr().String()
+	gl.next <- struct{}{}
+	a := dial(t, addr)
+	io.WriteString(a, fastGet)
+	readAnswer(t, a)
+	peertest.WaitFor(t, 0, "the first connection parked", func() bool { return s.Parked() == 1 })
+	// b waits in the listen queue while a's descriptor is closed under the
+	// parker; its accept then takes the lowest free number, a's.
+	b := dial(t, addr)
+	gl.mu.Lock()
+	old := fdOf(t, gl.conns[0])
+	gl.conns[0].Close()
+	gl.mu.Unlock()
+	gl.next <- struct{}{}
+	io.WriteString(b, fastGet)
+	readAnswer(t, b)
+	gl.mu.Lock()
+	if got := fdOf(t, gl.conns[1]); got != old {
+		t.Fatalf("the new socket is descriptor %d, want the closed one's %d", got, old)
+	}
+	gl.mu.Unlock()
+	peertest.WaitFor(t, 0, "the closed connection let go, the new one parked", func() bool {
+		return s.Parked() == 1 && tracked(s) == 1
+	})
+	for range 3 {
+		io.WriteString(b, fastGet)
+		if got := readAnswer(t, b); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") {
+			t.Fatalf("answer on the reused descriptor %q", got)
+		}
+		peertest.WaitFor(t, 0, "the new connection parked again", func() bool { return s.Parked() == 1 })
+	}
+	expectClosed(t, a, "closed under the parker")
+}
