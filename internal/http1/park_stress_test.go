@@ -317,3 +317,21 @@ func TestParkedDescriptorReused(t *testing.T) {
 	}
 	expectClosed(t, a, "closed under the parker")
 }
+
+// TestParkedHalfClose: a parked connection whose client sends its last request
+// and half-closes is answered, then closed and let go.
+func TestParkedHalfClose(t *testing.T) {
+	h := &testHandler{body: []byte("hello")}
+	s, addr := startParking(t, h, time.Hour, time.Minute)
+	c := dial(t, addr)
+	io.WriteString(c, fastGet)
+	readAnswer(t, c)
+	peertest.WaitFor(t, 0, "the connection parked", func() bool { return s.Parked() == 1 })
+	io.WriteString(c, fastGet)
+	c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(string(got), "hello") {
+		t.Fatalf("after a half-close: %q, %v; want the answer then EOF", got, err)
+	}
+	peertest.WaitFor(t, 0, "the connection let go", func() bool { return s.Parked() == 0 && tracked(s) == 0 })
+}
