@@ -335,3 +335,39 @@ func TestParkedHalfClose(t *testing.T) {
 	}
 	peertest.WaitFor(t, 0, "the connection let go", func() bool { return s.Parked() == 0 && tracked(s) == 0 })
 }
+
+// TestShutdownParkedAndActive: Shutdown closes a parked connection at once but
+// lets a request being answered finish, whole, before it returns.
+func TestShutdownParkedAndActive(t *testing.T) {
+	h := &testHandler{body: []byte("hello"), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s, addr := startParking(t, h, time.Hour, time.Minute)
+	parked := dial(t, addr)
+	io.WriteString(parked, fastGet)
+	<-h.entered
+	h.release <- struct{}{}
+	readAnswer(t, parked)
+	peertest.WaitFor(t, 0, "the connection parked", func() bool { return s.Parked() == 1 })
+	active := dial(t, addr)
+	io.WriteString(active, fastGet)
+	<-h.entered
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	expectClosed(t, parked, "parked at Shutdown")
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) with a request being answered", err)
+	default:
+	}
+	h.release <- struct{}{}
+	got, err := io.ReadAll(active)
+	if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(string(got), "hello") {
+		t.Fatalf("the active request at Shutdown: %q, %v", got, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
