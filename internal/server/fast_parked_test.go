@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -61,5 +62,51 @@ func TestFastPathParkedGatewayEnv(t *testing.T) {
 			}
 		}
 		peertest.WaitFor(t, 0, "every connection parked", func() bool { return fast.Parked() == conns })
+	}
+}
+
+// TestFastPathReloadParked: a reload while a keep-alive connection is parked
+// applies to its next request, answered on the fast path when it wakes.
+func TestFastPathReloadParked(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(a, "x.txt"), "from a")
+	writeFile(t, filepath.Join(b, "x.txt"), "from b")
+	conf := "[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n"
+	srv, base, file := startServer(t, fmt.Sprintf(conf, a))
+	srv.mu.Lock()
+	fast := srv.fast[0]
+	srv.mu.Unlock()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	ask := func() string {
+		t.Helper()
+		io.WriteString(c, "GET /x.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if got := ask(); got != "from a" {
+		t.Fatalf("before reload: %q", got)
+	}
+	peertest.WaitFor(t, 0, "the connection parked", func() bool { return fast.Parked() == 1 })
+	writeFile(t, file, fmt.Sprintf(conf, b))
+	if err := srv.Reload(context.Background()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	before := srv.fastHits.Load()
+	if got := ask(); got != "from b" {
+		t.Fatalf("after reload: %q", got)
+	}
+	if n := srv.fastHits.Load() - before; n != 1 {
+		t.Errorf("the answer after the reload came from the fast path %d times, want 1", n)
 	}
 }
