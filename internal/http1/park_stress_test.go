@@ -3,6 +3,7 @@ package http1
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -371,5 +372,34 @@ func TestShutdownParkedAndActive(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestWatchAfterPark: a slow request that comes on a connection woken from
+// the parker still learns that its client left (the idle wait's deadline does
+// not end the watch's read).
+func TestWatchAfterPark(t *testing.T) {
+	g := blockingGateway{ended: make(chan error, 1)}
+	s := &Server{Handler: g, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
+		WatchAfter: time.Nanosecond, ParkAfter: time.Millisecond}
+	c := dial(t, serveTest(t, s))
+	io.WriteString(c, "GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	peertest.WaitFor(t, 0, "the connection parked", func() bool { return s.Parked() == 1 })
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.Close()
+	select {
+	case err := <-g.ended:
+		if !errors.Is(err, ErrClientGone) {
+			t.Errorf("context ended with %v, want ErrClientGone", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler never learnt that the client left")
 	}
 }
