@@ -226,6 +226,10 @@ func (c *conn) readHead(first bool) (int, verdict, error) {
 			if !headerDeadline {
 				if d := c.s.ReadHeaderTimeout; d > 0 {
 					c.nc.SetReadDeadline(time.Now().Add(d))
+				} else if c.onReadable != nil && !first {
+					// The deadline left may be an idle wait's ParkAfter: the
+					// head has the idle timeout, as it would have had without.
+					c.nc.SetReadDeadline(fromMono(c.idleUntil))
 				}
 				headerDeadline = true
 			}

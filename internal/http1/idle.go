@@ -34,6 +34,9 @@ func (c *conn) waitIdle(d time.Duration) error {
 		}
 	}
 	c.resumed = false
+	// Kept for readHead: with no ReadHeaderTimeout, a head begun in this wait
+	// is bound by it, not by ParkAfter's deadline.
+	c.idleUntil = mono(until)
 	if !c.state.CompareAndSwap(stateActive, stateIdle) {
 		return net.ErrClosed
 	}
@@ -47,10 +50,15 @@ func (c *conn) waitIdle(d time.Duration) error {
 		c.readErr = nil
 		err := c.raw.Read(c.onReadable)
 		if err != nil && parkable && errors.Is(err, os.ErrDeadlineExceeded) {
-			if p := c.s.getParker(); p != nil && p.park(c, until) {
+			p := c.s.getParker()
+			if p != nil && p.park(c, until) {
 				return errParked
 			}
-			after = 0 // no parker: wait here until the idle timeout
+			if p != nil || c.s.closing.Load() {
+				// Refused (stopping, or the socket is gone): wait here until the
+				// idle timeout. Without a parker yet, try again after ParkAfter.
+				after = 0
+			}
 			now = time.Now()
 			continue
 		}

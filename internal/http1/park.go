@@ -12,7 +12,8 @@ import (
 
 // defaultReapEvery is how often the parker looks for parked connections closed
 // under it (a ban closes its source's connections): their memory and their
-// place in Shutdown's count are given back within it.
+// place in Shutdown's count are given back within it. A parker that could not
+// start is tried again after it too.
 const defaultReapEvery = 10 * time.Second
 
 // parker holds keep-alive connections that have waited for their next request

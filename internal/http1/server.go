@@ -64,7 +64,7 @@ type Server struct {
 	handed     *handoffListener
 	once       sync.Once
 	fbDone     chan struct{}
-	parkFailed bool
+	parkRetry  atomic.Int64 // mono: when a parker that failed to start may be tried again
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -140,26 +140,39 @@ func (s *Server) reapEvery() time.Duration {
 }
 
 // getParker returns the server's parker, started on first use; nil once
-// Shutdown has begun or when it cannot start (the error is logged once).
+// Shutdown has begun, or when it cannot start: the error is logged and the
+// parker tried again after reapEvery (a flood that took every descriptor may
+// be over by then).
 func (s *Server) getParker() *parker {
 	if p := s.parker.Load(); p != nil {
 		return p
 	}
+	if s.parkRetryLater() {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.parker.Load(); p != nil || s.closing.Load() || s.parkFailed {
+	if p := s.parker.Load(); p != nil || s.closing.Load() || s.parkRetryLater() {
 		return p
 	}
 	p, err := newParker(s)
 	if err != nil {
-		s.parkFailed = true
+		s.parkRetry.Store(int64(mono(time.Now().Add(s.reapEvery()))))
 		if s.Logger != nil {
-			s.Logger.Error("http1: idle connections keep their goroutine: cannot start the parker", "err", err)
+			s.Logger.Error("http1: idle connections keep their goroutine: cannot start the parker (trying again later)",
+				"err", err, "retry", s.reapEvery())
 		}
 		return nil
 	}
 	s.parker.Store(p)
 	return p
+}
+
+// parkRetryLater reports whether the parker failed to start too recently to
+// try again.
+func (s *Server) parkRetryLater() bool {
+	r := s.parkRetry.Load()
+	return r != 0 && mono(time.Now()) < time.Duration(r)
 }
 
 // Parked is the number of keep-alive connections the parker holds.
