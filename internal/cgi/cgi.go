@@ -167,6 +167,10 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		h.Close()
 		return nil, fmt.Errorf("cgi: %w", err)
 	}
+	if err := h.limits.Check(h.cred); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("cgi: %w", err)
+	}
 	if h.devNull, err = os.Open(os.DevNull); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("cgi: %w", err)

@@ -43,6 +43,20 @@ const (
 // Set reports whether any limit applies.
 func (l Limits) Set() bool { return l.Memory > 0 || l.CPU > 0 }
 
+// Check reports why the limits cannot be set on processes started with cred:
+// prlimit(2) on a process of another user or group needs CAP_SYS_RESOURCE, which
+// a gantry given only CAP_SETUID and CAP_SETGID lacks, and so does root in a
+// container that drops it (Docker's default). Without this check the route
+// would start and every process fail to.
+func (l Limits) Check(cred *syscall.Credential) error {
+	const sysResource = 1 << 24
+	if !l.Set() || cred == nil || capEff()&sysResource != 0 {
+		return nil
+	}
+	return errors.New("max_memory and max_cpu on processes run as another user or group need CAP_SYS_RESOURCE, which gantry lacks; " +
+		"grant it (systemd AmbientCapabilities=CAP_SYS_RESOURCE, docker run --cap-add SYS_RESOURCE) or remove the limits or the user and group keys")
+}
+
 // Apply sets the limits on the running process pid.
 func (l Limits) Apply(pid int) error {
 	if l.Memory > 0 {
