@@ -1,7 +1,9 @@
 package cgi
 
 import (
+	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"gantry/internal/config"
@@ -29,4 +31,37 @@ func TestMaxCPU(t *testing.T) {
 	if resp, body := f.get(t, "/cgi-bin/env.sh"); resp.StatusCode != 200 {
 		t.Errorf("a script after it: %d %q", resp.StatusCode, body)
 	}
+}
+
+// TestMaxCPUBeforeTheScriptRuns runs many scripts at once under max_cpu, each
+// reporting the limit of a process it forks at its very start: every one must
+// have it. A limit set on the script after it started leaves whatever it forked
+// in the meantime unlimited, and on a busy machine that is most of them.
+func TestMaxCPUBeforeTheScriptRuns(t *testing.T) {
+	f := newFixture(t, setupOpts{opts: func(o *Options) {
+		o.MaxCPU = config.Duration(5e9)
+		o.MaxProcesses = 16
+	}})
+	const want = "5 6 seconds" // soft limit, then the hard one a second later
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				resp, err := f.srv.Client().Get(f.srv.URL + "/cgi-bin/limits.sh")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || !strings.Contains(strings.Join(strings.Fields(string(body)), " "), want) {
+					t.Errorf("a process the script forked: %d %q %v; want max cpu time %s", resp.StatusCode, body, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
