@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -73,6 +74,14 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential, l
 		Files: []uintptr{stdin, uintptr(out[1]), uintptr(errp[1])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: cred, PidFD: &pidfd},
 	}
+	traced := limits.Traced()
+	if traced {
+		// The script stops at its exec until its limits are set: whatever it
+		// forks first has them too. The tracer is the thread that forked.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		attr.Sys.Ptrace = true
+	}
 	pid, err := syscall.ForkExec(file, []string{file}, attr)
 	syscall.Close(out[1])
 	syscall.Close(errp[1])
@@ -82,10 +91,18 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential, l
 		return nil, &os.PathError{Op: "exec", Path: file, Err: err}
 	}
 	if limits.Set() {
-		if err := limits.Apply(pid); err != nil {
+		reaped := false
+		if traced {
+			reaped, err = limits.StartTraced(pid)
+		} else {
+			err = limits.Apply(pid)
+		}
+		if err != nil {
 			syscall.Kill(-pid, syscall.SIGKILL)
-			var ws syscall.WaitStatus
-			syscall.Wait4(pid, &ws, 0, nil)
+			if !reaped {
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+			}
 			if pidfd >= 0 {
 				syscall.Close(pidfd)
 			}
