@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -41,19 +42,49 @@ func PrepareStorage(dir, name string, uid, gid int) error {
 
 // closeStorage makes dir 0700 when other users could list or enter it: it holds
 // private keys, and CGI scripts and app workers run as other users must not reach
-// them, whatever mode an admin's mkdir left.
+// them, whatever mode an admin's mkdir left. Only a directory of gantry's own is
+// closed (owned by its user, holding nothing but what gantry keeps there): a
+// shared one (/etc/ssl/private, 0710 root:ssl-cert) is refused with the fix, as
+// closing it, as root, would lock out every other program that reads it.
 func closeStorage(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("[tls] storage %s: %w", dir, err)
 	}
-	if fi.Mode().Perm()&0o077 == 0 {
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
 		return nil
 	}
+	if !gantrysOwn(dir, fi, func(name string) bool { return storageEntries[name] || strings.HasPrefix(name, ".write-test-") }) {
+		return fmt.Errorf("[tls] storage %s is open to other users (mode %o) and holds what gantry did not put there; it would hold private keys: fix: chmod 700 %s, or name a directory of gantry's own", dir, perm, dir)
+	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("[tls] storage %s is open to other users (mode %o) and cannot be closed: %w; fix: chmod 700 %s", dir, fi.Mode().Perm(), err, dir)
+		return fmt.Errorf("[tls] storage %s is open to other users (mode %o) and cannot be closed: %w; fix: chmod 700 %s", dir, perm, err, dir)
 	}
 	return nil
+}
+
+// storageEntries are what gantry keeps in [tls] storage: the internal CA and
+// certmagic's tree.
+var storageEntries = map[string]bool{"ca": true, "certificates": true, "acme": true, "ocsp": true, "locks": true, "last_clean.json": true}
+
+// gantrysOwn reports whether dir (described by fi) belongs to gantry's user and
+// holds only entries that ours accepts.
+func gantrysOwn(dir string, fi os.FileInfo, ours func(string) bool) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != os.Geteuid() {
+		return false
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range names {
+		if !ours(e.Name()) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkStorage makes sure the user gantry runs as can keep certificates in dir.
