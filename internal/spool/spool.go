@@ -92,7 +92,7 @@ func checkDir(dir string) error {
 		// open them. Only a directory of gantry's own is closed: a shared one
 		// (a site's root), closed by root, would lock every other user out.
 		if !ok || int(st.Uid) != os.Geteuid() || !onlyBodies(dir) {
-			return fmt.Errorf("spool: body_temp %s: open to other users (mode %o) and holding what gantry did not put there; chmod 700 %s or name a private directory", dir, fi.Mode().Perm(), dir)
+			return fmt.Errorf("spool: body_temp %s: open to other users (mode %o) and not gantry's alone (another owner, or files gantry did not put there); chmod 700 %s or name a private directory", dir, fi.Mode().Perm(), dir)
 		}
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("spool: body_temp %s: close it to other users: %w", dir, err)
