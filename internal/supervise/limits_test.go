@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"gantry/internal/peertest"
 )
 
@@ -73,5 +75,32 @@ func TestLimitsBeforeTheWorkerRuns(t *testing.T) {
 		if got := strings.Join(strings.Fields(string(b)), " "); got != "Max cpu time 5 6 seconds" {
 			t.Errorf("worker %d forked a process with %q, want max cpu time 5 6 seconds", i, got)
 		}
+	}
+}
+
+// TestLimitsUnderAnInheritedOne applies max_cpu above the hard limit a process
+// already has (gantry's own, from systemd's LimitCPU or a ulimit, which its
+// children inherit): raising a hard limit needs CAP_SYS_RESOURCE, so the
+// process must start with the lower of the two, not fail to start at all.
+func TestLimitsUnderAnInheritedOne(t *testing.T) {
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	inherited := unix.Rlimit{Cur: 1000, Max: 1000}
+	if err := unix.Prlimit(pid, unix.RLIMIT_CPU, &inherited, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Limits{CPU: 2000 * time.Second}).Apply(pid); err != nil {
+		t.Fatalf("max_cpu above the inherited hard limit: %v", err)
+	}
+	var got unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_CPU, nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Cur != 1000 || got.Max != 1000 {
+		t.Errorf("RLIMIT_CPU = %d/%d, want the inherited 1000/1000 kept", got.Cur, got.Max)
 	}
 }
