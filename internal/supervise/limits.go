@@ -63,22 +63,33 @@ func (l Limits) Check(cred *syscall.Credential) error {
 		"grant it (systemd AmbientCapabilities=CAP_SYS_RESOURCE, docker run --cap-add SYS_RESOURCE) or remove the limits or the user and group keys")
 }
 
-// Apply sets the limits on the running process pid.
+// Apply sets the limits on the running process pid. A limit above the hard one
+// the process already has (gantry's own, from systemd's LimitAS or LimitCPU,
+// which it inherited) leaves that one: raising it would need CAP_SYS_RESOURCE,
+// and the lower limit is the stricter anyway.
 func (l Limits) Apply(pid int) error {
 	if l.Memory > 0 {
-		r := unix.Rlimit{Cur: uint64(l.Memory), Max: uint64(l.Memory)}
-		if err := unix.Prlimit(pid, unix.RLIMIT_AS, &r, nil); err != nil {
+		if err := lower(pid, unix.RLIMIT_AS, uint64(l.Memory), uint64(l.Memory)); err != nil {
 			return fmt.Errorf("max_memory: prlimit: %w", err)
 		}
 	}
 	if l.CPU > 0 {
 		secs := uint64((l.CPU + time.Second - 1) / time.Second)
-		r := unix.Rlimit{Cur: secs, Max: secs + 1}
-		if err := unix.Prlimit(pid, unix.RLIMIT_CPU, &r, nil); err != nil {
+		if err := lower(pid, unix.RLIMIT_CPU, secs, secs+1); err != nil {
 			return fmt.Errorf("max_cpu: prlimit: %w", err)
 		}
 	}
 	return nil
+}
+
+// lower sets resource res of pid to cur and max, neither above its hard limit.
+func lower(pid, res int, cur, max uint64) error {
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, res, nil, &old); err != nil {
+		return err
+	}
+	r := unix.Rlimit{Cur: min(cur, old.Max), Max: min(max, old.Max)}
+	return unix.Prlimit(pid, res, &r, nil)
 }
 
 // Traced reports whether processes under l start traced: limits are set and
