@@ -45,6 +45,7 @@ type proc struct {
 
 	mu        sync.Mutex
 	reaped    bool
+	cpu       time.Duration // the CPU time it used, once reaped
 	reason    killReason
 	timeout   *time.Timer
 	killTimer *time.Timer
@@ -164,10 +165,12 @@ func (p *proc) killReason() killReason {
 // its leader is gone, so that no child it left behind lingers.
 func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 	var ws syscall.WaitStatus
+	var ru syscall.Rusage
 	p.mu.Lock()
 	if p.reason == notKilled {
 		// The common case: the script closed its output by exiting.
-		if pid, _ := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil); pid == p.pid {
+		if pid, _ := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, &ru); pid == p.pid {
+			p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 			p.reapedLocked()
 			p.mu.Unlock()
 			return ws
@@ -184,11 +187,12 @@ func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 		syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
 	for {
-		_, err := syscall.Wait4(p.pid, &ws, 0, nil)
+		_, err := syscall.Wait4(p.pid, &ws, 0, &ru)
 		if err != syscall.EINTR {
 			break
 		}
 	}
+	p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	p.reapedLocked()
 	return ws
 }
