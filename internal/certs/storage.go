@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -36,24 +37,54 @@ func PrepareStorage(dir, name string, uid, gid int) error {
 	if err := ownedBy(dir, name, uid); err != nil {
 		return err
 	}
-	return closeStorage(dir)
+	return closeStorage(dir, uid)
 }
 
 // closeStorage makes dir 0700 when other users could list or enter it: it holds
 // private keys, and CGI scripts and app workers run as other users must not reach
-// them, whatever mode an admin's mkdir left.
-func closeStorage(dir string) error {
+// them, whatever mode an admin's mkdir left. Only a directory of gantry's own is
+// closed (owned by uid, the user gantry runs as, holding nothing but what gantry keeps there): a
+// shared one (/etc/ssl/private, 0710 root:ssl-cert) is refused with the fix, as
+// closing it, as root, would lock out every other program that reads it.
+func closeStorage(dir string, uid int) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("[tls] storage %s: %w", dir, err)
 	}
-	if fi.Mode().Perm()&0o077 == 0 {
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
 		return nil
 	}
+	if !gantrysOwn(dir, fi, uid, func(name string) bool { return storageEntries[name] || strings.HasPrefix(name, ".write-test-") }) {
+		return fmt.Errorf("[tls] storage %s is open to other users (mode %o) and not gantry's alone (another owner, or files gantry did not put there); it would hold private keys: fix: chmod 700 %s, or name a directory of gantry's own", dir, perm, dir)
+	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("[tls] storage %s is open to other users (mode %o) and cannot be closed: %w; fix: chmod 700 %s", dir, fi.Mode().Perm(), err, dir)
+		return fmt.Errorf("[tls] storage %s is open to other users (mode %o) and cannot be closed: %w; fix: chmod 700 %s", dir, perm, err, dir)
 	}
 	return nil
+}
+
+// storageEntries are what gantry keeps in [tls] storage: the internal CA and
+// certmagic's tree.
+var storageEntries = map[string]bool{"ca": true, "certificates": true, "acme": true, "ocsp": true, "locks": true, "last_clean.json": true}
+
+// gantrysOwn reports whether dir (described by fi) belongs to uid, the user
+// gantry runs as, and holds only entries that ours accepts.
+func gantrysOwn(dir string, fi os.FileInfo, uid int, ours func(string) bool) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != uid {
+		return false
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range names {
+		if !ours(e.Name()) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkStorage makes sure the user gantry runs as can keep certificates in dir.
@@ -68,7 +99,7 @@ func checkStorage(dir string) error {
 			return err
 		}
 	}
-	if err := closeStorage(dir); err != nil {
+	if err := closeStorage(dir, uid); err != nil {
 		return err
 	}
 	if uid == 0 {

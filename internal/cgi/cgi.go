@@ -167,6 +167,10 @@ func New(opts Options, logger *slog.Logger) (*Handler, error) {
 		h.Close()
 		return nil, fmt.Errorf("cgi: %w", err)
 	}
+	if err := h.limits.Check(h.cred); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("cgi: %w", err)
+	}
 	if h.devNull, err = os.Open(os.DevNull); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("cgi: %w", err)
@@ -424,11 +428,13 @@ func (h *Handler) LimitKills() map[string]uint64 {
 	return maps.Clone(h.limited)
 }
 
-// stoppedBy counts and returns the limit that ended a script with status ws, if any.
-func (h *Handler) stoppedBy(ws syscall.WaitStatus) string {
-	// Only max_cpu shows in a script's status (SIGXCPU); one that ran out of
+// stoppedBy counts and returns the limit that ended a script with status ws
+// after using cpu of CPU time, if any.
+func (h *Handler) stoppedBy(ws syscall.WaitStatus, cpu time.Duration) string {
+	// Only max_cpu shows in a script's status: SIGXCPU, or the hard limit's
+	// SIGKILL a second later for a script that ignores it. One that ran out of
 	// address space fails in its own way, whatever its exit status means.
-	limit := supervise.Limits{CPU: h.limits.CPU}.Reason(ws, 0)
+	limit := supervise.Limits{CPU: h.limits.CPU}.Reason(ws, cpu)
 	if limit != "" {
 		h.limitMu.Lock()
 		h.limited[limit]++

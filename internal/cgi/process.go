@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -44,6 +45,7 @@ type proc struct {
 
 	mu        sync.Mutex
 	reaped    bool
+	cpu       time.Duration // the CPU time it used, once reaped
 	reason    killReason
 	timeout   *time.Timer
 	killTimer *time.Timer
@@ -73,6 +75,14 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential, l
 		Files: []uintptr{stdin, uintptr(out[1]), uintptr(errp[1])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: cred, PidFD: &pidfd},
 	}
+	traced := limits.Traced()
+	if traced {
+		// The script stops at its exec until its limits are set: whatever it
+		// forks first has them too. The tracer is the thread that forked.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		attr.Sys.Ptrace = true
+	}
 	pid, err := syscall.ForkExec(file, []string{file}, attr)
 	syscall.Close(out[1])
 	syscall.Close(errp[1])
@@ -82,10 +92,18 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential, l
 		return nil, &os.PathError{Op: "exec", Path: file, Err: err}
 	}
 	if limits.Set() {
-		if err := limits.Apply(pid); err != nil {
+		reaped := false
+		if traced {
+			reaped, err = limits.StartTraced(pid)
+		} else {
+			err = limits.Apply(pid)
+		}
+		if err != nil {
 			syscall.Kill(-pid, syscall.SIGKILL)
-			var ws syscall.WaitStatus
-			syscall.Wait4(pid, &ws, 0, nil)
+			if !reaped {
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+			}
 			if pidfd >= 0 {
 				syscall.Close(pidfd)
 			}
@@ -147,10 +165,12 @@ func (p *proc) killReason() killReason {
 // its leader is gone, so that no child it left behind lingers.
 func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 	var ws syscall.WaitStatus
+	var ru syscall.Rusage
 	p.mu.Lock()
 	if p.reason == notKilled {
 		// The common case: the script closed its output by exiting.
-		if pid, _ := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil); pid == p.pid {
+		if pid, _ := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, &ru); pid == p.pid {
+			p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 			p.reapedLocked()
 			p.mu.Unlock()
 			return ws
@@ -167,11 +187,12 @@ func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 		syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
 	for {
-		_, err := syscall.Wait4(p.pid, &ws, 0, nil)
+		_, err := syscall.Wait4(p.pid, &ws, 0, &ru)
 		if err != syscall.EINTR {
 			break
 		}
 	}
+	p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	p.reapedLocked()
 	return ws
 }

@@ -240,7 +240,7 @@ func (s *session) finish(ws syscall.WaitStatus, bodyErr error) {
 	log := s.h.log
 	script := s.t.scriptName
 	why := s.p.killReason()
-	limit := s.h.stoppedBy(ws)
+	limit := s.h.stoppedBy(ws, s.p.cpu)
 	if limit != "" && s.wroteHeader.Load() {
 		log.Error("cgi: script stopped by its "+limit+" limit; response cut short", "script", script, "err", exitError(ws).Error())
 		// Its output ended with the kill, which looks like the end of the body.

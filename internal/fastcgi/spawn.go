@@ -42,6 +42,10 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fastcgi: %w", err)
 	}
+	limits := supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()}
+	if err := limits.Check(cred); err != nil {
+		return nil, nil, fmt.Errorf("fastcgi: %w", err)
+	}
 	// gantry binds each process's socket here and hands it over as the process's
 	// stdin, so the directory stays gantry's alone (0700): no process, whatever
 	// user it runs as, can reach another's socket, and gantry needs no right over
@@ -90,7 +94,7 @@ func spawn(opts *Options, log *slog.Logger) (*cmdSource, *supervise.Pool, error)
 		},
 		Credential:  cred,
 		PrivateTmp:  opts.Env["TMPDIR"] == "",
-		Limits:      supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()},
+		Limits:      limits,
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
 		Logger:      log,
 	})

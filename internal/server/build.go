@@ -392,11 +392,29 @@ func (s *Server) reload(ctx context.Context, old *state) (ReloadResult, error) {
 		s.certs.Update(cfg)
 	}
 	// The old generation's own handlers finish their in-flight requests and stop.
+	// A handler the old generation kept from an earlier one may still serve
+	// requests counted on that one: they are waited for too, the generations
+	// retiring in order.
+	earlier, retired := s.retired, make(chan struct{})
+	s.retired = retired
 	go func() {
+		defer close(retired)
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
 		defer cancel()
 		if err := old.drain(sctx, s.log); err != nil {
 			s.log.Warn("reload: waiting for requests on the replaced configuration", "err", err)
+		}
+		if earlier != nil {
+			select {
+			case <-earlier:
+			default:
+				s.log.Info("reload: waiting for an earlier reload's requests to finish")
+				select {
+				case <-earlier:
+				case <-sctx.Done():
+					s.log.Warn("reload: waiting for an earlier reload's requests", "err", sctx.Err())
+				}
+			}
 		}
 		if err := old.shutdown(sctx, st); err != nil {
 			s.log.Warn("reload: stopping replaced handlers", "err", err)

@@ -95,3 +95,91 @@ def application(environ, start_response):
 	}
 	peertest.WaitFor(t, 0, "the old pool stopped once its request was done", func() bool { return len(oldPool.Workers()) == 0 })
 }
+
+// TestReloadTwiceWaitsForRequestsOnTheFirst sends a request whose body is still
+// arriving across two reloads: the first keeps its route's pool (another route
+// changes), the second replaces it. The second reload's configuration has no
+// request of its own, but the pool it replaces is the one the request, counted
+// on the first configuration, is using: it must stay until the request is done.
+func TestReloadTwiceWaitsForRequestsOnTheFirst(t *testing.T) {
+	py := peertest.Python(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "sum.py"), `import hashlib
+def application(environ, start_response):
+    n = int(environ.get("CONTENT_LENGTH") or 0)
+    out = hashlib.sha256(environ["wsgi.input"].read(n)).hexdigest().encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [out]
+`)
+	conf := func(procs int, extra bool) string {
+		c := fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n"+
+			"  [[site.route]]\n  path=\"/\"\n  wsgi=\"sum:application\"\n  python=%q\n  chdir=%q\n  processes=%d\n", dir, py, dir, procs)
+		if extra {
+			c += fmt.Sprintf("  [[site.route]]\n  path=\"/static/\"\n  static=%q\n", dir)
+		}
+		return c
+	}
+	file := filepath.Join(dir, "gantry.toml")
+	writeFile(t, file, conf(1, false))
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &peertest.LogBuffer{}
+	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	first := srv.state.Load()
+	pool := first.sites[0].routes[0].app
+
+	body := strings.Repeat("gantry soak ", 20000)
+	pr, pw := io.Pipe()
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post("http://"+srv.Addrs()[0].String()+"/", "text/plain", pr)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- answer{code: resp.StatusCode, body: string(b)}
+	}()
+	io.WriteString(pw, body[:len(body)/2])
+	peertest.WaitFor(t, 0, "the request on the first configuration", func() bool { return first.inUse.Load() == 1 })
+
+	writeFile(t, file, conf(1, true))
+	if err := srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if srv.state.Load().sites[0].routes[0].app != pool {
+		t.Fatal("the first reload replaced the wsgi route's pool; the test needs it kept")
+	}
+	writeFile(t, file, conf(2, true))
+	if err := srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	peertest.WaitFor(t, 0, "the pool stopped or the second reload waiting", func() bool {
+		return len(pool.(PoolReporter).Workers()) == 0 || strings.Contains(logs.String(), "waiting for an earlier reload's requests")
+	})
+	io.WriteString(pw, body[len(body)/2:])
+	pw.Close()
+	a := <-done
+	sum := sha256.Sum256([]byte(body))
+	if a.err != nil || a.code != 200 || a.body != hex.EncodeToString(sum[:]) {
+		t.Fatalf("request across two reloads: %d %q %v\n%s", a.code, a.body, a.err, logs)
+	}
+	peertest.WaitFor(t, 0, "the replaced pool stopped once the request was done", func() bool { return len(pool.(PoolReporter).Workers()) == 0 })
+}

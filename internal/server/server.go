@@ -93,6 +93,10 @@ type Server struct {
 
 	reloadMu   sync.Mutex
 	lastReload ReloadResult
+	// retired is closed when the generation the last reload replaced has
+	// drained and stopped its handlers (under reloadMu). A handler kept across
+	// reloads serves requests counted on every generation that held it.
+	retired chan struct{}
 
 	mu        sync.Mutex
 	listeners []net.Listener

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -88,9 +89,10 @@ func checkDir(dir string) error {
 	if fi.Mode().Perm()&0o077 != 0 {
 		// Bodies are briefly named there without O_TMPFILE, and the processes of
 		// every app (CGI scripts, workers run as other users) must not list or
-		// open them: gantry's own directory is closed, anyone else's refused.
-		if !ok || int(st.Uid) != os.Geteuid() {
-			return fmt.Errorf("spool: body_temp %s: open to other users (mode %o); chmod 700 it or name a private directory", dir, fi.Mode().Perm())
+		// open them. Only a directory of gantry's own is closed: a shared one
+		// (a site's root), closed by root, would lock every other user out.
+		if !ok || int(st.Uid) != os.Geteuid() || !onlyBodies(dir) {
+			return fmt.Errorf("spool: body_temp %s: open to other users (mode %o) and not gantry's alone (another owner, or files gantry did not put there); chmod 700 %s or name a private directory", dir, fi.Mode().Perm(), dir)
 		}
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("spool: body_temp %s: close it to other users: %w", dir, err)
@@ -327,4 +329,19 @@ func (b *Body) Close() error {
 		b.sp.budget.give(b.key, b.n)
 	}
 	return b.file.Close()
+}
+
+// onlyBodies reports whether dir holds nothing but spooled bodies (left by a
+// gantry that was killed).
+func onlyBodies(dir string) bool {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range names {
+		if !strings.HasPrefix(e.Name(), "body-") {
+			return false
+		}
+	}
+	return true
 }

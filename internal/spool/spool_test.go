@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -308,5 +309,48 @@ func TestBudget(t *testing.T) {
 		t.Fatalf("after the others closed: %v", err)
 	} else {
 		b.Close()
+	}
+}
+
+// TestNewDirOpenToOthers names, as body_temp, a directory other users may
+// enter: an admin's fresh mkdir, which gantry closes (0700), or a shared one
+// holding other files (a site's root), which it must refuse naming the fix and
+// leave alone. Closing that one, as root, would lock every other user out of
+// what it serves.
+func TestNewDirOpenToOthers(t *testing.T) {
+	cases := []struct {
+		name   string
+		mode   os.FileMode
+		files  []string
+		closed bool
+	}{
+		{"a fresh mkdir", 0o755, nil, true},
+		{"gantry's leftover bodies", 0o755, []string{"body-123"}, true},
+		{"a site's root", 0o755, []string{"index.html"}, false},
+		{"a group's directory", 0o750, []string{"shared.txt"}, false},
+		{"a traversable one", 0o711, []string{"x"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "shared")
+			os.Mkdir(dir, 0o700)
+			for _, f := range tc.files {
+				os.WriteFile(filepath.Join(dir, f), nil, 0o644)
+			}
+			os.Chmod(dir, tc.mode)
+			_, err := New(dir, 0, 0)
+			fi, serr := os.Stat(dir)
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			switch {
+			case tc.closed && (err != nil || fi.Mode().Perm() != 0o700):
+				t.Errorf("New: %v, mode %v; want it closed to 700", err, fi.Mode().Perm())
+			case !tc.closed && (err == nil || !strings.Contains(err.Error(), "chmod 700")):
+				t.Errorf("New: %v; want an error naming chmod 700", err)
+			case !tc.closed && fi.Mode().Perm() != tc.mode:
+				t.Errorf("mode now %v; want %v left alone", fi.Mode().Perm(), tc.mode)
+			}
+		})
 	}
 }

@@ -105,16 +105,25 @@ func RunAs(userName, groupName string) (*syscall.Credential, error) {
 // canSwitch reports whether this process holds CAP_SETUID and CAP_SETGID in its
 // effective set, which setgroups, setgid and setuid in a child need.
 func canSwitch() bool {
+	const setgid, setuid = 1 << 6, 1 << 7
+	caps := capEff()
+	return caps&setgid != 0 && caps&setuid != 0
+}
+
+// capEff is this process's effective capability set; 0 when unknown.
+func capEff() uint64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return false
+		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
 			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			const setgid, setuid = 1 << 6, 1 << 7
-			return err == nil && caps&setgid != 0 && caps&setuid != 0
+			if err != nil {
+				return 0
+			}
+			return caps
 		}
 	}
-	return false
+	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,14 +84,7 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 		closeAll(handedOver(cmd))
 		return nil, startErr(ErrClosed)
 	}
-	err = cmd.Start()
-	if err == nil && p.opts.Limits.Set() {
-		if lerr := p.opts.Limits.Apply(cmd.Process.Pid); lerr != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			err = lerr
-		}
-	}
+	err = p.start(cmd)
 	if err == nil {
 		w.PID = cmd.Process.Pid
 		w.Started = time.Now()
@@ -350,6 +344,41 @@ func (p *Pool) stopLocked(w *Worker, kill bool) {
 			_ = syscall.Kill(-w.PID, syscall.SIGKILL)
 		}
 	}()
+}
+
+// start starts cmd under the pool's limits: traced, so that they are set before
+// the process runs, or, where tracing is forbidden, set just after.
+func (p *Pool) start(cmd *exec.Cmd) error {
+	l := p.opts.Limits
+	if !l.Set() {
+		return cmd.Start()
+	}
+	traced := l.Traced()
+	if traced {
+		// The tracer is the thread that forked: it alone may let the child go.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd.SysProcAttr.Ptrace = true
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var err error
+	reaped := false
+	if traced {
+		reaped, err = l.StartTraced(cmd.Process.Pid)
+	} else {
+		err = l.Apply(cmd.Process.Pid)
+	}
+	if err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if reaped {
+			_ = cmd.Process.Release()
+		} else {
+			_ = cmd.Wait()
+		}
+	}
+	return err
 }
 
 // privateTmp makes w's temp directory, the process's user's alone, and points

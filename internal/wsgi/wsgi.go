@@ -169,6 +169,10 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 	if err != nil {
 		return nil, fmt.Errorf("wsgi: %w", err)
 	}
+	limits := supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()}
+	if err := limits.Check(cred); err != nil {
+		return nil, fmt.Errorf("wsgi: %w", err)
+	}
 	// The sockets live in a directory only gantry opens (0700): each worker gets its
 	// listening socket as a descriptor, so no worker, whatever user it runs as,
 	// can reach another app's sockets.
@@ -197,7 +201,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Handler, erro
 		Name:        fmt.Sprintf("wsgi %s", opts.App),
 		Credential:  cred,
 		PrivateTmp:  opts.Env["TMPDIR"] == "",
-		Limits:      supervise.Limits{Memory: int64(opts.MaxMemory), CPU: opts.MaxCPU.D()},
+		Limits:      limits,
 		Size:        opts.Processes,
 		Concurrency: opts.Threads,
 		MaxRequests: uint64(max(opts.MaxRequests, 0)),
