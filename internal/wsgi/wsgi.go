@@ -450,10 +450,30 @@ func (h *Handler) Workers() []supervise.WorkerInfo {
 }
 
 // Health is the pool's crash count and queue, for the dashboard's alerts.
-func (h *Handler) Health() supervise.Health { return h.pool.Health() }
+func (h *Handler) Health() supervise.Health {
+	if h.py != nil {
+		// An embedded app's threads never exit: no crashes, and a request that
+		// finds every thread stuck is refused at once rather than queued.
+		ws := h.py.workers()
+		hl := supervise.Health{Size: len(ws), Concurrency: 1}
+		for _, w := range ws {
+			if w.State != supervise.StateReady {
+				hl.Busy++
+			}
+		}
+		return hl
+	}
+	return h.pool.Health()
+}
 
-// LimitKills counts the workers that max_memory or max_cpu ended, by limit.
-func (h *Handler) LimitKills() map[string]uint64 { return h.pool.LimitKills() }
+// LimitKills counts the workers that max_memory or max_cpu ended, by limit; none
+// for an embedded app, which runs in gantry's own process.
+func (h *Handler) LimitKills() map[string]uint64 {
+	if h.py != nil {
+		return nil
+	}
+	return h.pool.LimitKills()
+}
 
 // FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
 // never hijacks the connection or upgrades the protocol.
