@@ -175,37 +175,6 @@ func TestHeaderTimeout(t *testing.T) {
 	}
 }
 
-// TestFastRequestAllocations: once a connection has seen its headers, a fast
-// request allocates nothing.
-func TestFastRequestAllocations(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("allocation count needs a warm connection and no race detector")
-	}
-	h := &testHandler{body: []byte("hello")}
-	_, addr := startTest(t, h)
-	c := dial(t, addr)
-	c.SetDeadline(time.Time{})
-	req := []byte("GET /fast HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench/1\r\nAccept: */*\r\n\r\n")
-	buf := make([]byte, 4096)
-	roundTrip := func() {
-		c.Write(req)
-		got := 0
-		for !bytes.HasSuffix(buf[:got], []byte("hello")) {
-			n, err := c.Read(buf[got:])
-			if err != nil {
-				t.Fatal(err)
-			}
-			got += n
-		}
-	}
-	for range 10 {
-		roundTrip()
-	}
-	if a := testing.AllocsPerRun(200, roundTrip); a >= 1 {
-		t.Errorf("%.2f allocations per fast request", a)
-	}
-}
-
 func BenchmarkFastRequest(b *testing.B) {
 	h := &testHandler{body: bytes.Repeat([]byte("x"), 5)}
 	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, WriteTimeout: time.Minute}
