@@ -16,13 +16,31 @@ import (
 // SIGKILL, reloads gantry (two valid configs in turn, an invalid one between),
 // makes a WSGI request hang past its timeout, or fills the stuck upstream's
 // accept queue through the proxy.
-func faults(ctx context.Context, g *gantry, t *tally, gate *sync.RWMutex, every time.Duration) {
+//
+// Before the first fault it measures the load's rate with no faults (after a
+// minute's warm-up) for baseline; then every quietEvery it pauses for a minute
+// and measures the rate again, so that what the faults leave behind (a slower
+// pool, a leak that costs CPU) shows against the same mix untouched.
+func faults(ctx context.Context, g *gantry, t *tally, gate *sync.RWMutex, every, baseline, quietEvery time.Duration, start time.Time) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", g.site.port)
 	c := client(60 * time.Second)
 	cycle := []string{"B", "wrong", "A", "wrong"}
 	next := 0
 	var bg sync.WaitGroup
 	defer bg.Wait()
+	if baseline > 0 {
+		if !sleepCtx(ctx, time.Minute) {
+			return
+		}
+		r, ok := t.measure(ctx, start, baseline, "no faults yet")
+		if !ok {
+			return
+		}
+		t.mu.Lock()
+		t.baseline = r
+		t.mu.Unlock()
+	}
+	lastQuiet := time.Now()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -30,6 +48,13 @@ func faults(ctx context.Context, g *gantry, t *tally, gate *sync.RWMutex, every 
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if quietEvery > 0 && baseline > 0 && time.Since(lastQuiet) >= quietEvery {
+			if !quietWindow(ctx, g, t, gate, &bg, start) {
+				return
+			}
+			lastQuiet = time.Now()
+			continue
 		}
 		gate.RLock()
 		switch rand.IntN(5) {
@@ -151,4 +176,37 @@ func stuck(c *http.Client, base string, t *tally) {
 		}()
 	}
 	wg.Wait()
+}
+
+// quietWindow lets the faults' after-effects settle (hung requests answered,
+// config A back) for 10 s, then measures 50 s of the load with no fault.
+func quietWindow(ctx context.Context, g *gantry, t *tally, gate *sync.RWMutex, bg *sync.WaitGroup, start time.Time) bool {
+	bg.Wait()
+	gate.RLock()
+	if g.current != "A" {
+		if ok, err := g.reload("A"); !ok || err != nil {
+			t.note("quiet window: reload to config A: ok=%v err=%v", ok, err)
+		}
+	}
+	gate.RUnlock()
+	if !sleepCtx(ctx, 10*time.Second) {
+		return false
+	}
+	r, ok := t.measure(ctx, start, 50*time.Second, "quiet minute")
+	if !ok {
+		return false
+	}
+	t.mu.Lock()
+	t.quiet = append(t.quiet, r)
+	t.mu.Unlock()
+	return true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }

@@ -143,8 +143,12 @@ type sample struct {
 // quietSample stops the load and the faults, lets gantry settle on config A with
 // every worker ready, and measures it, so that samples compare like with like.
 func (g *gantry) quietSample(gate *sync.RWMutex, t *tally, at time.Duration) sample {
+	stopped := time.Now()
 	gate.Lock()
-	defer gate.Unlock()
+	defer func() {
+		gate.Unlock()
+		t.pause(time.Since(stopped))
+	}()
 	if g.current != "A" {
 		if ok, err := g.reload("A"); !ok || err != nil {
 			t.note("sample at %s: reload to config A: ok=%v err=%v", at, ok, err)

@@ -30,8 +30,14 @@ func main() {
 	faultEvery := flag.Duration("fault", 3*time.Second, "how often the fault loop strikes")
 	out := flag.String("o", "", "also write the markdown report to this file")
 	keep := flag.Bool("keep", false, "keep the work directory (gantry's error log is there)")
+	baseline := flag.Duration("baseline", 2*time.Minute, "measure the load this long with no faults, after a minute's warm-up, before the first fault (0: no throughput check)")
+	quietEvery := flag.Duration("quiet", 10*time.Minute, "pause the faults for a minute this often and compare the load's rate with the baseline")
 	flag.Parse()
-	if err := run(*bin, *dur, *every, *faultEvery, *out, *keep); err != nil {
+	if *baseline > 0 && time.Minute+*baseline > *dur/2 {
+		fmt.Fprintf(os.Stderr, "soak: -d %s is too short for a %s baseline after a minute's warm-up; no throughput check\n", *dur, *baseline)
+		*baseline = 0
+	}
+	if err := run(*bin, *dur, *every, *faultEvery, *baseline, *quietEvery, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
 	}
@@ -43,7 +49,7 @@ type finalState struct {
 	panics    int
 }
 
-func run(bin string, dur, every, faultEvery time.Duration, outFile string, keep bool) error {
+func run(bin string, dur, every, faultEvery, baseline, quietEvery time.Duration, outFile string, keep bool) error {
 	bin, err := exec.LookPath(bin)
 	if err != nil {
 		return err
@@ -120,7 +126,7 @@ func run(bin string, dur, every, faultEvery time.Duration, outFile string, keep 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		faults(ctx, g, t, gate, faultEvery)
+		faults(ctx, g, t, gate, faultEvery, baseline, quietEvery, start)
 	}()
 	ticker := time.NewTicker(every)
 	for done := false; !done; {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -27,6 +28,18 @@ type tally struct {
 	faults   map[string]int
 	samples  []sample
 	notes    []string
+	okN      int64         // requests answered as they should be
+	paused   time.Duration // time the load was stopped for samples
+	baseline rate          // the same mix before any fault
+	quiet    []rate        // windows with faults paused, after faults began
+}
+
+// rate is the requests answered well per second of load over a window.
+type rate struct {
+	at    time.Duration // the window's end, from the start of the run
+	perS  float64
+	secs  float64
+	label string
 }
 
 type killEvent struct {
@@ -52,6 +65,9 @@ func (t *tally) add(class, kind, why string) {
 		t.counts[class] = m
 	}
 	m[key]++
+	if kind == ok {
+		t.okN++
+	}
 	if kind == defect && len(t.examples) < 40 {
 		t.examples = append(t.examples, time.Now().Format("15:04:05.000")+" "+class+": "+why)
 	}
@@ -184,8 +200,23 @@ func (t *tally) report(w io.Writer, d time.Duration, final finalState) bool {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s |\n", name, value, mark)
 	}
+	if t.baseline.secs > 0 {
+		fmt.Fprintf(w, "\n| window | minute | requests/s | vs no faults |\n|---|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| %s | %.1f | %.0f | 1.00 |\n", t.baseline.label, t.baseline.at.Minutes(), t.baseline.perS)
+		for _, q := range t.quiet {
+			fmt.Fprintf(w, "| %s | %.1f | %.0f | %.2f |\n", q.label, q.at.Minutes(), q.perS, q.perS/t.baseline.perS)
+		}
+	}
 	fmt.Fprintf(w, "\n| check | value | verdict |\n|---|---|---|\n")
 	verdict("checksum mismatches", t.mismatch == 0, fmt.Sprint(t.mismatch))
+	if t.baseline.secs > 0 && len(t.quiet) > 0 {
+		worst := t.quiet[0].perS
+		for _, q := range t.quiet {
+			worst = min(worst, q.perS)
+		}
+		r := worst / t.baseline.perS
+		verdict("throughput of the slowest quiet window against no faults", r >= 0.9, fmt.Sprintf("%.2f× (%.0f vs %.0f requests/s)", r, worst, t.baseline.perS))
+	}
 	if post := t.samples[warmIndex(len(t.samples)):]; len(post) >= 4 {
 		for _, m := range []struct {
 			name string
@@ -265,4 +296,34 @@ func orNone(s string) string {
 		return "clean"
 	}
 	return s
+}
+
+// okAndLoad reads the count of good answers and the time the load has run
+// (wall time less the pauses for samples), to measure a window's rate.
+func (t *tally) okAndLoad(start time.Time) (int64, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.okN, time.Since(start) - t.paused
+}
+
+func (t *tally) pause(d time.Duration) {
+	t.mu.Lock()
+	t.paused += d
+	t.mu.Unlock()
+}
+
+// measure counts good answers over d of load and returns their rate.
+func (t *tally) measure(ctx context.Context, start time.Time, d time.Duration, label string) (rate, bool) {
+	n0, l0 := t.okAndLoad(start)
+	select {
+	case <-ctx.Done():
+		return rate{}, false
+	case <-time.After(d):
+	}
+	n1, l1 := t.okAndLoad(start)
+	secs := (l1 - l0).Seconds()
+	if secs <= 0 {
+		return rate{}, false
+	}
+	return rate{at: time.Since(start), perS: float64(n1-n0) / secs, secs: secs, label: label}, true
 }
