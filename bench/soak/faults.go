@@ -136,6 +136,7 @@ func reload(g *gantry, t *tally, c *http.Client, base, name string) {
 // hang asks the WSGI app to sleep 5s under a 3s timeout: gantry must answer 504
 // and replace the worker.
 func hang(c *http.Client, base string, t *tally) {
+	start := time.Now()
 	resp, err := c.Get(base + "/app/hang?5")
 	if err != nil {
 		t.add("hung backend", defect, err.Error())
@@ -143,9 +144,12 @@ func hang(c *http.Client, base string, t *tally) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode == 504 {
+	switch {
+	case resp.StatusCode == 504:
 		t.add("hung backend", expected, "504 after the route's timeout")
-	} else {
+	case resp.StatusCode == 502 && t.killedDuring("wsgi", start, time.Now()):
+		t.add("hung backend", expected, "502: the fault loop killed its worker first")
+	default:
 		t.add("hung backend", defect, resp.Status)
 	}
 }

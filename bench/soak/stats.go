@@ -217,7 +217,7 @@ func (t *tally) report(w io.Writer, d time.Duration, final finalState) bool {
 		r := worst / t.baseline.perS
 		verdict("throughput of the slowest quiet window against no faults", r >= 0.9, fmt.Sprintf("%.2f× (%.0f vs %.0f requests/s)", r, worst, t.baseline.perS))
 	}
-	if post := t.samples[warmIndex(len(t.samples)):]; len(post) >= 4 {
+	if post := t.samples[warmIndex(t.samples, d):]; len(post) >= 4 {
 		for _, m := range []struct {
 			name string
 			of   func(sample) float64
@@ -280,13 +280,20 @@ func drift(post []sample, of func(sample) float64) (before, after float64) {
 	return mean(post[:h]), mean(post[len(post)-h:])
 }
 
-// warmIndex is the first sample after warm-up: a quarter of the run, at least
-// the second sample when there are three.
-func warmIndex(n int) int {
-	if n < 3 {
-		return 0
+// warmIndex is the first sample after warm-up: the first five minutes (the
+// issue's measure), or the first quarter of a run shorter than 20 minutes, and
+// at least the second sample when there are three.
+func warmIndex(ss []sample, d time.Duration) int {
+	warm := min(5*time.Minute, d/4)
+	for i, s := range ss {
+		if s.at >= warm {
+			if len(ss) >= 3 {
+				return max(i, 1)
+			}
+			return i
+		}
 	}
-	return max(n/4, 1)
+	return len(ss)
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
