@@ -169,8 +169,13 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	src := remoteIP(r)
-	if ok, wait := d.auth.allow(src, now); !ok {
-		d.log.Warn("admin login rate-limited", "source", src.String())
+	dev, known := d.auth.device(r)
+	allow := func() (bool, time.Duration) { return d.auth.allow(src, now) }
+	if known {
+		allow = func() (bool, time.Duration) { return d.auth.allowDevice(dev, now) }
+	}
+	if ok, wait := allow(); !ok {
+		d.log.Warn("admin login rate-limited", "source", src.String(), "known_browser", known)
 		w.Header().Set("Retry-After", retryAfter(wait))
 		http.Redirect(w, r, "/login?error=wait&s="+retryAfter(wait), http.StatusSeeOther)
 		return
@@ -192,6 +197,10 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		d.loginFailed(src)
 		http.Redirect(w, r, "/login?error=bad", http.StatusSeeOther)
 		return
+	}
+	if !known {
+		http.SetCookie(w, &http.Cookie{Name: deviceCookie, Value: d.auth.newDevice(), Path: "/login", HttpOnly: true, Secure: r.TLS != nil,
+			SameSite: http.SameSiteStrictMode, MaxAge: int(deviceLifetime.Seconds())})
 	}
 	id, _ := d.auth.newSession(now)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -57,6 +58,11 @@ type auth struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	limits   map[netip.Prefix]*bucket // by clientnet.Of and clientnet.Wide
+	// devices are the login buckets of browsers that have logged in before
+	// (deviceCookie), apart from their network's: whoever floods the login
+	// from the admin's own address cannot lock the admin out.
+	devices   map[[deviceIDLen]byte]*bucket
+	deviceKey []byte
 	// basic remembers recently verified Basic credentials (by SHA-256), so that a
 	// Prometheus scrape every 15 s does not cost an argon2 computation each time.
 	basic map[[32]byte]time.Time
@@ -81,9 +87,13 @@ type bucket struct {
 	at     time.Time
 }
 
-func newAuth(hash *passwordHash) *auth {
+// newAuth: hashText is the configured hash, the secret the device cookies are
+// signed with, so that they survive a restart and a new password voids them.
+func newAuth(hash *passwordHash, hashText string) *auth {
+	key := sha256.Sum256([]byte("gantry device cookie\x00" + hashText))
 	return &auth{hash: hash, lifetime: 12 * time.Hour, verify: (*passwordHash).Verify, sessions: map[string]*session{},
-		limits: map[netip.Prefix]*bucket{}, basic: map[[32]byte]time.Time{}, csrf: randomToken()}
+		limits: map[netip.Prefix]*bucket{}, devices: map[[deviceIDLen]byte]*bucket{}, deviceKey: key[:],
+		basic: map[[32]byte]time.Time{}, csrf: randomToken()}
 }
 
 func randomToken() string {
@@ -110,6 +120,73 @@ func (a *auth) allow(src netip.Addr, now time.Time) (bool, time.Duration) {
 	}
 	narrow.tokens--
 	wide.tokens--
+	return true, 0
+}
+
+// deviceCookie marks a browser that has logged in: OWASP's "device cookie"
+// answer to lockout by flooding (an attacker who shares the admin's address or
+// network and spends its login budget). It is a random id and its HMAC.
+const (
+	deviceCookie   = "gantry_device"
+	deviceIDLen    = 16
+	deviceLifetime = 365 * 24 * time.Hour
+)
+
+// device returns the id of r's device cookie when its signature holds.
+func (a *auth) device(r *http.Request) ([deviceIDLen]byte, bool) {
+	var id [deviceIDLen]byte
+	c, err := r.Cookie(deviceCookie)
+	if err != nil {
+		return id, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(raw) != deviceIDLen+sha256.Size {
+		return id, false
+	}
+	copy(id[:], raw)
+	return id, hmac.Equal(raw[deviceIDLen:], a.signDevice(id))
+}
+
+func (a *auth) signDevice(id [deviceIDLen]byte) []byte {
+	m := hmac.New(sha256.New, a.deviceKey)
+	m.Write(id[:])
+	return m.Sum(nil)
+}
+
+// newDevice returns a fresh device cookie's value.
+func (a *auth) newDevice() string {
+	var id [deviceIDLen]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(append(id[:], a.signDevice(id)...))
+}
+
+// allowDevice takes a login attempt from a known device's own bucket.
+func (a *auth) allowDevice(id [deviceIDLen]byte, now time.Time) (bool, time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.devices[id]
+	if b == nil {
+		if len(a.devices) >= maxLimits {
+			for k, v := range a.devices {
+				if now.Sub(v.at) > loginBurst*loginEvery {
+					delete(a.devices, k)
+				}
+			}
+			if len(a.devices) >= maxLimits {
+				for k := range a.devices {
+					delete(a.devices, k)
+					break
+				}
+			}
+		}
+		b = &bucket{tokens: loginBurst, at: now}
+		a.devices[id] = b
+	}
+	b.refill(loginBurst, loginEvery, now)
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) * float64(loginEvery))
+	}
+	b.tokens--
 	return true, 0
 }
 

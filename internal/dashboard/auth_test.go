@@ -199,3 +199,63 @@ func TestLoginRateLimitWideNetwork(t *testing.T) {
 		})
 	}
 }
+
+// Whoever shares the admin's network can spend its login budget; a browser that
+// has logged in before keeps a budget of its own (its signed device cookie), so
+// the admin still gets in. A forged cookie counts as none, and a known browser
+// is still limited on its own.
+func TestLoginDeviceCookieBeatsLockout(t *testing.T) {
+	const pw = "s3cret-s3cret"
+	g := startGantry(t, setup{password: pw})
+	login := func(src, pass, cookie string) *http.Response {
+		t.Helper()
+		hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+		if cookie != "" {
+			hdr["Cookie"] = deviceCookie + "=" + cookie
+		}
+		resp, _ := do(t, clientFrom(src), "POST", g.admin+"/login", strings.NewReader(url.Values{"password": {pass}}.Encode()), hdr)
+		return resp
+	}
+	first := login("127.0.60.2", pw, "")
+	var dev string
+	for _, c := range first.Cookies() {
+		if c.Name == deviceCookie {
+			dev = c.Value
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.MaxAge <= 0 {
+				t.Errorf("device cookie %+v: want HttpOnly, SameSite=Strict, long-lived", c)
+			}
+		}
+	}
+	if first.Header.Get("Location") != "/" || dev == "" {
+		t.Fatalf("first login: %q, device cookie %q", first.Header.Get("Location"), dev)
+	}
+	for range loginBurst + 1 {
+		login("127.0.60.3", "wrong", "")
+	}
+	if loc := login("127.0.60.2", pw, "").Header.Get("Location"); !strings.HasPrefix(loc, "/login?error=wait") {
+		t.Fatalf("right password without the device cookie after the flood: %q, want the network's limit", loc)
+	}
+	other := "A"
+	if dev[20] == 'A' {
+		other = "B"
+	}
+	forged := dev[:20] + other + dev[21:] // another id: its HMAC no longer holds
+	if loc := login("127.0.60.2", pw, forged).Header.Get("Location"); !strings.HasPrefix(loc, "/login?error=wait") {
+		t.Fatalf("right password with a forged device cookie: %q, want the network's limit", loc)
+	}
+	ok := login("127.0.60.2", pw, dev)
+	if ok.Header.Get("Location") != "/" {
+		t.Fatalf("right password with the device cookie after the flood: %q, want in", ok.Header.Get("Location"))
+	}
+	for _, c := range ok.Cookies() {
+		if c.Name == deviceCookie {
+			t.Errorf("a known browser was given a new device cookie")
+		}
+	}
+	for range loginBurst {
+		login("127.0.60.2", "wrong", dev)
+	}
+	if loc := login("127.0.60.2", pw, dev).Header.Get("Location"); !strings.HasPrefix(loc, "/login?error=wait") {
+		t.Fatalf("a known browser after its own %d wrong passwords: %q, want its limit", loginBurst, loc)
+	}
+}

@@ -132,7 +132,7 @@ func New(opts Options) (*Dashboard, error) {
 		}
 		hash = h
 	}
-	d := &Dashboard{opts: opts, log: opts.Logger, auth: newAuth(hash), hist: newHistory(),
+	d := &Dashboard{opts: opts, log: opts.Logger, auth: newAuth(hash, opts.PasswordHash), hist: newHistory(),
 		logRing: make([]LogEntry, 0, logLen), stop: make(chan struct{}), done: make(chan struct{})}
 	d.openHistory()
 	d.metrics = newMetrics(d)
