@@ -5,7 +5,7 @@
 # one round). The table goes to bench/RESULTS.md with the date and the machine, and
 # replaces the README's copy between its bench:all markers.
 #
-#   bench/all.sh                  ROUNDS=3 SECONDS_PER_RUN=3 bench/all.sh   (a quick look)
+#   bench/all.sh                  ROUNDS=3 SECONDS_PER_RUN=3 SCALING=0 bench/all.sh   (a quick look)
 #
 # Needs the bench peers (../shared/bench/peers install) and a quiet machine: anything
 # else running skews the servers loaded while it runs.
@@ -31,11 +31,19 @@ run PHP bash bench/php.sh -r "$ROUNDS" -d "$SECS"
 run WSGI bash bench/wsgi.sh -r "$ROUNDS" -d "$SECS"
 run TLS bash bench/tls.sh "$ROUNDS"
 run pcap bash bench/telescope.sh
+# How cost grows (connections, idle connections, a large tree, body sizes, capture
+# sizes): small tables beside nginx's and tcpdump's, after the main one.
+SCALING_TABLES=$(mktemp)
+trap 'rm -f "$BENCH_TABLE" "$SCALING_TABLES"' EXIT
+if [ "${SCALING:-1}" != 0 ]; then
+  BENCH_TABLE=/dev/null OUT=$SCALING_TABLES run scaling bash bench/scaling.sh
+fi
 
-python3 - "$BENCH_TABLE" "$OUT" "$ROUNDS" <<'EOF'
+python3 - "$BENCH_TABLE" "$OUT" "$ROUNDS" "$SCALING_TABLES" <<'EOF'
 import datetime, os, platform, re, subprocess, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 out, rounds = sys.argv[2], sys.argv[3]
+scaling = open(sys.argv[4]).read().strip()
 
 # The issue's targets: (workload pattern, peer pattern) -> (ratio, whether every round must reach it).
 targets = [
@@ -72,6 +80,8 @@ for w, g, p, ratio, lo, hi, grps, prps, gp99, pp99 in rows:
     p99 = f"{gp99} / {pp99}" if gp99 else ""
     grps, prps = (f"{float(x):,.0f}" for x in (grps, prps))
     lines.append(f"| {w} | {g} | {p} | {ratio}× | {lo}–{hi} | {grps} | {prps} | {p99} | {mark} |")
+if scaling:
+    lines += ["", "How cost grows (`bench/scaling.sh`, run by `bench/all.sh`):", "", scaling]
 table = "\n".join(lines) + "\n"
 open(out, "w").write(table)
 print(table)
