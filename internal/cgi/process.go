@@ -199,17 +199,8 @@ func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 
 // waitExit returns once the script has exited, without reaping it.
 func (p *proc) waitExit() {
-	if p.exited != nil {
-		if rc, err := p.exited.SyscallConn(); err == nil {
-			err = rc.Read(func(fd uintptr) bool {
-				pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-				n, err := unix.Poll(pfd, 0)
-				return err != nil && err != syscall.EINTR || n > 0
-			})
-			if err == nil {
-				return
-			}
-		}
+	if p.exited != nil && supervise.WaitExited(p.exited) == nil {
+		return
 	}
 	var info unix.Siginfo
 	for {

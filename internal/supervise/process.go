@@ -111,8 +111,18 @@ func (p *Pool) spawn(ctx context.Context, i, generation int) (*Worker, error) {
 	}
 	monitored = true
 	p.wg.Add(1)
+	// A pidfd of its own, not os/exec's: O_NONBLOCK belongs to the open
+	// file, and on os/exec's it would make cmd.Wait return at once.
+	var exited *os.File
+	if fd, err := unix.PidfdOpen(w.PID, unix.PIDFD_NONBLOCK); err == nil {
+		exited = os.NewFile(uintptr(fd), "worker pidfd")
+	}
 	go func() {
 		defer p.wg.Done()
+		if exited != nil {
+			WaitExited(exited)
+			exited.Close()
+		}
 		err := cmd.Wait()
 		readers.Wait()
 		// Whatever the worker forked goes with it.

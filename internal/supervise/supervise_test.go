@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -659,5 +660,48 @@ func TestInflightQueueAndSpread(t *testing.T) {
 	}
 	if busy != 0 {
 		t.Errorf("%d in flight after every release", busy)
+	}
+}
+
+// A live worker costs gantry no OS thread: its monitor waits on a pidfd in Go's
+// poller. A blocking wait held a thread per worker, and Go never gives a thread
+// back, so a reload (two pools alive at once) left gantry with more threads for
+// good: the soak's thread count rose step by step.
+func TestLiveWorkersHoldNoThread(t *testing.T) {
+	threads := func() int {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n
+			}
+		}
+		t.Fatal("no Threads: line in /proc/self/status")
+		return 0
+	}
+	const size = 20
+	before := threads()
+	opts := newHarness(t).options("serve")
+	opts.Size = size
+	p := start(t, opts)
+	if n := len(pids(p)); n != size {
+		t.Fatalf("%d workers, want %d", n, size)
+	}
+	// Work for every P: a thread blocked in a wait keeps its M, so running
+	// this needs new threads unless the monitors hold none.
+	var wg sync.WaitGroup
+	for range 2 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+				runtime.Gosched()
+			}
+		})
+	}
+	wg.Wait()
+	if grew := threads() - before; grew >= size/2 {
+		t.Errorf("threads grew by %d with %d live workers: a thread is held per worker", grew, size)
 	}
 }
