@@ -182,8 +182,12 @@ func stuck(c *http.Client, base string, t *tally) {
 	wg.Wait()
 }
 
+// quietMeasure is how long a quiet window measures: long enough that the random
+// body sizes (1 KB-5 MB) average out as they do over the baseline.
+const quietMeasure = 2 * time.Minute
+
 // quietWindow lets the faults' after-effects settle (hung requests answered,
-// config A back) for 10 s, then measures 50 s of the load with no fault.
+// config A back) for 10 s, then measures quietMeasure of the load with no fault.
 func quietWindow(ctx context.Context, g *gantry, t *tally, gate *sync.RWMutex, bg *sync.WaitGroup, start time.Time) bool {
 	bg.Wait()
 	gate.RLock()
@@ -196,7 +200,7 @@ func quietWindow(ctx context.Context, g *gantry, t *tally, gate *sync.RWMutex, b
 	if !sleepCtx(ctx, 10*time.Second) {
 		return false
 	}
-	r, ok := t.measure(ctx, start, 50*time.Second, "quiet minute")
+	r, ok := t.measure(ctx, start, quietMeasure, "quiet window")
 	if !ok {
 		return false
 	}

@@ -30,8 +30,8 @@ func main() {
 	faultEvery := flag.Duration("fault", 3*time.Second, "how often the fault loop strikes")
 	out := flag.String("o", "", "also write the markdown report to this file")
 	keep := flag.Bool("keep", false, "keep the work directory (gantry's error log is there)")
-	baseline := flag.Duration("baseline", 2*time.Minute, "measure the load this long with no faults, after a minute's warm-up, before the first fault (0: no throughput check)")
-	quietEvery := flag.Duration("quiet", 10*time.Minute, "pause the faults for a minute this often and compare the load's rate with the baseline")
+	baseline := flag.Duration("baseline", 3*time.Minute, "measure the load this long with no faults, after a minute's warm-up, before the first fault (0: no throughput check)")
+	quietEvery := flag.Duration("quiet", 10*time.Minute, "pause the faults this often (10 s to settle, then 2 minutes measured) and compare the load's rate with the baseline")
 	flag.Parse()
 	if *baseline > 0 && time.Minute+*baseline > *dur/2 {
 		fmt.Fprintf(os.Stderr, "soak: -d %s is too short for a %s baseline after a minute's warm-up; no throughput check\n", *dur, *baseline)

@@ -28,16 +28,18 @@ type tally struct {
 	faults   map[string]int
 	samples  []sample
 	notes    []string
-	okN      int64         // requests answered as they should be
-	paused   time.Duration // time the load was stopped for samples
-	baseline rate          // the same mix before any fault
-	quiet    []rate        // windows with faults paused, after faults began
+	okN      int64          // requests answered as they should be
+	okBy     [nGroups]int64 // the same by group, to tell what a slow window lacked
+	paused   time.Duration  // time the load was stopped for samples
+	baseline rate           // the same mix before any fault
+	quiet    []rate         // windows with faults paused, after faults began
 }
 
 // rate is the requests answered well per second of load over a window.
 type rate struct {
 	at    time.Duration // the window's end, from the start of the run
 	perS  float64
+	by    [nGroups]float64
 	secs  float64
 	label string
 }
@@ -67,6 +69,7 @@ func (t *tally) add(class, kind, why string) {
 	m[key]++
 	if kind == ok {
 		t.okN++
+		t.okBy[group(class)]++
 	}
 	if kind == defect && len(t.examples) < 40 {
 		t.examples = append(t.examples, time.Now().Format("15:04:05.000")+" "+class+": "+why)
@@ -201,10 +204,10 @@ func (t *tally) report(w io.Writer, d time.Duration, final finalState) bool {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", name, value, mark)
 	}
 	if t.baseline.secs > 0 {
-		fmt.Fprintf(w, "\n| window | minute | requests/s | vs no faults |\n|---|---:|---:|---:|\n")
-		fmt.Fprintf(w, "| %s | %.1f | %.0f | 1.00 |\n", t.baseline.label, t.baseline.at.Minutes(), t.baseline.perS)
-		for _, q := range t.quiet {
-			fmt.Fprintf(w, "| %s | %.1f | %.0f | %.2f |\n", q.label, q.at.Minutes(), q.perS, q.perS/t.baseline.perS)
+		fmt.Fprintf(w, "\n| window | minute | seconds | requests/s | static | uploads | scanner | other | vs no faults |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, q := range append([]rate{t.baseline}, t.quiet...) {
+			fmt.Fprintf(w, "| %s | %.1f | %.0f | %.0f | %.0f | %.1f | %.0f | %.1f | %.2f |\n", q.label, q.at.Minutes(), q.secs, q.perS,
+				q.by[gStatic], q.by[gUpload], q.by[gScanner], q.by[gOther], q.perS/t.baseline.perS)
 		}
 	}
 	fmt.Fprintf(w, "\n| check | value | verdict |\n|---|---|---|\n")
@@ -307,10 +310,31 @@ func orNone(s string) string {
 
 // okAndLoad reads the count of good answers and the time the load has run
 // (wall time less the pauses for samples), to measure a window's rate.
-func (t *tally) okAndLoad(start time.Time) (int64, time.Duration) {
+func (t *tally) okAndLoad(start time.Time) (int64, [nGroups]int64, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.okN, time.Since(start) - t.paused
+	return t.okN, t.okBy, time.Since(start) - t.paused
+}
+
+// Groups of traffic classes for a window's breakdown.
+const (
+	gStatic = iota
+	gUpload
+	gScanner
+	gOther
+	nGroups
+)
+
+func group(class string) int {
+	switch {
+	case class == "static GET":
+		return gStatic
+	case strings.Contains(class, "POST"):
+		return gUpload
+	case class == "scanner":
+		return gScanner
+	}
+	return gOther
 }
 
 func (t *tally) pause(d time.Duration) {
@@ -321,16 +345,20 @@ func (t *tally) pause(d time.Duration) {
 
 // measure counts good answers over d of load and returns their rate.
 func (t *tally) measure(ctx context.Context, start time.Time, d time.Duration, label string) (rate, bool) {
-	n0, l0 := t.okAndLoad(start)
+	n0, by0, l0 := t.okAndLoad(start)
 	select {
 	case <-ctx.Done():
 		return rate{}, false
 	case <-time.After(d):
 	}
-	n1, l1 := t.okAndLoad(start)
+	n1, by1, l1 := t.okAndLoad(start)
 	secs := (l1 - l0).Seconds()
 	if secs <= 0 {
 		return rate{}, false
 	}
-	return rate{at: time.Since(start), perS: float64(n1-n0) / secs, secs: secs, label: label}, true
+	var by [nGroups]float64
+	for i := range by {
+		by[i] = float64(by1[i]-by0[i]) / secs
+	}
+	return rate{at: time.Since(start), perS: float64(n1-n0) / secs, by: by, secs: secs, label: label}, true
 }
