@@ -205,14 +205,15 @@ func (rd *Reader) Next(rec *Record) error {
 func (rd *Reader) nextNG(rec *Record) error {
 	for {
 		off := rd.offset()
-		if err := rd.fill(12); err != nil {
-			if err == io.EOF {
+		if rd.end-rd.pos < 12 {
+			if err := rd.fill(12); err == io.EOF {
 				if rd.end == rd.pos {
 					return io.EOF
 				}
 				return &TruncatedError{Offset: off, Reason: fmt.Sprintf("block header has %d of 12 bytes", rd.end-rd.pos)}
+			} else if err != nil {
+				return err
 			}
-			return err
 		}
 		b := rd.buf[rd.pos:]
 		typ := binary.LittleEndian.Uint32(b)
@@ -237,11 +238,12 @@ func (rd *Reader) nextNG(rec *Record) error {
 		if blen < 12 || blen%4 != 0 || blen > maxRecord+64 {
 			return &TruncatedError{Offset: off, Reason: fmt.Sprintf("block of type %#x claims length %d", typ, blen)}
 		}
-		if err := rd.fill(int(blen)); err != nil {
-			if err == io.EOF {
+		if rd.end-rd.pos < int(blen) {
+			if err := rd.fill(int(blen)); err == io.EOF {
 				return &TruncatedError{Offset: off, Reason: fmt.Sprintf("block has %d of %d bytes", rd.end-rd.pos, blen)}
+			} else if err != nil {
+				return err
 			}
-			return err
 		}
 		body := rd.buf[rd.pos+8 : rd.pos+int(blen)-4]
 		rd.pos += int(blen)
