@@ -7,7 +7,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbi
 # libpython3-dev and pkg-config: the python build (go build -tags python) links the
 # libpython of the system's python3 (pkg-config python3-embed).
 pkgs=(pebble python3 python3-django python3-flask libpython3-dev pkg-config php-fpm php-cgi php-gd perl gcc chromium nginx
-      nmap tcpdump hping3 masscan zmap iproute2 curl wrk wget openssl openssh-client
+      nmap tcpdump time hping3 masscan zmap iproute2 curl wrk wget openssl openssh-client
       systemd lintian clickhouse-server clickhouse-client nftables)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done

@@ -93,6 +93,11 @@ func AnalyzeFileProgress(c *Classifier, name string, stdin io.Reader, warn io.Wr
 	if progress != nil {
 		defer func() { progress(counted.n, size, n, true) }()
 	}
+	// One goroutine reads and classifies: sharding the classifier by source would
+	// change reports, because eviction samples the whole table with one random
+	// sequence, the set-memory budget and the event bound are global, the sweeps
+	// that decide which sources are still open follow the total packet count, and
+	// ICMP backscatter is keyed by the quoted victim, not by the packet's source.
 	for {
 		err := rd.Next(&rec)
 		if err == io.EOF && (gz == nil || gz.err == nil) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -57,6 +58,17 @@ func TestRepeatCapture(t *testing.T) {
 	}
 	if d := r.End.Sub(r.Start).Hours(); d < 3*23.9 {
 		t.Errorf("copies overlap: the capture spans %.1f h", d)
+	}
+	// The pcapng copy holds the same packets with the same timestamps.
+	ng := filepath.Join(t.TempDir(), "big.pcapng")
+	if err := repeatCapture("testdata/backscatter.trace", ng, 3*4771+10); err != nil {
+		t.Fatal(err)
+	}
+	if head, _ := os.ReadFile(ng); len(head) < 4 || string(head[:4]) != "\x0a\x0d\x0d\x0a" {
+		t.Errorf("%s does not start with a pcapng section header", ng)
+	}
+	if rng := analyzeJSON(t, Options{}, ng); !reflect.DeepEqual(rng, r) {
+		t.Errorf("the pcapng copy reports\n%+v\nthe pcap copy\n%+v", rng, r)
 	}
 	if err := repeatCapture("testdata/README.md", out, 5); err == nil {
 		t.Error("repeating a non-capture succeeded")

@@ -99,6 +99,7 @@ type vectorState struct {
 	services   serviceCounts
 	slots      [dosSlots]uint32 // packets per 10 s slot of the sliding 60 s window
 	newest     int64            // slot number of slots' newest entry
+	window     uint32           // the sum of slots
 	maxPPM     uint32
 }
 
@@ -125,8 +126,8 @@ type Classifier struct {
 	classes  [3]uint64
 	other    [numReasons]uint64
 	dsts     distinctCounter
-	scans    table[flowKey, scanState]
-	vectors  table[flowKey, vectorState]
+	scans    table[scanState]
+	vectors  table[vectorState]
 	doneScan []Scan
 	doneAtk  []Attack
 	dropped  uint64
@@ -147,8 +148,8 @@ func NewClassifier(opts Options) *Classifier {
 		dark:    newDarkSet(opts.Dark),
 		idleNs:  int64(opts.ScanIdle),
 		dosIdle: int64(opts.DoSIdle),
-		scans:   newTable[flowKey, scanState](),
-		vectors: newTable[flowKey, vectorState](),
+		scans:   newTable[scanState](),
+		vectors: newTable[vectorState](),
 		rng:     0x9e3779b97f4a7c15,
 	}
 }
@@ -474,24 +475,30 @@ func (c *Classifier) backscatter(ts int64, k flowKey, port uint16, hasPort bool)
 	if slot > v.newest {
 		if d := slot - v.newest; d >= dosSlots {
 			v.slots = [dosSlots]uint32{}
+			v.window = 0
 		} else {
 			for j := int64(1); j <= d; j++ {
-				v.slots[slotIndex(v.newest+j)] = 0
+				k := slotIndex(v.newest + j)
+				v.window -= v.slots[k]
+				v.slots[k] = 0
 			}
 		}
 		v.newest = slot
 	}
 	if slot > v.newest-dosSlots {
 		v.slots[slotIndex(slot)]++
-		var sum uint32
-		for _, n := range v.slots {
-			sum += n
-		}
-		v.maxPPM = max(v.maxPPM, sum)
+		v.window++
+		v.maxPPM = max(v.maxPPM, v.window)
 	}
 }
 
-func slotIndex(slot int64) int { return int((slot%dosSlots + dosSlots) % dosSlots) }
+func slotIndex(slot int64) int {
+	i := int(slot % dosSlots)
+	if i < 0 {
+		i += dosSlots
+	}
+	return i
+}
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -608,6 +615,9 @@ func (c *Classifier) finishScan(k flowKey, s *scanState) {
 }
 
 func (c *Classifier) finishAttack(k flowKey, v *vectorState) {
+	if !c.isAttack(v) {
+		return // most victims end below the thresholds: skip building a report
+	}
 	if a, ok := c.attackReport(k, v); ok {
 		c.doneAtk = appendBounded(c.doneAtk, a, c.opts.MaxEvents, &c.dropped)
 		if c.opts.OnAttack != nil {
@@ -685,9 +695,14 @@ func tool(s *scanState) string {
 	return ""
 }
 
+// isAttack reports whether v meets the thresholds of an attack.
+func (c *Classifier) isAttack(v *vectorState) bool {
+	return v.packets >= uint64(c.opts.DoSPackets) && v.end-v.start >= int64(c.opts.DoSDuration) &&
+		v.maxPPM >= uint32(c.opts.DoSPPM)
+}
+
 func (c *Classifier) attackReport(k flowKey, v *vectorState) (Attack, bool) {
-	if v.packets < uint64(c.opts.DoSPackets) || v.end-v.start < int64(c.opts.DoSDuration) ||
-		v.maxPPM < uint32(c.opts.DoSPPM) {
+	if !c.isAttack(v) {
 		return Attack{}, false
 	}
 	a := Attack{

@@ -298,30 +298,6 @@ func every20From(start time.Duration) []time.Duration {
 	return out
 }
 
-// Decoding and classifying a packet of a known source or victim allocates nothing.
-func TestPacketDoesNotAllocate(t *testing.T) {
-	recs := readAll(t, "testdata/backscatter.trace")
-	c := NewClassifier(Options{})
-	for _, r := range recs {
-		c.Packet(r.ts, LinkEthernet, r.data)
-	}
-	i := 0
-	allocs := testing.AllocsPerRun(2000, func() {
-		r := recs[i%len(recs)]
-		c.Packet(r.ts, LinkEthernet, r.data)
-		i++
-	})
-	if allocs != 0 {
-		t.Errorf("%.2f allocations per packet, want 0", allocs)
-	}
-	var p packet
-	frame := ether(ip6Packet("2001:db8::1", "2001:db8::77", protoICMPv6, icmpBytes(1, 4,
-		ip6Packet("2001:db8::77", "2001:db8:1::5", protoTCP, tcpHdr{sport: 1, dport: 2}.bytes()[:8]))))
-	if a := testing.AllocsPerRun(1000, func() { decodeFrame(LinkEthernet, frame, &p) }); a != 0 {
-		t.Errorf("decoding an ICMPv6 error allocates %.2f times", a)
-	}
-}
-
 // A flood from ~10 million random sources, half probes and half backscatter, must keep
 // the state tables at their cap and the heap bounded, and count what was evicted,
 // while a real scanner probing throughout the flood survives it.

@@ -24,13 +24,22 @@ func (a addr) v4() uint32 { return uint32(a.lo) }
 // filling one chain of a target set and merging HyperLogLog entries so that a
 // scan counts smaller than it is. mix64 is a bijection, so without the key a
 // collision is as easy as solving one XOR.
-func (a addr) hash() uint64 { return mix64(mix64(a.hi^hashKey[0]) ^ a.lo ^ hashKey[1]) }
+func (a addr) hash() uint64 {
+	hi := hashHi4 // IPv4: every packet hashes an address, and this half is fixed
+	if a.hi != 0 {
+		hi = mix64(a.hi ^ hashKey[0])
+	}
+	return mix64(hi ^ a.lo ^ hashKey[1])
+}
 
 var hashKey = func() (k [2]uint64) {
 	var b [16]byte
 	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
 	return [2]uint64{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])}
 }()
+
+// hashHi4 is mix64(0 ^ hashKey[0]), the first half of an IPv4 address's hash.
+var hashHi4 = mix64(hashKey[0])
 
 func (a addr) netip() netip.Addr {
 	var b [16]byte

@@ -10,7 +10,7 @@ import (
 // TestMain lets the compiled test binary build bench/telescope.sh's large capture,
 // so that the generator stays out of the production package:
 //
-//	GANTRY_TELESCOPE_REPEAT=N ./telescope.test IN OUT     writes IN repeated to N packets
+//	GANTRY_TELESCOPE_REPEAT=N ./telescope.test IN OUT     writes IN repeated to N packets (OUT.pcapng: as pcapng)
 func TestMain(m *testing.M) {
 	if v := os.Getenv("GANTRY_TELESCOPE_REPEAT"); v != "" {
 		n, err := strconv.Atoi(v)

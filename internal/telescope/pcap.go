@@ -56,8 +56,9 @@ type Reader struct {
 	base int64 // file offset of buf[0]
 	eof  bool
 
-	ng bool
-	bo binary.ByteOrder
+	ng      bool
+	bo      byteOrder
+	section bool // pcapng: a section header has set bo
 	// classic pcap
 	link  uint32
 	nanos bool
@@ -72,6 +73,32 @@ type ngIface struct {
 	offset int64   // if_tsoffset, seconds
 }
 
+// byteOrder is a capture's byte order: a concrete type rather than a
+// binary.ByteOrder, whose method calls through an interface cost as much as the
+// rest of reading a record header.
+type byteOrder struct{ big bool }
+
+func (o byteOrder) Uint16(b []byte) uint16 {
+	if o.big {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (o byteOrder) Uint32(b []byte) uint32 {
+	if o.big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (o byteOrder) Uint64(b []byte) uint64 {
+	if o.big {
+		return binary.BigEndian.Uint64(b)
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
 // NewReader detects the format from the magic number and reads the file header.
 func NewReader(r io.Reader) (*Reader, error) {
 	rd := &Reader{r: r, buf: make([]byte, 256<<10)}
@@ -84,9 +111,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 	magic := binary.LittleEndian.Uint32(rd.buf[rd.pos:])
 	switch magic {
 	case 0xa1b2c3d4, 0xa1b23c4d:
-		rd.bo, rd.nanos = binary.LittleEndian, magic == 0xa1b23c4d
+		rd.bo, rd.nanos = byteOrder{}, magic == 0xa1b23c4d
 	case 0xd4c3b2a1, 0x4d3cb2a1:
-		rd.bo, rd.nanos = binary.BigEndian, magic == 0x4d3cb2a1
+		rd.bo, rd.nanos = byteOrder{big: true}, magic == 0x4d3cb2a1
 	case 0x0a0d0d0a:
 		rd.ng = true
 		return rd, nil
@@ -140,14 +167,15 @@ func (rd *Reader) Next(rec *Record) error {
 		return rd.nextNG(rec)
 	}
 	off := rd.offset()
-	if err := rd.fill(16); err != nil {
-		if err == io.EOF {
+	if rd.end-rd.pos < 16 {
+		if err := rd.fill(16); err == io.EOF {
 			if rd.end == rd.pos {
 				return io.EOF
 			}
 			return &TruncatedError{Offset: off, Reason: fmt.Sprintf("record header has %d of 16 bytes", rd.end-rd.pos)}
+		} else if err != nil {
+			return err
 		}
-		return err
 	}
 	h := rd.buf[rd.pos : rd.pos+16]
 	sec := int64(rd.bo.Uint32(h))
@@ -156,11 +184,12 @@ func (rd *Reader) Next(rec *Record) error {
 	if capLen > maxRecord {
 		return &TruncatedError{Offset: off, Reason: fmt.Sprintf("record claims %d captured bytes", capLen)}
 	}
-	if err := rd.fill(16 + int(capLen)); err != nil {
-		if err == io.EOF {
+	if rd.end-rd.pos < 16+int(capLen) {
+		if err := rd.fill(16 + int(capLen)); err == io.EOF {
 			return &TruncatedError{Offset: off, Reason: fmt.Sprintf("record has %d of %d captured bytes", rd.end-rd.pos-16, capLen)}
+		} else if err != nil {
+			return err
 		}
-		return err
 	}
 	if !rd.nanos {
 		frac *= 1000
@@ -176,14 +205,15 @@ func (rd *Reader) Next(rec *Record) error {
 func (rd *Reader) nextNG(rec *Record) error {
 	for {
 		off := rd.offset()
-		if err := rd.fill(12); err != nil {
-			if err == io.EOF {
+		if rd.end-rd.pos < 12 {
+			if err := rd.fill(12); err == io.EOF {
 				if rd.end == rd.pos {
 					return io.EOF
 				}
 				return &TruncatedError{Offset: off, Reason: fmt.Sprintf("block header has %d of 12 bytes", rd.end-rd.pos)}
+			} else if err != nil {
+				return err
 			}
-			return err
 		}
 		b := rd.buf[rd.pos:]
 		typ := binary.LittleEndian.Uint32(b)
@@ -191,14 +221,15 @@ func (rd *Reader) nextNG(rec *Record) error {
 			// A section header fixes the byte order of everything up to the next one.
 			switch binary.LittleEndian.Uint32(b[8:]) {
 			case 0x1a2b3c4d:
-				rd.bo = binary.LittleEndian
+				rd.bo = byteOrder{}
 			case 0x4d3c2b1a:
-				rd.bo = binary.BigEndian
+				rd.bo = byteOrder{big: true}
 			default:
 				return &TruncatedError{Offset: off, Reason: "section header with an unknown byte-order magic"}
 			}
 			rd.ifaces = rd.ifaces[:0]
-		} else if rd.bo == nil {
+			rd.section = true
+		} else if !rd.section {
 			return &TruncatedError{Offset: off, Reason: "block before any section header"}
 		} else {
 			typ = rd.bo.Uint32(b)
@@ -207,11 +238,12 @@ func (rd *Reader) nextNG(rec *Record) error {
 		if blen < 12 || blen%4 != 0 || blen > maxRecord+64 {
 			return &TruncatedError{Offset: off, Reason: fmt.Sprintf("block of type %#x claims length %d", typ, blen)}
 		}
-		if err := rd.fill(int(blen)); err != nil {
-			if err == io.EOF {
+		if rd.end-rd.pos < int(blen) {
+			if err := rd.fill(int(blen)); err == io.EOF {
 				return &TruncatedError{Offset: off, Reason: fmt.Sprintf("block has %d of %d bytes", rd.end-rd.pos, blen)}
+			} else if err != nil {
+				return err
 			}
-			return err
 		}
 		body := rd.buf[rd.pos+8 : rd.pos+int(blen)-4]
 		rd.pos += int(blen)
@@ -295,6 +327,10 @@ func (rd *Reader) parseIfaceOptions(opts []byte, ifc *ngIface) {
 func (ifc *ngIface) nanos(ticks uint64) int64 {
 	var ns int64
 	switch {
+	case ifc.div == 1e6: // the default, and 1e9: constant factors instead of divisions
+		ns = int64(ticks) * 1e3
+	case ifc.div == 1e9:
+		ns = int64(ticks)
 	case ifc.div == 0:
 		ns = int64(float64(ticks) * ifc.unitNs)
 	case ifc.div >= 1e9:

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 )
 
 // repeatCapture writes the packets of in again and again to out until it holds n
 // packets, each copy shifted to start just after the previous one ended, so that the
-// result reads as one long capture. It builds the benchmark's large captures.
+// result reads as one long capture. It builds the benchmark's large captures: pcapng
+// when out ends in .pcapng, pcap otherwise.
 func repeatCapture(in, out string, n int) error {
 	f, err := os.Open(in)
 	if err != nil {
@@ -54,7 +56,15 @@ func repeatCapture(in, out string, n int) error {
 	if err != nil {
 		return fmt.Errorf("repeat: %w", err)
 	}
-	w, err := newPcapWriter(o, link)
+	var w interface {
+		WritePacket(ts int64, data []byte) error
+		Flush() error
+	}
+	if strings.HasSuffix(out, ".pcapng") {
+		w, err = newPcapngWriter(o, link)
+	} else {
+		w, err = newPcapWriter(o, link)
+	}
 	if err != nil {
 		o.Close()
 		return fmt.Errorf("repeat: %s: %w", out, err)
