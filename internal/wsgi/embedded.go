@@ -47,7 +47,7 @@ var errGone = errors.New("request ended")
 // client left) nothing the app still does reaches the client.
 type pyRequest struct {
 	h             *Handler
-	t             *pyembed.Thread
+	t             *pyembed.Slot
 	w             http.ResponseWriter
 	r             *http.Request
 	body          io.Reader // a streamed body; nil when it went inline
@@ -96,7 +96,14 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 		// request that ends earlier leaves it to the collector.)
 		h.putRequest(rq)
 	case <-pr.timer.C:
-		p.pool.Stuck(t, done)
+		if !p.pool.Stuck(t, done) {
+			// Queued behind other requests all along: the app never saw it.
+			pr.mu.Lock()
+			pr.ended = true
+			pr.mu.Unlock()
+			h.unavailable(w, r, pyembed.ErrBusy)
+			return
+		}
 		t.Failed()
 		end = abort.Timeout
 	case <-r.Context().Done():
@@ -108,7 +115,9 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 			case <-done:
 				pr.timer.Stop()
 			case <-pr.timer.C:
-				p.pool.Stuck(t, done)
+				if !p.pool.Stuck(t, done) {
+					return
+				}
 				t.Failed()
 				h.log.Error("wsgi: request timed out; its Python thread stays busy until the app returns",
 					"method", r.Method, "path", r.URL.Path, "timeout", p.timeout, "client", "gone")
