@@ -167,7 +167,14 @@ type Thread struct {
 	errors   atomic.Uint64
 }
 
-// Slot is room for one request in the pool, which has two per thread: Acquire
+// slotsFor is how many requests a pool of n threads queues in C. More than the
+// threads, so that a thread done with a request finds the next one queued and
+// serves it holding the GIL, rather than sleeping until gantry hands it one; and
+// enough that a typical number of concurrent clients queue there, where taking the
+// next request costs no goroutine wake-up, rather than in Acquire.
+func slotsFor(n int) int { return max(8*n, 32) }
+
+// Slot is room for one request in the pool (slotsFor): Acquire
 // takes one, Serve queues the request in it, and the first thread free to run
 // Python serves it.
 type Slot struct {
@@ -275,13 +282,10 @@ func Start(cfg Config) (*Pool, error) {
 	}
 	pools.Store(p.id, p)
 	go p.completions()
-	// Twice as many slots as threads: a thread done with a request finds the next
-	// one queued and serves it holding the GIL, rather than sleeping until gantry
-	// hands it one.
 	for i := range cfg.Threads {
 		p.threads = append(p.threads, newThread(p, i))
 	}
-	for range 2 * cfg.Threads {
+	for range slotsFor(cfg.Threads) {
 		s := &Slot{pool: p, c: C.gantry_job_new()}
 		if s.c == nil {
 			p.stopThreads()
@@ -360,6 +364,10 @@ func (p *Pool) completions() {
 	}
 }
 
+// slotKeep is the most buffer a slot keeps between requests for the body and for
+// the response: a few large requests leave no lasting memory in every slot.
+const slotKeep = 64 << 10
+
 func (p *Pool) complete(s *Slot, cj *C.gantry_job) {
 	j := s.cur.Load()
 	t := p.threads[cj.thread]
@@ -369,6 +377,9 @@ func (p *Pool) complete(s *Slot, cj *C.gantry_job) {
 	} else if out := &cj.out; out.nhead > 0 {
 		all := unsafe.Slice((*byte)(unsafe.Pointer(out.buf)), int(out.nhead+out.nbody))
 		j.req.Head(all[:out.nhead], all[out.nhead:])
+	}
+	if cj.out.cap > slotKeep || cj.bodycap > slotKeep {
+		C.gantry_job_trim(cj, slotKeep)
 	}
 	s.cur.Store(nil)
 	t.requests.Add(1)

@@ -429,6 +429,20 @@ void gantry_job_free(gantry_job *j) {
 	free(j);
 }
 
+// gantry_job_trim frees the body and response buffers of an idle job beyond keep.
+void gantry_job_trim(gantry_job *j, Py_ssize_t keep) {
+	if (j->bodycap > keep) {
+		free(j->body);
+		j->body = NULL;
+		j->bodycap = 0;
+	}
+	if (j->out.cap > keep) {
+		free(j->out.buf);
+		j->out.buf = NULL;
+		j->out.cap = 0;
+	}
+}
+
 static int grow(char **buf, Py_ssize_t *cap, Py_ssize_t n) {
 	if (n <= *cap) return 0;
 	char *nb = realloc(*buf, n);

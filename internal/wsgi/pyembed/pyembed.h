@@ -57,6 +57,7 @@ gantry_pool *gantry_pool_new(int nthreads, int efd);
 void gantry_pool_free(gantry_pool *p);
 gantry_job *gantry_job_new(void);
 void gantry_job_free(gantry_job *j);
+void gantry_job_trim(gantry_job *j, Py_ssize_t keep);
 int gantry_post(gantry_pool *p, gantry_job *j, PyInterpreterState *interp, PyThreadState **ts, PyObject *handle,
                 long long h, const char *env, Py_ssize_t nenv, const char *body, Py_ssize_t nbody, int inline_body);
 int gantry_cancel(gantry_pool *p, gantry_job *j);
