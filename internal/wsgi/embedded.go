@@ -92,6 +92,7 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-done:
 		pr.timer.Stop()
+		p.pool.Respond(t, done)
 		// The thread is done with the environ: its buffer may serve again. (A
 		// request that ends earlier leaves it to the collector.)
 		h.putRequest(rq)
@@ -104,10 +105,12 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 			h.unavailable(w, r, pyembed.ErrBusy)
 			return
 		}
+		p.pool.Leave(t, done)
 		t.Failed()
 		end = abort.Timeout
 	case <-r.Context().Done():
 		end = abort.Client
+		p.pool.Leave(t, done)
 		// The app may be blocked where the client's leaving never reaches it: past
 		// the timeout its thread counts as stuck, as if the client had waited.
 		go func() {

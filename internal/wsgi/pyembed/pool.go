@@ -181,18 +181,21 @@ type Slot struct {
 	pool    *Pool
 	gid     int64
 	seq     uint32
-	c       *C.gantry_job // in C memory
-	cur     atomic.Pointer[job]
-	stuckOn *Thread // under Pool.mu: the thread its timed-out request holds
+	c       *C.gantry_job       // in C memory
+	cur     atomic.Pointer[job] // the request the app's callbacks reach, while it runs
+	fin     *job                // under Pool.mu: the request until the slot is free
+	stuckOn *Thread             // under Pool.mu: the thread its timed-out request holds
 }
 
 type job struct {
-	h     int64
-	ip    *interp
-	req   Request
-	done  chan struct{}
-	admin func()
-	quit  bool
+	h         int64
+	ip        *interp
+	req       Request
+	done      chan struct{}
+	admin     func()
+	quit      bool
+	completed bool // under Pool.mu: the app returned
+	left      bool // under Pool.mu: the handler no longer waits (Leave)
 }
 
 // registry maps request handles to slots for the callbacks from C.
@@ -374,18 +377,75 @@ func (p *Pool) complete(s *Slot, cj *C.gantry_job) {
 	if cj.rc != 0 {
 		t.errors.Add(1)
 		j.req.Log(1, "gantry's WSGI shim failed (traceback on stderr)")
-	} else if out := &cj.out; out.nhead > 0 {
-		all := unsafe.Slice((*byte)(unsafe.Pointer(out.buf)), int(out.nhead+out.nbody))
-		j.req.Head(all[:out.nhead], all[out.nhead:])
 	}
-	if cj.out.cap > slotKeep || cj.bodycap > slotKeep {
-		C.gantry_job_trim(cj, slotKeep)
-	}
-	s.cur.Store(nil)
 	t.requests.Add(1)
+	// No callback of the app's reaches the request from now on.
+	s.cur.Store(nil)
+	p.mu.Lock()
+	left := j.left
+	j.completed = true
+	p.mu.Unlock()
 	// done before the slot is free: Stuck, which looks at done, then never
 	// marks the slot's next request.
 	close(j.done)
+	if left {
+		p.free1(s, j)
+	}
+}
+
+// Respond sends the response the app returned whole, if it did, and frees s: the
+// handler calls it once done is closed, unless it has called Leave. The response
+// is written on the handler's goroutine, so that a client slow to read holds up
+// only its own request.
+func (p *Pool) Respond(s *Slot, done <-chan struct{}) {
+	<-done
+	p.mu.Lock()
+	j := s.fin
+	p.mu.Unlock()
+	if cj := s.c; cj.rc == 0 && cj.out.nhead > 0 {
+		out := &cj.out
+		all := unsafe.Slice((*byte)(unsafe.Pointer(out.buf)), int(out.nhead+out.nbody))
+		j.req.Head(all[:out.nhead], all[out.nhead:])
+	}
+	p.free1(s, j)
+}
+
+// Leave tells the pool the handler no longer waits for the request in s: a
+// request still queued is taken back and never runs; else s is freed when the app
+// returns (at once if it has), and what the app returned is dropped.
+func (p *Pool) Leave(s *Slot, done <-chan struct{}) {
+	p.mu.Lock()
+	j := s.fin
+	if j == nil || j.done != done {
+		// Taken back from the queue by Stuck: freed already.
+		p.mu.Unlock()
+		return
+	}
+	if !j.completed {
+		if C.gantry_cancel(p.c, s.c) != -2 {
+			j.left = true
+			p.mu.Unlock()
+			return
+		}
+		s.fin = nil
+		p.mu.Unlock()
+		s.cur.Store(nil)
+		close(j.done)
+		p.finish(s, j.ip)
+		return
+	}
+	p.mu.Unlock()
+	p.free1(s, j)
+}
+
+// free1 frees s after its request j.
+func (p *Pool) free1(s *Slot, j *job) {
+	if cj := s.c; cj.out.cap > slotKeep || cj.bodycap > slotKeep {
+		C.gantry_job_trim(cj, slotKeep)
+	}
+	p.mu.Lock()
+	s.fin = nil
+	p.mu.Unlock()
 	p.finish(s, j.ip)
 }
 
@@ -487,7 +547,8 @@ func (p *Pool) Acquire(ctx context.Context, wait time.Duration) (*Slot, error) {
 }
 
 // Serve queues the request in s, which Acquire returned; done is closed when the
-// app has returned and s is free again.
+// app has returned. The handler then calls Respond, or Leave if it stopped
+// waiting, to free s.
 func (p *Pool) Serve(s *Slot, env, body []byte, inline bool, req Request) (done <-chan struct{}) {
 	p.mu.Lock()
 	ip := p.cur
@@ -495,6 +556,9 @@ func (p *Pool) Serve(s *Slot, env, body []byte, inline bool, req Request) (done 
 	p.mu.Unlock()
 	s.seq++
 	j := &job{h: s.gid<<32 | int64(s.seq), ip: ip, req: req, done: make(chan struct{})}
+	p.mu.Lock()
+	s.fin = j
+	p.mu.Unlock()
 	s.cur.Store(j)
 	var cenv, cbody *C.char
 	if len(env) > 0 {
@@ -511,8 +575,11 @@ func (p *Pool) Serve(s *Slot, env, body []byte, inline bool, req Request) (done 
 		// Out of memory for the copy: the app never saw the request.
 		s.cur.Store(nil)
 		req.Log(1, "python: out of memory for the request's environ and body")
+		s.c.rc = -1
+		p.mu.Lock()
+		j.completed = true
+		p.mu.Unlock()
 		close(j.done)
-		p.finish(s, ip)
 	}
 	return j.done
 }
@@ -534,8 +601,9 @@ func (p *Pool) Stuck(s *Slot, done <-chan struct{}) bool {
 	}
 	switch i := int(C.gantry_cancel(p.c, s.c)); {
 	case i == -2:
+		j := s.fin
+		s.fin = nil
 		p.mu.Unlock()
-		j := s.cur.Load()
 		s.cur.Store(nil)
 		close(j.done)
 		p.finish(s, j.ip)
