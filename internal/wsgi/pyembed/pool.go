@@ -155,16 +155,15 @@ func (ip *interp) free() {
 // between OS threads, which Go's scheduler does only by sleeping one thread and
 // waking another.
 type Thread struct {
-	pool     *Pool
-	idx      int
-	tid      int
-	started  time.Time
-	mainTS   *C.PyThreadState
-	admin    chan *job // work on the thread in Go: loading an app, ending an interpreter
-	adminMu  sync.Mutex
-	stuck    bool // under Pool.mu
-	requests atomic.Uint64
-	errors   atomic.Uint64
+	pool    *Pool
+	idx     int
+	tid     int
+	started time.Time
+	mainTS  *C.PyThreadState
+	admin   chan *job // work on the thread in Go: loading an app, ending an interpreter
+	adminMu sync.Mutex
+	stuck   bool // under Pool.mu
+	errors  atomic.Uint64
 }
 
 // slotsFor is how many requests a pool of n threads queues in C. More than the
@@ -378,7 +377,6 @@ func (p *Pool) complete(s *Slot, cj *C.gantry_job) {
 		t.errors.Add(1)
 		j.req.Log(1, "gantry's WSGI shim failed (traceback on stderr)")
 	}
-	t.requests.Add(1)
 	// No callback of the app's reaches the request from now on.
 	s.cur.Store(nil)
 	p.mu.Lock()
@@ -399,9 +397,7 @@ func (p *Pool) complete(s *Slot, cj *C.gantry_job) {
 // only its own request.
 func (p *Pool) Respond(s *Slot, done <-chan struct{}) {
 	<-done
-	p.mu.Lock()
-	j := s.fin
-	p.mu.Unlock()
+	j := s.fin // set by Serve on the handler's goroutine; no one else frees s now
 	if cj := s.c; cj.rc == 0 && cj.out.nhead > 0 {
 		out := &cj.out
 		all := unsafe.Slice((*byte)(unsafe.Pointer(out.buf)), int(out.nhead+out.nbody))
@@ -443,9 +439,6 @@ func (p *Pool) free1(s *Slot, j *job) {
 	if cj := s.c; cj.out.cap > slotKeep || cj.bodycap > slotKeep {
 		C.gantry_job_trim(cj, slotKeep)
 	}
-	p.mu.Lock()
-	s.fin = nil
-	p.mu.Unlock()
 	p.finish(s, j.ip)
 }
 
@@ -550,13 +543,12 @@ func (p *Pool) Acquire(ctx context.Context, wait time.Duration) (*Slot, error) {
 // app has returned. The handler then calls Respond, or Leave if it stopped
 // waiting, to free s.
 func (p *Pool) Serve(s *Slot, env, body []byte, inline bool, req Request) (done <-chan struct{}) {
+	s.seq++
+	j := &job{h: s.gid<<32 | int64(s.seq), req: req, done: make(chan struct{})}
 	p.mu.Lock()
 	ip := p.cur
 	ip.inflight++
-	p.mu.Unlock()
-	s.seq++
-	j := &job{h: s.gid<<32 | int64(s.seq), ip: ip, req: req, done: make(chan struct{})}
-	p.mu.Lock()
+	j.ip = ip
 	s.fin = j
 	p.mu.Unlock()
 	s.cur.Store(j)
@@ -663,6 +655,7 @@ func (p *Pool) releaseLocked(s *Slot) {
 // was its last request.
 func (p *Pool) finish(s *Slot, ip *interp) {
 	p.mu.Lock()
+	s.fin = nil
 	ip.inflight--
 	end := ip.retired && ip.inflight == 0
 	p.releaseLocked(s)
@@ -816,18 +809,20 @@ func (p *Pool) Threads() []ThreadInfo {
 	}
 	out := make([]ThreadInfo, len(p.threads))
 	for i, t := range p.threads {
+		var served C.ulonglong
+		busy := C.gantry_thread_busy(p.c, C.int(t.idx), &served) != 0
 		st := "ready"
 		switch {
 		case t.stuck:
 			st = "stuck"
-		case C.gantry_thread_busy(p.c, C.int(t.idx)) != 0:
+		case busy:
 			st = "busy"
 		}
-		out[i] = ThreadInfo{TID: t.tid, State: st, Started: t.started}
+		out[i] = ThreadInfo{TID: t.tid, State: st, Started: t.started, Requests: uint64(served)}
 	}
 	p.mu.Unlock()
 	for i, t := range p.threads {
-		out[i].Requests, out[i].Errors = t.requests.Load(), t.errors.Load()
+		out[i].Errors = t.errors.Load()
 	}
 	return out
 }

@@ -399,9 +399,11 @@ gantry_pool *gantry_pool_new(int nthreads, int efd) {
 	if (p == NULL) return NULL;
 	p->to_go = calloc(nthreads, sizeof *p->to_go);
 	p->busy = calloc(nthreads, sizeof *p->busy);
-	if (p->to_go == NULL || p->busy == NULL) {
+	p->served = calloc(nthreads, sizeof *p->served);
+	if (p->to_go == NULL || p->busy == NULL || p->served == NULL) {
 		free(p->to_go);
 		free(p->busy);
+		free(p->served);
 		free(p);
 		return NULL;
 	}
@@ -417,6 +419,7 @@ void gantry_pool_free(gantry_pool *p) {
 	pthread_cond_destroy(&p->cv);
 	free(p->to_go);
 	free(p->busy);
+	free(p->served);
 	free(p);
 }
 
@@ -539,9 +542,12 @@ gantry_job *gantry_take_done(gantry_pool *p) {
 	return d;
 }
 
-int gantry_thread_busy(gantry_pool *p, int idx) {
+// gantry_thread_busy tells whether thread idx runs a job, and how many it has run:
+// both change together, so that a thread shown free has counted its last job.
+int gantry_thread_busy(gantry_pool *p, int idx, unsigned long long *served) {
 	pthread_mutex_lock(&p->mu);
 	int b = p->busy[idx];
+	*served = p->served[idx];
 	pthread_mutex_unlock(&p->mu);
 	return b;
 }
@@ -552,6 +558,7 @@ int gantry_thread_busy(gantry_pool *p, int idx) {
 static gantry_job *finish(gantry_pool *p, int idx, gantry_job *j) {
 	pthread_mutex_lock(&p->mu);
 	p->busy[idx] = 0;
+	p->served[idx]++;
 	j->state = GANTRY_JOB_DONE;
 	int tell = p->done == NULL;
 	if (p->done_tail) p->done_tail->next = j;

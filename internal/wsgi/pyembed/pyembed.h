@@ -51,6 +51,7 @@ typedef struct {
 	int seeking; // out of the wait, taking the GIL before a job
 	int *to_go;  // per thread: return to Go (admin work) when idle
 	int *busy;   // per thread: running a job
+	unsigned long long *served; // per thread: jobs run
 } gantry_pool;
 
 gantry_pool *gantry_pool_new(int nthreads, int efd);
@@ -62,7 +63,7 @@ int gantry_post(gantry_pool *p, gantry_job *j, PyInterpreterState *interp, PyThr
                 long long h, const char *env, Py_ssize_t nenv, const char *body, Py_ssize_t nbody, int inline_body);
 int gantry_cancel(gantry_pool *p, gantry_job *j);
 gantry_job *gantry_take_done(gantry_pool *p);
-int gantry_thread_busy(gantry_pool *p, int idx);
+int gantry_thread_busy(gantry_pool *p, int idx, unsigned long long *served);
 void gantry_thread_run(gantry_pool *p, int idx, PyThreadState *main_ts);
 void gantry_thread_to_go(gantry_pool *p, int idx);
 int gantry_end_interp(PyThreadState *own, PyObject *handle, PyThreadState **others, int n, PyThreadState *main_ts);
