@@ -173,16 +173,16 @@ type Thread struct {
 // next request costs no goroutine wake-up, rather than in Acquire.
 func slotsFor(n int) int { return max(8*n, 32) }
 
-// Slot is room for one request in the pool (slotsFor): Acquire
-// takes one, Serve queues the request in it, and the first thread free to run
-// Python serves it.
+// Slot is room for one request in the pool (slotsFor): Acquire takes one, Serve
+// queues the request in it, the first thread free to run Python serves it, and
+// Respond or Leave frees it.
 type Slot struct {
 	pool    *Pool
 	gid     int64
 	seq     uint32
 	c       *C.gantry_job       // in C memory
 	cur     atomic.Pointer[job] // the request the app's callbacks reach, while it runs
-	fin     *job                // under Pool.mu: the request until the slot is free
+	fin     *job                // written under Pool.mu: the request until the slot is free
 	stuckOn *Thread             // under Pool.mu: the thread its timed-out request holds
 }
 
@@ -347,8 +347,8 @@ func (t *Thread) do(f func()) {
 	<-done
 }
 
-// completions finishes each request the threads have served: sends a response the
-// app returned whole, and frees its slot.
+// completions takes the requests the threads have served and tells each one's
+// handler, which sends the response (Respond).
 func (p *Pool) completions() {
 	defer close(p.compl)
 	var b [8]byte
