@@ -47,7 +47,7 @@ var errGone = errors.New("request ended")
 // client left) nothing the app still does reaches the client.
 type pyRequest struct {
 	h             *Handler
-	t             *pyembed.Thread
+	t             *pyembed.Slot
 	w             http.ResponseWriter
 	r             *http.Request
 	body          io.Reader // a streamed body; nil when it went inline
@@ -92,15 +92,25 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-done:
 		pr.timer.Stop()
+		p.pool.Respond(t, done)
 		// The thread is done with the environ: its buffer may serve again. (A
 		// request that ends earlier leaves it to the collector.)
 		h.putRequest(rq)
 	case <-pr.timer.C:
-		p.pool.Stuck(t, done)
+		if !p.pool.Stuck(t, done) {
+			// Queued behind other requests all along: the app never saw it.
+			pr.mu.Lock()
+			pr.ended = true
+			pr.mu.Unlock()
+			h.unavailable(w, r, pyembed.ErrBusy)
+			return
+		}
+		p.pool.Leave(t, done)
 		t.Failed()
 		end = abort.Timeout
 	case <-r.Context().Done():
 		end = abort.Client
+		p.pool.Leave(t, done)
 		// The app may be blocked where the client's leaving never reaches it: past
 		// the timeout its thread counts as stuck, as if the client had waited.
 		go func() {
@@ -108,7 +118,9 @@ func (p *pyApp) serve(h *Handler, w http.ResponseWriter, r *http.Request) {
 			case <-done:
 				pr.timer.Stop()
 			case <-pr.timer.C:
-				p.pool.Stuck(t, done)
+				if !p.pool.Stuck(t, done) {
+					return
+				}
 				t.Failed()
 				h.log.Error("wsgi: request timed out; its Python thread stays busy until the app returns",
 					"method", r.Method, "path", r.URL.Path, "timeout", p.timeout, "client", "gone")

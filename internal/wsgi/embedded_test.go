@@ -148,6 +148,35 @@ func TestEmbeddedClientGoneThenStuck(t *testing.T) {
 	peertest.WaitFor(t, 20*time.Second, "thread free again", func() bool { return s.h.Workers()[0].State == "ready" })
 }
 
+// A request queued behind a slow one, which no thread takes before its timeout,
+// gets 503 and is taken back: the app never sees it, even once the thread is free.
+func TestEmbeddedQueuedTimesOut(t *testing.T) {
+	s := startSite(t, Options{Mode: modeEmbedded, App: "testapp:application", Threads: 1, Timeout: config.Duration(300 * time.Millisecond)}, nil)
+	dir := t.TempDir()
+	slow, queued := filepath.Join(dir, "slow"), filepath.Join(dir, "queued")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(s.srv.URL + "/sleep?s=2&mark=" + url.QueryEscape(slow))
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	peertest.WaitFor(t, 20*time.Second, "slow request in the app", func() bool { _, err := os.Stat(slow); return err == nil })
+	resp, _ := s.get(t, "/sleep?s=0&mark="+url.QueryEscape(queued))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("queued past its timeout: %d, want 503 with Retry-After", resp.StatusCode)
+	}
+	<-errc
+	peertest.WaitFor(t, 20*time.Second, "thread free again", func() bool { return s.h.Workers()[0].State == "ready" })
+	if resp, body := s.get(t, "/pid"); resp.StatusCode != 200 {
+		t.Errorf("after the slow request: %d %q", resp.StatusCode, body)
+	}
+	if _, err := os.Stat(queued); err == nil {
+		t.Error("the request that timed out in the queue reached the app")
+	}
+}
+
 // A child the app forks in the main interpreter and that returns into gantry exits
 // there: it neither serves a response on the parent's thread nor hangs as a copy of
 // gantry holding its listening sockets.

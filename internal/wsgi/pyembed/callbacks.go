@@ -13,20 +13,20 @@ import (
 )
 
 // The functions the _gantry module calls (pyembed.c), with the GIL released. h is a
-// request handle: the thread's registry index and its request sequence number, so
+// request handle: the slot's registry index and its request sequence number, so
 // that a call from a thread the app started, after the request ended, finds no
 // request and gets Gone.
 
-func request(h C.longlong) (*Thread, Request) {
-	t := lookup(int64(h) >> 32)
-	if t == nil {
+func request(h C.longlong) (*Slot, Request) {
+	s := lookup(int64(h) >> 32)
+	if s == nil {
 		return nil, nil
 	}
-	j := t.cur.Load()
+	j := s.cur.Load()
 	if j == nil || j.h != int64(h) {
-		return t, nil
+		return s, nil
 	}
-	return t, j.req
+	return s, j.req
 }
 
 func bytesAt(p *C.char, n C.Py_ssize_t) []byte {
@@ -99,15 +99,15 @@ func goLog(h C.longlong, level C.int, p *C.char, n C.Py_ssize_t) {
 		}
 		return
 	}
-	t, r := request(h)
+	s, r := request(h)
 	if r != nil {
 		if level == 1 {
-			t.errors.Add(1)
+			s.Failed()
 		}
 		r.Log(int(level), text)
 		return
 	}
-	if t != nil {
-		t.pool.log.Error("wsgi: app error after its request ended", "text", text)
+	if s != nil {
+		s.pool.log.Error("wsgi: app error after its request ended", "text", text)
 	}
 }

@@ -149,69 +149,85 @@ func (ip *interp) free() {
 }
 
 // Thread is one goroutine locked to its OS thread for life, with its own thread
-// state in each interpreter it serves. It waits for requests in C (gantry_post
-// wakes it) and signals each one served on an eventfd, which its completions
-// goroutine reads: handing a request over never moves a goroutine between OS
-// threads, which Go's scheduler does only by sleeping one thread and waking another.
+// state in each interpreter it serves. It takes requests from the pool's queue in C
+// (gantry_post wakes it) and files each one served there, which the pool's
+// completions goroutine finishes: handing a request over never moves a goroutine
+// between OS threads, which Go's scheduler does only by sleeping one thread and
+// waking another.
 type Thread struct {
-	pool     *Pool
-	idx      int
-	gid      int64
-	tid      int
-	started  time.Time
-	mainTS   *C.PyThreadState
-	c        *C.gantry_thread // its mailbox, in C memory
-	efd      *os.File         // the eventfd it signals each request served on
-	admin    chan *job        // work on the thread in Go: loading an app, ending an interpreter
-	adminMu  sync.Mutex
-	seq      uint32
-	cur      atomic.Pointer[job]
-	busy     bool // under Pool.mu
-	stuck    bool // under Pool.mu
-	requests atomic.Uint64
-	errors   atomic.Uint64
+	pool    *Pool
+	idx     int
+	tid     int
+	started time.Time
+	mainTS  *C.PyThreadState
+	admin   chan *job // work on the thread in Go: loading an app, ending an interpreter
+	adminMu sync.Mutex
+	stuck   bool // under Pool.mu
+	errors  atomic.Uint64
+}
+
+// slotsFor is how many requests a pool of n threads queues in C. More than the
+// threads, so that a thread done with a request finds the next one queued and
+// serves it holding the GIL, rather than sleeping until gantry hands it one; and
+// enough that a typical number of concurrent clients queue there, where taking the
+// next request costs no goroutine wake-up, rather than in Acquire.
+func slotsFor(n int) int { return max(8*n, 32) }
+
+// Slot is room for one request in the pool (slotsFor): Acquire takes one, Serve
+// queues the request in it, the first thread free to run Python serves it, and
+// Respond or Leave frees it.
+type Slot struct {
+	pool    *Pool
+	gid     int64
+	seq     uint32
+	c       *C.gantry_job       // in C memory
+	cur     atomic.Pointer[job] // the request the app's callbacks reach, while it runs
+	fin     *job                // written under Pool.mu: the request until the slot is free
+	stuckOn *Thread             // under Pool.mu: the thread its timed-out request holds
 }
 
 type job struct {
-	h     int64
-	ip    *interp
-	req   Request
-	done  chan struct{}
-	admin func()
-	quit  bool
+	h         int64
+	ip        *interp
+	req       Request
+	done      chan struct{}
+	admin     func()
+	quit      bool
+	completed bool // under Pool.mu: the app returned
+	left      bool // under Pool.mu: the handler no longer waits (Leave)
 }
 
-// registry maps request handles to threads for the callbacks from C.
+// registry maps request handles to slots for the callbacks from C.
 var (
 	regMu   sync.Mutex
-	reg     atomic.Pointer[[]*Thread]
+	reg     atomic.Pointer[[]*Slot]
 	poolIDs atomic.Int64
 	pools   sync.Map // id -> *Pool, for the app's output outside a request
 )
 
-func register(t *Thread) {
+func register(s *Slot) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	var old []*Thread
+	var old []*Slot
 	if p := reg.Load(); p != nil {
 		old = *p
 	}
-	n := append(append([]*Thread(nil), old...), t)
-	t.gid = int64(len(n))
+	n := append(append([]*Slot(nil), old...), s)
+	s.gid = int64(len(n))
 	reg.Store(&n)
 }
 
-// unregister forgets a stopped thread; its index is not reused, so a stale handle
-// finds nothing.
-func unregister(t *Thread) {
+// unregister forgets a slot of a stopped pool; its index is not reused, so a stale
+// handle finds nothing.
+func unregister(s *Slot) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	n := append([]*Thread(nil), *reg.Load()...)
-	n[t.gid-1] = nil
+	n := append([]*Slot(nil), *reg.Load()...)
+	n[s.gid-1] = nil
 	reg.Store(&n)
 }
 
-func lookup(gid int64) *Thread {
+func lookup(gid int64) *Slot {
 	p := reg.Load()
 	if p == nil || gid < 1 || gid > int64(len(*p)) {
 		return nil
@@ -225,16 +241,20 @@ type Pool struct {
 	id      int64
 	log     *slog.Logger
 	threads []*Thread
+	slots   []*Slot
+	c       *C.gantry_pool
+	efd     *os.File // signalled when served requests wait for completions
+	compl   chan struct{}
 	ending  sync.WaitGroup
 
 	mu      sync.Mutex
-	free    []*Thread
-	waiters []chan *Thread
+	free    []*Slot
+	waiters []chan *Slot
 	nstuck  int
 	cur     *interp
 	closed  bool
 	stopped bool
-	idle    chan struct{} // closed when the last busy thread comes free, if set
+	idle    chan struct{} // closed when the last busy slot comes free, if set
 }
 
 // Start initialises Python if this is the first pool, starts the threads and loads
@@ -252,17 +272,31 @@ func Start(cfg Config) (*Pool, error) {
 	if err := start(cfg.Python); err != nil {
 		return nil, err
 	}
-	p := &Pool{cfg: cfg, id: poolIDs.Add(1), log: cfg.Log}
+	fd, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if errno != 0 {
+		return nil, fmt.Errorf("python: eventfd: %w", errno)
+	}
+	p := &Pool{cfg: cfg, id: poolIDs.Add(1), log: cfg.Log, efd: os.NewFile(fd, "python pool"), compl: make(chan struct{})}
+	p.c = C.gantry_pool_new(C.int(cfg.Threads), C.int(fd))
+	if p.c == nil {
+		p.efd.Close()
+		return nil, errors.New("python: out of memory")
+	}
 	pools.Store(p.id, p)
+	go p.completions()
 	for i := range cfg.Threads {
-		t, err := newThread(p, i)
-		if err != nil {
+		p.threads = append(p.threads, newThread(p, i))
+	}
+	for range slotsFor(cfg.Threads) {
+		s := &Slot{pool: p, c: C.gantry_job_new()}
+		if s.c == nil {
 			p.stopThreads()
 			pools.Delete(p.id)
-			return nil, err
+			return nil, errors.New("python: out of memory")
 		}
-		p.threads = append(p.threads, t)
-		p.free = append(p.free, t)
+		register(s)
+		p.slots = append(p.slots, s)
+		p.free = append(p.free, s)
 	}
 	ip, err := p.boot(p.threads[0])
 	if err != nil {
@@ -274,27 +308,16 @@ func Start(cfg Config) (*Pool, error) {
 	return p, nil
 }
 
-func newThread(p *Pool, idx int) (*Thread, error) {
-	fd, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
-	if errno != 0 {
-		return nil, fmt.Errorf("python: eventfd: %w", errno)
-	}
-	t := &Thread{pool: p, idx: idx, admin: make(chan *job), started: time.Now(), efd: os.NewFile(fd, "python thread")}
-	t.c = C.gantry_thread_new(C.int(fd))
-	if t.c == nil {
-		t.efd.Close()
-		return nil, errors.New("python: out of memory")
-	}
-	register(t)
+func newThread(p *Pool, idx int) *Thread {
+	t := &Thread{pool: p, idx: idx, admin: make(chan *job), started: time.Now()}
 	ready := make(chan struct{})
 	go t.loop(ready)
 	<-ready
-	go t.completions()
-	return t, nil
+	return t
 }
 
-// loop is the thread's life: waiting for requests in C, and coming back to Go
-// only for admin work.
+// loop is the thread's life: serving requests in C, and coming back to Go only
+// for admin work.
 func (t *Thread) loop(ready chan<- struct{}) {
 	runtime.LockOSThread()
 	// Never unlocked: the goroutine's end ends the OS thread, with whatever
@@ -303,11 +326,10 @@ func (t *Thread) loop(ready chan<- struct{}) {
 	t.mainTS = C.gantry_new_thread()
 	close(ready)
 	for {
-		C.gantry_thread_run(t.c)
+		C.gantry_thread_run(t.pool.c, C.int(t.idx), t.mainTS)
 		j := <-t.admin
 		if j.quit {
 			C.gantry_drop_thread(t.mainTS)
-			t.efd.Close() // ends completions
 			close(j.done)
 			return
 		}
@@ -320,35 +342,104 @@ func (t *Thread) do(f func()) {
 	t.adminMu.Lock()
 	defer t.adminMu.Unlock()
 	done := make(chan struct{})
-	C.gantry_thread_to_go(t.c)
+	C.gantry_thread_to_go(t.pool.c, C.int(t.idx))
 	t.admin <- &job{admin: func() { f(); close(done) }}
 	<-done
 }
 
-// completions finishes each request the thread has served: sends a response the
-// app returned whole, and frees the thread.
-func (t *Thread) completions() {
+// completions takes the requests the threads have served and tells each one's
+// handler, which sends the response (Respond).
+func (p *Pool) completions() {
+	defer close(p.compl)
 	var b [8]byte
 	for {
-		if _, err := t.efd.Read(b[:]); err != nil {
-			C.gantry_thread_free(t.c)
+		if _, err := p.efd.Read(b[:]); err != nil {
 			return
 		}
-		j := t.cur.Load()
-		if t.c.rc != 0 {
-			t.errors.Add(1)
-			j.req.Log(1, "gantry's WSGI shim failed (traceback on stderr)")
-		} else if out := &t.c.out; out.nhead > 0 {
-			all := unsafe.Slice((*byte)(unsafe.Pointer(out.buf)), int(out.nhead+out.nbody))
-			j.req.Head(all[:out.nhead], all[out.nhead:])
+		for cj := C.gantry_take_done(p.c); cj != nil; {
+			next := cj.next
+			cj.next = nil
+			s := lookup(int64(cj.h) >> 32)
+			p.complete(s, cj)
+			cj = next
 		}
-		t.cur.Store(nil)
-		t.requests.Add(1)
-		// done before the thread is free: Stuck, which looks at done, then never
-		// marks the thread's next request.
-		close(j.done)
-		t.pool.finish(t, j.ip)
 	}
+}
+
+// slotKeep is the most buffer a slot keeps between requests for the body and for
+// the response: a few large requests leave no lasting memory in every slot.
+const slotKeep = 64 << 10
+
+func (p *Pool) complete(s *Slot, cj *C.gantry_job) {
+	j := s.cur.Load()
+	t := p.threads[cj.thread]
+	if cj.rc != 0 {
+		t.errors.Add(1)
+		j.req.Log(1, "gantry's WSGI shim failed (traceback on stderr)")
+	}
+	// No callback of the app's reaches the request from now on.
+	s.cur.Store(nil)
+	p.mu.Lock()
+	left := j.left
+	j.completed = true
+	p.mu.Unlock()
+	// done before the slot is free: Stuck, which looks at done, then never
+	// marks the slot's next request.
+	close(j.done)
+	if left {
+		p.free1(s, j)
+	}
+}
+
+// Respond sends the response the app returned whole, if it did, and frees s: the
+// handler calls it once done is closed, unless it has called Leave. The response
+// is written on the handler's goroutine, so that a client slow to read holds up
+// only its own request.
+func (p *Pool) Respond(s *Slot, done <-chan struct{}) {
+	<-done
+	j := s.fin // set by Serve on the handler's goroutine; no one else frees s now
+	if cj := s.c; cj.rc == 0 && cj.out.nhead > 0 {
+		out := &cj.out
+		all := unsafe.Slice((*byte)(unsafe.Pointer(out.buf)), int(out.nhead+out.nbody))
+		j.req.Head(all[:out.nhead], all[out.nhead:])
+	}
+	p.free1(s, j)
+}
+
+// Leave tells the pool the handler no longer waits for the request in s: a
+// request still queued is taken back and never runs; else s is freed when the app
+// returns (at once if it has), and what the app returned is dropped.
+func (p *Pool) Leave(s *Slot, done <-chan struct{}) {
+	p.mu.Lock()
+	j := s.fin
+	if j == nil || j.done != done {
+		// Taken back from the queue by Stuck: freed already.
+		p.mu.Unlock()
+		return
+	}
+	if !j.completed {
+		if C.gantry_cancel(p.c, s.c) != -2 {
+			j.left = true
+			p.mu.Unlock()
+			return
+		}
+		s.fin = nil
+		p.mu.Unlock()
+		s.cur.Store(nil)
+		close(j.done)
+		p.finish(s, j.ip)
+		return
+	}
+	p.mu.Unlock()
+	p.free1(s, j)
+}
+
+// free1 frees s after its request j.
+func (p *Pool) free1(s *Slot, j *job) {
+	if cj := s.c; cj.out.cap > slotKeep || cj.bodycap > slotKeep {
+		C.gantry_job_trim(cj, slotKeep)
+	}
+	p.finish(s, j.ip)
 }
 
 // boot loads the application on t: in a new sub-interpreter, or the main one.
@@ -397,37 +488,36 @@ func (p *Pool) boot(t *Thread) (*interp, error) {
 	return ip, nil
 }
 
-// Acquire takes a free thread, waiting up to wait for one; at once ErrAllStuck if
+// Acquire takes a free slot, waiting up to wait for one; at once ErrAllStuck if
 // every thread is held by a request that timed out.
-func (p *Pool) Acquire(ctx context.Context, wait time.Duration) (*Thread, error) {
+func (p *Pool) Acquire(ctx context.Context, wait time.Duration) (*Slot, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if n := len(p.free); n > 0 {
-		t := p.free[n-1]
-		p.free = p.free[:n-1]
-		t.busy = true
-		p.mu.Unlock()
-		return t, nil
-	}
 	if p.nstuck == len(p.threads) {
 		p.mu.Unlock()
 		return nil, ErrAllStuck
 	}
-	ch := make(chan *Thread, 1)
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return s, nil
+	}
+	ch := make(chan *Slot, 1)
 	p.waiters = append(p.waiters, ch)
 	p.mu.Unlock()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	var why error
 	select {
-	case t := <-ch:
-		if t == nil {
+	case s := <-ch:
+		if s == nil {
 			return nil, ErrAllStuck
 		}
-		return t, nil
+		return s, nil
 	case <-timer.C:
 		why = ErrBusy
 	case <-ctx.Done():
@@ -442,23 +532,26 @@ func (p *Pool) Acquire(ctx context.Context, wait time.Duration) (*Thread, error)
 		}
 	}
 	p.mu.Unlock()
-	// Handed a thread (or refused) just now: give it back.
-	if t := <-ch; t != nil {
-		p.release(t)
+	// Handed a slot (or refused) just now: give it back.
+	if s := <-ch; s != nil {
+		p.release(s)
 	}
 	return nil, why
 }
 
-// Serve runs the request on t, which Acquire returned; done is closed when the app
-// has returned and t is free again.
-func (p *Pool) Serve(t *Thread, env, body []byte, inline bool, req Request) (done <-chan struct{}) {
+// Serve queues the request in s, which Acquire returned; done is closed when the
+// app has returned. The handler then calls Respond, or Leave if it stopped
+// waiting, to free s.
+func (p *Pool) Serve(s *Slot, env, body []byte, inline bool, req Request) (done <-chan struct{}) {
+	s.seq++
+	j := &job{h: s.gid<<32 | int64(s.seq), req: req, done: make(chan struct{})}
 	p.mu.Lock()
 	ip := p.cur
 	ip.inflight++
+	j.ip = ip
+	s.fin = j
 	p.mu.Unlock()
-	t.seq++
-	j := &job{h: t.gid<<32 | int64(t.seq), ip: ip, req: req, done: make(chan struct{})}
-	t.cur.Store(j)
+	s.cur.Store(j)
 	var cenv, cbody *C.char
 	if len(env) > 0 {
 		cenv = (*C.char)(unsafe.Pointer(unsafe.SliceData(env)))
@@ -470,76 +563,102 @@ func (p *Pool) Serve(t *Thread, env, body []byte, inline bool, req Request) (don
 	if inline {
 		cinline = 1
 	}
-	slot := (**C.PyThreadState)(unsafe.Pointer(&ip.ts[t.idx]))
-	if C.gantry_post(t.c, ip.interp, slot, ip.handle, C.longlong(j.h), cenv, C.Py_ssize_t(len(env)), cbody, C.Py_ssize_t(len(body)), cinline) != 0 {
+	if C.gantry_post(p.c, s.c, ip.interp, ip.cts, ip.handle, C.longlong(j.h), cenv, C.Py_ssize_t(len(env)), cbody, C.Py_ssize_t(len(body)), cinline) != 0 {
 		// Out of memory for the copy: the app never saw the request.
-		t.cur.Store(nil)
-		t.errors.Add(1)
+		s.cur.Store(nil)
 		req.Log(1, "python: out of memory for the request's environ and body")
+		s.c.rc = -1
+		p.mu.Lock()
+		j.completed = true
+		p.mu.Unlock()
 		close(j.done)
-		p.finish(t, ip)
 	}
 	return j.done
 }
 
-// Stuck marks t as held by the request of done, which timed out, until its app
-// returns.
-func (p *Pool) Stuck(t *Thread, done <-chan struct{}) {
+// Stuck marks the thread running the request of s and done, which timed out, as
+// held until its app returns. A request no thread has taken yet is taken back: it
+// never runs, s is free again, and Stuck reports false.
+func (p *Pool) Stuck(s *Slot, done <-chan struct{}) bool {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	select {
 	case <-done:
-		return
+		p.mu.Unlock()
+		return true
 	default:
 	}
-	if !t.busy || t.stuck {
-		return
+	if s.stuckOn != nil {
+		p.mu.Unlock()
+		return true
 	}
-	t.stuck = true
-	p.nstuck++
-	if p.nstuck == len(p.threads) {
-		for _, w := range p.waiters {
-			w <- nil
+	switch i := int(C.gantry_cancel(p.c, s.c)); {
+	case i == -2:
+		j := s.fin
+		s.fin = nil
+		p.mu.Unlock()
+		s.cur.Store(nil)
+		close(j.done)
+		p.finish(s, j.ip)
+		return false
+	case i >= 0:
+		t := p.threads[i]
+		s.stuckOn = t
+		if !t.stuck {
+			t.stuck = true
+			p.nstuck++
 		}
-		p.waiters = nil
+		if p.nstuck == len(p.threads) {
+			for _, w := range p.waiters {
+				w <- nil
+			}
+			p.waiters = nil
+		}
+	}
+	p.mu.Unlock()
+	return true
+}
+
+// Failed counts a request s served that ended in an error, against the thread
+// that ran it.
+func (s *Slot) Failed() {
+	if i := int(s.c.thread); i >= 0 && i < len(s.pool.threads) {
+		s.pool.threads[i].errors.Add(1)
 	}
 }
 
-// Failed counts a request t served that ended in an error.
-func (t *Thread) Failed() { t.errors.Add(1) }
-
-func (p *Pool) release(t *Thread) {
+func (p *Pool) release(s *Slot) {
 	p.mu.Lock()
-	p.releaseLocked(t)
+	p.releaseLocked(s)
 	p.mu.Unlock()
 }
 
-func (p *Pool) releaseLocked(t *Thread) {
-	if t.stuck {
+func (p *Pool) releaseLocked(s *Slot) {
+	if t := s.stuckOn; t != nil {
+		s.stuckOn = nil
 		t.stuck = false
 		p.nstuck--
 	}
 	if len(p.waiters) > 0 {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
-		w <- t
+		w <- s
 		return
 	}
-	t.busy = false
-	p.free = append(p.free, t)
-	if p.idle != nil && len(p.free) == len(p.threads) {
+	p.free = append(p.free, s)
+	if p.idle != nil && len(p.free) == len(p.slots) {
 		close(p.idle)
 		p.idle = nil
 	}
 }
 
-// finish frees t after a request on ip, and ends ip if it was replaced and this
+// finish frees s after a request on ip, and ends ip if it was replaced and this
 // was its last request.
-func (p *Pool) finish(t *Thread, ip *interp) {
+func (p *Pool) finish(s *Slot, ip *interp) {
 	p.mu.Lock()
+	s.fin = nil
 	ip.inflight--
 	end := ip.retired && ip.inflight == 0
-	p.releaseLocked(t)
+	p.releaseLocked(s)
 	p.mu.Unlock()
 	if end {
 		p.end(ip)
@@ -575,12 +694,22 @@ func (p *Pool) Reload(ctx context.Context, wait time.Duration) error {
 		p.log.Warn("wsgi: interpreter = \"main\" keeps the loaded code: restart gantry to run new code", "app", p.cfg.App)
 		return nil
 	}
-	t, err := p.Acquire(ctx, wait)
+	// A slot held keeps one thread's share of requests away while it boots.
+	s, err := p.Acquire(ctx, wait)
 	if err != nil {
 		return fmt.Errorf("python: reload: %w", err)
 	}
+	p.mu.Lock()
+	t := p.threads[0]
+	for _, th := range p.threads {
+		if !th.stuck {
+			t = th
+			break
+		}
+	}
+	p.mu.Unlock()
 	ip, err := p.boot(t)
-	p.release(t)
+	p.release(s)
 	if err != nil {
 		return err
 	}
@@ -607,7 +736,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 	p.waiters = nil
 	var idle chan struct{}
-	if len(p.free) < len(p.threads) {
+	if len(p.free) < len(p.slots) {
 		idle = make(chan struct{})
 		p.idle = idle
 	}
@@ -638,7 +767,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 func (p *Pool) busyCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.threads) - len(p.free)
+	return len(p.slots) - len(p.free)
 }
 
 func (p *Pool) stopThreads() {
@@ -648,12 +777,18 @@ func (p *Pool) stopThreads() {
 	for _, t := range p.threads {
 		t.adminMu.Lock()
 		done := make(chan struct{})
-		C.gantry_thread_to_go(t.c)
+		C.gantry_thread_to_go(p.c, C.int(t.idx))
 		t.admin <- &job{quit: true, done: done}
 		<-done
 		t.adminMu.Unlock()
-		unregister(t)
 	}
+	p.efd.Close() // ends completions
+	<-p.compl
+	for _, s := range p.slots {
+		unregister(s)
+		C.gantry_job_free(s.c)
+	}
+	C.gantry_pool_free(p.c)
 }
 
 // ThreadInfo is one pool thread, for the dashboard.
@@ -674,18 +809,20 @@ func (p *Pool) Threads() []ThreadInfo {
 	}
 	out := make([]ThreadInfo, len(p.threads))
 	for i, t := range p.threads {
+		var served C.ulonglong
+		busy := C.gantry_thread_busy(p.c, C.int(t.idx), &served) != 0
 		st := "ready"
 		switch {
 		case t.stuck:
 			st = "stuck"
-		case t.busy:
+		case busy:
 			st = "busy"
 		}
-		out[i] = ThreadInfo{TID: t.tid, State: st, Started: t.started}
+		out[i] = ThreadInfo{TID: t.tid, State: st, Started: t.started, Requests: uint64(served)}
 	}
 	p.mu.Unlock()
 	for i, t := range p.threads {
-		out[i].Requests, out[i].Errors = t.requests.Load(), t.errors.Load()
+		out[i].Errors = t.errors.Load()
 	}
 	return out
 }

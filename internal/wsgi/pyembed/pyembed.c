@@ -340,31 +340,31 @@ fail:
 	return rc;
 }
 
-// gantry_call serves one request: environ is the marshal of the environ dict that
-// daemon mode sends its workers; the body, when inline, is the whole request body.
-static int gantry_call(PyThreadState *ts, PyObject *handle, long long h, const char *env, Py_ssize_t nenv,
-                const char *body, Py_ssize_t nbody, int inline_body, gantry_out *out) {
+// run_job serves one request with the GIL held, on the job's interpreter: environ
+// is the marshal of the environ dict that daemon mode sends its workers; the body,
+// when inline, is the whole request body.
+static int run_job(gantry_job *j) {
+	gantry_out *out = &j->out;
 	out->nhead = out->nbody = 0;
-	PyEval_RestoreThread(ts);
 	int rc = -1;
-	PyObject *environ = PyMarshal_ReadObjectFromString(env, nenv);
+	PyObject *environ = PyMarshal_ReadObjectFromString(j->env, j->nenv);
 	PyObject *b = NULL, *hh = NULL, *res = NULL;
 	if (environ == NULL) goto out;
-	if (inline_body) {
-		b = PyBytes_FromStringAndSize(body, nbody);
+	if (j->inline_body) {
+		b = PyBytes_FromStringAndSize(j->body, j->nbody);
 	} else {
 		b = Py_None;
 		Py_INCREF(b);
 	}
-	hh = PyLong_FromLongLong(h);
+	hh = PyLong_FromLongLong(j->h);
 	if (b == NULL || hh == NULL) goto out;
 	PyObject *argv[3] = {hh, environ, b};
-	res = PyObject_Vectorcall(handle, argv, 3, NULL);
+	res = PyObject_Vectorcall(j->handle, argv, 3, NULL);
 	if (res != NULL) rc = 0;
 	if (res != NULL && PyTuple_CheckExact(res) && PyTuple_GET_SIZE(res) == 2 &&
 	    PyBytes_CheckExact(PyTuple_GET_ITEM(res, 0)) && PyBytes_CheckExact(PyTuple_GET_ITEM(res, 1))) {
-		// (head, body): copied to the thread's buffer, which gantry sends from
-		// after the GIL is released.
+		// (head, body): copied to the job's buffer, which gantry sends from once
+		// the job is done, with no GIL held.
 		PyObject *hd = PyTuple_GET_ITEM(res, 0), *bd = PyTuple_GET_ITEM(res, 1);
 		Py_ssize_t nh = PyBytes_GET_SIZE(hd), nb = PyBytes_GET_SIZE(bd);
 		if (nh + nb > out->cap) {
@@ -391,26 +391,59 @@ out:
 	Py_XDECREF(b);
 	Py_XDECREF(hh);
 	Py_XDECREF(res);
-	PyEval_SaveThread();
 	return rc;
 }
 
-gantry_thread *gantry_thread_new(int efd) {
-	gantry_thread *t = calloc(1, sizeof *t);
-	if (t == NULL) return NULL;
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
-	t->efd = efd;
-	return t;
+gantry_pool *gantry_pool_new(int nthreads, int efd) {
+	gantry_pool *p = calloc(1, sizeof *p);
+	if (p == NULL) return NULL;
+	p->to_go = calloc(nthreads, sizeof *p->to_go);
+	p->busy = calloc(nthreads, sizeof *p->busy);
+	p->served = calloc(nthreads, sizeof *p->served);
+	if (p->to_go == NULL || p->busy == NULL || p->served == NULL) {
+		free(p->to_go);
+		free(p->busy);
+		free(p->served);
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->nthreads = nthreads;
+	p->efd = efd;
+	return p;
 }
 
-void gantry_thread_free(gantry_thread *t) {
-	pthread_mutex_destroy(&t->mu);
-	pthread_cond_destroy(&t->cv);
-	free(t->env);
-	free(t->body);
-	free(t->out.buf);
-	free(t);
+void gantry_pool_free(gantry_pool *p) {
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->to_go);
+	free(p->busy);
+	free(p->served);
+	free(p);
+}
+
+gantry_job *gantry_job_new(void) { return calloc(1, sizeof(gantry_job)); }
+
+void gantry_job_free(gantry_job *j) {
+	free(j->env);
+	free(j->body);
+	free(j->out.buf);
+	free(j);
+}
+
+// gantry_job_trim frees the body and response buffers of an idle job beyond keep.
+void gantry_job_trim(gantry_job *j, Py_ssize_t keep) {
+	if (j->bodycap > keep) {
+		free(j->body);
+		j->body = NULL;
+		j->bodycap = 0;
+	}
+	if (j->out.cap > keep) {
+		free(j->out.buf);
+		j->out.buf = NULL;
+		j->out.cap = 0;
+	}
 }
 
 static int grow(char **buf, Py_ssize_t *cap, Py_ssize_t n) {
@@ -422,61 +455,181 @@ static int grow(char **buf, Py_ssize_t *cap, Py_ssize_t n) {
 	return 0;
 }
 
-// gantry_post hands a request to an idle thread. The environ and body are copied:
-// they are Go memory, which C must not keep.
-int gantry_post(gantry_thread *t, PyInterpreterState *interp, PyThreadState **ts, PyObject *handle, long long h,
-                const char *env, Py_ssize_t nenv, const char *body, Py_ssize_t nbody, int inline_body) {
-	pthread_mutex_lock(&t->mu);
-	if (t->posted || grow(&t->env, &t->envcap, nenv) < 0 || grow(&t->body, &t->bodycap, nbody) < 0) {
-		pthread_mutex_unlock(&t->mu);
-		return -1;
+// wake makes sure one thread heads for the GIL while requests are queued, and only
+// one: the threads would only contend for it, and the one that holds it takes the
+// next request itself when it is done with its own. The one waiting takes over when
+// the holder blocks (the GIL comes free) or after Python's switch interval. Called
+// with mu held.
+static void wake(gantry_pool *p) {
+	if (p->head != NULL && p->idle > 0 && p->waking + p->seeking == 0) {
+		p->waking++;
+		pthread_cond_signal(&p->cv);
 	}
-	memcpy(t->env, env, nenv);
-	if (nbody > 0) memcpy(t->body, body, nbody);
-	t->nenv = nenv;
-	t->nbody = nbody;
-	t->interp = interp;
-	t->ts = ts;
-	t->handle = handle;
-	t->h = h;
-	t->inline_body = inline_body;
-	t->posted = 1;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mu);
+}
+
+// pop takes the next queued job for thread idx; called with mu held.
+static gantry_job *pop(gantry_pool *p, int idx) {
+	gantry_job *j = p->head;
+	if (j == NULL) return NULL;
+	p->head = j->next;
+	if (p->head == NULL) p->tail = NULL;
+	j->next = NULL;
+	j->state = GANTRY_JOB_RUNNING;
+	j->thread = idx;
+	p->busy[idx] = 1;
+	return j;
+}
+
+// gantry_post queues a request in job j, which is idle. The environ and body are
+// copied: they are Go memory, which C must not keep.
+int gantry_post(gantry_pool *p, gantry_job *j, PyInterpreterState *interp, PyThreadState **ts, PyObject *handle,
+                long long h, const char *env, Py_ssize_t nenv, const char *body, Py_ssize_t nbody, int inline_body) {
+	if (j->state != GANTRY_JOB_IDLE || grow(&j->env, &j->envcap, nenv) < 0 || grow(&j->body, &j->bodycap, nbody) < 0)
+		return -1;
+	memcpy(j->env, env, nenv);
+	if (nbody > 0) memcpy(j->body, body, nbody);
+	j->nenv = nenv;
+	j->nbody = nbody;
+	j->interp = interp;
+	j->ts = ts;
+	j->handle = handle;
+	j->h = h;
+	j->inline_body = inline_body;
+	j->thread = -1;
+	j->rc = 0;
+	j->next = NULL;
+	pthread_mutex_lock(&p->mu);
+	j->state = GANTRY_JOB_QUEUED;
+	if (p->tail) p->tail->next = j;
+	else p->head = j;
+	p->tail = j;
+	wake(p);
+	pthread_mutex_unlock(&p->mu);
 	return 0;
+}
+
+// gantry_cancel takes back a job that timed out: -2 if it was still queued (it is
+// idle again, and never ran), -1 if it is done, else the thread running it.
+int gantry_cancel(gantry_pool *p, gantry_job *j) {
+	pthread_mutex_lock(&p->mu);
+	int rc = -1;
+	if (j->state == GANTRY_JOB_QUEUED) {
+		gantry_job **pp = &p->head, *prev = NULL;
+		while (*pp != j) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		*pp = j->next;
+		if (p->tail == j) p->tail = prev;
+		j->next = NULL;
+		j->state = GANTRY_JOB_IDLE;
+		rc = -2;
+	} else if (j->state == GANTRY_JOB_RUNNING) {
+		rc = j->thread;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+// gantry_take_done returns the jobs served since the last call, linked by next;
+// they are idle again.
+gantry_job *gantry_take_done(gantry_pool *p) {
+	pthread_mutex_lock(&p->mu);
+	gantry_job *d = p->done;
+	p->done = p->done_tail = NULL;
+	for (gantry_job *j = d; j != NULL; j = j->next) j->state = GANTRY_JOB_IDLE;
+	pthread_mutex_unlock(&p->mu);
+	return d;
+}
+
+// gantry_thread_busy tells whether thread idx runs a job, and how many it has run:
+// both change together, so that a thread shown free has counted its last job.
+int gantry_thread_busy(gantry_pool *p, int idx, unsigned long long *served) {
+	pthread_mutex_lock(&p->mu);
+	int b = p->busy[idx];
+	*served = p->served[idx];
+	pthread_mutex_unlock(&p->mu);
+	return b;
+}
+
+// finish files j as done, telling gantry if the list was empty (else it has been
+// told already and not yet taken the list), and takes the next job unless the
+// thread is wanted in Go. Called with the GIL held.
+static gantry_job *finish(gantry_pool *p, int idx, gantry_job *j) {
+	pthread_mutex_lock(&p->mu);
+	p->busy[idx] = 0;
+	p->served[idx]++;
+	j->state = GANTRY_JOB_DONE;
+	int tell = p->done == NULL;
+	if (p->done_tail) p->done_tail->next = j;
+	else p->done = j;
+	p->done_tail = j;
+	gantry_job *next = p->to_go[idx] ? NULL : pop(p, idx);
+	pthread_mutex_unlock(&p->mu);
+	if (tell) {
+		uint64_t one = 1;
+		while (write(p->efd, &one, sizeof one) < 0 && errno == EINTR) {
+		}
+	}
+	return next;
 }
 
 // gantry_thread_run serves requests until gantry wants the thread back in Go. The
 // thread waits here, in C, holding no P of Go's scheduler, so that handing it a
-// request or taking its answer never moves a goroutine between OS threads.
-void gantry_thread_run(gantry_thread *t) {
+// request or taking its answer never moves a goroutine between OS threads. Once it
+// holds the GIL it serves request after request while any is queued, switching
+// thread state only when the interpreter changes.
+void gantry_thread_run(gantry_pool *p, int idx, PyThreadState *main_ts) {
+	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		pthread_mutex_lock(&t->mu);
-		while (!t->posted && !t->to_go) pthread_cond_wait(&t->cv, &t->mu);
-		if (!t->posted) {
-			t->to_go = 0;
-			pthread_mutex_unlock(&t->mu);
+		while (p->head == NULL && !p->to_go[idx]) {
+			p->idle++;
+			pthread_cond_wait(&p->cv, &p->mu);
+			p->idle--;
+			if (p->waking > 0) p->waking--;
+		}
+		if (p->to_go[idx]) {
+			p->to_go[idx] = 0;
+			wake(p);
+			pthread_mutex_unlock(&p->mu);
 			return;
 		}
-		pthread_mutex_unlock(&t->mu);
-		if (*t->ts == NULL) *t->ts = PyThreadState_New(t->interp);
-		t->rc = gantry_call(*t->ts, t->handle, t->h, t->env, t->nenv, t->body, t->nbody, t->inline_body, &t->out);
-		if (forked) _exit(0); // the app's child, back from its call: see forked
-		pthread_mutex_lock(&t->mu);
-		t->posted = 0;
-		pthread_mutex_unlock(&t->mu);
-		uint64_t one = 1;
-		while (write(t->efd, &one, sizeof one) < 0 && errno == EINTR) {
+		p->seeking++;
+		pthread_mutex_unlock(&p->mu);
+		PyEval_RestoreThread(main_ts);
+		pthread_mutex_lock(&p->mu);
+		p->seeking--;
+		gantry_job *j = pop(p, idx);
+		wake(p);
+		pthread_mutex_unlock(&p->mu);
+		PyThreadState *cur = main_ts;
+		while (j != NULL) {
+			if (j->ts[idx] == NULL) j->ts[idx] = PyThreadState_New(j->interp);
+			PyThreadState *ts = j->ts[idx];
+			if (ts == NULL) {
+				j->rc = -1;
+			} else {
+				if (ts != cur) {
+					PyThreadState_Swap(ts);
+					cur = ts;
+				}
+				j->rc = run_job(j);
+			}
+			if (forked) _exit(0); // the app's child, back from its call: see forked
+			j = finish(p, idx, j);
 		}
+		if (cur != main_ts) PyThreadState_Swap(main_ts);
+		PyEval_SaveThread();
+		pthread_mutex_lock(&p->mu);
 	}
 }
 
 // gantry_thread_to_go makes gantry_thread_run return once the thread is idle.
-void gantry_thread_to_go(gantry_thread *t) {
-	pthread_mutex_lock(&t->mu);
-	t->to_go = 1;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mu);
+void gantry_thread_to_go(gantry_pool *p, int idx) {
+	pthread_mutex_lock(&p->mu);
+	p->to_go[idx] = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 // gantry_end_interp ends a sub-interpreter on the thread that made it (own): the
