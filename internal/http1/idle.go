@@ -14,7 +14,14 @@ import (
 // connections that are really idle.
 const defaultParkAfter = 250 * time.Millisecond
 
-// errParked ends a connection's goroutine: the parker holds the connection.
+// moveAfter is how long a keep-alive connection waits on the goroutine that
+// answered its last request, whose stack grew with the handler's calls: a
+// connection still idle then waits out the rest of ParkAfter on a new
+// goroutine, with the smallest stack, and the grown one is freed.
+const moveAfter = 50 * time.Millisecond
+
+// errParked ends a connection's goroutine: the parker holds the connection,
+// or a new goroutine waits on with it.
 var errParked = errors.New("http1: connection parked")
 
 // waitIdle waits for the first bytes of the connection's next request holding no
@@ -41,14 +48,33 @@ func (c *conn) waitIdle(d time.Duration) error {
 		return net.ErrClosed
 	}
 	after := c.s.parkAfter()
+	moved := c.moved
+	c.moved = false
+	if moved {
+		after = max(after-moveAfter, time.Millisecond)
+	}
 	for {
 		wake, parkable := until, false
 		if after > 0 && (until.IsZero() || until.Sub(now) > after) {
 			wake, parkable = now.Add(after), true
 		}
+		move := parkable && !moved && after > 2*moveAfter
+		if move {
+			wake = now.Add(moveAfter)
+		}
 		c.nc.SetReadDeadline(wake)
 		c.readErr = nil
 		err := c.raw.Read(c.onReadable)
+		if err != nil && move && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Still idle: a new goroutine waits on, as one the parker starts
+			// (idleUntil holds); this one must not touch c again.
+			if !c.state.CompareAndSwap(stateIdle, stateActive) {
+				return net.ErrClosed // closed by Shutdown
+			}
+			c.moved = true
+			go c.serve(true)
+			return errParked
+		}
 		if err != nil && parkable && errors.Is(err, os.ErrDeadlineExceeded) {
 			p := c.s.getParker()
 			if p != nil && p.park(c, until) {
