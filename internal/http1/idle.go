@@ -20,6 +20,13 @@ const defaultParkAfter = 250 * time.Millisecond
 // goroutine, with the smallest stack, and the grown one is freed.
 const moveAfter = 50 * time.Millisecond
 
+// crowdedWaits is how many connections may wait on goroutines before one idle
+// past moveAfter is parked then rather than moved: thousands of clients that
+// connect at once and go idle (a crowd of browsers, a flood) would otherwise
+// hold a goroutine, a net.Conn and Go's poller state each for all of
+// ParkAfter. A busy client's next request comes within moveAfter.
+const crowdedWaits = 256
+
 // errParked ends a connection's goroutine: the parker holds the connection,
 // or a new goroutine waits on with it.
 var errParked = errors.New("http1: connection parked")
@@ -47,6 +54,8 @@ func (c *conn) waitIdle(d time.Duration) error {
 	if !c.state.CompareAndSwap(stateActive, stateIdle) {
 		return net.ErrClosed
 	}
+	c.s.waiting.Add(1)
+	defer c.s.waiting.Add(-1)
 	after := c.s.parkAfter()
 	moved := c.moved
 	c.moved = false
@@ -65,9 +74,10 @@ func (c *conn) waitIdle(d time.Duration) error {
 		c.nc.SetReadDeadline(wake)
 		c.readErr = nil
 		err := c.raw.Read(c.onReadable)
-		if err != nil && move && errors.Is(err, os.ErrDeadlineExceeded) {
+		if err != nil && move && errors.Is(err, os.ErrDeadlineExceeded) && c.s.waiting.Load() <= crowdedWaits {
 			// Still idle: a new goroutine waits on, as one the parker starts
-			// (idleUntil holds); this one must not touch c again.
+			// (idleUntil holds); this one must not touch c again. Crowded, it
+			// is parked now instead.
 			if !c.state.CompareAndSwap(stateIdle, stateActive) {
 				return net.ErrClosed // closed by Shutdown
 			}

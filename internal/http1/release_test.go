@@ -144,3 +144,27 @@ func TestIdleWaitMoves(t *testing.T) {
 	}
 	expectClosed(t, c, "idle at Shutdown")
 }
+
+// TestCrowdedWaitsPark: when more connections wait on goroutines than
+// crowdedWaits, those idle past moveAfter are parked without waiting out
+// ParkAfter (an hour here), and are answered when they ask again.
+func TestCrowdedWaitsPark(t *testing.T) {
+	const n = crowdedWaits + 100
+	h := &testHandler{body: []byte("hello")}
+	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: time.Minute, IdleTimeout: 2 * time.Hour,
+		ParkAfter: time.Hour}
+	addr := serveTest(t, s)
+	clients := make([]rawClient, n)
+	for i := range clients {
+		clients[i] = dialRaw(t, addr)
+		t.Cleanup(clients[i].close)
+		clients[i].get(t, "hello")
+	}
+	peertest.WaitFor(t, 0, "the crowd beyond crowdedWaits parked", func() bool { return s.Parked() >= n-crowdedWaits })
+	if p := s.Parked(); p == n {
+		t.Errorf("all %d connections parked: the first crowdedWaits should wait out ParkAfter", p)
+	}
+	for _, c := range clients {
+		c.get(t, "hello")
+	}
+}

@@ -40,14 +40,16 @@ type Server struct {
 	// ParkAfter is how long a plain keep-alive connection waits for its next
 	// request on its own goroutine before the parker (one epoll set, one
 	// goroutine for all) holds it (default 250ms, negative: never). Waiting costs
-	// no buffer either way; parked, it costs no goroutine stack.
+	// no buffer either way; parked, it costs no goroutine stack. While more
+	// than crowdedWaits connections wait, one is parked after moveAfter.
 	ParkAfter time.Duration
 	// KeepParkedConns keeps a parked connection's net.Conn as Accept returned
 	// it. Without it the parker holds a duplicate of the socket and closes the
 	// net.Conn, Go's poller state and the listener's wrappers with it, and a
 	// woken connection is a new *net.TCPConn: set it when something else
 	// closes accepted connections and counts on that ending them (a ban list's
-	// listener).
+	// listener), or when a wrapper answers for the connection in a way its
+	// socket cannot (another RemoteAddr).
 	KeepParkedConns bool
 	Logger          *slog.Logger
 	// TLSConfig, when set, makes every connection TLS. Each handshakes on its own
@@ -63,6 +65,7 @@ type Server struct {
 
 	closing atomic.Bool
 	parker  atomic.Pointer[parker]
+	waiting atomic.Int64 // connections in waitIdle, on a goroutine
 	// reapEveryD overrides defaultReapEvery (tests).
 	reapEveryD time.Duration
 	mu         sync.Mutex
