@@ -61,14 +61,20 @@ func (c *conn) attach() bool {
 	f := os.NewFile(uintptr(c.park.fd), "")
 	nc, err := net.FileConn(f)
 	f.Close()
+	// A client that reset the connection while it was parked leaves a socket
+	// with no peer: it is gone, as if it had closed.
+	gone := err == nil && nc.RemoteAddr() == nil
+	if gone {
+		nc.Close()
+	}
 	c.s.mu.Lock()
 	c.park.released = false
-	if err == nil {
+	if err == nil && !gone {
 		c.setConn(nc)
 	}
 	c.s.mu.Unlock()
-	if err != nil {
-		if c.s.Logger != nil {
+	if err != nil || gone {
+		if err != nil && c.s.Logger != nil {
 			c.s.Logger.Error("http1: closed a keep-alive connection woken from the parker: cannot make a net.Conn of it", "err", err)
 		}
 		c.s.track(c, false)

@@ -168,3 +168,32 @@ func TestCrowdedWaitsPark(t *testing.T) {
 		c.get(t, "hello")
 	}
 }
+
+// TestParkedClientReset: a client that resets its parked connection wakes it
+// with a socket that has no peer any more; the connection is let go, and the
+// server goes on serving others.
+func TestParkedClientReset(t *testing.T) {
+	const n = 50
+	h := &testHandler{body: []byte("hello")}
+	s, addr := startParking(t, h, time.Minute, time.Minute)
+	base := -1
+	for i := range n {
+		c := dial(t, addr)
+		io.WriteString(c, fastGet)
+		readAnswer(t, c)
+		peertest.WaitFor(t, 0, "the connection parked", func() bool { return s.Parked() == 1 })
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+		peertest.WaitFor(t, 0, "the reset connection let go", func() bool { return tracked(s) == 0 && s.Parked() == 0 })
+		if i == 0 {
+			base = openFDs(t) // with the parker's own, opened at the first park
+		}
+	}
+	c := dial(t, addr)
+	io.WriteString(c, fastGet)
+	if got := readAnswer(t, c); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") {
+		t.Fatalf("answer after the resets %q", got)
+	}
+	c.Close()
+	peertest.WaitFor(t, 0, "no descriptor left behind", func() bool { return openFDs(t) == base })
+}
