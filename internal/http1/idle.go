@@ -25,7 +25,7 @@ const moveAfter = 50 * time.Millisecond
 // connect at once and go idle (a crowd of browsers, a flood) would otherwise
 // hold a goroutine, a net.Conn and Go's poller state each for all of
 // ParkAfter. A busy client's next request comes within moveAfter.
-const crowdedWaits = 256
+const crowdedWaits = 512
 
 // errParked ends a connection's goroutine: the parker holds the connection,
 // or a new goroutine waits on with it.
