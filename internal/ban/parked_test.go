@@ -30,7 +30,7 @@ func TestBanClosesParkedConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &http1.Server{Handler: helloFast{}, Fallback: &http.Server{}, ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout: time.Hour, ParkAfter: time.Millisecond}
+		IdleTimeout: time.Hour, ParkAfter: time.Millisecond, KeepParkedConns: true}
 	go s.Serve(l.Listener(ln))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

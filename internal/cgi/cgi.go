@@ -549,11 +549,20 @@ func copyBody(dst *os.File, src io.Reader) error {
 	}
 }
 
+// stderrReaders keeps logStderr's buffers: most scripts write nothing there,
+// and a buffer a request is garbage the collector pays for.
+var stderrReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
 // logStderr sends each line the script writes to stderr to the error log.
 func (h *Handler) logStderr(f *os.File, script string) {
 	defer h.wg.Done()
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 4096)
+	br := stderrReaders.Get().(*bufio.Reader)
+	br.Reset(f)
+	defer func() {
+		br.Reset(nil)
+		stderrReaders.Put(br)
+	}()
 	for {
 		line, err := br.ReadSlice('\n')
 		line = bytes.TrimRight(line, "\r\n")

@@ -873,3 +873,28 @@ func TestShutdownTerminatesBackgroundReapedScript(t *testing.T) {
 		t.Errorf("script %d still running after Shutdown returned", pid)
 	}
 }
+
+// A script started while another runs gets none of the other's descriptors:
+// the pipes and the pidfd gantry holds for a running script are close-on-exec,
+// whether or not its reaper has begun to wait on the pidfd.
+func TestNoDescriptorsOfRunningScript(t *testing.T) {
+	fifo := mkfifo(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	f := newFixture(t, setupOpts{opts: func(o *Options) {
+		o.Env = map[string]string{"FIFO": fifo, "PIDFILE": pidFile}
+	}})
+	writeExec(t, filepath.Join(f.dir, "linger"), "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\ndone\\n'\necho $$ > \"$PIDFILE\"\nexec >&-\nread x < \"$FIFO\"\n")
+	if resp, body := f.get(t, "/cgi-bin/linger"); resp.StatusCode != 200 || body != "done\n" {
+		t.Fatalf("GET = %d %q, want 200 \"done\\n\"", resp.StatusCode, body)
+	}
+	pid, _ := strconv.Atoi(waitFile(t, pidFile))
+	if processGone(pid, false) {
+		t.Fatalf("the first script had exited before the second ran: the test shows nothing")
+	}
+	req := mustRequest(t, "POST", f.srv.URL+"/cgi-bin/envc", strings.NewReader("body"))
+	if _, body := f.do(t, req); strings.Contains(body, "OPENFD=") || !strings.Contains(body, "STDIN=body") {
+		t.Errorf("a script run beside another saw:\n%s", body)
+	}
+	release(t, fifo)
+	waitGone(t, pid, false)
+}

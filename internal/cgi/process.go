@@ -38,9 +38,11 @@ type proc struct {
 	grace  time.Duration
 	stdout *os.File
 	stderr *os.File
-	// exited is the script's pidfd, readable once it has exited: waiting on it
+	// pidfd is the script's pidfd, readable once it has exited: waiting on it
 	// parks the goroutine in the poller instead of holding a thread in waitid.
-	// nil where the kernel has no pidfds.
+	// -1 where the kernel has no pidfds. It goes into the poller, as exited,
+	// only when the script has not exited by the time it is reaped: most have.
+	pidfd  int
 	exited *os.File
 
 	mu        sync.Mutex
@@ -116,17 +118,13 @@ func spawn(file string, env []string, stdin uintptr, cred *syscall.Credential, l
 	// goroutine instead of a thread.
 	syscall.SetNonblock(out[0], true)
 	syscall.SetNonblock(errp[0], true)
-	p := &proc{
+	// A pidfd from clone is close-on-exec already.
+	return &proc{
 		pid:    pid,
+		pidfd:  pidfd,
 		stdout: os.NewFile(uintptr(out[0]), "cgi stdout"),
 		stderr: os.NewFile(uintptr(errp[0]), "cgi stderr"),
-	}
-	if pidfd >= 0 {
-		syscall.CloseOnExec(pidfd)
-		syscall.SetNonblock(pidfd, true)
-		p.exited = os.NewFile(uintptr(pidfd), "cgi pidfd")
-	}
-	return p, nil
+	}, nil
 }
 
 // terminate starts ending the script's process group: SIGTERM now, SIGKILL after the
@@ -199,6 +197,10 @@ func (p *proc) reap(beforeWait func()) syscall.WaitStatus {
 
 // waitExit returns once the script has exited, without reaping it.
 func (p *proc) waitExit() {
+	if p.pidfd >= 0 && p.exited == nil {
+		syscall.SetNonblock(p.pidfd, true)
+		p.exited = os.NewFile(uintptr(p.pidfd), "cgi pidfd")
+	}
 	if p.exited != nil && supervise.WaitExited(p.exited) == nil {
 		return
 	}
@@ -215,7 +217,10 @@ func (p *proc) reapedLocked() {
 	p.reaped = true
 	if p.exited != nil {
 		p.exited.Close()
+	} else if p.pidfd >= 0 {
+		syscall.Close(p.pidfd)
 	}
+	p.pidfd = -1
 	if p.timeout != nil {
 		p.timeout.Stop()
 	}

@@ -52,29 +52,43 @@ type conn struct {
 	readErr    error
 	idleUntil  time.Duration // mono: the idle wait's deadline, 0 for none
 	resumed    bool          // started by the parker: idleUntil still holds
+	moved      bool          // started to wait out ParkAfter on a new goroutine
 	one        [1]byte       // a TLS connection's idle read
 	park       parkLink
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, sock: nc}
+	c := &conn{s: s}
 	if s.TLSConfig != nil {
 		c.coalesce = newCoalesceConn(nc)
 		c.sock = c.coalesce
 		c.tls = tls.Server(c.coalesce, s.TLSConfig)
 		c.nc = c.tls
+		c.remote = nc.RemoteAddr().String()
+		if sc, ok := rawConn(nc).(syscall.Conn); ok {
+			c.raw, _ = sc.SyscallConn()
+		}
+	} else {
+		c.setConn(nc)
 	}
 	c.state.Store(stateNew)
 	c.created = mono(time.Now())
-	c.remote = nc.RemoteAddr().String()
-	if sc, ok := rawConn(nc).(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
-	}
 	if c.raw != nil && c.tls == nil {
 		// A TLS connection may hold decrypted bytes: only its own Read knows.
 		c.onReadable = c.readIdle
 	}
 	return c
+}
+
+// setConn makes nc the plain connection's socket: at accept, and when a
+// connection released by the parker wakes.
+func (c *conn) setConn(nc net.Conn) {
+	c.nc, c.sock = nc, nc
+	c.remote = nc.RemoteAddr().String()
+	c.raw = nil
+	if sc, ok := rawConn(nc).(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 }
 
 // epoch is the origin of a connection's times: kept as the monotonic Duration
@@ -123,6 +137,9 @@ var _ context.Context = (*connContext)(nil)
 // serve runs the connection's loop until it closes, is handed off or is parked;
 // resumed is set when the parker starts it again.
 func (c *conn) serve(resumed bool) {
+	if resumed && c.park.released && !c.attach() {
+		return
+	}
 	handed, parked := false, false
 	defer func() {
 		if parked {

@@ -14,7 +14,21 @@ import (
 // connections that are really idle.
 const defaultParkAfter = 250 * time.Millisecond
 
-// errParked ends a connection's goroutine: the parker holds the connection.
+// moveAfter is how long a keep-alive connection waits on the goroutine that
+// answered its last request, whose stack grew with the handler's calls: a
+// connection still idle then waits out the rest of ParkAfter on a new
+// goroutine, with the smallest stack, and the grown one is freed.
+const moveAfter = 50 * time.Millisecond
+
+// crowdedWaits is how many connections may wait on goroutines before one idle
+// past moveAfter is parked then rather than moved: thousands of clients that
+// connect at once and go idle (a crowd of browsers, a flood) would otherwise
+// hold a goroutine, a net.Conn and Go's poller state each for all of
+// ParkAfter. A busy client's next request comes within moveAfter.
+const crowdedWaits = 512
+
+// errParked ends a connection's goroutine: the parker holds the connection,
+// or a new goroutine waits on with it.
 var errParked = errors.New("http1: connection parked")
 
 // waitIdle waits for the first bytes of the connection's next request holding no
@@ -40,15 +54,37 @@ func (c *conn) waitIdle(d time.Duration) error {
 	if !c.state.CompareAndSwap(stateActive, stateIdle) {
 		return net.ErrClosed
 	}
+	c.s.waiting.Add(1)
+	defer c.s.waiting.Add(-1)
 	after := c.s.parkAfter()
+	moved := c.moved
+	c.moved = false
+	if moved {
+		after = max(after-moveAfter, time.Millisecond)
+	}
 	for {
 		wake, parkable := until, false
 		if after > 0 && (until.IsZero() || until.Sub(now) > after) {
 			wake, parkable = now.Add(after), true
 		}
+		move := parkable && !moved && after > 2*moveAfter
+		if move {
+			wake = now.Add(moveAfter)
+		}
 		c.nc.SetReadDeadline(wake)
 		c.readErr = nil
 		err := c.raw.Read(c.onReadable)
+		if err != nil && move && errors.Is(err, os.ErrDeadlineExceeded) && c.s.waiting.Load() <= crowdedWaits {
+			// Still idle: a new goroutine waits on, as one the parker starts
+			// (idleUntil holds); this one must not touch c again. Crowded, it
+			// is parked now instead.
+			if !c.state.CompareAndSwap(stateIdle, stateActive) {
+				return net.ErrClosed // closed by Shutdown
+			}
+			c.moved = true
+			go c.serve(true)
+			return errParked
+		}
 		if err != nil && parkable && errors.Is(err, os.ErrDeadlineExceeded) {
 			p := c.s.getParker()
 			if p != nil && p.park(c, until) {

@@ -56,7 +56,9 @@ type parker struct {
 type parkLink struct {
 	id         uint64 // 0 when not parked
 	prev, next *conn
-	registered bool // in the parker's epoll set (perhaps disarmed)
+	registered bool  // in the parker's epoll set (perhaps disarmed)
+	released   bool  // the parker holds fd, a duplicate, and c no net.Conn
+	fd         int32 // while released
 }
 
 // wakeID is the eventfd's id in events; connections' ids start at 1.
@@ -96,6 +98,13 @@ func idOf(ev *unix.EpollEvent) uint64 {
 // until (zero: no timeout). It reports false, c left idle for its goroutine to
 // go on waiting or to close, when the parker is stopping or c's socket is gone.
 func (p *parker) park(c *conn, until time.Time) bool {
+	arm := p.arm
+	if !p.s.KeepParkedConns && c.tls == nil {
+		arm = p.release
+		// Shutdown reads a connection's socket under s.mu; release changes it.
+		p.s.mu.Lock()
+		defer p.s.mu.Unlock()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// The state changes under p.mu: Shutdown, seeing stateParked, finds c in the
@@ -122,7 +131,7 @@ func (p *parker) park(c *conn, until time.Time) bool {
 		p.head = c
 	}
 	p.tail = c
-	if err := p.arm(c); err != nil {
+	if err := arm(c); err != nil {
 		p.unlink(c)
 		c.state.CompareAndSwap(stateParked, stateIdle)
 		return false
@@ -272,6 +281,10 @@ func (p *parker) run() {
 				continue // removed by Shutdown meanwhile
 			}
 			p.unlink(c)
+			if c.park.released {
+				// Before the socket it names closes: attach duplicates it.
+				unix.EpollCtl(p.ep, unix.EPOLL_CTL_DEL, int(c.park.fd), nil)
+			}
 			if c.state.CompareAndSwap(stateParked, stateActive) {
 				p.woken = append(p.woken, c)
 			}
@@ -324,11 +337,12 @@ func (p *parker) expire(now time.Time) {
 	}
 }
 
-// reap takes the connections closed under the parker; p.mu is held.
+// reap takes the connections closed under the parker; p.mu is held. A
+// released connection has nothing another can close.
 func (p *parker) reap() {
 	for c := p.head; c != nil; {
 		next := c.park.next
-		if c.raw.Control(noop) != nil {
+		if !c.park.released && c.raw.Control(noop) != nil {
 			p.unlink(c)
 			if c.state.CompareAndSwap(stateParked, stateClosed) {
 				p.expired = append(p.expired, c)
@@ -344,7 +358,7 @@ func noop(uintptr) {}
 // lock comes first.
 func (p *parker) closeExpired() {
 	for i, c := range p.expired {
-		c.nc.Close()
+		c.closeParked()
 		c.s.track(c, false)
 		p.expired[i] = nil
 	}

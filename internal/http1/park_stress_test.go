@@ -42,12 +42,21 @@ func (h *echoHandler) ServeFast(w *ResponseWriter, r *http.Request) bool {
 // and wake between requests, pipeline some, and are closed under the server
 // (a ban) while others run, each see exactly their own requests: id, query,
 // peer and local address; and Shutdown with parked and active connections
-// leaves no connection behind.
+// leaves no connection behind. Released parked connections come back on a
+// new descriptor each time; kept ones are the ones a ban can close.
 func TestParkedConnectionsSeeOnlyTheirOwn(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(map[bool]string{false: "released", true: "kept"}[keep], func(t *testing.T) {
+			testParkedSeeOnlyTheirOwn(t, keep)
+		})
+	}
+}
+
+func testParkedSeeOnlyTheirOwn(t *testing.T, keep bool) {
 	const conns, rounds = 40, 30
 	h := &echoHandler{}
 	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute,
-		ParkAfter: time.Millisecond, reapEveryD: 5 * time.Millisecond}
+		ParkAfter: time.Millisecond, KeepParkedConns: keep, reapEveryD: 5 * time.Millisecond}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +285,7 @@ func (l *gatedListener) Accept() (net.Conn, error) {
 func TestParkedDescriptorReused(t *testing.T) {
 	h := &testHandler{body: []byte("hello")}
 	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: time.Minute, IdleTimeout: time.Hour,
-		ParkAfter: time.Millisecond, reapEveryD: 5 * time.Millisecond}
+		ParkAfter: time.Millisecond, KeepParkedConns: true, reapEveryD: 5 * time.Millisecond}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -186,12 +186,12 @@ func (l *closingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// TestParkedClosedUnder: a parked connection closed by someone else (a ban)
-// is let go by the parker and by Shutdown's count.
+// TestParkedClosedUnder: with KeepParkedConns, a parked connection closed by
+// someone else (a ban) is let go by the parker and by Shutdown's count.
 func TestParkedClosedUnder(t *testing.T) {
 	h := &testHandler{body: []byte("hello")}
 	s := &Server{Handler: h, Fallback: &http.Server{}, ReadHeaderTimeout: time.Minute, IdleTimeout: time.Hour,
-		ParkAfter: time.Millisecond, reapEveryD: 10 * time.Millisecond}
+		ParkAfter: time.Millisecond, KeepParkedConns: true, reapEveryD: 10 * time.Millisecond}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

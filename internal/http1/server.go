@@ -40,9 +40,18 @@ type Server struct {
 	// ParkAfter is how long a plain keep-alive connection waits for its next
 	// request on its own goroutine before the parker (one epoll set, one
 	// goroutine for all) holds it (default 250ms, negative: never). Waiting costs
-	// no buffer either way; parked, it costs no goroutine stack.
+	// no buffer either way; parked, it costs no goroutine stack. While more
+	// than crowdedWaits connections wait, one is parked after moveAfter.
 	ParkAfter time.Duration
-	Logger    *slog.Logger
+	// KeepParkedConns keeps a parked connection's net.Conn as Accept returned
+	// it. Without it the parker holds a duplicate of the socket and closes the
+	// net.Conn, Go's poller state and the listener's wrappers with it, and a
+	// woken connection is a new *net.TCPConn: set it when something else
+	// closes accepted connections and counts on that ending them (a ban list's
+	// listener), or when a wrapper answers for the connection in a way its
+	// socket cannot (another RemoteAddr).
+	KeepParkedConns bool
+	Logger          *slog.Logger
 	// TLSConfig, when set, makes every connection TLS. Each handshakes on its own
 	// goroutine, within ReadHeaderTimeout; one that negotiates HTTP/1.1 (or no
 	// protocol) is served here with r.TLS set, any other (h2, acme-tls/1) goes to
@@ -56,6 +65,7 @@ type Server struct {
 
 	closing atomic.Bool
 	parker  atomic.Pointer[parker]
+	waiting atomic.Int64 // connections in waitIdle, on a goroutine
 	// reapEveryD overrides defaultReapEvery (tests).
 	reapEveryD time.Duration
 	mu         sync.Mutex
@@ -244,9 +254,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			for c := range s.conns {
 				if c.state.CompareAndSwap(stateParked, stateClosed) {
 					p.remove(c)
+					c.closeParked()
 					delete(s.conns, c)
+				} else if c.sock != nil {
+					// nil: woken from the parker, and its goroutine is making
+					// its net.Conn; it sees closing after one request.
+					c.sock.Close()
 				}
-				c.sock.Close()
 			}
 			s.mu.Unlock()
 			<-fbDone
@@ -272,7 +286,7 @@ func (s *Server) closeIdle() bool {
 		case c.state.CompareAndSwap(stateParked, stateClosed):
 			// No goroutine will see it close.
 			s.parker.Load().remove(c)
-			c.sock.Close()
+			c.closeParked()
 			delete(s.conns, c)
 		case c.state.CompareAndSwap(stateIdle, stateClosed) ||
 			mono(time.Now())-c.created > newIdleAfter && c.state.CompareAndSwap(stateNew, stateClosed):

@@ -3,16 +3,21 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"gantry/internal/config"
 	"gantry/internal/peertest"
 )
 
@@ -109,4 +114,81 @@ func TestFastPathReloadParked(t *testing.T) {
 	if n := srv.fastHits.Load() - before; n != 1 {
 		t.Errorf("the answer after the reload came from the fast path %d times, want 1", n)
 	}
+}
+
+// TestFastPathGateClosesParked: behind a gate (a ban list), a keep-alive
+// connection the real server has parked keeps the connection the gate
+// returned, so that the gate closing it (a ban of its source) closes it at
+// once. Without a gate (TestFastPathParkedGatewayEnv) parked connections are
+// released. The gate is a stand-in: a ban list never bans loopback.
+func TestFastPathGateClosesParked(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "x.txt"), "x")
+	cfg, err := config.Parse("gantry.toml", fmt.Sprintf("[server]\nlisten=[\"127.0.0.1:0\"]\naccess_log=\"off\"\n[admin]\nlisten=\"off\"\n[[site]]\nroot=%q\n", dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &recordingGate{}
+	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	srv.mu.Lock()
+	fast := srv.fast[0]
+	srv.mu.Unlock()
+	c, err := net.Dial("tcp", srv.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /x.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	peertest.WaitFor(t, 0, "the connection parked", func() bool { return fast.Parked() == 1 })
+	gate.mu.Lock()
+	for _, gc := range gate.conns {
+		gc.Close()
+	}
+	gate.mu.Unlock()
+	if b, err := br.ReadByte(); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("parked connection closed by the gate: read %q, %v; want a close", b, err)
+	}
+}
+
+// recordingGate admits every connection and keeps them, to close them as a
+// ban would.
+type recordingGate struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (g *recordingGate) Listener(ln net.Listener) net.Listener { return &recordingListener{ln, g} }
+func (g *recordingGate) Admit(net.Addr) bool                   { return true }
+func (g *recordingGate) Track(net.Addr, func()) func()         { return func() {} }
+
+type recordingListener struct {
+	net.Listener
+	g *recordingGate
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.g.mu.Lock()
+		l.g.conns = append(l.g.conns, c)
+		l.g.mu.Unlock()
+	}
+	return c, err
 }

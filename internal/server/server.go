@@ -317,9 +317,11 @@ func (s *Server) Serve() {
 		}
 		if cfg.Fast() {
 			// The fast loop applies it to its own writes and to the connections
-			// it hands to hs.
+			// it hands to hs. A ban closes its source's connections through the
+			// gate's wrappers: parked ones must keep them.
 			fs := &http1.Server{Handler: fastHandler{s}, Fallback: hs, ReadHeaderTimeout: hs.ReadHeaderTimeout,
-				IdleTimeout: hs.IdleTimeout, WriteTimeout: cfg.WriteTimeout.D(), MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}
+				IdleTimeout: hs.IdleTimeout, WriteTimeout: cfg.WriteTimeout.D(), MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log,
+				KeepParkedConns: s.gate != nil}
 			s.fast = append(s.fast, fs)
 			serve = fs.Serve
 		}
