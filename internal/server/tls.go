@@ -11,6 +11,7 @@ import (
 
 	"gantry/internal/certs"
 	"gantry/internal/config"
+	"gantry/internal/h2"
 	"gantry/internal/http1"
 	"gantry/internal/sendtimeout"
 )
@@ -77,7 +78,9 @@ func (s *Server) serveTLS(cfg config.Server) {
 		if cfg.Fast() {
 			fs := &http1.Server{Handler: tlsFastHandler{s, s.altSvcHeader(ln.Addr())}, Fallback: hs,
 				ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, WriteTimeout: cfg.WriteTimeout.D(),
-				MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log, TLSConfig: tc.tcp, HandshakeDone: tc.handshakeDone}
+				MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log, TLSConfig: tc.tcp, HandshakeDone: tc.handshakeDone,
+				H2: &h2.Server{Handler: hs.Handler, IdleTimeout: hs.IdleTimeout, PrefaceTimeout: hs.ReadHeaderTimeout,
+					MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}}
 			s.fast = append(s.fast, fs)
 			serve = func() error { return fs.Serve(wrapped) }
 		} else {
