@@ -40,6 +40,10 @@ func newResponseWriter(st *stream, r *http.Request, inline bool) *responseWriter
 
 func (w *responseWriter) Header() http.Header { return w.hdr }
 
+// MemoryOnly tells a cache whether it must answer from memory or decline: an
+// inline response must not wait on the disk.
+func (w *responseWriter) MemoryOnly() bool { return w.inline }
+
 func (w *responseWriter) WriteHeader(code int) {
 	if w.wroteHeader || w.done {
 		return
@@ -111,7 +115,7 @@ func (w *responseWriter) commit(end bool) error {
 	}
 	if len(w.buf) > 0 {
 		b := w.buf
-		w.buf = w.buf[:0]
+		w.buf = nil // an inline response's data may wait in the stream
 		return w.c.writeData(w.st, b, end, w.inline)
 	}
 	return nil
@@ -281,7 +285,10 @@ func (c *conn) writeData(st *stream, p []byte, end, inline bool) error {
 			return c.werr
 		}
 		n := max(min(int64(len(p)), st.sendWindow, c.sendWindow, int64(c.peerMaxFrame)), 0)
-		if n > 0 || len(p) == 0 {
+		if inline && len(st.pending) > 0 {
+			n = -1 // behind what already waits
+		}
+		if n > 0 || n == 0 && len(p) == 0 {
 			last := int(n) == len(p)
 			c.wbuf = appendData(c.wbuf, st.id, p[:n], end && last)
 			st.sendWindow -= n

@@ -35,9 +35,11 @@ const (
 // Server serves HTTP/2 connections.
 type Server struct {
 	Handler http.Handler
-	// Inline, when set, may answer a request on the connection's reader
-	// goroutine and returns true, or returns false having written nothing; it
-	// must never block (a cached static file).
+	// Inline, when set, may answer a bodiless request on the connection's
+	// reader goroutine and return true, or return false having written nothing
+	// (headers it set are dropped). It must never block: its ResponseWriter's
+	// MemoryOnly says so to a cache that would otherwise read the disk. What
+	// does not fit the client's window is kept until the client grants more.
 	Inline func(w http.ResponseWriter, r *http.Request) bool
 	// IdleTimeout closes a connection with no open stream (zero: never).
 	IdleTimeout time.Duration
