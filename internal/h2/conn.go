@@ -16,6 +16,13 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
+// The read deadline in force.
+const (
+	deadlinePreface = iota
+	deadlineNone
+	deadlineIdle
+)
+
 // connError ends the connection with a GOAWAY of code.
 type connError struct {
 	code uint32
@@ -45,14 +52,14 @@ type conn struct {
 	contStream  uint32 // the stream whose header block continues, 0 for none
 	contEnd     bool   // that block's HEADERS had END_STREAM
 	block       []byte
-	recvWindow  int64 // what the client may still send on the connection
-	idle        bool  // the read deadline is the idle timeout's
 	busy        atomic.Bool
 
 	// mu guards what follows, and cond waits for flow-control window.
 	mu             sync.Mutex
 	cond           sync.Cond
 	streams        map[uint32]*stream
+	recvWindow     int64 // what the client may still send on the connection
+	deadline       int   // the read deadline in force
 	sendWindow     int64
 	peerWindow     int64 // SETTINGS_INITIAL_WINDOW_SIZE of the client
 	peerMaxFrame   int
@@ -92,7 +99,7 @@ func newConn(s *Server, base context.Context, tc *tls.Conn, sock net.Conn) *conn
 	c.br = bufio.NewReaderSize(tc, 32<<10)
 	c.fr = frameReader{r: c.br, max: minMaxFrameSize}
 	c.dec = hpack.NewDecoder(4096, c.emit)
-	c.dec.SetMaxStringLength(s.maxHeaderBytes())
+	c.dec.SetMaxStringLength(2 * c.maxBlock()) // a field past MaxHeaderBytes gets 431, not a connection error
 	c.enc = hpack.NewEncoder(&c.encBuf)
 	return c
 }
@@ -158,6 +165,11 @@ func (c *conn) serve() {
 			}
 			return
 		}
+		// Answers (RST_STREAM, PING and SETTINGS acks) to a client that
+		// sends without reading go out before they pile up.
+		if c.limitPending() != nil {
+			return
+		}
 	}
 }
 
@@ -173,21 +185,22 @@ func (c *conn) frameBuffered() bool {
 }
 
 // setIdleDeadline gives a connection with no open stream IdleTimeout to send
-// its next frame (before its SETTINGS: the preface deadline still holds).
+// its next frame, and one with streams no deadline (before its SETTINGS, the
+// preface's still holds). The reader calls it before it waits, and a handler
+// as it returns: the reader may be waiting already.
 func (c *conn) setIdleDeadline(first bool) {
 	if first {
 		return
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	idle := len(c.streams) == 0 && c.running == 0
-	c.mu.Unlock()
-	switch d := c.s.IdleTimeout; {
-	case idle && d > 0:
+	if d := c.s.IdleTimeout; idle && d > 0 {
+		c.deadline = deadlineIdle
 		c.nc.SetReadDeadline(time.Now().Add(d))
-		c.idle = true
-	case c.idle || c.maxStreamID == 0:
+	} else if c.deadline != deadlineNone {
+		c.deadline = deadlineNone
 		c.nc.SetReadDeadline(time.Time{})
-		c.idle = false
 	}
 }
 
@@ -195,12 +208,18 @@ func (c *conn) readFailed(h frameHeader, err error) {
 	switch {
 	case err == errFrameTooLarge:
 		c.fail(connError{errFrameSize, fmt.Sprintf("frame of %d bytes", h.length)})
-	case errors.Is(err, os.ErrDeadlineExceeded) && c.idle:
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.idleExpired():
 		c.fail(connError{errNo, "idle timeout"})
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	default:
 		c.s.logf("h2: reading a frame", "remote", c.remote, "err", err)
 	}
+}
+
+func (c *conn) idleExpired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline == deadlineIdle
 }
 
 // fail sends a GOAWAY for a connection error; the connection then closes.

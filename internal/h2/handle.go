@@ -284,11 +284,10 @@ func (c *conn) onPing(h frameHeader, p []byte) error {
 		return nil
 	}
 	c.write(func(b []byte) []byte { return appendPing(b, true, p) })
-	return c.limitPending()
+	return nil
 }
 
-// limitPending writes now when the reader has piled up answers (PING, SETTINGS
-// ACKs) for a client that does not read them.
+// limitPending writes now when the frames buffered reach maxPendingWrite.
 func (c *conn) limitPending() error {
 	c.mu.Lock()
 	n := len(c.wbuf)

@@ -87,6 +87,7 @@ func (c *conn) handlerDone(st *stream) {
 	c.running--
 	c.mu.Unlock()
 	c.closeIfDone()
+	c.setIdleDeadline(false)
 }
 
 func (c *conn) runHandler(w *responseWriter, r *http.Request) {
