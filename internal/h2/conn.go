@@ -254,9 +254,12 @@ func (c *conn) goAway(code uint32) {
 	}
 }
 
-// closeSocket ends the reader's wait; serve's finish does the rest.
+// closeSocket ends the reader's wait; serve's finish does the rest. A socket
+// that gathers writes may deliver them after Close: the read deadline is what
+// ends the reader's wait then.
 func (c *conn) closeSocket() {
 	c.flush()
+	c.sock.SetReadDeadline(time.Now())
 	c.sock.Close()
 }
 

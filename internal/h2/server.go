@@ -105,7 +105,9 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.goAway(errNo)
+		// A client that reads nothing holds its connection's writes until
+		// the send timeout: the others' GOAWAY must not wait for it.
+		go c.goAway(errNo)
 	}
 }
 

@@ -82,7 +82,8 @@ func (c *coalesceConn) Hold() {
 	c.mu.Unlock()
 }
 
-// Release writes what was gathered since Hold.
+// Release writes what was gathered since Hold (or, coalescing, hands it to
+// the flusher).
 func (c *coalesceConn) Release() error {
 	c.mu.Lock()
 	b := c.held
@@ -92,7 +93,7 @@ func (c *coalesceConn) Release() error {
 	if len(b) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(b)
+	_, err := c.Write(b) // gathered in turn, once coalescing
 	if cap(b) <= maxKept {
 		c.mu.Lock()
 		if c.held == nil {

@@ -40,6 +40,10 @@ func (c *conn) handshake() handshakeResult {
 		return handshakeHTTP1
 	}
 	if cs.NegotiatedProtocol == "h2" && c.s.H2 != nil {
+		// Gathered, a batch's write does not wait for a client that reads
+		// slowly, and the end of the last answers still reaches it after
+		// Shutdown closed the connection.
+		c.coalesce.coalesce()
 		return handshakeH2
 	}
 	// net/http finds the handshake done and serves h2 through its TLSNextProto;
