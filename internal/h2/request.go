@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -66,6 +67,8 @@ func (c *conn) onRequestHeaders(id uint32, end bool) error {
 	st.cancel = cancel
 	if st.reset {
 		cancel()
+	} else if d := c.s.ReadTimeout; d > 0 && !st.remoteDone {
+		st.readTimer = time.AfterFunc(d, func() { c.readTimedOut(st) })
 	}
 	c.mu.Unlock()
 	workers.run(func() { c.runHandler(w, r) })

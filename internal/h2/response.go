@@ -309,9 +309,11 @@ func (c *conn) writeData(st *stream, p []byte, end, inline bool) error {
 			continue
 		}
 		if inline {
+			if len(st.pending) == 0 {
+				c.pendingStreams = append(c.pendingStreams, st)
+			}
 			st.pending = append(st.pending, p...)
 			st.pendingEnd = end
-			c.pendingStreams = append(c.pendingStreams, st)
 			return nil
 		}
 		if !flushed {

@@ -43,6 +43,9 @@ type Server struct {
 	Inline func(w http.ResponseWriter, r *http.Request) bool
 	// IdleTimeout closes a connection with no open stream (zero: never).
 	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a request's body: past it, the handler's
+	// reads fail (zero: never).
+	ReadTimeout time.Duration
 	// PrefaceTimeout bounds the wait for the client's preface (default 10s).
 	PrefaceTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header list (names, values and 32

@@ -3,10 +3,12 @@ package h2
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -427,5 +429,20 @@ func TestTimeouts(t *testing.T) {
 	}
 	if !rc.closed() {
 		t.Error("the idle connection stays open")
+	}
+}
+
+// A body the client stops sending fails the handler's read after ReadTimeout.
+func TestReadTimeout(t *testing.T) {
+	result := make(chan error, 1)
+	ts := startServer(t, &Server{ReadTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		result <- err
+	})})
+	rc := ts.raw(t)
+	rc.get(1, "/", false)
+	rc.fr.WriteData(1, false, []byte("part"))
+	if err := <-result; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the handler's read: %v, want a deadline error", err)
 	}
 }

@@ -3,10 +3,13 @@ package h2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 var (
@@ -30,6 +33,7 @@ type stream struct {
 	localDone   atomic.Bool // the response ended
 	body        *body
 	cancel      context.CancelFunc
+	readTimer   *time.Timer // Server.ReadTimeout for the body
 
 	// pending is a response an inline handler left for more window.
 	pending    []byte
@@ -39,6 +43,9 @@ type stream struct {
 // abort ends the stream's request: its context, its body.
 func (st *stream) abort(err error) {
 	st.reset = true
+	if st.readTimer != nil {
+		st.readTimer.Stop()
+	}
 	if st.cancel != nil {
 		st.cancel()
 	}
@@ -53,6 +60,9 @@ func (st *stream) abort(err error) {
 func (c *conn) remoteEnded(st *stream) {
 	c.mu.Lock()
 	st.remoteDone = true
+	if st.readTimer != nil {
+		st.readTimer.Stop()
+	}
 	if st.body != nil {
 		st.body.failLocked(io.EOF)
 	}
@@ -165,4 +175,13 @@ func (b *body) Close() error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// readTimedOut fails the body of a request not received within ReadTimeout.
+func (c *conn) readTimedOut(st *stream) {
+	c.mu.Lock()
+	if !st.remoteDone && st.body != nil {
+		st.body.failLocked(fmt.Errorf("h2: request body not received within %v: %w", c.s.ReadTimeout, os.ErrDeadlineExceeded))
+	}
+	c.mu.Unlock()
 }
