@@ -21,6 +21,7 @@ const (
 	deadlinePreface = iota
 	deadlineNone
 	deadlineIdle
+	deadlineClosing
 )
 
 // connError ends the connection with a GOAWAY of code.
@@ -195,6 +196,9 @@ func (c *conn) setIdleDeadline(first bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	idle := len(c.streams) == 0 && c.running == 0
+	if c.deadline == deadlineClosing {
+		return // closeSocket's deadline wakes the reader
+	}
 	if d := c.s.IdleTimeout; idle && d > 0 {
 		c.deadline = deadlineIdle
 		c.nc.SetReadDeadline(time.Now().Add(d))
@@ -210,10 +214,16 @@ func (c *conn) readFailed(h frameHeader, err error) {
 		c.fail(connError{errFrameSize, fmt.Sprintf("frame of %d bytes", h.length)})
 	case errors.Is(err, os.ErrDeadlineExceeded) && c.idleExpired():
 		c.fail(connError{errNo, "idle timeout"})
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.closing():
 	default:
 		c.s.logf("h2: reading a frame", "remote", c.remote, "err", err)
 	}
+}
+
+func (c *conn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline == deadlineClosing
 }
 
 func (c *conn) idleExpired() bool {
@@ -259,7 +269,10 @@ func (c *conn) goAway(code uint32) {
 // ends the reader's wait then.
 func (c *conn) closeSocket() {
 	c.flush()
+	c.mu.Lock()
+	c.deadline = deadlineClosing
 	c.sock.SetReadDeadline(time.Now())
+	c.mu.Unlock()
 	c.sock.Close()
 }
 
