@@ -32,20 +32,15 @@ const (
 
 // Error codes (RFC 9113 §7).
 const (
-	errNo                 = 0x0
-	errProtocol           = 0x1
-	errInternal           = 0x2
-	errFlowControl        = 0x3
-	errSettingsTimeout    = 0x4
-	errStreamClosed       = 0x5
-	errFrameSize          = 0x6
-	errRefusedStream      = 0x7
-	errCancel             = 0x8
-	errCompression        = 0x9
-	errConnect            = 0xa
-	errEnhanceYourCalm    = 0xb
-	errInadequateSecurity = 0xc
-	errHTTP11Required     = 0xd
+	errNo              = 0x0
+	errProtocol        = 0x1
+	errInternal        = 0x2
+	errFlowControl     = 0x3
+	errStreamClosed    = 0x5
+	errFrameSize       = 0x6
+	errRefusedStream   = 0x7
+	errCompression     = 0x9
+	errEnhanceYourCalm = 0xb
 )
 
 // Settings identifiers.

@@ -97,8 +97,8 @@ func (c *conn) runHandler(w *responseWriter, r *http.Request) {
 	st := w.st
 	defer func() {
 		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				c.s.logf("h2: panic serving a request", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+			if v != http.ErrAbortHandler && c.s.Logger != nil {
+				c.s.Logger.Error("h2: panic serving a request", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
 			}
 			c.resetStream(st.id, errInternal)
 		} else {

@@ -446,3 +446,24 @@ func TestReadTimeout(t *testing.T) {
 		t.Errorf("the handler's read: %v, want a deadline error", err)
 	}
 }
+
+// A handler that panics resets its own stream; the connection serves on.
+func TestHandlerPanic(t *testing.T) {
+	ts := startServer(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic(http.ErrAbortHandler)
+		}
+		io.WriteString(w, "fine")
+	})})
+	rc := ts.raw(t)
+	rc.get(1, "/panic", true)
+	f := rc.until("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok }).(*http2.RSTStreamFrame)
+	if f.StreamID != 1 || f.ErrCode != http2.ErrCodeInternal {
+		t.Errorf("RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
+	}
+	rc.get(3, "/", true)
+	d := rc.until("DATA", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame)
+	if d.StreamID != 3 || string(d.Data()) != "fine" {
+		t.Errorf("stream %d: %q", d.StreamID, d.Data())
+	}
+}
