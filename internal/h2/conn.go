@@ -35,7 +35,7 @@ func (e connError) Error() string { return fmt.Sprintf("h2: connection error %d:
 // conn is one HTTP/2 connection.
 type conn struct {
 	s      *Server
-	nc     *tls.Conn
+	nc     net.Conn // the *tls.Conn
 	sock   net.Conn
 	hold   holder // nil when sock cannot gather writes
 	base   context.Context
@@ -90,14 +90,13 @@ func (w *blockBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newConn(s *Server, base context.Context, tc *tls.Conn, sock net.Conn) *conn {
-	c := &conn{s: s, nc: tc, sock: sock, base: base, remote: sock.RemoteAddr().String(),
+func newConn(s *Server, base context.Context, nc net.Conn, cs tls.ConnectionState, sock net.Conn) *conn {
+	c := &conn{s: s, nc: nc, cs: cs, sock: sock, base: base, remote: sock.RemoteAddr().String(),
 		streams: map[uint32]*stream{}, sendWindow: defaultWindow, peerWindow: defaultWindow,
 		peerMaxFrame: minMaxFrameSize, recvWindow: connWindow}
 	c.hold, _ = sock.(holder)
-	c.cs = tc.ConnectionState()
 	c.cond.L = &c.mu
-	c.br = bufio.NewReaderSize(tc, 32<<10)
+	c.br = bufio.NewReaderSize(nc, 32<<10)
 	c.fr = frameReader{r: c.br, max: minMaxFrameSize}
 	c.dec = hpack.NewDecoder(4096, c.emit)
 	c.dec.SetMaxStringLength(2 * c.maxBlock()) // a field past MaxHeaderBytes gets 431, not a connection error

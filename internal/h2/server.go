@@ -71,7 +71,7 @@ func (s *Server) maxHeaderBytes() int {
 // address). sock is the socket under tc: when it has Hold and Release, the TLS
 // records of one batch of frames go out in one write.
 func (s *Server) ServeConn(base context.Context, tc *tls.Conn, sock net.Conn) {
-	c := newConn(s, base, tc, sock)
+	c := newConn(s, base, tc, tc.ConnectionState(), sock)
 	if !s.track(c, true) {
 		tc.Close()
 		return
