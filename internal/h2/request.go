@@ -53,7 +53,7 @@ func (c *conn) onRequestHeaders(id uint32, end bool) error {
 	}
 	c.addStream(st, end)
 	w := newResponseWriter(st, r, true)
-	if c.s.Inline != nil && end && c.s.Inline(w, r) {
+	if c.s.Inline != nil && end && c.inlineRoom() && c.s.Inline(w, r) {
 		w.finish()
 		c.handlerDone(st)
 		return nil
@@ -73,6 +73,19 @@ func (c *conn) onRequestHeaders(id uint32, end bool) error {
 	c.mu.Unlock()
 	workers.run(func() { c.runHandler(w, r) })
 	return nil
+}
+
+// inlineRoom reports whether the inline answers waiting for window leave room
+// for another: past maxPendingInline, requests go to handlers, which wait for
+// window without holding a copy of their answer.
+func (c *conn) inlineRoom() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, st := range c.pendingStreams {
+		n += len(st.pending)
+	}
+	return n < maxPendingInline
 }
 
 func (c *conn) addStream(st *stream, end bool) {

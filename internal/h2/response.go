@@ -277,6 +277,8 @@ func (c *conn) writeData(st *stream, p []byte, end, inline bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	flushed := false
+	var waitStart time.Time // when the wait for window began
+	var timer *time.Timer
 	for {
 		if st.reset || c.closed {
 			return errStreamGone
@@ -294,7 +296,7 @@ func (c *conn) writeData(st *stream, p []byte, end, inline bool) error {
 			st.sendWindow -= n
 			c.sendWindow -= n
 			p = p[n:]
-			flushed = false
+			flushed, waitStart = false, time.Time{}
 			if last {
 				return nil
 			}
@@ -324,9 +326,31 @@ func (c *conn) writeData(st *stream, p []byte, end, inline bool) error {
 			c.mu.Lock()
 			continue
 		}
+		if d := c.s.WriteTimeout; d > 0 {
+			// A client that grants no window holds the handler no longer
+			// than one that reads nothing holds a socket write.
+			switch {
+			case waitStart.IsZero() && timer == nil:
+				waitStart = time.Now()
+				timer = time.AfterFunc(d, func() {
+					c.mu.Lock()
+					c.cond.Broadcast()
+					c.mu.Unlock()
+				})
+				defer timer.Stop()
+			case waitStart.IsZero():
+				waitStart = time.Now()
+				timer.Reset(d)
+			case time.Since(waitStart) >= d:
+				c.resetLocked(st, errCancel)
+				return errWindowTimeout
+			}
+		}
 		c.cond.Wait()
 	}
 }
+
+var errWindowTimeout = errors.New("h2: the client granted no flow-control window within the write timeout")
 
 // sendPendingLocked sends what window allows of inline responses that waited
 // for it.

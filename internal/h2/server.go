@@ -28,8 +28,11 @@ const (
 	// maxPendingWrite is the most a connection buffers for a client that does
 	// not read: past it, the writer waits for the socket.
 	maxPendingWrite = 64 << 10
-	maxKeptBuffer   = 16 << 10
-	prefaceTimeout  = 10 * time.Second
+	// maxPendingInline bounds the inline answers a connection holds for a
+	// client that grants too little window.
+	maxPendingInline = 64 << 10
+	maxKeptBuffer    = 16 << 10
+	prefaceTimeout   = 10 * time.Second
 )
 
 // Server serves HTTP/2 connections.
@@ -46,6 +49,9 @@ type Server struct {
 	// ReadTimeout bounds reading a request's body: past it, the handler's
 	// reads fail (zero: never).
 	ReadTimeout time.Duration
+	// WriteTimeout bounds a handler's wait for flow-control window: past it,
+	// the stream is reset (zero: never).
+	WriteTimeout time.Duration
 	// PrefaceTimeout bounds the wait for the client's preface (default 10s).
 	PrefaceTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header list (names, values and 32

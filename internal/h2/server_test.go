@@ -467,3 +467,41 @@ func TestHandlerPanic(t *testing.T) {
 		t.Errorf("stream %d: %q", d.StreamID, d.Data())
 	}
 }
+
+// The write timeout resets a stream whose client grants no window, and its
+// handler returns; inline answers stop holding memory for such a client past
+// maxPendingInline: later requests go to handlers.
+func TestNoWindow(t *testing.T) {
+	body := bytes.Repeat([]byte("y"), 40<<10)
+	handlerErr := make(chan error, 8)
+	inlined := 0
+	s := &Server{
+		WriteTimeout: 200 * time.Millisecond,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, err := w.Write(body)
+			handlerErr <- err
+		}),
+		Inline: func(w http.ResponseWriter, r *http.Request) bool {
+			inlined++
+			w.Write(body)
+			return true
+		},
+	}
+	ts := startServer(t, s)
+	rc := ts.raw(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	// 40 KiB waits in stream 1 and 40 KiB in stream 3: past 64 KiB, stream 5
+	// goes to a handler, which the write timeout ends.
+	for id := uint32(1); id <= 5; id += 2 {
+		rc.get(id, "/", true)
+	}
+	f := rc.until("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok }).(*http2.RSTStreamFrame)
+	if f.StreamID != 5 || f.ErrCode != http2.ErrCodeCancel {
+		t.Errorf("RST_STREAM %v on stream %d, want CANCEL on 5", f.ErrCode, f.StreamID)
+	}
+	if err := <-handlerErr; err == nil {
+		t.Error("the handler's write succeeded")
+	}
+	if inlined != 2 {
+		t.Errorf("%d answers inline, want 2", inlined)
+	}
+}

@@ -81,9 +81,9 @@ func (s *Server) serveTLS(cfg config.Server) {
 			fs := &http1.Server{Handler: fh, Fallback: hs,
 				ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, WriteTimeout: cfg.WriteTimeout.D(),
 				MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log, TLSConfig: tc.tcp, HandshakeDone: tc.handshakeDone,
-				H2: &h2.Server{Handler: hs.Handler, Inline: fh.serveInline, IdleTimeout: hs.IdleTimeout, ReadTimeout: hs.ReadTimeout,
-					PrefaceTimeout: hs.ReadHeaderTimeout,
-					MaxHeaderBytes: hs.MaxHeaderBytes, Logger: s.log}}
+				H2: &h2.Server{Handler: hs.Handler, Inline: fh.serveInline, Logger: s.log, MaxHeaderBytes: hs.MaxHeaderBytes,
+					IdleTimeout: hs.IdleTimeout, ReadTimeout: hs.ReadTimeout, WriteTimeout: cfg.WriteTimeout.D(),
+					PrefaceTimeout: hs.ReadHeaderTimeout}}
 			s.fast = append(s.fast, fs)
 			serve = func() error { return fs.Serve(wrapped) }
 		} else {
