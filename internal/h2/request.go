@@ -186,6 +186,29 @@ func validFieldName(s string) bool {
 	return true
 }
 
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !httpguts.IsTokenRune(rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget reports whether a request target has no space, control byte or
+// DEL, which HTTP/1.1's request line could not carry.
+func validTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 const (
 	pseudoMethod = 1 << iota
 	pseudoScheme
@@ -246,7 +269,10 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 	if len(cookies) > 0 {
 		hdr["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
-	if method == "" || !httpguts.ValidHostHeader(authority) {
+	// A method, scheme or path a gateway or proxy would copy into a request
+	// line or an environment must be what HTTP/1.1 could carry: a token, http
+	// or https, a target without spaces or control bytes.
+	if !validToken(method) || !httpguts.ValidHostHeader(authority) || seen&pseudoScheme != 0 && scheme != "http" && scheme != "https" || !validTarget(path) {
 		return nil, false
 	}
 	r := &http.Request{Method: method, Proto: "HTTP/2.0", ProtoMajor: 2, Header: hdr,
