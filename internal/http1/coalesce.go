@@ -39,7 +39,9 @@ const closeGrace = 5 * time.Second
 // underneath (sendtimeout) and, after Close, by closeGrace.
 type coalesceConn struct {
 	net.Conn
-	on atomic.Bool
+	on      atomic.Bool
+	holding atomic.Bool
+	held    []byte // written while holding
 
 	mu     sync.Mutex
 	space  sync.Cond // signalled when gathered bytes went out
@@ -71,7 +73,47 @@ func (c *coalesceConn) coalesce() {
 	go c.flusher()
 }
 
+// Hold gathers the Writes that follow until Release: internal/h2 holds while
+// crypto/tls encrypts one batch of frames, which it writes a record at a time,
+// so that the batch leaves in one system call.
+func (c *coalesceConn) Hold() {
+	c.mu.Lock()
+	c.holding.Store(true)
+	c.mu.Unlock()
+}
+
+// Release writes what was gathered since Hold (or, coalescing, hands it to
+// the flusher).
+func (c *coalesceConn) Release() error {
+	c.mu.Lock()
+	b := c.held
+	c.held = nil
+	c.holding.Store(false)
+	c.mu.Unlock()
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := c.Write(b) // gathered in turn, once coalescing
+	if cap(b) <= maxKept {
+		c.mu.Lock()
+		if c.held == nil {
+			c.held = b[:0]
+		}
+		c.mu.Unlock()
+	}
+	return err
+}
+
 func (c *coalesceConn) Write(p []byte) (int, error) {
+	if c.holding.Load() {
+		c.mu.Lock()
+		if c.holding.Load() {
+			c.held = append(c.held, p...)
+			c.mu.Unlock()
+			return len(p), nil
+		}
+		c.mu.Unlock()
+	}
 	if !c.on.Load() {
 		return c.Conn.Write(p)
 	}

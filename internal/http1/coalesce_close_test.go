@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"gantry/internal/h2"
 	"gantry/internal/peertest"
 	"gantry/internal/sendtimeout"
 )
@@ -73,11 +74,23 @@ func getStream1(t *testing.T, fr *http2.Framer, path string) {
 // a past write deadline as it closes, which must not cut bytes a Write already
 // took.
 func TestHTTP2ShutdownDeliversGathered(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(map[bool]string{false: "net/http", true: "internal/h2"}[own], func(t *testing.T) {
+			testHTTP2ShutdownDeliversGathered(t, own)
+		})
+	}
+}
+
+func testHTTP2ShutdownDeliversGathered(t *testing.T, own bool) {
 	tc, pool := peertest.SelfSigned(t)
 	const size = 1 << 20
 	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	fb := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }), TLSConfig: tc}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
+	fb := &http.Server{Handler: handler, TLSConfig: tc}
 	s := &Server{Handler: declineAll{}, Fallback: fb, TLSConfig: tc, WriteTimeout: time.Minute}
+	if own {
+		s.H2 = &h2.Server{Handler: handler}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

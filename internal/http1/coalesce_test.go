@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"gantry/internal/h2"
 	"gantry/internal/peertest"
 )
 
@@ -141,6 +142,14 @@ func TestCoalesceConn(t *testing.T) {
 // concurrent streams get their own whole responses, and a Shutdown's GOAWAY
 // reaches the client before the connection closes.
 func TestHTTP2WritesGathered(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(map[bool]string{false: "net/http", true: "internal/h2"}[own], func(t *testing.T) {
+			testHTTP2WritesGathered(t, own)
+		})
+	}
+}
+
+func testHTTP2WritesGathered(t *testing.T, own bool) {
 	tc, pool := peertest.SelfSigned(t)
 	body := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KB: several DATA frames
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,6 +158,9 @@ func TestHTTP2WritesGathered(t *testing.T) {
 	})
 	fb := &http.Server{Handler: h, TLSConfig: tc}
 	s := &Server{Handler: declineAll{}, Fallback: fb, TLSConfig: tc}
+	if own {
+		s.H2 = &h2.Server{Handler: h}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -173,6 +173,11 @@ func (c *conn) serve(resumed bool) {
 		case handshakeOther:
 			handed = true
 			return
+		case handshakeH2:
+			// Active: Shutdown waits for it, H2 having sent it a GOAWAY.
+			c.state.Store(stateActive)
+			c.s.H2.ServeConn((*connContext)(c), c.tls, c.coalesce)
+			return
 		}
 	}
 	first := !resumed

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gantry/internal/h2"
 )
 
 // Handler answers fast requests.
@@ -59,6 +61,9 @@ type Server struct {
 	// its TLSNextProto). Connections handed over mid-way give Fallback's requests
 	// the same r.TLS.
 	TLSConfig *tls.Config
+	// H2, when set, serves the TLS connections that negotiate "h2" instead of
+	// Fallback; Shutdown sends them a GOAWAY and waits for their open streams.
+	H2 *h2.Server
 	// HandshakeDone, when set, is told of every TLS handshake: the connection
 	// tls.Server was given (ClientHelloInfo.Conn) and the handshake's error.
 	HandshakeDone func(nc net.Conn, err error)
@@ -228,6 +233,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, ln := range lns {
 		ln.Close()
+	}
+	if s.H2 != nil {
+		s.H2.Shutdown()
 	}
 	if handed != nil {
 		// Serve may not have started yet, and then Fallback.Shutdown would not

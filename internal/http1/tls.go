@@ -14,6 +14,7 @@ const (
 	handshakeFailed handshakeResult = iota // the connection is done
 	handshakeHTTP1                         // served by the fast loop
 	handshakeOther                         // handed to Fallback as the *tls.Conn
+	handshakeH2                            // served by H2
 )
 
 // handshake runs the TLS handshake within ReadHeaderTimeout (a client that
@@ -37,6 +38,13 @@ func (c *conn) handshake() handshakeResult {
 	case "", "http/1.1":
 		c.cs = &cs
 		return handshakeHTTP1
+	}
+	if cs.NegotiatedProtocol == "h2" && c.s.H2 != nil {
+		// Gathered, a batch's write does not wait for a client that reads
+		// slowly, and the end of the last answers still reaches it after
+		// Shutdown closed the connection.
+		c.coalesce.coalesce()
+		return handshakeH2
 	}
 	// net/http finds the handshake done and serves h2 through its TLSNextProto;
 	// it needs the *tls.Conn itself for that.

@@ -20,9 +20,9 @@ import (
 	"gantry/internal/peertest"
 )
 
-// serveTLSH2 serves h over TLS with HTTP/2 and HTTP/1.1 by ALPN, as gantry's TLS
-// listeners do (the standard library's HTTP/2, TLS 1.2 at least), and returns
-// the address. The h2spec test's one line to change for the real listener.
+// serveTLSH2 serves h over TLS with HTTP/2 and HTTP/1.1 by ALPN with the
+// standard library's server (TLS 1.2 at least), and returns the address: the
+// reference gantry's own listener (internal/http1 and internal/h2) is held to.
 func serveTLSH2(t testing.TB, h http.Handler, cfg *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -126,7 +126,8 @@ func TestHTTPSInternalCA(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(cgiDir, "env.sh"), b, 0o755)
 	writeFile(t, filepath.Join(appDir, "scheme_app.py"), `def application(environ, start_response):
-    out = ("url_scheme=%s\nHTTPS=%s\nSERVER_PORT=%s\n" % (environ["wsgi.url_scheme"], environ.get("HTTPS", ""), environ["SERVER_PORT"])).encode()
+    body = environ["wsgi.input"].read().decode()
+    out = ("url_scheme=%s\nHTTPS=%s\nSERVER_PORT=%s\nCONTENT_LENGTH=%s\nbody=%s\n" % (environ["wsgi.url_scheme"], environ.get("HTTPS", ""), environ["SERVER_PORT"], environ.get("CONTENT_LENGTH", ""), body)).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(out)))])
     return [out]
 `)
@@ -205,6 +206,18 @@ func TestHTTPSInternalCA(t *testing.T) {
 				if !strings.Contains(string(env), want) {
 					t.Errorf("%s: environment lacks %q:\n%s", path, want, env)
 				}
+			}
+			// A body of unknown length (HTTP/2 DATA frames, or HTTP/1.1
+			// chunks) reaches the application whole, with its length.
+			sent := strings.Repeat("a body of unknown length\n", 4000)
+			resp, err = c.Post("https://localhost:"+ts.tlsPort+"/app/x", "text/plain", struct{ io.Reader }{strings.NewReader(sent)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprintf("CONTENT_LENGTH=%d\nbody=%s\n", len(sent), sent); resp.Proto != wantProto || !strings.HasSuffix(string(got), want) {
+				t.Errorf("%s POST: the application saw\n%.300s", resp.Proto, got)
 			}
 		})
 	}

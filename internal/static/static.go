@@ -376,6 +376,9 @@ func (h *Handler) ServeCached(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	p, vary := chooseRep(e, r)
+	if p.pool != nil && r.Method == http.MethodGet && memoryOnly(w) {
+		return false
+	}
 	if p.pool == nil || r.Method != http.MethodGet {
 		h.serveRep(w, r, p, vary, nil)
 		return true
@@ -389,6 +392,22 @@ func (h *Handler) ServeCached(w http.ResponseWriter, r *http.Request) bool {
 	h.serveRep(w, r, p, vary, f)
 	p.pool.release(f, owned)
 	return true
+}
+
+// memoryOnly reports whether w, or a writer it wraps, must not wait on the
+// disk: an HTTP/2 connection's reader goroutine answering inline (internal/h2)
+// holds up every stream of its connection meanwhile.
+func memoryOnly(w http.ResponseWriter) bool {
+	for {
+		if m, ok := w.(interface{ MemoryOnly() bool }); ok {
+			return m.MemoryOnly()
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
 }
 
 // FastPath marks the handler as one the server's HTTP/1.1 fast path may run: it
