@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,9 +56,15 @@ func (c *conn) closeParked() {
 	c.sock.Close()
 }
 
+// attachHook, set by tests, runs as a woken connection begins to attach.
+var attachHook atomic.Pointer[func()]
+
 // attach makes the released socket, which has woken, a net.Conn again. On an
 // error the socket is closed and c untracked: it is gone.
 func (c *conn) attach() bool {
+	if f := attachHook.Load(); f != nil {
+		(*f)()
+	}
 	f := os.NewFile(uintptr(c.park.fd), "")
 	nc, err := net.FileConn(f)
 	f.Close()
