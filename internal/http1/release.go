@@ -71,15 +71,17 @@ func (c *conn) attach() bool {
 	// A client that reset the connection while it was parked leaves a socket
 	// with no peer: it is gone, as if it had closed.
 	gone := err == nil && nc.RemoteAddr() == nil
-	if gone {
-		nc.Close()
-	}
 	c.s.mu.Lock()
 	c.park.released = false
+	// Shutdown, forced meanwhile, could not close what had no net.Conn yet.
+	gone = gone || err == nil && c.s.forced
 	if err == nil && !gone {
 		c.setConn(nc)
 	}
 	c.s.mu.Unlock()
+	if gone {
+		nc.Close()
+	}
 	if err != nil || gone {
 		if err != nil && c.s.Logger != nil {
 			c.s.Logger.Error("http1: closed a keep-alive connection woken from the parker: cannot make a net.Conn of it", "err", err)
