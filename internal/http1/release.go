@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,24 +56,32 @@ func (c *conn) closeParked() {
 	c.sock.Close()
 }
 
+// attachHook, set by tests, runs as a woken connection begins to attach.
+var attachHook atomic.Pointer[func()]
+
 // attach makes the released socket, which has woken, a net.Conn again. On an
 // error the socket is closed and c untracked: it is gone.
 func (c *conn) attach() bool {
+	if f := attachHook.Load(); f != nil {
+		(*f)()
+	}
 	f := os.NewFile(uintptr(c.park.fd), "")
 	nc, err := net.FileConn(f)
 	f.Close()
 	// A client that reset the connection while it was parked leaves a socket
 	// with no peer: it is gone, as if it had closed.
 	gone := err == nil && nc.RemoteAddr() == nil
-	if gone {
-		nc.Close()
-	}
 	c.s.mu.Lock()
 	c.park.released = false
+	// Shutdown, forced meanwhile, could not close what had no net.Conn yet.
+	gone = gone || err == nil && c.s.forced
 	if err == nil && !gone {
 		c.setConn(nc)
 	}
 	c.s.mu.Unlock()
+	if gone {
+		nc.Close()
+	}
 	if err != nil || gone {
 		if err != nil && c.s.Logger != nil {
 			c.s.Logger.Error("http1: closed a keep-alive connection woken from the parker: cannot make a net.Conn of it", "err", err)

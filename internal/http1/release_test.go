@@ -197,3 +197,32 @@ func TestParkedClientReset(t *testing.T) {
 	c.Close()
 	peertest.WaitFor(t, 0, "no descriptor left behind", func() bool { return openFDs(t) == base })
 }
+
+// TestShutdownForcedWhileWaking: a released connection woken by its next
+// request just as Shutdown's context ends (its goroutine still making its
+// net.Conn, so the forced close cannot reach it) is closed by its goroutine,
+// not served after Shutdown has returned.
+func TestShutdownForcedWhileWaking(t *testing.T) {
+	h := &testHandler{body: []byte("hello")}
+	s, addr := startParking(t, h, time.Hour, time.Minute)
+	c := dial(t, addr)
+	io.WriteString(c, fastGet)
+	readAnswer(t, c)
+	peertest.WaitFor(t, 0, "the connection parked", func() bool { return s.Parked() == 1 })
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	hook := func() {
+		close(entered)
+		<-proceed
+	}
+	attachHook.Store(&hook)
+	t.Cleanup(func() { attachHook.Store(nil) })
+	// Half a head: the goroutine would wait for the rest until ReadHeaderTimeout.
+	io.WriteString(c, "GET /fast HTTP/1.1\r\n")
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
+	close(proceed)
+	expectClosed(t, c, "woken as Shutdown forced the connections closed")
+	peertest.WaitFor(t, 0, "the connection untracked", func() bool { return tracked(s) == 0 })
+}

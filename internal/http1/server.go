@@ -71,6 +71,9 @@ type Server struct {
 	closing atomic.Bool
 	parker  atomic.Pointer[parker]
 	waiting atomic.Int64 // connections in waitIdle, on a goroutine
+	// forced is set, under mu, when Shutdown's context ended and it closed
+	// every connection: one woken from the parker then is closed as it attaches.
+	forced bool
 	// reapEveryD overrides defaultReapEvery (tests).
 	reapEveryD time.Duration
 	mu         sync.Mutex
@@ -259,6 +262,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			s.mu.Lock()
+			s.forced = true
 			for c := range s.conns {
 				if c.state.CompareAndSwap(stateParked, stateClosed) {
 					p.remove(c)
@@ -266,7 +270,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 					delete(s.conns, c)
 				} else if c.sock != nil {
 					// nil: woken from the parker, and its goroutine is making
-					// its net.Conn; it sees closing after one request.
+					// its net.Conn; attach sees forced and closes it.
 					c.sock.Close()
 				}
 			}
