@@ -269,6 +269,13 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 	if len(cookies) > 0 {
 		hdr["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
+	// The 100 is this server's to send (on the handler's first read), as
+	// net/http's does: a gateway handing Expect on would have its backend
+	// wait for a body it already has, or answer 417.
+	needContinue := httpguts.HeaderValuesContainsToken(hdr["Expect"], "100-continue")
+	if needContinue {
+		delete(hdr, "Expect")
+	}
 	// A method, scheme or path a gateway or proxy would copy into a request
 	// line or an environment must be what HTTP/1.1 could carry: a token, http
 	// or https, a target without spaces or control bytes.
@@ -321,6 +328,7 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 	}
 	r.ContentLength = st.declared
 	b := newBody(c, st)
+	b.needContinue.Store(needContinue)
 	if tr := hdr["Trailer"]; len(tr) > 0 {
 		r.Trailer = http.Header{}
 		for _, v := range tr {
