@@ -330,10 +330,15 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 	b := newBody(c, st)
 	b.needContinue.Store(needContinue)
 	if tr := hdr["Trailer"]; len(tr) > 0 {
+		delete(hdr, "Trailer")
 		r.Trailer = http.Header{}
 		for _, v := range tr {
 			for _, k := range strings.Split(v, ",") {
-				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
+				switch k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k {
+				case "", "Content-Length", "Transfer-Encoding", "Trailer":
+					// Framing, never a trailer (RFC 9110 §6.5.1): a
+					// proxy would send it on to its backend.
+				default:
 					r.Trailer[k] = nil
 				}
 			}
