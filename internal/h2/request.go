@@ -305,6 +305,10 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 		}
 	}
 	if r.Host == "" {
+		// Held to HTTP/1.1's rules: gateways hand it on as HTTP_HOST.
+		if h := hdr["Host"]; len(h) > 1 || len(h) == 1 && !httpguts.ValidHostHeader(h[0]) {
+			return nil, false
+		}
 		r.Host = hdr.Get("Host")
 	}
 	if cl := hdr["Content-Length"]; len(cl) > 0 {
