@@ -53,10 +53,14 @@ func (c *conn) onRequestHeaders(id uint32, end bool) error {
 	}
 	c.addStream(st, end)
 	w := newResponseWriter(st, r, true)
-	if c.s.Inline != nil && end && c.inlineRoom() && c.s.Inline(w, r) {
-		w.finish()
-		c.handlerDone(st)
-		return nil
+	if c.s.Inline != nil && end && c.inlineRoom() {
+		if served, panicked := c.serveInline(w, r); served {
+			if !panicked {
+				w.finish()
+			}
+			c.handlerDone(st)
+			return nil
+		}
 	}
 	w.inline = false
 	clear(w.hdr)
@@ -73,6 +77,22 @@ func (c *conn) onRequestHeaders(id uint32, end bool) error {
 	c.mu.Unlock()
 	workers.run(func() { c.runHandler(w, r) })
 	return nil
+}
+
+// serveInline runs Server.Inline on the reader goroutine. A panic there would
+// end the process: it resets the stream instead, as a handler's does.
+func (c *conn) serveInline(w *responseWriter, r *http.Request) (served, panicked bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler && c.s.Logger != nil {
+				c.s.Logger.Error("h2: panic answering a request inline", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+			}
+			c.resetStream(w.st.id, errInternal)
+			w.done = true
+			served, panicked = true, true
+		}
+	}()
+	return c.s.Inline(w, r), false
 }
 
 // inlineRoom reports whether the inline answers waiting for window leave room
