@@ -53,10 +53,14 @@ func (c *conn) onRequestHeaders(id uint32, end bool) error {
 	}
 	c.addStream(st, end)
 	w := newResponseWriter(st, r, true)
-	if c.s.Inline != nil && end && c.inlineRoom() && c.s.Inline(w, r) {
-		w.finish()
-		c.handlerDone(st)
-		return nil
+	if c.s.Inline != nil && end && c.inlineRoom() {
+		if served, panicked := c.serveInline(w, r); served {
+			if !panicked {
+				w.finish()
+			}
+			c.handlerDone(st)
+			return nil
+		}
 	}
 	w.inline = false
 	clear(w.hdr)
@@ -73,6 +77,22 @@ func (c *conn) onRequestHeaders(id uint32, end bool) error {
 	c.mu.Unlock()
 	workers.run(func() { c.runHandler(w, r) })
 	return nil
+}
+
+// serveInline runs Server.Inline on the reader goroutine. A panic there would
+// end the process: it resets the stream instead, as a handler's does.
+func (c *conn) serveInline(w *responseWriter, r *http.Request) (served, panicked bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler && c.s.Logger != nil {
+				c.s.Logger.Error("h2: panic answering a request inline", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+			}
+			c.resetStream(w.st.id, errInternal)
+			w.done = true
+			served, panicked = true, true
+		}
+	}()
+	return c.s.Inline(w, r), false
 }
 
 // inlineRoom reports whether the inline answers waiting for window leave room
@@ -269,6 +289,13 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 	if len(cookies) > 0 {
 		hdr["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
+	// The 100 is this server's to send (on the handler's first read), as
+	// net/http's does: a gateway handing Expect on would have its backend
+	// wait for a body it already has, or answer 417.
+	needContinue := httpguts.HeaderValuesContainsToken(hdr["Expect"], "100-continue")
+	if needContinue {
+		delete(hdr, "Expect")
+	}
 	// A method, scheme or path a gateway or proxy would copy into a request
 	// line or an environment must be what HTTP/1.1 could carry: a token, http
 	// or https, a target without spaces or control bytes.
@@ -298,6 +325,10 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 		}
 	}
 	if r.Host == "" {
+		// Held to HTTP/1.1's rules: gateways hand it on as HTTP_HOST.
+		if h := hdr["Host"]; len(h) > 1 || len(h) == 1 && !httpguts.ValidHostHeader(h[0]) {
+			return nil, false
+		}
 		r.Host = hdr.Get("Host")
 	}
 	if cl := hdr["Content-Length"]; len(cl) > 0 {
@@ -321,11 +352,17 @@ func (c *conn) newRequest(st *stream, end bool) (*http.Request, bool) {
 	}
 	r.ContentLength = st.declared
 	b := newBody(c, st)
+	b.needContinue.Store(needContinue)
 	if tr := hdr["Trailer"]; len(tr) > 0 {
+		delete(hdr, "Trailer")
 		r.Trailer = http.Header{}
 		for _, v := range tr {
 			for _, k := range strings.Split(v, ",") {
-				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
+				switch k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k {
+				case "", "Content-Length", "Transfer-Encoding", "Trailer":
+					// Framing, never a trailer (RFC 9110 §6.5.1): a
+					// proxy would send it on to its backend.
+				default:
 					r.Trailer[k] = nil
 				}
 			}

@@ -229,6 +229,9 @@ func (c *conn) sendHeaders(st *stream, status int, h http.Header, body []byte, e
 	if status != 0 {
 		c.field(":status", statusText(status))
 	}
+	if status >= 200 && st.body != nil {
+		st.body.needContinue.Store(false) // no 100 after the final status
+	}
 	for k, vv := range h {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			continue

@@ -110,6 +110,9 @@ type body struct {
 	err     error       // io.EOF at the end, or why the stream ended
 	closed  bool        // the handler closed it: DATA is dropped
 	trailer http.Header // the request's declared trailers, filled at the end
+	// needContinue: the client waits for a 100 before it sends the body;
+	// the first Read sends it, unless the response has begun.
+	needContinue atomic.Bool
 }
 
 func newBody(c *conn, st *stream) *body {
@@ -135,8 +138,27 @@ func (b *body) failLocked(err error) {
 	b.cond.Broadcast()
 }
 
+// askContinue sends the 100 a client expecting one waits for before its body.
+func (b *body) askContinue() {
+	c := b.c
+	c.mu.Lock()
+	send := b.needContinue.Swap(false) && len(b.buf) == 0 && b.err == nil && !b.closed && !b.st.reset && !c.closed
+	if send {
+		c.encBuf.b = c.encBuf.b[:0]
+		c.field(":status", "100")
+		c.wbuf = appendHeaderBlock(c.wbuf, b.st.id, c.encBuf.b, false, c.peerMaxFrame)
+	}
+	c.mu.Unlock()
+	if send {
+		c.flushFromHandler()
+	}
+}
+
 func (b *body) Read(p []byte) (int, error) {
 	c := b.c
+	if b.needContinue.Load() {
+		b.askContinue()
+	}
 	c.mu.Lock()
 	for len(b.buf) == 0 && b.err == nil && !b.closed {
 		b.cond.Wait()
