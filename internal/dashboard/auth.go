@@ -164,24 +164,7 @@ func (a *auth) newDevice() string {
 func (a *auth) allowDevice(id [deviceIDLen]byte, now time.Time) (bool, time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	b := a.devices[id]
-	if b == nil {
-		if len(a.devices) >= maxLimits {
-			for k, v := range a.devices {
-				if now.Sub(v.at) > loginBurst*loginEvery {
-					delete(a.devices, k)
-				}
-			}
-			if len(a.devices) >= maxLimits {
-				for k := range a.devices {
-					delete(a.devices, k)
-					break
-				}
-			}
-		}
-		b = &bucket{tokens: loginBurst, at: now}
-		a.devices[id] = b
-	}
+	b := bucketOf(a.devices, id, loginBurst, loginBurst*loginEvery, now)
 	b.refill(loginBurst, loginEvery, now)
 	if b.tokens < 1 {
 		return false, time.Duration((1 - b.tokens) * float64(loginEvery))
@@ -197,24 +180,30 @@ func (b *bucket) refill(burst float64, every time.Duration, now time.Time) {
 
 // bucket returns key's bucket, making a full one (burst tokens) when there is none.
 func (a *auth) bucket(key netip.Prefix, burst float64, now time.Time) *bucket {
-	b := a.limits[key]
+	return bucketOf(a.limits, key, burst, netBurst*netEvery, now)
+}
+
+// bucketOf returns m's bucket for key, making a full one when there is none.
+// At maxLimits it first drops the buckets untouched for refilled (they are full
+// again), and if none is, one at random: a flood of sources cannot grow m.
+func bucketOf[K comparable](m map[K]*bucket, key K, burst float64, refilled time.Duration, now time.Time) *bucket {
+	b := m[key]
 	if b == nil {
-		if len(a.limits) >= maxLimits {
-			// drop buckets that have refilled; if none has, the oldest of a sample
-			for k, v := range a.limits {
-				if now.Sub(v.at) > netBurst*netEvery {
-					delete(a.limits, k)
+		if len(m) >= maxLimits {
+			for k, v := range m {
+				if now.Sub(v.at) > refilled {
+					delete(m, k)
 				}
 			}
-			if len(a.limits) >= maxLimits {
-				for k := range a.limits {
-					delete(a.limits, k)
+			if len(m) >= maxLimits {
+				for k := range m {
+					delete(m, k)
 					break
 				}
 			}
 		}
 		b = &bucket{tokens: burst, at: now}
-		a.limits[key] = b
+		m[key] = b
 	}
 	return b
 }

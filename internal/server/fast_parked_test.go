@@ -129,16 +129,7 @@ func TestFastPathGateClosesParked(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := &recordingGate{}
-	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Gate: gate})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := serveWith(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Gate: gate})
 	srv.mu.Lock()
 	fast := srv.fast[0]
 	srv.mu.Unlock()

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"gantry/internal/config"
 	"gantry/internal/peertest"
@@ -43,16 +42,7 @@ def application(environ, start_response):
 		t.Fatal(err)
 	}
 	logs := &peertest.LogBuffer{}
-	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := serveWith(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	old := srv.state.Load()
 	oldPool := old.sites[0].routes[0].app.(PoolReporter)
 
@@ -126,16 +116,7 @@ def application(environ, start_response):
 		t.Fatal(err)
 	}
 	logs := &peertest.LogBuffer{}
-	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := serveWith(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	first := srv.state.Load()
 	pool := first.sites[0].routes[0].app
 

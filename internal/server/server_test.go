@@ -33,7 +33,14 @@ func startServer(t testing.TB, text string) (*Server, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := serveWith(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return srv, "http://" + srv.Addrs()[0].String(), file
+}
+
+// serveWith runs a server of cfg with opts until the test ends.
+func serveWith(t testing.TB, cfg *config.Config, opts Options) *Server {
+	t.Helper()
+	srv, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +50,7 @@ func startServer(t testing.TB, text string) (*Server, string, string) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return srv, "http://" + srv.Addrs()[0].String(), file
+	return srv
 }
 
 func writeFile(t testing.TB, path, text string) {
