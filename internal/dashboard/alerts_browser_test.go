@@ -149,13 +149,13 @@ def application(environ, start_response):
 
 	// The link shows the pool's rows on the overview.
 	run(t, ctx, chromedp.Click(chromedp.CSS(`button[data-tab="log"]`)))
-	run(t, ctx, chromedp.Click(chromedp.CSS(`#alerts .alert-crash_loop .alert-link`)))
+	clickJS(t, ctx, `#alerts .alert-crash_loop .alert-link`)
 	waitJS(t, ctx, "the crash pool's rows flashed", `!document.getElementById("tab-overview").hidden &&
 		document.querySelectorAll('#pools tr.flash').length > 0 &&
 		Array.from(document.querySelectorAll('#pools tr.flash')).every(tr => tr.dataset.pool === "default /crash/")`)
 
 	// Dismissed: gone, and still gone after more samples and a page load.
-	run(t, ctx, chromedp.Click(chromedp.CSS(`#alerts .alert-saturated .alert-dismiss`)))
+	clickJS(t, ctx, `#alerts .alert-saturated .alert-dismiss`)
 	waitJS(t, ctx, "the saturation banner dismissed", slow+` === null && `+crash+` !== null`)
 	n := eval(t, ctx, chromedp.Evaluate[int](`Number(document.getElementById("chart-requests").dataset.samples)`))
 	waitJS(t, ctx, "three more samples", fmt.Sprintf(`Number(document.getElementById("chart-requests").dataset.samples) >= %d`, n+3))
@@ -176,4 +176,12 @@ def application(environ, start_response):
 	if e := errs(); len(e) > 0 {
 		t.Errorf("console errors: %q", e)
 	}
+}
+
+// clickJS clicks the element sel finds, in the page in one step: the banners are
+// drawn anew with every sample, so a node chromedp found may be gone by the time
+// it clicks it ("Could not find node with given id").
+func clickJS(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	waitJS(t, ctx, "a click on "+sel, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true; })()`, sel))
 }

@@ -191,7 +191,7 @@ func TestBrowserBansPanel(t *testing.T) {
 	if eval(t, ctx, chromedp.Evaluate[bool](`document.getElementById("injected") !== null`)) {
 		t.Fatal("the sample became markup")
 	}
-	run(t, ctx, chromedp.Click(chromedp.CSS(`#bans button[data-source="203.0.113.9/32"]`)))
+	clickJS(t, ctx, `#bans button[data-source="203.0.113.9/32"]`)
 	waitJS(t, ctx, "ban gone", `document.querySelector("#bans tbody").textContent.includes("no source banned") && document.getElementById("b-result").textContent.includes("unbanned")`)
 	if g.bans.Banned(src) {
 		t.Fatal("still banned after the unban button")
