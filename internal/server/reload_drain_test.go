@@ -47,24 +47,7 @@ def application(environ, start_response):
 	oldPool := old.sites[0].routes[0].app.(PoolReporter)
 
 	body := strings.Repeat("gantry soak ", 20000)
-	pr, pw := io.Pipe()
-	type answer struct {
-		code int
-		body string
-		err  error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		resp, err := http.Post("http://"+srv.Addrs()[0].String()+"/", "text/plain", pr)
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- answer{code: resp.StatusCode, body: string(b)}
-	}()
-	io.WriteString(pw, body[:len(body)/2])
+	pw, done := postHalf(srv, body)
 	peertest.WaitFor(t, 0, "the request on the first configuration", func() bool { return old.inUse.Load() == 1 })
 
 	writeFile(t, file, conf(2))
@@ -121,24 +104,7 @@ def application(environ, start_response):
 	pool := first.sites[0].routes[0].app
 
 	body := strings.Repeat("gantry soak ", 20000)
-	pr, pw := io.Pipe()
-	type answer struct {
-		code int
-		body string
-		err  error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		resp, err := http.Post("http://"+srv.Addrs()[0].String()+"/", "text/plain", pr)
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- answer{code: resp.StatusCode, body: string(b)}
-	}()
-	io.WriteString(pw, body[:len(body)/2])
+	pw, done := postHalf(srv, body)
 	peertest.WaitFor(t, 0, "the request on the first configuration", func() bool { return first.inUse.Load() == 1 })
 
 	writeFile(t, file, conf(1, true))
@@ -163,4 +129,29 @@ def application(environ, start_response):
 		t.Fatalf("request across two reloads: %d %q %v\n%s", a.code, a.body, a.err, logs)
 	}
 	peertest.WaitFor(t, 0, "the replaced pool stopped once the request was done", func() bool { return len(pool.(PoolReporter).Workers()) == 0 })
+}
+
+type postAnswer struct {
+	code int
+	body string
+	err  error
+}
+
+// postHalf starts a POST of body to srv and sends its first half: the request
+// is in flight until the test writes the rest to pw and closes it.
+func postHalf(srv *Server, body string) (*io.PipeWriter, <-chan postAnswer) {
+	pr, pw := io.Pipe()
+	done := make(chan postAnswer, 1)
+	go func() {
+		resp, err := http.Post("http://"+srv.Addrs()[0].String()+"/", "text/plain", pr)
+		if err != nil {
+			done <- postAnswer{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- postAnswer{code: resp.StatusCode, body: string(b)}
+	}()
+	io.WriteString(pw, body[:len(body)/2])
+	return pw, done
 }
