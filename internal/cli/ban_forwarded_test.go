@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"gantry/internal/config"
-	"gantry/internal/server"
 )
 
 // syncBuffer is a log sink the test reads while gantry writes.
@@ -106,23 +104,7 @@ root = %q
 	}
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	ctx := context.Background()
-	e, err := newExtras(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener,
-		Gate: e.gate(), AdminSocket: "off", BeforeBuild: func(s *server.Server) error { return e.start(ctx, s) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		e.close()
-	})
+	srv, e := serveExtras(t, cfg, log)
 	web := srv.Addrs()[0].String()
 
 	// conn is one keep-alive connection from a local address.

@@ -16,7 +16,6 @@ import (
 	"gantry/internal/config"
 	"gantry/internal/passhash"
 	"gantry/internal/peertest"
-	"gantry/internal/server"
 )
 
 // node is one whole gantry with bans, its admin listener on loopback.
@@ -62,23 +61,7 @@ root = %q
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	ctx := context.Background()
-	e, err := newExtras(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener,
-		Gate: e.gate(), AdminSocket: "off", BeforeBuild: func(s *server.Server) error { return e.start(ctx, s) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		e.close()
-	})
+	_, e := serveExtras(t, cfg, log)
 	return &node{e: e, logs: logs}
 }
 

@@ -47,23 +47,7 @@ root = %q
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	ctx := context.Background()
-	e, err := newExtras(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener,
-		Gate: e.gate(), AdminSocket: "off", BeforeBuild: func(s *server.Server) error { return e.start(ctx, s) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		e.close()
-	})
+	srv, e := serveExtras(t, cfg, log)
 	c, err := net.DialTimeout("tcp", srv.Addrs()[0].String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -146,4 +130,28 @@ func TestBurstBehindProxyBansNoClient(t *testing.T) {
 		bans, _ := e.bans.Snapshot(0)
 		t.Fatalf("a client behind the proxy was banned for the proxy's 404 burst: %+v", bans)
 	}
+}
+
+// serveExtras serves cfg with what gantry serve adds to the server (bans,
+// telescope, exports), as the command does, until the test ends.
+func serveExtras(t *testing.T, cfg *config.Config, log *slog.Logger) (*server.Server, *extras) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := newExtras(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Version: "test", WrapListener: e.wrapListener,
+		Gate: e.gate(), AdminSocket: "off", BeforeBuild: func(s *server.Server) error { return e.start(ctx, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		e.close()
+	})
+	return srv, e
 }
